@@ -1,0 +1,7 @@
+"""``python -m sync`` is the ``accs-sync`` command."""
+
+from __future__ import annotations
+
+from sync.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""The errors accs-sync raises, sorted by what the caller should do about them.
+
+::
+
+    AccsSyncError                  root; every error carries a human message
+    ├── ConfigError                bad settings; exit code 2, nothing was touched
+    ├── SchemaError                database schema is newer than this code, or broken
+    ├── ApiError                   ACCS or IMS answered something we cannot use
+    │   ├── RetriableApiError      429, 5xx, network: try again later (tenacity does)
+    │   │   └── RateLimited        429, with the server's Retry-After in seconds
+    │   ├── AuthError              IMS refused credentials or ACCS refused the token twice
+    │   ├── PermissionDenied       403: organisation or product profile lacks access
+    │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
+    │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
+    ├── InvalidResponse            a 2xx whose body is not the documented shape
+    └── Interrupted                a stop was requested (SIGTERM); work so far is committed
+
+Every error has a ``message`` safe to print: no token, secret or credential is ever put in
+one (callers pass URLs through :func:`sync.redact.redact_url`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccsSyncError",
+    "ApiError",
+    "AuthError",
+    "ConfigError",
+    "FatalApiError",
+    "Interrupted",
+    "InvalidResponse",
+    "PageSizeLimited",
+    "PermissionDenied",
+    "RateLimited",
+    "RetriableApiError",
+    "SchemaError",
+]
+
+
+class AccsSyncError(Exception):
+    """Root of every error accs-sync raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AccsSyncError):
+    """A setting is missing or wrong. ``setting`` names it so the user knows what to fix."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class SchemaError(AccsSyncError):
+    """The database schema cannot be used by this version of accs-sync."""
+
+    exit_code = 2
+
+
+class ApiError(AccsSyncError):
+    """An HTTP exchange with IMS or ACCS failed."""
+
+    def __init__(self, message: str, status: int | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class RetriableApiError(ApiError):
+    """Transient: rate limiting, a 5xx or a network failure. Safe to retry."""
+
+
+class RateLimited(RetriableApiError):
+    """HTTP 429. ``retry_after`` is the server's requested pause in seconds, if it sent one."""
+
+    def __init__(
+        self, message: str, retry_after: float | None, status: int = 429, url: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.retry_after = retry_after
+
+
+class AuthError(ApiError):
+    """Credentials or token refused. Retrying with the same credentials will not help."""
+
+    exit_code = 1
+
+
+class PermissionDenied(ApiError):
+    """HTTP 403: the token is valid but not allowed to do this."""
+
+
+class FatalApiError(ApiError):
+    """A 4xx (other than 401/403/429) that retrying cannot fix."""
+
+
+class PageSizeLimited(FatalApiError):
+    """The store enforces input limits: ``Maximum SearchCriteria pageSize is N``."""
+
+    def __init__(self, message: str, limit: int, url: str | None = None) -> None:
+        super().__init__(message, status=400, url=url)
+        self.limit = limit
+
+
+class InvalidResponse(RetriableApiError):
+    """A 2xx answer that is not JSON or not the documented shape.
+
+    Retriable because proxies and overloaded gateways produce truncated or HTML bodies; if it
+    persists, the retry policy gives up and the run fails without advancing any watermark.
+    """
+
+
+class Interrupted(AccsSyncError):
+    """A graceful stop was requested; everything committed so far is kept."""
+
+    exit_code = 0
