@@ -1,0 +1,132 @@
+"""One place that decides what an HTTP answer from ACCS means for the caller.
+
+Retriable (429, 5xx, network, a garbled 2xx), fatal (other 4xx), or auth (401/403): the
+retry policy and the pipeline act only on the exception type raised here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from sync.errors import (
+    AuthError,
+    FatalApiError,
+    InvalidResponse,
+    PageSizeLimited,
+    PermissionDenied,
+    RateLimited,
+    RetriableApiError,
+)
+from sync.redact import redact_url
+
+__all__ = ["magento_message", "parse_retry_after", "raise_for_network", "response_json"]
+
+_PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def magento_message(body: Any) -> str | None:
+    """Render Magento's ``{"message": "... %1 ...", "parameters": ...}`` as plain text."""
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message")
+    if not isinstance(message, str):
+        error = body.get("error")
+        description = body.get("error_description")
+        if isinstance(error, str):
+            return f"{error}: {description}" if isinstance(description, str) else error
+        return None
+    params = body.get("parameters")
+    if isinstance(params, list):
+        for i, value in enumerate(params, start=1):
+            message = message.replace(f"%{i}", str(value))
+    elif isinstance(params, dict):
+        for key, value in params.items():
+            message = message.replace(f"%{key}", str(value))
+    return message
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _snippet(response: requests.Response) -> str:
+    text = response.text[:200].strip().replace("\n", " ")
+    if text.lower().startswith(("<!doctype", "<html")):
+        return "an HTML page (a proxy or gateway error, not the ACCS API)"
+    return repr(text) if text else "an empty body"
+
+
+def response_json(response: requests.Response, now: datetime | None = None) -> Any:
+    """Return the decoded JSON of a successful answer, or raise the error it stands for."""
+    status = response.status_code
+    url = redact_url(response.url or "")
+    if 200 <= status < 300:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise InvalidResponse(
+                f"ACCS answered {status} with a body that is not JSON ({_snippet(response)})",
+                status=status,
+                url=url,
+            ) from None
+    body = _body(response)
+    detail = magento_message(body) or _snippet(response)
+    if status == 401:
+        raise AuthError(
+            f"ACCS refused the access token twice (401: {detail}). Check IMS_CLIENT_ID and "
+            "IMS_CLIENT_SECRET, that the credential has the commerce.accs scope, and that its "
+            "product profile grants access to this Commerce instance.",
+            status=status,
+            url=url,
+        )
+    if status == 403:
+        raise PermissionDenied(
+            f"ACCS denied access (403: {detail}). Check IMS_ORG_ID and that the API credential's "
+            "product profile has permission for the catalog.",
+            status=status,
+            url=url,
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        raise RateLimited(f"ACCS rate limit (429: {detail})", retry_after=retry_after, url=url)
+    if status >= 500 or status in (408, 425):
+        raise RetriableApiError(f"ACCS server error {status}: {detail}", status=status, url=url)
+    if status == 400:
+        match = _PAGE_SIZE_LIMIT.search(detail)
+        if match:
+            raise PageSizeLimited(f"ACCS: {detail}", limit=int(match.group(1)), url=url)
+    raise FatalApiError(f"ACCS answered {status}: {detail} ({url})", status=status, url=url)
+
+
+def raise_for_network(exc: requests.RequestException, url: str) -> RetriableApiError:
+    """The retriable error for a connection failure, timeout or broken transfer."""
+    kind = type(exc).__name__
+    return RetriableApiError(f"network error talking to {redact_url(url)}: {kind}", url=redact_url(url))

@@ -1,0 +1,62 @@
+"""The ACCS catalog client: one authenticated session, one retry policy, ``/V1/products``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from sync.api.classify import raise_for_network, response_json
+from sync.api.criteria import SearchCriteria, Sort
+from sync.api.paging import Page
+from sync.api.retry import RetryPolicy
+from sync.redact import redact_url
+
+__all__ = ["ProductsClient"]
+
+log = logging.getLogger(__name__)
+
+
+class ProductsClient:
+    """Runs searches against ``<API_ENDPOINT>/V1/products`` for one store view at a time.
+
+    The session is handed in (it carries auth, pooling and headers), so tests point it at the
+    emulator or at ``responses``.
+    """
+
+    def __init__(self, session: requests.Session, api_endpoint: str, retry: RetryPolicy) -> None:
+        self._session = session
+        self._url = f"{api_endpoint.rstrip('/')}/V1/products"
+        self._retry = retry
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        return f"ProductsClient({redact_url(self._url)!r})"
+
+    def _get(self, criteria: SearchCriteria, store_code: str) -> Any:
+        self.requests += 1
+        try:
+            response = self._session.get(
+                self._url, params=criteria.params(), headers={"Store": store_code}
+            )
+        except requests.RequestException as exc:
+            raise raise_for_network(exc, self._url) from None
+        with response:
+            return response_json(response)
+
+    def search(self, criteria: SearchCriteria, store_code: str) -> Page:
+        """One page, retried per the policy. Raises the classified error when it gives up."""
+        return self._retry.call(lambda: Page.from_body(self._get(criteria, store_code)))
+
+    def newest_updated_at(self, store_code: str) -> str | None:
+        """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours)."""
+        criteria = SearchCriteria(
+            sorts=(Sort("updated_at", "DESC"), Sort("entity_id", "DESC")), page_size=1
+        )
+        page = self.search(criteria, store_code)
+        for item in page.items:
+            stamp = item.get("updated_at") if isinstance(item, dict) else None
+            if isinstance(stamp, str) and stamp:
+                return stamp
+        return None

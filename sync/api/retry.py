@@ -1,0 +1,87 @@
+"""The one retry policy for every HTTP call: bounded, jittered, and polite to rate limits.
+
+- Retries only :class:`~sync.errors.RetriableApiError` (429, 5xx, network, garbled 2xx).
+- A 429's ``Retry-After`` is obeyed exactly; anything else backs off exponentially with jitter.
+- Stops on attempts AND on total time spent waiting, and at once when a shutdown is requested.
+- A ``Retry-After`` longer than ``max_retry_after`` is not slept through: the run fails and the
+  next scheduled run tries again, instead of a worker hanging for an hour.
+- Sleeping goes through the injected :class:`~sync.clock.Clock`, so tests record waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity.wait import wait_exponential_jitter
+
+from sync.clock import Clock, SystemClock
+from sync.errors import RateLimited, RetriableApiError
+
+__all__ = ["RetryPolicy"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class RetryPolicy:
+    """Built once per process from settings and shared by every HTTP call."""
+
+    max_attempts: int = 8
+    max_total_wait: float = 900.0
+    max_retry_after: float = 300.0
+    initial_backoff: float = 1.0
+    max_backoff: float = 60.0
+    jitter: float = 1.0
+    clock: Clock = field(default_factory=SystemClock)
+    stop_event: threading.Event | None = None
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        backoff = wait_exponential_jitter(
+            initial=self.initial_backoff, max=self.max_backoff, jitter=self.jitter
+        )
+        return float(backoff(state))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if self.stop_event is not None and self.stop_event.is_set():
+            return True
+        if state.attempt_number >= self.max_attempts:
+            return True
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and (exc.retry_after or 0) > self.max_retry_after:
+            log.warning(
+                "ACCS asked to wait %.0fs (Retry-After), longer than %.0fs: giving up this run",
+                exc.retry_after,
+                self.max_retry_after,
+            )
+            return True
+        return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "attempt %d failed (%s); retrying in %.1fs",
+            state.attempt_number,
+            exc,
+            state.upcoming_sleep,
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` until it succeeds or the policy gives up; the last error is re-raised."""
+        retrying = Retrying(
+            sleep=self.clock.sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception_type(RetriableApiError),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)

@@ -1,0 +1,125 @@
+"""The one place that turns settings into concrete, connected objects."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from sync.api.auth import BearerAuth, ImsClientCredentials
+from sync.api.products import ProductsClient
+from sync.api.retry import RetryPolicy
+from sync.api.session import TimeoutSession, build_session
+from sync.clock import Clock, SystemClock
+from sync.db.engine import make_engine
+from sync.db.migrate import ensure_schema
+from sync.pipeline import Pipeline, RunKind, RunStats
+from sync.redact import SecretFilter
+from sync.settings import Settings
+
+__all__ = ["App", "build_app"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a run needs, built once. ``close()`` releases connections."""
+
+    settings: Settings
+    engine: Engine
+    session: TimeoutSession
+    tokens: ImsClientCredentials
+    client: ProductsClient
+    pipeline: Pipeline
+    stop_event: threading.Event
+    clock: Clock
+    secrets: SecretFilter = field(default_factory=SecretFilter)
+
+    def run(self, kind: RunKind) -> RunStats:
+        return self.pipeline.run(kind)
+
+    def close(self) -> None:
+        self.session.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    stop_event: threading.Event | None = None,
+    secrets: SecretFilter | None = None,
+    migrate: bool = True,
+) -> App:
+    """Wire engine, session, token provider, client and pipeline from ``settings``.
+
+    With ``migrate`` the database is brought to the current schema (or refused if newer).
+    """
+    stop_event = stop_event or threading.Event()
+    clock = clock or SystemClock(stop_event)
+    secrets = secrets or SecretFilter()
+    secrets.add(settings.ims_client_secret.get_secret_value())
+
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate:
+            ensure_schema(engine)
+        retry = RetryPolicy(
+            max_attempts=settings.sync_max_attempts,
+            max_total_wait=settings.sync_max_retry_seconds,
+            max_retry_after=settings.sync_max_retry_after,
+            clock=clock,
+            stop_event=stop_event,
+        )
+        session = build_session(
+            connect_timeout=settings.sync_connect_timeout,
+            read_timeout=settings.sync_http_timeout,
+            headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
+        )
+        # IMS gets its own plain session: no bearer auth, no ACCS headers.
+        ims_session = build_session(
+            connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
+        )
+        tokens = ImsClientCredentials(
+            session=ims_session,
+            token_url=settings.ims_token_url,
+            client_id=settings.ims_client_id,
+            client_secret=settings.ims_client_secret,
+            scopes=settings.scopes,
+            clock=clock,
+            retry=retry,
+            on_mint=secrets.add,
+        )
+        session.auth = BearerAuth(tokens)
+        client = ProductsClient(session, settings.api_endpoint, retry)
+        pipeline = Pipeline(
+            engine=engine,
+            catalog=client,
+            clock=clock,
+            store_codes=settings.sync_store_codes,
+            page_size=settings.sync_page_size,
+            stop_event=stop_event,
+        )
+    except BaseException:
+        engine.dispose()
+        raise
+    return App(
+        settings=settings,
+        engine=engine,
+        session=session,
+        tokens=tokens,
+        client=client,
+        pipeline=pipeline,
+        stop_event=stop_event,
+        clock=clock,
+        secrets=secrets,
+    )

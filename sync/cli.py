@@ -1,0 +1,219 @@
+"""The ``accs-sync`` command: parse, validate settings once, call the app, map to exit codes.
+
+Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sync import __version__
+from sync.errors import AccsSyncError, ConfigError
+from sync.redact import SecretFilter
+
+__all__ = ["main"]
+
+log = logging.getLogger("sync")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 too; keep its one-line style
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"accs-sync: error: {message}\n")
+
+
+def _setup_logging(level: str, secrets: SecretFilter) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(secrets)  # type: ignore[arg-type]
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_accs_sync", False):
+            root.removeHandler(old)
+    handler._accs_sync = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Third-party chatter stays at WARNING unless explicitly debugging.
+    for noisy in ("urllib3", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        out["database_url"] = args.database_url
+    return out
+
+
+def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
+    for store in stats.stores:
+        out(
+            f"  store {store.store_code}: {store.mode}, {store.products} products in "
+            f"{store.pages} pages" + (f", {store.rejected} rejected" if store.rejected else "")
+        )
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.app import build_app
+    from sync.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    kind = "backfill" if args.command == "backfill" else "sync"
+    stop_event = threading.Event()
+    _install_stop_signals(stop_event)
+    with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
+        stats = app.run(kind)
+    print(
+        f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
+        f"{stats.seconds:.1f}s"
+    )
+    _print_stats(stats, print)
+    if stats.status == "failed":
+        print(f"accs-sync: error: {stats.error}", file=sys.stderr)
+        return stats.exception.exit_code if stats.exception else EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.app import build_app
+    from sync.scheduler import Daemon
+    from sync.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    stop_event = threading.Event()
+    with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
+        daemon = Daemon(
+            job=lambda: app.run("sync"),
+            schedule=settings.sync_schedule,
+            stop_event=stop_event,
+            misfire_grace_seconds=settings.sync_misfire_grace_seconds,
+        )
+        daemon.install_signal_handlers()
+        daemon.run()
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.db.engine import make_engine, redacted_url
+    from sync.db.migrate import current_revision, ensure_schema
+    from sync.settings import DatabaseSettings, load_settings
+
+    settings = load_settings(args.config, cls=DatabaseSettings, **_overrides(args))
+    _setup_logging(args.log_level or "INFO", secrets)
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        print(f"{redacted_url(settings.database_url)} is at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.db.engine import make_engine
+    from sync.settings import DatabaseSettings, load_settings
+    from sync.status import render_status
+
+    settings = load_settings(args.config, cls=DatabaseSettings, **_overrides(args))
+    _setup_logging(args.log_level or "WARNING", secrets)
+    engine = make_engine(settings.database_url)
+    try:
+        print(render_status(engine, settings.database_url, runs=args.runs))
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.emulator import serve_forever
+
+    _setup_logging(args.log_level or "INFO", secrets)
+    if args.catalog and not Path(args.catalog).is_file():
+        raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
+    serve_forever(port=args.port, products=args.products, catalog_file=args.catalog)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.demo import run_demo
+
+    _setup_logging(args.log_level or "WARNING", secrets)
+    return run_demo(products=args.products, database=Path(args.database), secrets=secrets)
+
+
+def _install_stop_signals(stop_event: threading.Event) -> None:
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        log.warning("received %s: finishing the current page, then exiting", signal.Signals(signum).name)
+        stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="accs-sync",
+        description="Mirror an Adobe Commerce as a Cloud Service product catalog into SQL.",
+    )
+    parser.add_argument("--version", action="version", version=f"accs-sync {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML settings file (or ACCS_SYNC_CONFIG)")
+    common.add_argument("--database-url", metavar="URL", help="overrides DATABASE_URL")
+    common.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides SYNC_LOG_LEVEL"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("sync", parents=[common], help="one run: incremental if a watermark exists, else full").set_defaults(func=cmd_run)
+    sub.add_parser("backfill", parents=[common], help="a full pass regardless of the watermark (resumable)").set_defaults(func=cmd_run)
+    sub.add_parser("daemon", parents=[common], help="run sync on SYNC_SCHEDULE until SIGTERM").set_defaults(func=cmd_daemon)
+    sub.add_parser("migrate", parents=[common], help="bring the database schema to the current version").set_defaults(func=cmd_migrate)
+    status = sub.add_parser("status", parents=[common], help="last runs, product counts, watermarks")
+    status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
+    status.set_defaults(func=cmd_status)
+    emulator = sub.add_parser("emulator", parents=[common], help="serve the bundled IMS + ACCS emulator")
+    emulator.add_argument("--port", type=int, default=8080)
+    emulator.add_argument("--products", type=int, default=None, help="generate N products (default 500)")
+    emulator.add_argument("--catalog", metavar="FILE", help="load a Magento product-import CSV instead")
+    emulator.set_defaults(func=cmd_emulator)
+    demo = sub.add_parser("demo", parents=[common], help="start the emulator and mirror it into SQLite")
+    demo.add_argument("--products", type=int, default=2046)
+    demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file to write")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    secrets = SecretFilter()
+    try:
+        code: int = args.func(args, secrets)
+        return code
+    except ConfigError as exc:
+        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except AccsSyncError as exc:
+        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK
+

@@ -1,0 +1,240 @@
+"""One sync run: fetch pages, validate, upsert, advance state; return what happened.
+
+Every page is written in one transaction together with the state that says how far we got
+(a backfill checkpoint or the incremental watermark) and the run's counters, so a crash at any
+moment leaves the database at a page boundary: nothing half-written, nothing skipped on resume.
+
+Watermarks come from ACCS's data, never from our clock. A full pass first reads the newest
+``updated_at`` upstream (H0) and, once complete, sets the watermark to H0: any product changed
+while the pass was paging has ``updated_at >= H0`` and is picked up by the next incremental run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
+from sync.api.criteria import SearchCriteria
+from sync.clock import Clock
+from sync.db.state import delete_state, finish_run, get_state, set_state, start_run, update_run
+from sync.db.upsert import upsert_products
+from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
+from sync.models import ItemRejected, ProductRecord, parse_item
+
+__all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunStats", "StoreStats"]
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "watermark"
+CHECKPOINT = "backfill_checkpoint"
+RunKind = Literal["sync", "backfill"]
+
+
+class Catalog(Protocol):
+    """What the pipeline needs from the ACCS client (a seam for tests)."""
+
+    def search(self, criteria: SearchCriteria, store_code: str) -> Page: ...
+
+    def newest_updated_at(self, store_code: str) -> str | None: ...
+
+
+@dataclass
+class StoreStats:
+    store_code: str
+    mode: str
+    pages: int = 0
+    products: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class RunStats:
+    run_id: int
+    kind: str
+    status: str = "running"
+    seconds: float = 0.0
+    stores: list[StoreStats] = field(default_factory=list)
+    error: str | None = None
+    exception: AccsSyncError | None = field(default=None, repr=False)
+
+    @property
+    def pages(self) -> int:
+        return sum(s.pages for s in self.stores)
+
+    @property
+    def products(self) -> int:
+        return sum(s.products for s in self.stores)
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.stores)
+
+
+class Pipeline:
+    """Mirrors the configured store views into the database, one page per transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        clock: Clock,
+        store_codes: list[str],
+        page_size: int,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.clock = clock
+        self.store_codes = store_codes
+        self.page_size = page_size
+        self.stop_event = stop_event or threading.Event()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, kind: RunKind = "sync") -> RunStats:
+        """Run once over every store view. Raises on failure after recording it."""
+        started = self.clock.monotonic()
+        run_id = start_run(self.engine, kind, self.store_codes, self._now())
+        stats = RunStats(run_id=run_id, kind=kind)
+        try:
+            for store_code in self.store_codes:
+                store = StoreStats(store_code=store_code, mode="")
+                stats.stores.append(store)
+                self._sync_store(store, kind, run_id)
+        except Interrupted as exc:
+            stats.status, stats.error = "interrupted", exc.message
+        except AccsSyncError as exc:
+            stats.status, stats.error, stats.exception = "failed", exc.message, exc
+        except Exception as exc:
+            # A bug or a database failure: recorded, logged with its traceback, reported.
+            log.exception("run %d failed unexpectedly", run_id)
+            stats.status, stats.error = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            stats.status = "success"
+        stats.seconds = self.clock.monotonic() - started
+        finish_run(self.engine, run_id, stats.status, self._now(), stats.error)
+        log.info(
+            "run %d %s: %d products in %d pages (%d rejected) in %.1fs",
+            run_id, stats.status, stats.products, stats.pages, stats.rejected, stats.seconds,
+        )
+        return stats
+
+    def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int) -> None:
+        with self.engine.connect() as conn:
+            watermark = get_state(conn, store.store_code, WATERMARK)
+            checkpoint = get_state(conn, store.store_code, CHECKPOINT)
+        if checkpoint is not None:
+            store.mode = "full (resumed)"
+            self._full_pass(store, run_id, checkpoint)
+        elif kind == "backfill" or watermark is None:
+            store.mode = "full"
+            self._full_pass(store, run_id, None)
+        else:
+            store.mode = "incremental"
+            self._incremental(store, run_id, ChangesPosition.from_json(watermark))
+        log.info(
+            "store %s: %s pass wrote %d products in %d pages",
+            store.store_code, store.mode, store.products, store.pages,
+        )
+
+    # -- passes ------------------------------------------------------------------------------
+
+    def _full_pass(self, store: StoreStats, run_id: int, checkpoint: dict[str, Any] | None) -> None:
+        walk = IdWalk()
+        if checkpoint is not None:
+            position = IdPosition.from_json(checkpoint)
+            high_water = checkpoint.get("high_water")
+            log.info("store %s: resuming full pass after id %d", store.store_code, position.last_id)
+        else:
+            position = IdPosition()
+            high_water = self.catalog.newest_updated_at(store.store_code)
+            with self.engine.begin() as conn:
+                self._save_checkpoint(conn, store.store_code, position, high_water)
+        while True:
+            page = self._fetch(walk.criteria, position, store.store_code)
+            following = walk.advance(position, page)
+            with self.engine.begin() as conn:
+                self._write(conn, store, run_id, page)
+                if following is not None:
+                    self._save_checkpoint(conn, store.store_code, following, high_water)
+                else:
+                    delete_state(conn, store.store_code, CHECKPOINT)
+                    if high_water is not None:
+                        self._raise_watermark(conn, store.store_code, ChangesPosition(high_water))
+            if following is None:
+                return
+            position = following
+
+    def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
+        walk = ChangesWalk()
+        # Re-read the whole watermark second: a product may have changed within it after we
+        # read it, and ids inside one second are not in time order.
+        position: ChangesPosition | None = ChangesPosition(watermark.updated_at, 0)
+        high_water = watermark
+        while position is not None:
+            page = self._fetch(walk.criteria, position, store.store_code)
+            following = walk.advance(position, page)
+            high_water = ChangesWalk.high_water(high_water, page)
+            with self.engine.begin() as conn:
+                self._write(conn, store, run_id, page)
+                self._raise_watermark(conn, store.store_code, high_water)
+            position = following
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
+        """One page at ``position``; adapts to a store's page-size limit; honours stop requests."""
+        if self.stop_event.is_set():
+            raise Interrupted("stop requested; every page fetched so far is committed")
+        while True:
+            try:
+                return self.catalog.search(criteria(position, self.page_size), store_code)
+            except PageSizeLimited as exc:
+                if not 0 < exc.limit < self.page_size:
+                    raise
+                log.warning("store caps pageSize at %d; using that from now on", exc.limit)
+                self.page_size = exc.limit
+            except RetriableApiError:
+                if self.stop_event.is_set():
+                    raise Interrupted("stop requested while retrying; committed work is kept") from None
+                raise
+
+    def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> None:
+        records: dict[int, ProductRecord] = {}
+        for item in page.items:
+            try:
+                record = parse_item(item, store.store_code)
+            except ItemRejected as exc:
+                store.rejected += 1
+                sku = item.get("sku") if isinstance(item, dict) else None
+                log.warning("store %s: rejected item sku=%r: %s", store.store_code, sku, exc.reason)
+                continue
+            records[record.id] = record  # a repeated id in one page: the last one wins
+        written = upsert_products(conn, list(records.values()), self._now()) if records else 0
+        update_run(conn, run_id, 1, written)
+        store.pages += 1
+        store.products += written
+        log.debug("store %s: page %d wrote %d products", store.store_code, store.pages, written)
+
+    def _save_checkpoint(
+        self, conn: Connection, store_code: str, position: IdPosition, high_water: str | None
+    ) -> None:
+        value = {**position.to_json(), "high_water": high_water}
+        set_state(conn, store_code, CHECKPOINT, value, self._now())
+
+    def _raise_watermark(self, conn: Connection, store_code: str, candidate: ChangesPosition) -> None:
+        """Move the watermark forward only; a backfill never moves it backwards."""
+        current = get_state(conn, store_code, WATERMARK)
+        if current is not None:
+            old = ChangesPosition.from_json(current)
+            if (old.updated_at, old.last_id) >= (candidate.updated_at, candidate.last_id):
+                return
+        set_state(conn, store_code, WATERMARK, candidate.to_json(), self._now())
+
+    def _now(self) -> Any:
+        return self.clock.now().replace(tzinfo=None)

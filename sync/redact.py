@@ -1,0 +1,90 @@
+"""Keep credentials out of logs, errors and reprs.
+
+Every URL or header set that may be printed goes through here first. Tokens never appear in
+URLs in ACCS traffic, but IMS and proxies are not under our control, so query parameters with
+credential-like names are masked too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["REDACTED", "SecretFilter", "redact_headers", "redact_text", "redact_url"]
+
+REDACTED = "***"
+_SENSITIVE = re.compile(r"(token|secret|password|passwd|authorization|api[-_]?key|code|assertion)", re.I)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any userinfo password and credential-like query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credential values masked (x-api-key is a client id: kept)."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        lowered = key.lower()
+        if lowered in ("authorization", "proxy-authorization", "cookie", "set-cookie"):
+            out[key] = REDACTED
+        else:
+            out[key] = value
+    return out
+
+
+class SecretFilter:
+    """A logging filter that masks known secret values and bearer tokens in every record.
+
+    Installed on the root handlers by the CLI; secrets are registered as they become known
+    (the client secret at start-up, each access token when minted).
+    """
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 6:
+            self._secrets.add(secret)
+
+    def scrub(self, text: str) -> str:
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: object) -> bool:
+        import logging
+
+        assert isinstance(record, logging.LogRecord)
+        message = record.getMessage()
+        scrubbed = self.scrub(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Format the traceback now, scrubbed, so handlers never see the raw text.
+            formatter = logging.Formatter()
+            record.exc_text = self.scrub(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """``text`` with bearer tokens and the given secret values masked."""
+    f = SecretFilter()
+    for s in secrets:
+        f.add(s)
+    return f.scrub(text)

@@ -1,0 +1,66 @@
+"""How ACCS answers map onto the error taxonomy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import requests
+import responses
+
+from sync.api.classify import magento_message, parse_retry_after, response_json
+from sync.errors import FatalApiError, InvalidResponse, PageSizeLimited, RateLimited, RetriableApiError
+
+URL = "https://na1.api.commerce.adobe.com/T/V1/products"
+
+
+def answer(**kwargs: object) -> requests.Response:
+    with responses.RequestsMock() as rsps:
+        rsps.get(URL, **kwargs)  # type: ignore[arg-type]
+        return requests.get(URL, timeout=5)
+
+
+def test_retry_after_in_seconds_and_as_an_http_date() -> None:
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now) == 30
+    assert parse_retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now) == 0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_429_carries_retry_after() -> None:
+    with pytest.raises(RateLimited) as info:
+        response_json(answer(status=429, json={"message": "Too many requests"}, headers={"Retry-After": "4"}))
+    assert info.value.retry_after == 4
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retriable(status: int) -> None:
+    with pytest.raises(RetriableApiError):
+        response_json(answer(status=status, body="<html><body>Bad gateway</body></html>"))
+
+
+def test_page_size_limit_is_recognised_with_its_number() -> None:
+    body = {"message": "Maximum SearchCriteria pageSize is %1", "parameters": ["300"]}
+    with pytest.raises(PageSizeLimited) as info:
+        response_json(answer(status=400, json=body))
+    assert info.value.limit == 300
+
+
+def test_other_400s_are_fatal_with_magentos_message_rendered() -> None:
+    body = {"message": "Invalid attribute name: %1", "parameters": ["foo"]}
+    with pytest.raises(FatalApiError, match="Invalid attribute name: foo"):
+        response_json(answer(status=400, json=body))
+
+
+def test_a_2xx_that_is_not_json_is_a_retriable_invalid_response() -> None:
+    with pytest.raises(InvalidResponse, match="not JSON"):
+        response_json(answer(status=200, body='{"items": [{"sku": "tru'))
+    with pytest.raises(InvalidResponse, match="HTML page"):
+        response_json(answer(status=200, body="<!DOCTYPE html><html></html>"))
+
+
+def test_magento_message_handles_ims_style_bodies() -> None:
+    assert magento_message({"error": "invalid_scope", "error_description": "x"}) == "invalid_scope: x"
+    assert magento_message("nope") is None

@@ -1,0 +1,119 @@
+"""Settings: names from Adobe's guide, safe defaults, one clear line for each mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync.errors import ConfigError
+from sync.settings import DEFAULT_SCOPES, DEFAULT_TOKEN_URL, DatabaseSettings, load_settings
+
+REQUIRED = {
+    "IMS_CLIENT_ID": "client-abc",
+    "IMS_CLIENT_SECRET": "p8e-very-secret",
+    "IMS_ORG_ID": "ABCDEF0123456789@AdobeOrg",
+    "API_ENDPOINT": "https://na1.api.commerce.adobe.com/TENANT123",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def set_required(monkeypatch: pytest.MonkeyPatch, **changes: str) -> None:
+    for key, value in {**REQUIRED, **changes}.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_defaults_follow_adobes_guide(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch)
+    s = load_settings()
+    assert s.ims_token_url == DEFAULT_TOKEN_URL == "https://ims-na1.adobelogin.com/ims/token/v3"
+    assert s.scopes == DEFAULT_SCOPES.split(",")
+    assert len(s.scopes) == 7 and "commerce.accs" in s.scopes
+    assert s.database_url.startswith("sqlite:///")
+    assert s.sync_page_size <= 300
+    assert s.sync_store_codes == ["default"]
+    assert "p8e-very-secret" not in repr(s)
+
+
+def test_store_codes_from_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, SYNC_STORE_CODES="default, fr ,de,fr")
+    assert load_settings().sync_store_codes == ["default", "fr", "de"]
+
+
+def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("\n".join(f"{k}={v}" for k, v in REQUIRED.items()) + "\nSYNC_PAGE_SIZE=120\n")
+    assert load_settings().sync_page_size == 120
+
+
+def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "accs-sync.toml"
+    config.write_text(
+        'ims_client_id = "from-toml"\nims_client_secret = "s3cr3t-toml"\nims_org_id = "ORG@AdobeOrg"\n'
+        'api_endpoint = "https://na1.api.commerce.adobe.com/T1"\nsync_store_codes = ["default", "fr"]\n'
+    )
+    s = load_settings(config)
+    assert s.ims_client_id == "from-toml" and s.sync_store_codes == ["default", "fr"]
+    monkeypatch.setenv("IMS_CLIENT_ID", "from-env")
+    monkeypatch.setenv("ACCS_SYNC_CONFIG", str(config))
+    assert load_settings().ims_client_id == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting", "fragment"),
+    [
+        ({"API_ENDPOINT": "http://accs.example.com/T"}, "API_ENDPOINT", "https"),
+        ({"API_ENDPOINT": "https://na1.api.commerce.adobe.com"}, "API_ENDPOINT", "tenant id"),
+        ({"API_ENDPOINT": "https://na1.api.commerce.adobe.com/T/V1"}, "API_ENDPOINT", "tenant id"),
+        ({"IMS_TOKEN_URL": "http://ims.example.com/ims/token/v3"}, "IMS_TOKEN_URL", "https"),
+        ({"SYNC_PAGE_SIZE": "500"}, "SYNC_PAGE_SIZE", "300"),
+        ({"SYNC_SCHEDULE": "every tuesday"}, "SYNC_SCHEDULE", "crontab"),
+        ({"SYNC_STORE_CODES": "default,bad code"}, "SYNC_STORE_CODES", "bad code"),
+    ],
+)
+def test_bad_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str], setting: str, fragment: str
+) -> None:
+    set_required(monkeypatch, **changes)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == setting
+    assert setting in info.value.message and fragment in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_plain_http_is_fine_for_a_loopback_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, API_ENDPOINT="http://127.0.0.1:8080/tenant-1",
+                 IMS_TOKEN_URL="http://localhost:8080/ims/token/v3")
+    assert load_settings().api_endpoint == "http://127.0.0.1:8080/tenant-1"
+
+
+def test_missing_settings_are_listed_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    for name in REQUIRED:
+        assert name in info.value.message
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_database_only_commands_need_no_credentials() -> None:
+    assert load_settings(cls=DatabaseSettings).database_url.startswith("sqlite:///")
+
+
+def test_secret_never_appears_in_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, IMS_CLIENT_SECRET="", SYNC_PAGE_SIZE="0")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert REQUIRED["IMS_CLIENT_SECRET"] not in info.value.message
