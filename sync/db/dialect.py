@@ -1,0 +1,56 @@
+"""The one place that knows how each backend spells "insert, or update if the key exists".
+
+SQLite and PostgreSQL say ``ON CONFLICT (key) DO UPDATE`` and name the proposed row
+``excluded``; MySQL and MariaDB say ``ON DUPLICATE KEY UPDATE`` and name it ``inserted`` (SQL
+``VALUES(col)`` or a row alias). A native upsert is one statement and one round trip per batch,
+and it is atomic, unlike select-then-insert which races with a concurrent writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
+
+__all__ = ["dialect_name", "upsert_statement"]
+
+
+def dialect_name(conn: Connection) -> str:
+    """``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (MariaDB included: same SQL here)."""
+    name = conn.dialect.name
+    return "mysql" if name == "mariadb" else name
+
+
+def upsert_statement(
+    conn: Connection,
+    table: sa.Table,
+    update_columns: Sequence[str],
+    literal_updates: Mapping[str, Any] | None = None,
+) -> Insert:
+    """An INSERT for ``table`` that, on a primary-key clash, updates ``update_columns``.
+
+    Updated columns take the value proposed by the INSERT. ``literal_updates`` sets other
+    columns to SQL expressions (e.g. ``sa.null()``); they must not be bound parameters, because
+    PyMySQL batches an executemany only when the ON DUPLICATE clause has no parameters.
+    Execute it with a list of parameter dicts to write a whole batch in one statement.
+    """
+    extra = dict(literal_updates or {})
+    name = dialect_name(conn)
+    if name == "postgresql":
+        pg = postgresql.insert(table)
+        pg_set = {c: pg.excluded[c] for c in update_columns} | extra
+        return pg.on_conflict_do_update(constraint=table.primary_key, set_=pg_set)
+    if name == "sqlite":
+        lite = sqlite.insert(table)
+        lite_set = {c: lite.excluded[c] for c in update_columns} | extra
+        index = [c.name for c in table.primary_key.columns]
+        return lite.on_conflict_do_update(index_elements=index, set_=lite_set)
+    if name == "mysql":
+        my = mysql.insert(table)
+        my_set = {c: my.inserted[c] for c in update_columns} | extra
+        return my.on_duplicate_key_update(my_set)
+    raise NotImplementedError(f"no upsert for database dialect {conn.dialect.name!r}")

@@ -1,0 +1,180 @@
+"""Build the SQLAlchemy engine from ``DATABASE_URL``, with each backend set up for a sync tool.
+
+Users write short URLs (``postgres://``, ``mysql://``); we pick the one tested driver per
+backend (psycopg 3, PyMySQL, the stdlib sqlite3) so upserts and locking behave as tested, and we
+turn a bad URL or a missing driver into a :class:`~sync.errors.ConfigError` that says what to
+do instead of an ``ImportError`` traceback.
+
+SQLite gets WAL (readers never block the writer), a busy timeout (a second process waits
+instead of failing with "database is locked"), foreign keys, and ``BEGIN IMMEDIATE``: SQLite
+allows one writer, and taking the write lock when the transaction starts makes a second writer
+wait for it, where upgrading a read transaction later would fail at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from sync.errors import ConfigError
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "normalize_url", "redacted_url"]
+
+logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_SETTING = "DATABASE_URL"
+_EXAMPLES = "use sqlite:///file.db, postgresql://... or mysql://..."
+
+# drivername as written -> the drivername we use. Anything else is refused.
+_DRIVERS: dict[str, str] = {
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mysql+pymysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "mariadb+pymysql": "mariadb+pymysql",
+}
+
+_EXTRAS: dict[str, tuple[str, str]] = {
+    "postgresql": ("PostgreSQL", "pip install 'accs-sync[postgres]'"),
+    "mysql": ("MySQL/MariaDB", "pip install 'accs-sync[mysql]'"),
+    "mariadb": ("MySQL/MariaDB", "pip install 'accs-sync[mysql]'"),
+}
+
+# Readable JSON in the database (no \u escapes), compact separators to save space.
+_json_serializer = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+def redacted_url(url: str | URL) -> str:
+    """``url`` with its password masked: the only form of a database URL we ever print."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        # Not parseable, so we cannot tell where a password would be: print nothing of it.
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def normalize_url(url: str) -> URL:
+    """Parse ``url`` and map it to the driver accs-sync uses for that backend.
+
+    Raises :class:`ConfigError` (setting ``DATABASE_URL``) for an unparseable URL or an
+    unsupported database or driver.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise ConfigError(
+            f"{_SETTING}: not a valid database URL; {_EXAMPLES}", setting=_SETTING
+        ) from None
+    drivername = _DRIVERS.get(parsed.drivername.lower())
+    if drivername is None:
+        backend, _, driver = parsed.drivername.partition("+")
+        if backend.lower() in ("sqlite", "postgres", "postgresql", "mysql", "mariadb"):
+            raise ConfigError(
+                f"{_SETTING}: unsupported driver {driver!r} for {backend}; leave the driver out "
+                f"(e.g. {backend}://...) and accs-sync uses the one it is tested with",
+                setting=_SETTING,
+            )
+        raise ConfigError(
+            f"{_SETTING}: unsupported database {parsed.drivername!r}; {_EXAMPLES}",
+            setting=_SETTING,
+        )
+    parsed = parsed.set(drivername=drivername)
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        # utf8mb4: MySQL's "utf8" cannot store 4-byte characters (emoji) found in product names.
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (the ``DATABASE_URL`` setting), configured for its backend.
+
+    The caller owns the engine and must ``dispose()`` it.
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"json_serializer": _json_serializer}
+    if backend == "sqlite":
+        parsed = _prepare_sqlite_path(parsed)
+    else:
+        # Long-running daemons outlive server-side idle timeouts; test before use.
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_recycle"] = 3600
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (ImportError, NoSuchModuleError) as exc:
+        label, hint = _EXTRAS.get(backend, (backend, "pip install 'accs-sync'"))
+        raise ConfigError(
+            f"{_SETTING}: the {label} driver is not installed ({exc}); {hint}",
+            setting=_SETTING,
+        ) from None
+    except ArgumentError as exc:
+        raise ConfigError(f"{_SETTING}: {exc}; {_EXAMPLES}", setting=_SETTING) from None
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    logger.debug("database engine for %s", redacted_url(parsed))
+    return engine
+
+
+def _sqlite_file(url: URL) -> str | None:
+    """The file path of a SQLite URL, or None for an in-memory or URI-style database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _prepare_sqlite_path(url: URL) -> URL:
+    """Expand ``~`` and create the parent directory, so a fresh install just works."""
+    database = _sqlite_file(url)
+    if database is None:
+        return url
+    path = Path(database).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{_SETTING}: cannot create directory {str(path.parent)!r} for the SQLite "
+            f"database: {exc.strerror}",
+            setting=_SETTING,
+        ) from None
+    return url.set(database=str(path))
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Pragmas on every new connection; SQLAlchemy, not sqlite3, emits BEGIN (see module doc)."""
+    file_backed = _sqlite_file(engine.url) is not None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop the sqlite3 module's own implicit BEGIN/COMMIT handling, which leaves DDL and
+        # SELECTs outside the transaction; _on_begin below emits BEGIN instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if file_backed:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # NORMAL is durable against application crashes in WAL mode, and much faster.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,211 @@
+"""Bring a database's schema to the revision this code expects, safely and only forwards.
+
+Alembic does the work; this module decides whether to let it. A schema *newer* than this code
+means someone upgraded accs-sync elsewhere and this copy is stale: we refuse rather than write
+rows an unknown schema may not accept. Tables without Alembic's version table were not made by
+us (or were half-restored) and we refuse those too, instead of guessing.
+
+Two processes may start at once (the daemon and a manual run): the migration holds a lock,
+PostgreSQL's advisory lock, MySQL's GET_LOCK, or SQLite's write lock (``BEGIN IMMEDIATE``), and
+re-reads the revision once it has it, so the second process finds the work done. On SQLite and
+PostgreSQL a migration is one transaction; MySQL/MariaDB commit each DDL statement implicitly,
+so there a failed migration can leave a partly upgraded schema.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+import migrations
+from sync.db.dialect import dialect_name
+from sync.db.schema import metadata
+from sync.errors import SchemaError
+
+__all__ = [
+    "LOCK_TIMEOUT_SECONDS",
+    "alembic_config",
+    "current_revision",
+    "ensure_schema",
+    "head_revision",
+    "upgrade",
+]
+
+logger = logging.getLogger(__name__)
+
+#: How long a process waits for another one's migration before giving up.
+LOCK_TIMEOUT_SECONDS = 300
+_LOCK_NAME = "accs_sync_migrate"
+_VERSION_TABLE = "alembic_version"
+_PG_LOCK_KEY = 0x616363735F6D6967  # "accs_mig": any constant bigint, the same in every process
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the packaged scripts, independent of CWD and of any ini file.
+
+    With ``connection``, migrations run on it, in its transaction (see migrations/env.py).
+    """
+    config = Config()
+    script_location = os.path.dirname(os.path.abspath(migrations.__file__))
+    # ConfigParser interpolation: a literal '%' in the install path must be doubled.
+    config.set_main_option("script_location", script_location.replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision this code ships."""
+    head = _script().get_current_head()
+    if head is None:  # pragma: no cover - the package always ships 0001
+        raise SchemaError("no migration scripts found; the accs-sync installation is broken")
+    return head
+
+
+def _current_heads(conn: Connection) -> tuple[str, ...]:
+    # Read directly: a MigrationContext would log two INFO lines on every sync run.
+    if not sa.inspect(conn).has_table(_VERSION_TABLE):
+        return ()
+    version = sa.table(_VERSION_TABLE, sa.column("version_num", sa.String()))
+    return tuple(conn.execute(sa.select(version.c.version_num)).scalars())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision, or None if it has never been migrated."""
+    with engine.connect() as conn:
+        heads = _current_heads(conn)
+    if len(heads) > 1:
+        raise SchemaError(f"database has several schema revisions ({', '.join(heads)})")
+    return heads[0] if heads else None
+
+
+def upgrade(engine: Engine) -> None:
+    """Migrate the database to :func:`head_revision` (``accs-sync migrate``).
+
+    Same safety checks as :func:`ensure_schema`; logs what it did even when nothing was needed.
+    """
+    _migrate(engine, quiet=False)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Make the schema usable before a sync: create or upgrade it, or raise SchemaError.
+
+    Empty database: create everything. Older revision: upgrade. A revision this code does not
+    know (a newer accs-sync migrated it), or accs-sync's tables without a recorded revision:
+    raise :class:`SchemaError` and touch nothing.
+    """
+    _migrate(engine, quiet=True)
+
+
+def _migrate(engine: Engine, *, quiet: bool) -> None:
+    head = head_revision()
+    with engine.connect() as conn, _migration_lock(conn):
+        # Read only now, under the lock: another process may have just migrated.
+        heads = _current_heads(conn)
+        if len(heads) > 1:
+            raise SchemaError(f"database has several schema revisions ({', '.join(heads)})")
+        current = heads[0] if heads else None
+        if current is None:
+            _refuse_unversioned_tables(conn)
+            logger.info("creating database schema (revision %s)", head)
+        elif current == head:
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO, "database schema is up to date (%s)", head
+            )
+            return
+        elif current not in {script.revision for script in _script().walk_revisions()}:
+            raise SchemaError(
+                f"database schema is at revision {current}, newer than this accs-sync "
+                f"(head {head}); upgrade accs-sync"
+            )
+        else:
+            logger.info("upgrading database schema from revision %s to %s", current, head)
+        command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+        logger.info("database schema is at revision %s", head)
+
+
+def _refuse_unversioned_tables(conn: Connection) -> None:
+    existing = set(sa.inspect(conn).get_table_names())
+    ours = sorted(existing & set(metadata.tables))
+    if ours:
+        raise SchemaError(
+            f"the database already has tables named like accs-sync's ({', '.join(ours)}) "
+            "but no alembic_version record, so their schema is unknown; point DATABASE_URL at "
+            "a new, empty database, or drop those tables (the next full sync rebuilds the "
+            "mirror)"
+        )
+
+
+@contextmanager
+def _migration_lock(conn: Connection) -> Iterator[None]:
+    """Hold the database-wide migration lock; ``conn`` is in a fresh transaction inside."""
+    name = dialect_name(conn)
+    if name == "postgresql":
+        with _pg_lock(conn):
+            yield
+    elif name == "mysql":
+        with _mysql_lock(conn):
+            yield
+    else:
+        # make_engine's SQLite engines start every transaction with BEGIN IMMEDIATE, which takes
+        # the database's single write lock (waiting up to busy_timeout for it).
+        conn.execute(sa.text("SELECT 1"))
+        yield
+
+
+@contextmanager
+def _pg_lock(conn: Connection) -> Iterator[None]:
+    # A transaction-scoped advisory lock: released by the commit or rollback, even if we die.
+    conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'"))
+    try:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+    except OperationalError as exc:
+        raise _lock_timeout() from exc
+    conn.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+    yield
+
+
+@contextmanager
+def _mysql_lock(conn: Connection) -> Iterator[None]:
+    # GET_LOCK belongs to the session, so it survives the implicit commits DDL causes there.
+    acquired = conn.execute(sa.select(sa.func.get_lock(_LOCK_NAME, LOCK_TIMEOUT_SECONDS))).scalar()
+    # End this transaction: under REPEATABLE READ it could hold a snapshot older than the
+    # migration the previous lock holder just committed.
+    conn.commit()
+    if acquired != 1:
+        raise _lock_timeout()
+    try:
+        yield
+    finally:
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.execute(sa.select(sa.func.release_lock(_LOCK_NAME)))
+            conn.commit()
+        except DBAPIError:
+            # The session is gone, and the server dropped its lock with it.
+            logger.debug("could not release the migration lock", exc_info=True)
+
+
+def _lock_timeout() -> SchemaError:
+    return SchemaError(
+        f"gave up after {LOCK_TIMEOUT_SECONDS}s waiting for another accs-sync process to "
+        "finish migrating the database schema; try again when it is done"
+    )

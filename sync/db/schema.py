@@ -1,0 +1,117 @@
+"""The tables accs-sync writes: the public contract that downstream consumers read.
+
+One :class:`~sqlalchemy.MetaData` with a naming convention, so every constraint and index has
+the same predictable name on SQLite, PostgreSQL and MySQL/MariaDB; Alembic uses it as
+``target_metadata`` and a test compares it with the migrated database so the two cannot drift.
+
+Every ``DateTime`` column holds a *naive UTC* value: the databases disagree on what a zone-aware
+timestamp means (MySQL has none, SQLite stores text), so the zone is fixed by convention instead
+and :func:`naive_utc` is applied to every value on the way in. docs/schema.md documents it all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "JSON_TYPE",
+    "NAMING_CONVENTION",
+    "UTC_DATETIME",
+    "metadata",
+    "naive_utc",
+    "products",
+    "sync_runs",
+    "sync_state",
+]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Naive UTC. MySQL's plain DATETIME drops fractions of a second; ``synced_at`` needs them
+#: (it orders writes within a run), so MySQL/MariaDB get DATETIME(6).
+UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+#: JSONB on PostgreSQL (indexable, queryable with ->>), native JSON elsewhere (MariaDB stores it
+#: as LONGTEXT with a json_valid check; SQLite as TEXT).
+JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Every table: mysql_engine InnoDB for transactions, mysql_charset utf8mb4 so product data may
+# hold any character (emoji included) whatever the database's default character set is.
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("store_code", sa.String(64), nullable=False),
+    # Magento's entity id; assigned by Magento, never by us.
+    sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("type_id", sa.String(32), nullable=True),
+    sa.Column("attribute_set_id", sa.Integer(), nullable=True),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("visibility", sa.Integer(), nullable=True),
+    sa.Column("price", sa.Numeric(20, 6), nullable=True),
+    sa.Column("weight", sa.Numeric(12, 4), nullable=True),
+    sa.Column("created_at", UTC_DATETIME, nullable=True),
+    sa.Column("updated_at", UTC_DATETIME, nullable=True),
+    sa.Column("data", JSON_TYPE, nullable=False),
+    sa.Column("synced_at", UTC_DATETIME, nullable=False),
+    sa.Column("deleted_at", UTC_DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "id"),
+    # Not unique: Magento lets a sku be reused after delete + recreate, under a new id.
+    sa.Index(None, "store_code", "sku"),
+    sa.Index(None, "store_code", "updated_at"),
+    sa.Index(None, "synced_at"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("store_codes", sa.String(255), nullable=False),
+    sa.Column("started_at", UTC_DATETIME, nullable=False),
+    sa.Column("finished_at", UTC_DATETIME, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("pages", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("products_written", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("error", sa.Text(), nullable=True),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("value", JSON_TYPE, nullable=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.PrimaryKeyConstraint("store_code", "key"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """``value`` as the naive UTC datetime every table stores.
+
+    Aware values (the clock's ``now()``) are converted; naive ones are taken to be UTC already.
+    Without this, PostgreSQL would shift an aware value by the session time zone on its way into
+    a ``timestamp without time zone`` column.
+    """
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,213 @@
+"""Migrations create exactly the documented schema, on every backend, and refuse what they must."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Engine
+
+from sync.db.engine import make_engine
+from sync.db.migrate import alembic_config, current_revision, ensure_schema, head_revision, upgrade
+from sync.db.schema import metadata
+from sync.errors import SchemaError
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The public contract (docs/schema.md): column -> nullable.
+CONTRACT: dict[str, dict[str, bool]] = {
+    "products": {
+        "store_code": False,
+        "id": False,
+        "sku": False,
+        "name": True,
+        "type_id": True,
+        "attribute_set_id": True,
+        "status": True,
+        "visibility": True,
+        "price": True,
+        "weight": True,
+        "created_at": True,
+        "updated_at": True,
+        "data": False,
+        "synced_at": False,
+        "deleted_at": True,
+    },
+    "sync_runs": {
+        "id": False,
+        "kind": False,
+        "store_codes": False,
+        "started_at": False,
+        "finished_at": True,
+        "status": False,
+        "pages": False,
+        "products_written": False,
+        "error": True,
+    },
+    "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
+}
+PRIMARY_KEYS = {
+    "products": ["store_code", "id"],
+    "sync_runs": ["id"],
+    "sync_state": ["store_code", "key"],
+}
+PRODUCT_INDEXES = {
+    "ix_products_store_code_sku": ["store_code", "sku"],
+    "ix_products_store_code_updated_at": ["store_code", "updated_at"],
+    "ix_products_synced_at": ["synced_at"],
+}
+
+
+def _diffs(engine: Engine, target: sa.MetaData) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "target_metadata": target}
+        )
+        return list(compare_metadata(context, target))
+
+
+def test_head_creates_exactly_the_contract(engine: Engine) -> None:
+    inspector = sa.inspect(engine)
+    assert set(inspector.get_table_names()) == {*CONTRACT, "alembic_version"}
+    for table, columns in CONTRACT.items():
+        found = {c["name"]: c["nullable"] for c in inspector.get_columns(table)}
+        assert found == columns, table
+        assert inspector.get_pk_constraint(table)["constrained_columns"] == PRIMARY_KEYS[table]
+    indexes = {
+        ix["name"]: ix["column_names"]
+        for ix in inspector.get_indexes("products")
+        if not ix.get("unique")
+    }
+    assert indexes == PRODUCT_INDEXES
+    assert inspector.get_unique_constraints("products") == []  # sku is deliberately not unique
+    assert current_revision(engine) == head_revision()
+
+
+def test_migrations_match_the_metadata(engine: Engine) -> None:
+    """Guards the contract: schema.py and the revisions must never drift apart."""
+    assert _diffs(engine, metadata) == []
+
+
+def test_the_drift_check_would_notice_drift(engine: Engine) -> None:
+    drifted = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["products"].c.price.type = sa.Numeric(10, 2)
+    drifted.tables["products"].append_column(sa.Column("extra", sa.Integer()))
+    # compare_metadata gives a tuple per change, or a list of tuples for column modifications.
+    kinds = {(diff[0] if isinstance(diff, list) else diff)[0] for diff in _diffs(engine, drifted)}
+    assert kinds == {"modify_type", "add_column"}
+
+
+def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "base")
+        conn.commit()
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert current_revision(engine) is None
+    ensure_schema(engine)
+    assert current_revision(engine) == head_revision()
+    assert _diffs(engine, metadata) == []
+
+
+def test_ensure_schema_creates_an_empty_database_once(empty_engine: Engine) -> None:
+    assert current_revision(empty_engine) is None
+    ensure_schema(empty_engine)
+    ensure_schema(empty_engine)
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+
+
+def test_ensure_schema_refuses_a_newer_schema(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaError) as caught:
+        ensure_schema(engine)
+    assert caught.value.message == (
+        f"database schema is at revision 9999, newer than this accs-sync "
+        f"(head {head_revision()}); upgrade accs-sync"
+    )
+    with pytest.raises(SchemaError):
+        upgrade(engine)
+    assert current_revision(engine) == "9999"
+
+
+def test_ensure_schema_refuses_tables_without_a_revision(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    with pytest.raises(SchemaError) as caught:
+        ensure_schema(engine)
+    assert "products" in caught.value.message
+    assert "alembic_version" in caught.value.message
+    assert "empty database" in caught.value.message
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_ensure_schema_does_not_break(db_url: str) -> None:
+    """Two processes starting at once (daemon + manual run): one migrates, the other waits."""
+    engines = [make_engine(db_url) for _ in range(3)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def migrate(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            ensure_schema(engine)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(e,)) for e in engines]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=50)
+        assert errors == []
+        assert current_revision(engines[0]) == head_revision()
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_migrating_does_not_depend_on_the_working_directory(
+    empty_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ensure_schema(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+
+
+def test_developer_alembic_ini_uses_database_url(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    config = Config(str(REPO / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+    command.check(config)  # `alembic check`: no autogenerate differences
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_offline_sql_for_a_dba(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    buffer = io.StringIO()
+    config = Config(str(REPO / "alembic.ini"), output_buffer=buffer)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head", sql=True)
+    sql = buffer.getvalue()
+    assert "CREATE TABLE products" in sql
+    assert "CREATE TABLE sync_state" in sql

@@ -1,0 +1,121 @@
+"""make_engine: URL normalisation, actionable errors, SQLite set-up; redacted_url."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sync.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine, redacted_url
+from sync.db.schema import naive_utc
+from sync.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("url", "drivername", "charset"),
+    [
+        ("postgres://u@db.example/accs", "postgresql+psycopg", None),
+        ("postgresql://u@db.example/accs", "postgresql+psycopg", None),
+        ("postgresql+psycopg://u@db.example/accs", "postgresql+psycopg", None),
+        ("mysql://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
+        ("mariadb://u@db.example/accs", "mariadb+pymysql", "utf8mb4"),
+        ("mysql+pymysql://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
+        ("mysql://u@db.example/accs?charset=utf8mb4&ssl_disabled=true", "mysql+pymysql", "utf8mb4"),
+        ("sqlite://", "sqlite+pysqlite", None),
+    ],
+)
+def test_short_urls_get_the_tested_driver(url: str, drivername: str, charset: str | None) -> None:
+    engine = make_engine(url)  # server engines connect lazily: nothing is contacted here
+    try:
+        assert engine.url.drivername == drivername
+        assert engine.url.query.get("charset") == charset
+    finally:
+        engine.dispose()
+
+
+def test_unknown_database_names_the_setting() -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_engine("xyz://host/db")
+    assert caught.value.setting == "DATABASE_URL"
+    assert caught.value.message == (
+        "DATABASE_URL: unsupported database 'xyz'; "
+        "use sqlite:///file.db, postgresql://... or mysql://..."
+    )
+
+
+@pytest.mark.parametrize("url", ["not a url", "postgresql+psycopg2://u:s3cret@h/db", ""])
+def test_bad_urls_are_config_errors_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_engine(url)
+    assert caught.value.setting == "DATABASE_URL"
+    assert "s3cret" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "extra"),
+    [
+        ("postgresql://u:s3cret@h/db", "psycopg", "pip install 'accs-sync[postgres]'"),
+        ("mysql://u:s3cret@h/db", "pymysql", "pip install 'accs-sync[mysql]'"),
+    ],
+)
+def test_missing_driver_names_the_pip_extra(
+    monkeypatch: pytest.MonkeyPatch, url: str, module: str, extra: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import <module>` fail
+    with pytest.raises(ConfigError) as caught:
+        make_engine(url)
+    assert caught.value.setting == "DATABASE_URL"
+    assert extra in caught.value.message
+    assert "s3cret" not in caught.value.message
+
+
+def test_redacted_url_hides_the_password() -> None:
+    assert (
+        redacted_url("postgresql://sync:s3cret@db:5432/accs")
+        == "postgresql://sync:***@db:5432/accs"
+    )
+    assert (
+        redacted_url("mysql+pymysql://root@127.0.0.1/test") == "mysql+pymysql://root@127.0.0.1/test"
+    )
+    assert "s3cret" not in redacted_url("::s3cret@@")
+
+
+def test_sqlite_file_gets_its_directory_and_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "mirror.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        engine.dispose()
+    assert path.exists()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+    }
+
+
+def test_sqlite_ddl_is_transactional() -> None:
+    """sqlite3's own transaction handling would autocommit CREATE TABLE; ours rolls it back."""
+    engine = make_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.rollback()
+            assert not sa.inspect(conn).has_table("t")
+    finally:
+        engine.dispose()
+
+
+def test_naive_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert naive_utc(datetime(2025, 3, 1, 12, 0, tzinfo=plus_two)) == datetime(2025, 3, 1, 10, 0)
+    assert naive_utc(datetime(2025, 3, 1, 12, 0, tzinfo=UTC)) == datetime(2025, 3, 1, 12, 0)
+    assert naive_utc(datetime(2025, 3, 1, 12, 0)) == datetime(2025, 3, 1, 12, 0)
