@@ -1,0 +1,303 @@
+"""The emulator's request handling as a pure function of (method, path, headers, query, body).
+
+No sockets here, so every behaviour is testable directly; :mod:`.server` only moves bytes.
+Checks run in the order a request meets them in Adobe's stack: the API gateway (``x-api-key``,
+``x-gw-ims-org-id``, rate limiting), then the token, then Commerce itself (5xx, store view,
+``searchCriteria``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from sync.emulator.catalog import Catalog
+from sync.emulator.criteria import MagentoError, parse_criteria
+from sync.emulator.faults import Faults, RequestRecord, Stats
+from sync.emulator.fields import apply_fields_filter, parse_fields
+from sync.emulator.ims import REQUIRED_SCOPES, TokenStore, check_token_request
+from sync.emulator.records import render
+from sync.emulator.search import execute
+
+__all__ = ["TOKEN_PATH", "EmulatorApp", "Response"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a URL path, not a secret
+_PRODUCTS = re.compile(r"^/(?P<tenant>[^/]+)/V1/products(?:/(?P<sku>[^/]+))?/?$")
+_JSON = (("Content-Type", "application/json; charset=utf-8"),)
+_UNAUTHORIZED = {
+    "message": "The consumer isn't authorized to access %resources.",
+    "parameters": {"resources": "Magento_Catalog::products"},
+}
+_NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
+_NO_PRODUCT = "The product that was requested doesn't exist. Verify the product and try again."
+_REASONS = {
+    500: "Internal Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to send. ``disconnect``: close the connection without answering at all."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = _JSON
+    disconnect: bool = False
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _encode(payload: Any) -> bytes:
+    # PHP's json_encode escapes "/" and non-ASCII; Magento's answers look like that.
+    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode("ascii")
+
+
+def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(status, _encode(payload), _JSON + headers)
+
+
+class EmulatorApp:
+    """IMS + ACCS for one tenant and one API credential."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        tenant: str,
+        client_id: str,
+        client_secret: str,
+        org_id: str,
+        faults: Faults | None = None,
+        clock: Callable[[], datetime] | None = None,
+        stats: Stats | None = None,
+        scopes: tuple[str, ...] = REQUIRED_SCOPES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.catalog = catalog
+        self.tenant = tenant
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.org_id = org_id
+        self.faults = faults or Faults()
+        self.stats = stats or Stats()
+        self.scopes = scopes
+        self._sleep = sleep
+        self._clock = clock
+        self.tokens = TokenStore(self._now)
+
+    def _now(self) -> datetime:
+        if self._clock is None:
+            return self.catalog.now()
+        value = self._clock()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def issue_token(self) -> str:
+        """A valid token without an HTTP round trip (for tests)."""
+        self.stats.token_issued()
+        return self.tokens.issue(self.client_id, self.faults.token_lifetime)
+
+    # -- entry point --------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: str = "",
+        body: bytes = b"",
+    ) -> Response:
+        """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
+        query string."""
+        started = time.perf_counter()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        params = tuple(parse_qsl(query, keep_blank_values=True))
+        match = _PRODUCTS.match(path)
+        kind = "token" if path.rstrip("/") == TOKEN_PATH else "other"
+        if match and match.group("tenant") == self.tenant:
+            kind = "item" if match.group("sku") else "list"
+        # A token request may carry the secret in its query string: never keep it.
+        kept = () if kind == "token" else params
+        record, seq = self.stats.begin(method, kind, path, kept, lowered.get("store"))
+        try:
+            if self.faults.latency > 0:
+                self._sleep(self.faults.latency)
+            if kind == "token":
+                response = self._token(method, lowered, body, params)
+            elif kind in ("list", "item") and method == "GET" and match is not None:
+                response = self._accs(kind, match, lowered, params, record, seq)
+            elif path in ("", "/") and method == "GET":
+                response = _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
+            else:
+                response = _json(404, {"message": "Request does not match any route."})
+        except MagentoError as exc:
+            response = _json(exc.status, exc.body)
+        except Exception:  # a bug or a failing test hook must still answer like Magento
+            log.exception("emulator failed to answer %s %s", method, path)
+            response = self._server_error(500)
+        self.stats.finish(record, response.status)
+        log.debug(
+            "%s %s -> %d (%.1f ms)",
+            method,
+            path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    # -- IMS ----------------------------------------------------------------------------------
+
+    def _token(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        params: tuple[tuple[str, str], ...],
+    ) -> Response:
+        if method != "POST":
+            return _json(405, {"error": "method_not_allowed", "error_description": "use POST"})
+        if self.faults.take("ims_rate_limit_next"):
+            return _json(
+                429,
+                {"error": "too_many_requests", "error_description": "Too many requests"},
+                (("Retry-After", str(self.faults.retry_after)),),
+            )
+        if self.faults.take("ims_error_5xx_next"):
+            return Response(
+                503,
+                b"<html><body><h1>503 Service Unavailable</h1></body></html>",
+                (("Content-Type", "text/html"),),
+            )
+        form = dict(params)
+        form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        error = check_token_request(
+            form, client_id=self.client_id, client_secret=self._client_secret, scopes=self.scopes
+        )
+        if error is not None:
+            return _json(*error)
+        token = self.issue_token()
+        return _json(
+            200,
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.faults.token_lifetime,
+            },
+        )
+
+    # -- ACCS ---------------------------------------------------------------------------------
+
+    def _server_error(self, status: int) -> Response:
+        if status == 500:
+            report = secrets.token_hex(8)
+            message = "Internal Error. Details are available in Magento log file. Report ID: %1"
+            return _json(500, {"message": message.replace("%1", f"webapi-{report}")})
+        return _json(status, {"message": _REASONS.get(status, "Server Error")})
+
+    def _gateway(self, headers: Mapping[str, str], seq: int) -> Response | None:
+        if headers.get("x-api-key") != self.client_id:
+            return _json(403, {"error_code": "403003", "message": "Api Key is invalid"})
+        org = headers.get("x-gw-ims-org-id")
+        if org != self.org_id:
+            return _json(
+                403,
+                {
+                    "message": 'The IMS organization "%1" is not authorized to access this instance.',  # noqa: E501
+                    "parameters": [org or ""],
+                },
+            )
+        if self.faults.take("rate_limit_next") or self.faults.every("rate_limit_every", seq):
+            return _json(
+                429,
+                {"message": "Too many requests"},
+                (("Retry-After", str(self.faults.retry_after)),),
+            )
+        auth = headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
+            return _json(401, _UNAUTHORIZED)
+        if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
+            return self._server_error(self.faults.error_5xx_status)
+        return None
+
+    def _accs(
+        self,
+        kind: str,
+        match: re.Match[str],
+        headers: Mapping[str, str],
+        params: tuple[tuple[str, str], ...],
+        record: RequestRecord,
+        seq: int,
+    ) -> Response:
+        refused = self._gateway(headers, seq)
+        if refused is not None:
+            return refused
+        if self.faults.take("disconnect_next"):
+            return Response(0, disconnect=True)
+        store = headers.get("store") or "default"
+        if store not in self.catalog.stores:
+            raise MagentoError(400, {"message": _NO_STORE})
+        for hook in list(self.faults.on_request):
+            hook(record)
+        fields = dict(params).get("fields")
+        if kind == "item":
+            payload = self._item(unquote(match.group("sku")), store)
+        else:
+            payload = self._list(params, store, seq)
+        if fields:
+            payload = apply_fields_filter(payload, parse_fields(fields))
+        response = _json(200, payload)
+        if self.faults.take("invalid_json_next"):
+            return Response(200, response.body[: len(response.body) // 2], response.headers)
+        return response
+
+    def _item(self, sku: str, store: str) -> dict[str, Any]:
+        product = self.catalog.get(sku)
+        if product is None:
+            raise MagentoError(404, {"message": _NO_PRODUCT})
+        return render(product, store)
+
+    def _list(self, params: tuple[tuple[str, str], ...], store: str, seq: int) -> dict[str, Any]:
+        criteria = parse_criteria(params)
+        faults = self.faults
+        if faults.input_limit and criteria.page_size is not None:
+            if criteria.page_size > faults.max_page_size:
+                limit = str(faults.max_page_size)
+                raise MagentoError(
+                    400,
+                    {
+                        "message": f"Maximum SearchCriteria pageSize is {limit}",
+                        "parameters": [limit],
+                    },
+                )
+        snap = self.catalog.snapshot()
+        # Unsorted order: reshuffled per request, or only when the catalog changes.
+        salt = seq if faults.shuffle_per_request else snap.version
+        result = execute(
+            snap,
+            criteria,
+            store=store,
+            salt=salt,
+            legacy_last_page=faults.legacy_last_page,
+            default_page_size=faults.default_page_size,
+        )
+        return {
+            "items": [render(p, store) for p in result.items],
+            "search_criteria": criteria.echo(),
+            "total_count": result.total_count,
+        }

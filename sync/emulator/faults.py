@@ -1,0 +1,160 @@
+"""Runtime-switchable misbehaviour, and counters of what the emulator was asked and answered.
+
+Everything a client must survive in production (rate limits, 5xx bursts, garbled bodies, short
+token lifetimes, Magento's page-size limit and its pre-2.4 "last page again" paging) can be
+turned on while a server runs: set a field of :class:`Faults`; ``*_next`` counters are consumed
+atomically, one per affected request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Faults", "RequestHook", "RequestRecord", "Stats"]
+
+
+@dataclass
+class RequestRecord:
+    """One request as the emulator saw it (no credentials: the query holds none)."""
+
+    seq: int
+    method: str
+    kind: str  # "token", "list", "item", "other"
+    path: str
+    query: tuple[tuple[str, str], ...]
+    store: str | None
+    status: int = 0
+
+    def params(self) -> dict[str, str]:
+        """The query parameters as a dict (the last of repeated names wins)."""
+        return dict(self.query)
+
+
+RequestHook = Callable[[RequestRecord], None]
+
+
+@dataclass
+class Faults:
+    """Faults and switches. Defaults behave like a healthy ACCS 2.4 instance."""
+
+    latency: float = 0.0  # seconds added to every request
+    rate_limit_every: int = 0  # every Nth ACCS request answers 429
+    rate_limit_next: int = 0  # the next K ACCS requests answer 429
+    retry_after: int = 1  # Retry-After seconds sent with a 429
+    error_5xx_every: int = 0  # every Nth ACCS request answers error_5xx_status
+    error_5xx_next: int = 0
+    error_5xx_status: int = 503  # 500, 502, 503 or 504
+    invalid_json_next: int = 0  # next K successful ACCS answers are cut in half (still 200)
+    disconnect_next: int = 0  # next K ACCS requests: connection closed without an answer
+    token_lifetime: int = 86399  # expires_in of new IMS tokens, seconds
+    ims_error_5xx_next: int = 0  # next K token requests answer 503
+    ims_rate_limit_next: int = 0  # next K token requests answer 429
+    input_limit: bool = True  # Magento 2.4 webapi input limits: pageSize over max is a 400
+    max_page_size: int = 300
+    default_page_size: int | None = None  # pageSize when absent (None: all matching items)
+    legacy_last_page: bool = False  # Magento < 2.4: a page past the end repeats the last page
+    shuffle_per_request: bool = True  # unsorted order changes every request (else per change)
+    # Called before each ACCS request is answered, e.g. to change the catalog between pages.
+    on_request: list[RequestHook] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def take(self, name: str) -> bool:
+        """Consume one unit of the ``name`` counter (e.g. ``"rate_limit_next"``) if any is left."""
+        with self._lock:
+            left = int(getattr(self, name))
+            if left > 0:
+                setattr(self, name, left - 1)
+                return True
+            return False
+
+    def every(self, name: str, seq: int) -> bool:
+        """Whether request number ``seq`` is hit by the ``name`` periodic fault."""
+        period = int(getattr(self, name))
+        return period > 0 and seq % period == 0
+
+    def reset(self) -> None:
+        """Back to a healthy instance (hooks are removed too)."""
+        fresh = Faults()
+        with self._lock:
+            for name in self.__dataclass_fields__:
+                if name != "_lock":
+                    setattr(self, name, getattr(fresh, name))
+
+
+class Stats:
+    """Counters and the most recent requests, for tests to assert what clients did."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._keep = keep
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.tokens_issued = 0
+            self.requests: Counter[str] = Counter()
+            self.statuses: Counter[int] = Counter()
+            self.recent: deque[RequestRecord] = deque(maxlen=self._keep)
+            self._seq = 0
+            self._accs_seq = 0
+
+    @property
+    def unauthorized(self) -> int:
+        """401s served."""
+        return self.statuses[401]
+
+    @property
+    def rate_limited(self) -> int:
+        """429s served."""
+        return self.statuses[429]
+
+    @property
+    def server_errors(self) -> int:
+        """5xx served."""
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    def begin(
+        self,
+        method: str,
+        kind: str,
+        path: str,
+        query: tuple[tuple[str, str], ...],
+        store: str | None,
+    ) -> tuple[RequestRecord, int]:
+        """Record a new request; returns it and its number among ACCS requests (0 for others)."""
+        with self._lock:
+            self._seq += 1
+            accs = 0
+            if kind in ("list", "item"):
+                self._accs_seq += 1
+                accs = self._accs_seq
+            record = RequestRecord(self._seq, method, kind, path, query, store)
+            self.requests[kind] += 1
+            self.recent.append(record)
+            return record, accs
+
+    def finish(self, record: RequestRecord, status: int) -> None:
+        with self._lock:
+            record.status = status
+            self.statuses[status] += 1
+
+    def token_issued(self) -> None:
+        with self._lock:
+            self.tokens_issued += 1
+
+    def list_requests(self) -> list[RequestRecord]:
+        """Recent ``GET /V1/products`` requests, oldest first."""
+        with self._lock:
+            return [r for r in self.recent if r.kind == "list"]
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "tokens_issued": self.tokens_issued,
+                "requests": dict(self.requests),
+                "statuses": dict(self.statuses),
+            }

@@ -1,0 +1,87 @@
+"""``accs-sync emulator``: build a catalog, serve it on loopback, print how to connect, block.
+
+The credentials printed are the emulator's published demo values, never real ones, so printing
+them is the point: a user pastes the ``export`` lines into the shell that runs the sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from sync.emulator.catalog import Catalog
+from sync.emulator.server import EmulatorServer
+
+__all__ = ["DEFAULT_PRODUCTS", "build_catalog", "serve_forever"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRODUCTS = 500
+
+
+def build_catalog(
+    products: int | None = None, catalog_file: str | None = None, seed: int = 0
+) -> Catalog:
+    """A CSV-loaded catalog when ``catalog_file`` is given, else ``products`` generated ones."""
+    if catalog_file:
+        return Catalog.from_csv(catalog_file, seed=seed)
+    return Catalog.generate(DEFAULT_PRODUCTS if products is None else products, seed=seed)
+
+
+def serve_forever(
+    port: int,
+    products: int | None = None,
+    catalog_file: str | None = None,
+    print_fn: Callable[[str], object] = print,
+    *,
+    host: str = "127.0.0.1",
+    seed: int = 0,
+    stop_event: threading.Event | None = None,
+    on_ready: Callable[[EmulatorServer], None] | None = None,
+) -> None:
+    """Serve until Ctrl-C, SIGTERM or ``stop_event``; then stop cleanly."""
+    catalog = build_catalog(products, catalog_file, seed)
+    stop = stop_event or threading.Event()
+    server = EmulatorServer(catalog, host=host, port=port).start()
+    previous = _install_sigterm(stop)
+    try:
+        source = catalog_file or f"{len(catalog)} generated products (seed {seed})"
+        print_fn(f"ACCS emulator listening on {server.base_url} serving {source}")
+        print_fn(f"store views: {', '.join(catalog.stores)}")
+        print_fn("Point accs-sync at it with:")
+        for name, value in server.credentials.items():
+            print_fn(f"export {name}={shlex.quote(value)}")
+        print_fn("Press Ctrl-C to stop.")
+        if on_ready is not None:
+            on_ready(server)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        _restore_sigterm(previous)
+        print_fn("ACCS emulator stopped.")
+
+
+_Previous = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+def _install_sigterm(stop: threading.Event) -> _Previous:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGTERM received; stopping the emulator")
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, handle)
+
+
+def _restore_sigterm(previous: _Previous) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,251 @@
+"""The emulator over real HTTP: a standard-library threading server on loopback.
+
+HTTP/1.1 keep-alive with a ``Content-Length`` on every answer, like the real gateway, so a
+client's connection pool is exercised. ``stop()`` also closes idle keep-alive connections, so
+a test never waits on a client that forgot to close its session.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from sync.emulator.app import TOKEN_PATH, EmulatorApp, Response
+from sync.emulator.catalog import Catalog
+from sync.emulator.faults import Faults, Stats
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_ORG_ID",
+    "DEFAULT_TENANT",
+    "EmulatorServer",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TENANT = "demo-tenant"
+DEFAULT_CLIENT_ID = "accs-sync-demo"
+DEFAULT_CLIENT_SECRET = "p8e-DEMO-not-a-real-secret"  # noqa: S105 - a published demo value
+DEFAULT_ORG_ID = "DEMO0000000000000000@AdobeOrg"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 120  # an idle keep-alive connection is dropped after this many seconds
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path, _, query = self.path.partition("?")
+        headers = {name: str(value) for name, value in self.headers.items()}
+        response = self.server.app.handle(self.command, path, headers, query, body)
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        if response.disconnect:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The app already logs one line per request, without the query string (a token
+        # request could carry a client secret there); the stdlib's access line would not.
+        return
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The app logs one line per request; this only reports protocol-level problems.
+        log.debug("http: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+        self.app = app
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._conn_lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._conn_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class EmulatorServer:
+    """Adobe IMS + ACCS for one tenant, served on ``host:port`` (``port=0``: any free port).
+
+    ``clock`` (returns now) drives token expiry; by default it is the catalog's clock, so one
+    fake clock moves both ``updated_at`` and token lifetimes.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tenant: str = DEFAULT_TENANT,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        org_id: str = DEFAULT_ORG_ID,
+        faults: Faults | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.catalog = catalog if catalog is not None else Catalog.generate(500)
+        self.faults = faults if faults is not None else Faults()
+        self.stats = Stats()
+        self.app = EmulatorApp(
+            self.catalog,
+            tenant=tenant,
+            client_id=client_id,
+            client_secret=client_secret,
+            org_id=org_id,
+            faults=self.faults,
+            clock=clock,
+            stats=self.stats,
+        )
+        self.tenant = tenant
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.org_id = org_id
+        self._host = host
+        self._port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = self.base_url if self._httpd else "stopped"
+        return f"EmulatorServer({state}, tenant={self.tenant!r}, products={len(self.catalog)})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> EmulatorServer:
+        """Bind and serve in a background thread; returns self."""
+        if self._httpd is not None:
+            return self
+        self._httpd = _Server((self._host, self._port), self.app)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"accs-emulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("ACCS emulator listening on %s (tenant %s)", self.base_url, self.tenant)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection. Safe to call twice."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None
+        log.info("ACCS emulator stopped")
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses and credentials ------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the emulator is not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def api_endpoint(self) -> str:
+        """What users put in ``API_ENDPOINT``: the base URL and the tenant id."""
+        return f"{self.base_url}/{self.tenant}"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The environment a client needs to talk to this emulator."""
+        return {
+            "IMS_CLIENT_ID": self.client_id,
+            "IMS_CLIENT_SECRET": self._client_secret,
+            "IMS_ORG_ID": self.org_id,
+            "API_ENDPOINT": self.api_endpoint,
+            "IMS_TOKEN_URL": self.token_url,
+        }
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The gateway headers ACCS requires besides ``Authorization``."""
+        return {"x-api-key": self.client_id, "x-gw-ims-org-id": self.org_id}
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def issue_token(self) -> str:
+        """A valid access token without a round trip to the token endpoint."""
+        return self.app.issue_token()
+
+    def revoke(self, token: str) -> bool:
+        return self.app.tokens.revoke(token)
+
+    def revoke_all_tokens(self) -> int:
+        """Revoke every token issued so far (clients must mint again); returns how many."""
+        return self.app.tokens.revoke_all()
