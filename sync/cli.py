@@ -15,6 +15,7 @@ from typing import Any
 
 from sync import __version__
 from sync.errors import AccsSyncError, ConfigError
+from sync.pipeline import RunKind
 from sync.redact import SecretFilter
 
 __all__ = ["main"]
@@ -33,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 def _setup_logging(level: str, secrets: SecretFilter) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(secrets)  # type: ignore[arg-type]
+    handler.addFilter(secrets)
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_accs_sync", False):
@@ -70,7 +71,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
-    kind = "backfill" if args.command == "backfill" else "sync"
+    kind: RunKind = "backfill" if args.command == "backfill" else "sync"
     stop_event = threading.Event()
     _install_stop_signals(stop_event)
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
@@ -109,9 +110,9 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
 def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.db.engine import make_engine, redacted_url
     from sync.db.migrate import current_revision, ensure_schema
-    from sync.settings import DatabaseSettings, load_settings
+    from sync.settings import load_database_settings
 
-    settings = load_settings(args.config, cls=DatabaseSettings, **_overrides(args))
+    settings = load_database_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or "INFO", secrets)
     engine = make_engine(settings.database_url)
     try:
@@ -124,17 +125,19 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.db.engine import make_engine
-    from sync.settings import DatabaseSettings, load_settings
+    from sync.settings import load_database_settings
     from sync.status import render_status
 
-    settings = load_settings(args.config, cls=DatabaseSettings, **_overrides(args))
+    settings = load_database_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or "WARNING", secrets)
     engine = make_engine(settings.database_url)
     try:
-        print(render_status(engine, settings.database_url, runs=args.runs))
+        text, healthy = render_status(engine, settings.database_url, runs=args.runs)
     finally:
         engine.dispose()
-    return EXIT_OK
+    print(text)
+    # Non-zero when the last run failed, so `status` doubles as a health check.
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
@@ -158,7 +161,9 @@ def _install_stop_signals(stop_event: threading.Event) -> None:
     import signal
 
     def handle(signum: int, frame: object) -> None:
-        log.warning("received %s: finishing the current page, then exiting", signal.Signals(signum).name)
+        log.warning(
+            "received %s: finishing the current page, then exiting", signal.Signals(signum).name
+        )
         stop_event.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -175,26 +180,46 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror an Adobe Commerce as a Cloud Service product catalog into SQL.",
     )
     parser.add_argument("--version", action="version", version=f"accs-sync {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML settings file (or ACCS_SYNC_CONFIG)")
     common.add_argument("--database-url", metavar="URL", help="overrides DATABASE_URL")
     common.add_argument(
-        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides SYNC_LOG_LEVEL"
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="overrides SYNC_LOG_LEVEL",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("sync", parents=[common], help="one run: incremental if a watermark exists, else full").set_defaults(func=cmd_run)
-    sub.add_parser("backfill", parents=[common], help="a full pass regardless of the watermark (resumable)").set_defaults(func=cmd_run)
-    sub.add_parser("daemon", parents=[common], help="run sync on SYNC_SCHEDULE until SIGTERM").set_defaults(func=cmd_daemon)
-    sub.add_parser("migrate", parents=[common], help="bring the database schema to the current version").set_defaults(func=cmd_migrate)
-    status = sub.add_parser("status", parents=[common], help="last runs, product counts, watermarks")
+    sub.add_parser(
+        "sync", parents=[common], help="one run: incremental if a watermark exists, else full"
+    ).set_defaults(func=cmd_run)
+    sub.add_parser(
+        "backfill", parents=[common], help="a full pass regardless of the watermark (resumable)"
+    ).set_defaults(func=cmd_run)
+    sub.add_parser(
+        "daemon", parents=[common], help="run sync on SYNC_SCHEDULE until SIGTERM"
+    ).set_defaults(func=cmd_daemon)
+    sub.add_parser(
+        "migrate", parents=[common], help="bring the database schema to the current version"
+    ).set_defaults(func=cmd_migrate)
+    status = sub.add_parser(
+        "status", parents=[common], help="last runs, product counts, watermarks"
+    )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.set_defaults(func=cmd_status)
-    emulator = sub.add_parser("emulator", parents=[common], help="serve the bundled IMS + ACCS emulator")
+    emulator = sub.add_parser(
+        "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
+    )
     emulator.add_argument("--port", type=int, default=8080)
-    emulator.add_argument("--products", type=int, default=None, help="generate N products (default 500)")
-    emulator.add_argument("--catalog", metavar="FILE", help="load a Magento product-import CSV instead")
+    emulator.add_argument(
+        "--products", type=int, default=None, help="generate N products (default 500)"
+    )
+    emulator.add_argument(
+        "--catalog", metavar="FILE", help="load a Magento product-import CSV instead"
+    )
     emulator.set_defaults(func=cmd_emulator)
-    demo = sub.add_parser("demo", parents=[common], help="start the emulator and mirror it into SQLite")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="start the emulator and mirror it into SQLite"
+    )
     demo.add_argument("--products", type=int, default=2046)
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file to write")
     demo.set_defaults(func=cmd_demo)
@@ -216,4 +241,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
-

@@ -16,14 +16,14 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     """Start the emulator, mirror it, print a summary. Returns the exit code."""
     from sync.app import build_app
     from sync.emulator import Catalog, EmulatorServer
-    from sync.settings import load_settings
+    from sync.settings import Settings, load_settings
 
     database = database.resolve()
     print(f"Starting the bundled ACCS emulator with {products} generated products...")
     catalog = Catalog.generate(products, seed=1)
     with EmulatorServer(catalog) as emulator:
         creds = emulator.credentials
-        settings = load_settings(
+        settings: Settings = load_settings(
             ims_client_id=creds["IMS_CLIENT_ID"],
             ims_client_secret=creds["IMS_CLIENT_SECRET"],
             ims_org_id=creds["IMS_ORG_ID"],
@@ -31,7 +31,9 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
             ims_token_url=creds["IMS_TOKEN_URL"],
             database_url=f"sqlite:///{database}",
         )
-        print(f"Emulator listening on {emulator.base_url} (tenant endpoint {emulator.api_endpoint})")
+        print(
+            f"Emulator listening on {emulator.base_url} (tenant endpoint {emulator.api_endpoint})"
+        )
         started = time.monotonic()
         with build_app(settings, stop_event=threading.Event(), secrets=secrets) as app:
             stats = app.run("sync")
@@ -40,9 +42,7 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
         print(f"accs-sync demo: the sync {stats.status}: {stats.error}")
         return 1
     with sqlite3.connect(database) as conn:
-        total = conn.execute(
-            "SELECT COUNT(*) FROM products WHERE deleted_at IS NULL"
-        ).fetchone()[0]
+        total = conn.execute("SELECT COUNT(*) FROM products WHERE deleted_at IS NULL").fetchone()[0]
         sample = conn.execute(
             "SELECT sku, name, price FROM products WHERE deleted_at IS NULL "
             "ORDER BY updated_at DESC, id DESC LIMIT 3"
@@ -56,9 +56,10 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     print()
     print("Next:")
     print(f"  accs-sync status --database-url sqlite:///{database}")
-    print(
-        f"  sqlite3 {database} \"SELECT sku, name, price FROM products "
-        "WHERE store_code = 'default' AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT 10\""
+    query = (
+        "SELECT sku, name, price FROM products WHERE store_code = 'default' "
+        "AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT 10"
     )
+    print(f'  sqlite3 {database} "{query}"')
     print("  accs-sync emulator --port 8080   # then point accs-sync sync at it (see README)")
     return 0

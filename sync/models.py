@@ -12,7 +12,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["ACCS_TIME_FORMAT", "ItemRejected", "ProductRecord", "format_accs_time", "parse_accs_time", "parse_item"]
+__all__ = [
+    "ACCS_TIME_FORMAT",
+    "ItemRejected",
+    "ProductRecord",
+    "format_accs_time",
+    "parse_accs_time",
+    "parse_item",
+]
 
 # Magento REST returns timestamps as "YYYY-MM-DD HH:MM:SS" in UTC, without a zone.
 ACCS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -103,7 +110,9 @@ def _time(item: dict[str, Any], key: str) -> datetime | None:
     try:
         return parse_accs_time(value)
     except ValueError:
-        raise ItemRejected(f"{key!r} is not an ACCS timestamp (YYYY-MM-DD HH:MM:SS): {value!r:.40}") from None
+        raise ItemRejected(
+            f"{key!r} is not an ACCS timestamp (YYYY-MM-DD HH:MM:SS): {value!r:.40}"
+        ) from None
 
 
 def parse_item(item: Any, store_code: str) -> ProductRecord:

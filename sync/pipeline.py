@@ -18,10 +18,22 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
 from sync.api.criteria import SearchCriteria
+from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
 from sync.clock import Clock
-from sync.db.state import delete_state, finish_run, get_state, set_state, start_run, update_run
+from sync.db.state import (
+    BACKFILL_CHECKPOINT as CHECKPOINT,
+)
+from sync.db.state import (
+    WATERMARK,
+    FinishedStatus,
+    delete_state,
+    finish_run,
+    get_state,
+    set_state,
+    start_run,
+    update_run,
+)
 from sync.db.upsert import upsert_products
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
 from sync.models import ItemRejected, ProductRecord, parse_item
@@ -30,8 +42,6 @@ __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunStats", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
-WATERMARK = "watermark"
-CHECKPOINT = "backfill_checkpoint"
 RunKind = Literal["sync", "backfill"]
 
 
@@ -56,7 +66,7 @@ class StoreStats:
 class RunStats:
     run_id: int
     kind: str
-    status: str = "running"
+    status: Literal["running", "success", "failed", "interrupted"] = "running"
     seconds: float = 0.0
     stores: list[StoreStats] = field(default_factory=list)
     error: str | None = None
@@ -97,30 +107,41 @@ class Pipeline:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self, kind: RunKind = "sync") -> RunStats:
-        """Run once over every store view. Raises on failure after recording it."""
+        """Run once over every store view.
+
+        Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
+        (``status``, ``error`` and, for our own errors, ``exception``).
+        """
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self._now())
         stats = RunStats(run_id=run_id, kind=kind)
+        outcome: FinishedStatus
         try:
             for store_code in self.store_codes:
                 store = StoreStats(store_code=store_code, mode="")
                 stats.stores.append(store)
                 self._sync_store(store, kind, run_id)
         except Interrupted as exc:
-            stats.status, stats.error = "interrupted", exc.message
+            outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
-            stats.status, stats.error, stats.exception = "failed", exc.message, exc
+            outcome, stats.error, stats.exception = "failed", exc.message, exc
         except Exception as exc:
             # A bug or a database failure: recorded, logged with its traceback, reported.
             log.exception("run %d failed unexpectedly", run_id)
-            stats.status, stats.error = "failed", f"{type(exc).__name__}: {exc}"
+            outcome, stats.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
-            stats.status = "success"
+            outcome = "success"
+        stats.status = outcome
         stats.seconds = self.clock.monotonic() - started
-        finish_run(self.engine, run_id, stats.status, self._now(), stats.error)
+        finish_run(self.engine, run_id, outcome, self._now(), stats.error)
         log.info(
             "run %d %s: %d products in %d pages (%d rejected) in %.1fs",
-            run_id, stats.status, stats.products, stats.pages, stats.rejected, stats.seconds,
+            run_id,
+            stats.status,
+            stats.products,
+            stats.pages,
+            stats.rejected,
+            stats.seconds,
         )
         return stats
 
@@ -139,7 +160,10 @@ class Pipeline:
             self._incremental(store, run_id, ChangesPosition.from_json(watermark))
         log.info(
             "store %s: %s pass wrote %d products in %d pages",
-            store.store_code, store.mode, store.products, store.pages,
+            store.store_code,
+            store.mode,
+            store.products,
+            store.pages,
         )
 
     # -- passes ------------------------------------------------------------------------------
@@ -201,7 +225,9 @@ class Pipeline:
                 self.page_size = exc.limit
             except RetriableApiError:
                 if self.stop_event.is_set():
-                    raise Interrupted("stop requested while retrying; committed work is kept") from None
+                    raise Interrupted(
+                        "stop requested while retrying; committed work is kept"
+                    ) from None
                 raise
 
     def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> None:
@@ -227,7 +253,9 @@ class Pipeline:
         value = {**position.to_json(), "high_water": high_water}
         set_state(conn, store_code, CHECKPOINT, value, self._now())
 
-    def _raise_watermark(self, conn: Connection, store_code: str, candidate: ChangesPosition) -> None:
+    def _raise_watermark(
+        self, conn: Connection, store_code: str, candidate: ChangesPosition
+    ) -> None:
         """Move the watermark forward only; a backfill never moves it backwards."""
         current = get_state(conn, store_code, WATERMARK)
         if current is not None:

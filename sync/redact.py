@@ -14,7 +14,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = ["REDACTED", "SecretFilter", "redact_headers", "redact_text", "redact_url"]
 
 REDACTED = "***"
-_SENSITIVE = re.compile(r"(token|secret|password|passwd|authorization|api[-_]?key|code|assertion)", re.I)
+_SENSITIVE = re.compile(
+    r"(token|secret|password|passwd|authorization|api[-_]?key|code|assertion)", re.I
+)
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -29,7 +31,9 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]")
+        query = urlencode(
+            [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]"
+        )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -96,7 +96,9 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
-            log.info("received %s: finishing the current page, then exiting", signal.Signals(signum).name)
+            log.info(
+                "received %s: finishing the current page, then exiting", signal.Signals(signum).name
+            )
             self.stop_event.set()
 
         signal.signal(signal.SIGTERM, handle)

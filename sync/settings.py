@@ -29,9 +29,16 @@ from pydantic_settings import (
 
 from sync.errors import ConfigError
 
-__all__ = ["DEFAULT_SCOPES", "DEFAULT_TOKEN_URL", "DatabaseSettings", "Settings", "is_loopback_url", "load_settings"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "DEFAULT_TOKEN_URL",
+    "DatabaseSettings",
+    "Settings",
+    "is_loopback_url",
+    "load_settings",
+]
 
-DEFAULT_TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
+DEFAULT_TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"  # noqa: S105 - a URL
 DEFAULT_SCOPES = (
     "openid,AdobeID,email,profile,additional_info.roles,"
     "additional_info.projectedProductContext,commerce.accs"
@@ -122,7 +129,9 @@ class Settings(DatabaseSettings):
                 "e.g. https://na1.api.commerce.adobe.com/<tenant-id>"
             )
         if path.endswith("V1") or "/V1/" in f"/{path}/":
-            raise ValueError("API_ENDPOINT must stop at the tenant id; accs-sync adds /V1/... itself")
+            raise ValueError(
+                "API_ENDPOINT must stop at the tenant id; accs-sync adds /V1/... itself"
+            )
         return url
 
     @field_validator("ims_token_url")
@@ -193,9 +202,19 @@ def _describe(error: dict[str, Any]) -> str:
 S = TypeVar("S", bound=DatabaseSettings)
 
 
-def load_settings(
-    config_file: str | Path | None = None, *, cls: type[S] = Settings, **overrides: Any  # type: ignore[assignment]
-) -> S:
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Everything a sync needs; raises one :class:`ConfigError` naming what is wrong."""
+    return _load(Settings, config_file, overrides)
+
+
+def load_database_settings(
+    config_file: str | Path | None = None, **overrides: Any
+) -> DatabaseSettings:
+    """Only what database commands (``migrate``, ``status``) need: no credentials required."""
+    return _load(DatabaseSettings, config_file, overrides)
+
+
+def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any]) -> S:
     """Read and validate settings; raise one :class:`ConfigError` naming what is wrong."""
     path = config_file or os.environ.get("ACCS_SYNC_CONFIG") or None
     if path is not None:
@@ -226,6 +245,8 @@ def load_settings(
             ) from None
         first = errors[0]
         loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-        raise ConfigError(_describe(dict(first)), setting=(loc[0].upper() if loc else None)) from None
+        raise ConfigError(
+            _describe(dict(first)), setting=(loc[0].upper() if loc else None)
+        ) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None

@@ -167,7 +167,9 @@ class ImsClientCredentials:
         if status >= 500:
             raise RetriableApiError(f"IMS token endpoint error {status}", status=status, url=url)
         if not isinstance(body, dict):
-            kind = "an HTML page" if "html" in response.headers.get("Content-Type", "") else "not JSON"
+            kind = (
+                "an HTML page" if "html" in response.headers.get("Content-Type", "") else "not JSON"
+            )
             if status >= 400:
                 raise ApiError(f"IMS token endpoint answered {status} with {kind}", status, url)
             raise InvalidResponse(f"IMS token endpoint answered {kind}", status=status, url=url)
@@ -188,7 +190,9 @@ class ImsClientCredentials:
 class BearerAuth(requests.auth.AuthBase):
     """Attach ``Authorization: Bearer``; on a 401, refresh the token and re-send once."""
 
-    def __init__(self, provider: TokenProvider, on_refresh: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, provider: TokenProvider, on_refresh: Callable[[], None] | None = None
+    ) -> None:
         self.provider = provider
         self.on_refresh = on_refresh
 
@@ -197,7 +201,7 @@ class BearerAuth(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.provider.get_token()}"
-        request.register_hook("response", self.handle_401)
+        request.register_hook("response", self.handle_401)  # type: ignore[no-untyped-call]
         return request
 
     def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:

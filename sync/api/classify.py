@@ -129,4 +129,6 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
 def raise_for_network(exc: requests.RequestException, url: str) -> RetriableApiError:
     """The retriable error for a connection failure, timeout or broken transfer."""
     kind = type(exc).__name__
-    return RetriableApiError(f"network error talking to {redact_url(url)}: {kind}", url=redact_url(url))
+    return RetriableApiError(
+        f"network error talking to {redact_url(url)}: {kind}", url=redact_url(url)
+    )

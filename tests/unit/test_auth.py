@@ -147,8 +147,10 @@ def test_ims_failing_for_good_surfaces_a_retriable_error_after_bounded_attempts(
 @responses.activate
 def test_a_401_refreshes_the_token_and_retries_once() -> None:
     token_answer(responses.mock, "tok-old", "tok-new")
-    unauthorized = {"message": "The consumer isn't authorized to access %resources.",
-                    "parameters": {"resources": "Magento_Catalog::products"}}
+    unauthorized = {
+        "message": "The consumer isn't authorized to access %resources.",
+        "parameters": {"resources": "Magento_Catalog::products"},
+    }
     responses.get(API, status=401, json=unauthorized)
     responses.get(API, json={"items": [], "search_criteria": {}, "total_count": 0})
     ims = provider()
@@ -167,8 +169,10 @@ def test_a_401_refreshes_the_token_and_retries_once() -> None:
 @responses.activate
 def test_a_second_401_fails_with_what_to_check() -> None:
     token_answer(responses.mock, "tok-old", "tok-new")
-    body = {"message": "The consumer isn't authorized to access %resources.",
-            "parameters": {"resources": "Magento_Catalog::products"}}
+    body = {
+        "message": "The consumer isn't authorized to access %resources.",
+        "parameters": {"resources": "Magento_Catalog::products"},
+    }
     responses.get(API, status=401, json=body)
     responses.get(API, status=401, json=body)
     session = requests.Session()

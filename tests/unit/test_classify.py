@@ -9,7 +9,13 @@ import requests
 import responses
 
 from sync.api.classify import magento_message, parse_retry_after, response_json
-from sync.errors import FatalApiError, InvalidResponse, PageSizeLimited, RateLimited, RetriableApiError
+from sync.errors import (
+    FatalApiError,
+    InvalidResponse,
+    PageSizeLimited,
+    RateLimited,
+    RetriableApiError,
+)
 
 URL = "https://na1.api.commerce.adobe.com/T/V1/products"
 
@@ -31,7 +37,9 @@ def test_retry_after_in_seconds_and_as_an_http_date() -> None:
 
 def test_429_carries_retry_after() -> None:
     with pytest.raises(RateLimited) as info:
-        response_json(answer(status=429, json={"message": "Too many requests"}, headers={"Retry-After": "4"}))
+        response_json(
+            answer(status=429, json={"message": "Too many requests"}, headers={"Retry-After": "4"})
+        )
     assert info.value.retry_after == 4
 
 
@@ -62,5 +70,7 @@ def test_a_2xx_that_is_not_json_is_a_retriable_invalid_response() -> None:
 
 
 def test_magento_message_handles_ims_style_bodies() -> None:
-    assert magento_message({"error": "invalid_scope", "error_description": "x"}) == "invalid_scope: x"
+    assert (
+        magento_message({"error": "invalid_scope", "error_description": "x"}) == "invalid_scope: x"
+    )
     assert magento_message("nope") is None

@@ -15,7 +15,10 @@ def items(*pairs: tuple[int, str]) -> list[dict[str, object]]:
 
 def test_criteria_render_magento_query_parameters_with_explicit_direction() -> None:
     c = SearchCriteria(
-        groups=((Filter("updated_at", "2026-01-01 00:00:00", "gt"),), (Filter("entity_id", "5", "gt"),)),
+        groups=(
+            (Filter("updated_at", "2026-01-01 00:00:00", "gt"),),
+            (Filter("entity_id", "5", "gt"),),
+        ),
         sorts=(Sort("updated_at", "ASC"), Sort("entity_id", "ASC")),
         page_size=300,
     )
@@ -92,7 +95,10 @@ def test_changes_walk_steps_through_one_second_then_moves_on() -> None:
 
 def test_high_water_is_the_newest_updated_at_and_id_seen() -> None:
     start = ChangesPosition("2026-01-01 10:00:00", 50)
-    page = Page(items((2, "2026-01-01 10:00:05"), (30, "2026-01-01 10:00:07"), (1, "2026-01-01 10:00:07")), 3)
+    page = Page(
+        items((2, "2026-01-01 10:00:05"), (30, "2026-01-01 10:00:07"), (1, "2026-01-01 10:00:07")),
+        3,
+    )
     assert ChangesWalk.high_water(start, page) == ChangesPosition("2026-01-01 10:00:07", 30)
     assert ChangesWalk.high_water(start, Page([], 0)) == start
 

@@ -25,7 +25,9 @@ def flaky(failures: list[Exception], result: str = "ok"):
 
 def test_retry_after_is_obeyed_exactly() -> None:
     clock = FakeClock()
-    fn, calls = flaky([RateLimited("slow down", retry_after=7), RateLimited("again", retry_after=3)])
+    fn, calls = flaky(
+        [RateLimited("slow down", retry_after=7), RateLimited("again", retry_after=3)]
+    )
     assert RetryPolicy(clock=clock).call(fn) == "ok"
     assert clock.sleeps == [7, 3]
     assert calls["n"] == 3

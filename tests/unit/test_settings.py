@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.errors import ConfigError
-from sync.settings import DEFAULT_SCOPES, DEFAULT_TOKEN_URL, DatabaseSettings, load_settings
+from sync.settings import DEFAULT_SCOPES, DEFAULT_TOKEN_URL, load_database_settings, load_settings
 
 REQUIRED = {
     "IMS_CLIENT_ID": "client-abc",
@@ -50,11 +50,15 @@ def test_store_codes_from_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("\n".join(f"{k}={v}" for k, v in REQUIRED.items()) + "\nSYNC_PAGE_SIZE=120\n")
+    (tmp_path / ".env").write_text(
+        "\n".join(f"{k}={v}" for k, v in REQUIRED.items()) + "\nSYNC_PAGE_SIZE=120\n"
+    )
     assert load_settings().sync_page_size == 120
 
 
-def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_toml_file_is_read_and_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "accs-sync.toml"
     config.write_text(
         'ims_client_id = "from-toml"\nims_client_secret = "s3cr3t-toml"\nims_org_id = "ORG@AdobeOrg"\n'
@@ -91,8 +95,11 @@ def test_bad_values_name_the_setting(
 
 
 def test_plain_http_is_fine_for_a_loopback_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_required(monkeypatch, API_ENDPOINT="http://127.0.0.1:8080/tenant-1",
-                 IMS_TOKEN_URL="http://localhost:8080/ims/token/v3")
+    set_required(
+        monkeypatch,
+        API_ENDPOINT="http://127.0.0.1:8080/tenant-1",
+        IMS_TOKEN_URL="http://localhost:8080/ims/token/v3",
+    )
     assert load_settings().api_endpoint == "http://127.0.0.1:8080/tenant-1"
 
 
@@ -109,7 +116,7 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_database_only_commands_need_no_credentials() -> None:
-    assert load_settings(cls=DatabaseSettings).database_url.startswith("sqlite:///")
+    assert load_database_settings().database_url.startswith("sqlite:///")
 
 
 def test_secret_never_appears_in_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
