@@ -35,10 +35,8 @@ def _setup_logging(level: str, secrets: SecretFilter) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(secrets)
+    _remove_logging()
     root = logging.getLogger()
-    for old in list(root.handlers):
-        if getattr(old, "_accs_sync", False):
-            root.removeHandler(old)
     handler._accs_sync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
@@ -233,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args, secrets)
         return code
+    except BrokenPipeError:  # `accs-sync status | head`
+        return EXIT_OK
     except ConfigError as exc:
         print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
         return EXIT_USAGE
@@ -241,3 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
+    finally:
+        _remove_logging()
+
+
+def _remove_logging() -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_accs_sync", False):
+            root.removeHandler(handler)

@@ -1,0 +1,192 @@
+"""The real sync over loopback HTTP against the emulator, into each supported database."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sync.app import build_app
+from sync.cli import main
+from sync.clock import FakeClock
+from sync.db.engine import make_engine
+from sync.db.schema import products
+from sync.emulator import EmulatorServer
+from sync.settings import load_settings
+
+
+def mirror(db_url: str, store: str = "default") -> dict[str, dict[str, Any]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            t = products
+            query = sa.select(t.c.id, t.c.sku, t.c.name, t.c.price, t.c.updated_at, t.c.deleted_at)
+            rows = conn.execute(query.where(t.c.store_code == store)).mappings()
+            return {row["sku"]: dict(row) for row in rows}
+    finally:
+        engine.dispose()
+
+
+def assert_mirror_equals_upstream(
+    db_url: str, emulator: EmulatorServer, store: str = "default"
+) -> None:
+    upstream = {item["sku"]: item for item in emulator.catalog.items(store)}
+    local = mirror(db_url, store)
+    assert set(local) == set(upstream), "skus differ"
+    for sku, item in upstream.items():
+        row = local[sku]
+        assert row["id"] == item["id"]
+        assert row["name"] == item.get("name")
+        if item.get("price") is None:
+            assert row["price"] is None
+        else:
+            assert Decimal(str(row["price"])) == Decimal(str(item["price"])), sku
+        assert f"{row['updated_at']:%Y-%m-%d %H:%M:%S}" == item["updated_at"], sku
+        assert row["deleted_at"] is None
+
+
+def runs(db_url: str) -> list[dict[str, Any]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(sa.text("SELECT * FROM sync_runs ORDER BY id")).mappings()
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_sync_mirrors_every_product(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sync"]) == 0
+    assert_mirror_equals_upstream(db_url, emulator)
+    out = capsys.readouterr().out
+    assert "success" in out and "750 products" in out
+    [run] = runs(db_url)
+    assert run["status"] == "success" and run["products_written"] == 750 and run["pages"] >= 8
+    # Every listing request used an explicit, unique sort and never an offset past page 1.
+    for record in emulator.stats.list_requests():
+        params = record.params()
+        assert params["searchCriteria[currentPage]"] == "1"
+        assert int(params["searchCriteria[pageSize]"]) <= 300
+        assert "searchCriteria[sortOrders][0][direction]" in params
+        assert record.store == "default"
+    assert emulator.stats.tokens_issued == 1
+
+
+def test_incremental_sync_picks_up_changes_and_new_products(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+) -> None:
+    assert main(["sync"]) == 0
+    catalog = emulator.catalog
+    some = catalog.ids()[:3]
+    for n, product_id in enumerate(some):
+        catalog.update(product_id, price=1000 + n, name=f"Changed {n}")
+    catalog.create("NEW-SKU-1", name="Brand new", price=12.5)
+    before = len(emulator.stats.list_requests())
+    assert main(["sync"]) == 0
+    assert_mirror_equals_upstream(db_url, emulator)
+    incremental_requests = len(emulator.stats.list_requests()) - before
+    assert incremental_requests <= 4  # a handful of pages, not the catalog again
+    assert runs(db_url)[-1]["products_written"] < 20
+
+
+def test_backfill_is_a_full_pass_and_keeps_the_watermark(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+) -> None:
+    assert main(["sync"]) == 0
+    assert main(["backfill"]) == 0
+    assert runs(db_url)[-1]["products_written"] == 750
+    assert_mirror_equals_upstream(db_url, emulator)
+
+
+def test_rate_limits_server_errors_and_expired_tokens_still_end_in_a_complete_mirror(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+) -> None:
+    emulator.faults.rate_limit_next = 1  # first listing answers 429 Retry-After: 1
+    emulator.faults.error_5xx_every = 3  # every third request answers 503
+    seen = {"n": 0}
+
+    def revoke_after_a_few_pages(record: Any) -> None:
+        seen["n"] += 1
+        if seen["n"] in (4, 7):  # the token "expires" twice mid-run
+            emulator.revoke_all_tokens()
+
+    emulator.faults.on_request.append(revoke_after_a_few_pages)
+    emulator.faults.retry_after = 7
+    clock = FakeClock()  # records the waits instead of sleeping them
+    with build_app(load_settings(), clock=clock) as app:
+        stats = app.run("sync")
+    assert stats.status == "success", stats.error
+    assert_mirror_equals_upstream(db_url, emulator)
+    assert clock.sleeps[0] == 7  # Retry-After obeyed exactly
+    assert len(clock.sleeps) >= 3
+    assert emulator.stats.rate_limited >= 1
+    assert emulator.stats.server_errors >= 2
+    assert emulator.stats.unauthorized == 2
+    assert emulator.stats.tokens_issued == 3  # one at start, one per revocation
+
+
+def test_a_store_with_a_smaller_page_size_limit_is_followed(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_PAGE_SIZE", "300")
+    emulator.faults.max_page_size = 120
+    assert main(["sync"]) == 0
+    assert_mirror_equals_upstream(db_url, emulator)
+    sizes = [r.params()["searchCriteria[pageSize]"] for r in emulator.stats.list_requests()]
+    assert sizes[-1] == "120"
+
+
+def test_a_stop_request_commits_the_current_page_and_the_next_run_resumes(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+) -> None:
+    stop = threading.Event()
+    pages = {"n": 0}
+
+    def stop_after_three_pages(record: Any) -> None:
+        if record.kind == "list":
+            pages["n"] += 1
+            if pages["n"] == 4:  # the high-water probe, then three pages
+                stop.set()
+
+    emulator.faults.on_request.append(stop_after_three_pages)
+    with build_app(load_settings(), stop_event=stop) as app:
+        stats = app.run("sync")
+    assert stats.status == "interrupted"
+    assert stats.products == 300  # three pages of 100, each committed
+    assert len(mirror(db_url)) == 300
+    emulator.faults.on_request.clear()
+    before = len(emulator.stats.list_requests())
+    assert main(["sync"]) == 0
+    assert_mirror_equals_upstream(db_url, emulator)
+    assert runs(db_url)[-1]["products_written"] == 450  # only what was left
+    assert len(emulator.stats.list_requests()) - before == 5  # pages 4..8, no new probe
+
+
+def test_several_store_views_are_mirrored_under_their_codes(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Any
+) -> None:
+    from sync.emulator import Catalog
+
+    with EmulatorServer(Catalog.generate(120, seed=3, stores=("default", "fr"))) as server:
+        for key, value in {
+            **server.credentials,
+            "DATABASE_URL": db_url,
+            "SYNC_STORE_CODES": "default,fr",
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        assert main(["sync"]) == 0
+        assert_mirror_equals_upstream(db_url, server, "default")
+        assert_mirror_equals_upstream(db_url, server, "fr")
+        stores = {r.store for r in server.stats.list_requests()}
+        assert stores == {"default", "fr"}
