@@ -144,7 +144,12 @@ def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
     _setup_logging(args.log_level or "INFO", secrets)
     if args.catalog and not Path(args.catalog).is_file():
         raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
-    serve_forever(port=args.port, products=args.products, catalog_file=args.catalog)
+    serve_forever(
+        port=args.port,
+        products=args.products,
+        catalog_file=args.catalog,
+        print_fn=lambda line: print(line, flush=True),
+    )
     return EXIT_OK
 
 

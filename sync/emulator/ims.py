@@ -60,6 +60,11 @@ class TokenStore:
             return "expired"
         return "valid"
 
+    def issued(self) -> list[str]:
+        """Every token handed out so far (for tests that check tokens never leak)."""
+        with self._lock:
+            return list(self._tokens)
+
     def revoke(self, token: str) -> bool:
         with self._lock:
             found = self._tokens.get(token)
