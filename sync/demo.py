@@ -52,7 +52,8 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     print(f"Synced {stats.products} products in {stats.pages} pages in {elapsed:.1f}s ({mode}).")
     print(f"The mirror holds {total} products: {database}")
     for sku, name, price in sample:
-        print(f"  {sku:<24} {str(name)[:40]:<40} {price}")
+        shown = "-" if price is None else f"{float(price):.2f}"
+        print(f"  {sku:<24} {str(name)[:40]:<40} {shown:>10}")
     print()
     print("Next:")
     print(f"  accs-sync status --database-url sqlite:///{database}")
