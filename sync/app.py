@@ -13,8 +13,9 @@ from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
 from sync.clock import Clock, SystemClock
-from sync.db.engine import make_engine
+from sync.db.engine import make_engine, normalize_url
 from sync.db.migrate import ensure_schema
+from sync.errors import ConfigError
 from sync.pipeline import Pipeline, RunKind, RunStats
 from sync.redact import SecretFilter
 from sync.settings import Settings
@@ -28,9 +29,10 @@ log = logging.getLogger(__name__)
 class App:
     """Everything a run needs, built once. ``close()`` releases connections."""
 
-    settings: Settings
+    settings: Settings = field(repr=False)
     engine: Engine
     session: TimeoutSession
+    ims_session: TimeoutSession
     tokens: ImsClientCredentials
     client: ProductsClient
     pipeline: Pipeline
@@ -43,6 +45,7 @@ class App:
 
     def close(self) -> None:
         self.session.close()
+        self.ims_session.close()
         self.engine.dispose()
 
     def __enter__(self) -> App:
@@ -50,6 +53,14 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_url_password(url: str) -> str | None:
+    """The password inside a database URL, so the log filter can mask it."""
+    try:
+        return normalize_url(url).password
+    except ConfigError:  # an invalid URL fails properly in make_engine, with a clear message
+        return None
 
 
 def build_app(
@@ -68,6 +79,7 @@ def build_app(
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
     secrets.add(settings.ims_client_secret.get_secret_value())
+    secrets.add(make_url_password(settings.database_url))
 
     engine = make_engine(settings.database_url)
     try:
@@ -96,7 +108,7 @@ def build_app(
             client_secret=settings.ims_client_secret,
             scopes=settings.scopes,
             clock=clock,
-            retry=retry,
+            timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
             on_mint=secrets.add,
         )
         session.auth = BearerAuth(tokens)
@@ -108,6 +120,8 @@ def build_app(
             store_codes=settings.sync_store_codes,
             page_size=settings.sync_page_size,
             stop_event=stop_event,
+            lookback_seconds=settings.sync_lookback_seconds,
+            scrub=secrets.scrub,
         )
     except BaseException:
         engine.dispose()
@@ -116,6 +130,7 @@ def build_app(
         settings=settings,
         engine=engine,
         session=session,
+        ims_session=ims_session,
         tokens=tokens,
         client=client,
         pipeline=pipeline,

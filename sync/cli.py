@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from sync import __version__
 from sync.errors import AccsSyncError, ConfigError
 from sync.pipeline import RunKind
@@ -224,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="start the emulator and mirror it into SQLite"
     )
     demo.add_argument("--products", type=int, default=2046)
-    demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file to write")
+    demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -238,6 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:  # `accs-sync status | head`
         return EXIT_OK
+    except SQLAlchemyError as exc:
+        # Server down, wrong password, missing database: one line, no traceback.
+        orig = getattr(exc, "orig", None) or exc
+        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        print(
+            f"accs-sync: error: database error ({type(orig).__name__}: {secrets.scrub(detail)}); "
+            "check DATABASE_URL and that the database server is reachable",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except ConfigError as exc:
         print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
         return EXIT_USAGE

@@ -19,6 +19,13 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     from sync.settings import Settings, load_settings
 
     database = database.resolve()
+    # The demo owns its file: start clean so a second demo is not an incremental run of
+    # a different generated catalog.
+    for leftover in (
+        database,
+        *(database.with_name(database.name + s) for s in ("-wal", "-shm", ".lock")),
+    ):
+        leftover.unlink(missing_ok=True)
     print(f"Starting the bundled ACCS emulator with {products} generated products...")
     catalog = Catalog.generate(products, seed=1)
     with EmulatorServer(catalog) as emulator:

@@ -66,17 +66,37 @@ def format_accs_time(value: datetime) -> str:
     return value.strftime(ACCS_TIME_FORMAT)
 
 
+# price and weight are DECIMAL(20,6) in the mirror, as in Magento: at most 14 integer digits.
+_DECIMAL_LIMIT = Decimal(10) ** 14
+# PostgreSQL text and JSONB cannot hold NUL characters; Magento data occasionally does.
+_NUL = "\x00"
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string in it (a copy only if needed)."""
+    if isinstance(value, str):
+        return value.replace(_NUL, "") if _NUL in value else value
+    if isinstance(value, dict):
+        cleaned = {_without_nul(k): _without_nul(v) for k, v in value.items()}
+        return cleaned
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def _int(item: dict[str, Any], key: str) -> int | None:
     value = item.get(key)
     if value is None:
         return None
     if isinstance(value, bool):
         raise ItemRejected(f"{key!r} must be an integer, got a boolean")
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ItemRejected(f"{key!r} must be an integer, got {type(value).__name__} {value!r:.40}")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ItemRejected(f"{key!r} must be an integer, got {type(value).__name__} {value!r:.40}")
+    if not -(2**31) <= value < 2**31 and key != "id":
+        raise ItemRejected(f"{key!r} is out of range for a 32-bit integer: {value}")
+    return value
 
 
 def _decimal(item: dict[str, Any], key: str) -> Decimal | None:
@@ -91,6 +111,8 @@ def _decimal(item: dict[str, Any], key: str) -> Decimal | None:
         raise ItemRejected(f"{key!r} must be a number, got {value!r:.40}") from None
     if not result.is_finite():
         raise ItemRejected(f"{key!r} must be a finite number, got {value!r:.40}")
+    if abs(result) >= _DECIMAL_LIMIT:
+        raise ItemRejected(f"{key!r} is out of range (at most 14 integer digits): {value!r:.40}")
     return result
 
 
@@ -100,6 +122,13 @@ def _str(item: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ItemRejected(f"{key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _short(item: dict[str, Any], key: str, limit: int) -> str | None:
+    value = _str(item, key)
+    if value is not None and len(value) > limit:
+        raise ItemRejected(f"{key!r} is longer than {limit} characters: {value[:40]!r}")
     return value
 
 
@@ -122,20 +151,23 @@ def parse_item(item: Any, store_code: str) -> ProductRecord:
     """
     if not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")
+    item = _without_nul(item)
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")
     product_id = _int(item, "id")
     if product_id is None:
         raise ItemRejected("item has no id (the entity id is the mirror's key)")
-    if product_id <= 0:
-        raise ItemRejected(f"item id must be positive, got {product_id}")
+    if not 0 < product_id < 2**63:
+        raise ItemRejected(f"item id must be a positive 64-bit integer, got {product_id}")
+    if len(sku) > 64:
+        raise ItemRejected(f"sku is longer than Magento's 64 characters: {sku[:70]!r}")
     return ProductRecord(
         store_code=store_code,
         id=product_id,
         sku=sku,
         name=_str(item, "name"),
-        type_id=_str(item, "type_id"),
+        type_id=_short(item, "type_id", 32),
         attribute_set_id=_int(item, "attribute_set_id"),
         status=_int(item, "status"),
         visibility=_int(item, "visibility"),

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
 from sync.clock import Clock
+from sync.db.lock import instance_lock
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -30,17 +33,19 @@ from sync.db.state import (
     delete_state,
     finish_run,
     get_state,
+    mark_stale_runs,
     set_state,
     start_run,
     update_run,
 )
-from sync.db.upsert import upsert_products
+from sync.db.upsert import mark_unseen_deleted, upsert_products
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
-from sync.models import ItemRejected, ProductRecord, parse_item
+from sync.models import ItemRejected, ProductRecord, format_accs_time, parse_accs_time, parse_item
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunStats", "StoreStats"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RunKind = Literal["sync", "backfill"]
 
@@ -60,6 +65,7 @@ class StoreStats:
     pages: int = 0
     products: int = 0
     rejected: int = 0
+    deleted: int = 0
 
 
 @dataclass
@@ -96,8 +102,12 @@ class Pipeline:
         store_codes: list[str],
         page_size: int,
         stop_event: threading.Event | None = None,
+        lookback_seconds: int = 300,
+        scrub: Callable[[str], str] = str,
     ) -> None:
         self.engine = engine
+        self.lookback_seconds = lookback_seconds
+        self.scrub = scrub
         self.catalog = catalog
         self.clock = clock
         self.store_codes = store_codes
@@ -110,8 +120,16 @@ class Pipeline:
         """Run once over every store view.
 
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
-        (``status``, ``error`` and, for our own errors, ``exception``).
+        (``status``, ``error`` and, for our own errors, ``exception``). Raises
+        :class:`~sync.db.lock.AlreadyRunning`, recording nothing, when another run holds the
+        database's run lock.
         """
+        with instance_lock(self.engine):
+            # Holding the lock, any run still marked "running" belongs to a dead process.
+            mark_stale_runs(self.engine, self._now())
+            return self._run_locked(kind)
+
+    def _run_locked(self, kind: RunKind) -> RunStats:
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self._now())
         stats = RunStats(run_id=run_id, kind=kind)
@@ -132,6 +150,8 @@ class Pipeline:
         else:
             outcome = "success"
         stats.status = outcome
+        if stats.error is not None:
+            stats.error = self.scrub(stats.error)
         stats.seconds = self.clock.monotonic() - started
         finish_run(self.engine, run_id, outcome, self._now(), stats.error)
         log.info(
@@ -169,36 +189,63 @@ class Pipeline:
     # -- passes ------------------------------------------------------------------------------
 
     def _full_pass(self, store: StoreStats, run_id: int, checkpoint: dict[str, Any] | None) -> None:
+        """Every product by id. On completion, rows the pass did not see are tombstoned."""
         walk = IdWalk()
+        code = store.store_code
         if checkpoint is not None:
             position = IdPosition.from_json(checkpoint)
             high_water = checkpoint.get("high_water")
-            log.info("store %s: resuming full pass after id %d", store.store_code, position.last_id)
+            pass_started = checkpoint.get("started_at") or self._now().isoformat()
+            rejected = int(checkpoint.get("rejected", 0))
+            log.info("store %s: resuming full pass after id %d", code, position.last_id)
         else:
             position = IdPosition()
-            high_water = self.catalog.newest_updated_at(store.store_code)
+            # Read before paging: anything changed while we page has updated_at >= this.
+            high_water = self._guarded(lambda: self.catalog.newest_updated_at(code))
+            pass_started = self._now().isoformat()
+            rejected = 0
             with self.engine.begin() as conn:
-                self._save_checkpoint(conn, store.store_code, position, high_water)
+                self._save_checkpoint(conn, code, position, high_water, pass_started, rejected)
         while True:
-            page = self._fetch(walk.criteria, position, store.store_code)
+            page = self._fetch(walk.criteria, position, code)
             following = walk.advance(position, page)
             with self.engine.begin() as conn:
-                self._write(conn, store, run_id, page)
+                rejected += self._write(conn, store, run_id, page)
                 if following is not None:
-                    self._save_checkpoint(conn, store.store_code, following, high_water)
-                else:
-                    delete_state(conn, store.store_code, CHECKPOINT)
-                    if high_water is not None:
-                        self._raise_watermark(conn, store.store_code, ChangesPosition(high_water))
-            if following is None:
-                return
-            position = following
+                    self._save_checkpoint(conn, code, following, high_water, pass_started, rejected)
+                    position = following
+                    continue
+                delete_state(conn, code, CHECKPOINT)
+                if high_water is not None:
+                    self._raise_watermark(conn, code, ChangesPosition(high_water))
+                self._tombstone_unseen(conn, store, pass_started, rejected)
+            return
+
+    def _tombstone_unseen(
+        self, conn: Connection, store: StoreStats, pass_started: str, rejected: int
+    ) -> None:
+        """After a complete full pass, rows it did not write were deleted upstream."""
+        if rejected:
+            # A rejected item was listed but not written: its row would look deleted.
+            log.warning(
+                "store %s: %d items were rejected during the full pass; "
+                "not marking unseen products as deleted this time",
+                store.store_code,
+                rejected,
+            )
+            return
+        since = datetime.fromisoformat(pass_started)
+        store.deleted = mark_unseen_deleted(conn, store.store_code, since, self._now())
+        if store.deleted:
+            log.info("store %s: %d products deleted upstream", store.store_code, store.deleted)
 
     def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
         walk = ChangesWalk()
-        # Re-read the whole watermark second: a product may have changed within it after we
-        # read it, and ids inside one second are not in time order.
-        position: ChangesPosition | None = ChangesPosition(watermark.updated_at, 0)
+        # Start a little before the watermark: a product can be changed within a second we
+        # already read (ids in one second are not in time order), and Magento stamps
+        # updated_at before its transaction commits, so a change can appear "in the past".
+        start = parse_accs_time(watermark.updated_at) - timedelta(seconds=self.lookback_seconds)
+        position: ChangesPosition | None = ChangesPosition(format_accs_time(start), 0)
         high_water = watermark
         while position is not None:
             page = self._fetch(walk.criteria, position, store.store_code)
@@ -211,32 +258,39 @@ class Pipeline:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
-        """One page at ``position``; adapts to a store's page-size limit; honours stop requests."""
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run an API call unless a stop was requested; a stop during its retries interrupts."""
         if self.stop_event.is_set():
             raise Interrupted("stop requested; every page fetched so far is committed")
+        try:
+            return call()
+        except RetriableApiError:
+            if self.stop_event.is_set():
+                raise Interrupted("stop requested while retrying; committed work is kept") from None
+            raise
+
+    def _fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
+        """One page at ``position``; adapts to a store's page-size limit; honours stop requests."""
         while True:
             try:
-                return self.catalog.search(criteria(position, self.page_size), store_code)
+                return self._guarded(
+                    lambda: self.catalog.search(criteria(position, self.page_size), store_code)
+                )
             except PageSizeLimited as exc:
                 if not 0 < exc.limit < self.page_size:
                     raise
                 log.warning("store caps pageSize at %d; using that from now on", exc.limit)
                 self.page_size = exc.limit
-            except RetriableApiError:
-                if self.stop_event.is_set():
-                    raise Interrupted(
-                        "stop requested while retrying; committed work is kept"
-                    ) from None
-                raise
 
-    def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> None:
+    def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> int:
+        """Validate and upsert one page; returns how many items were rejected."""
+        rejected = 0
         records: dict[int, ProductRecord] = {}
         for item in page.items:
             try:
                 record = parse_item(item, store.store_code)
             except ItemRejected as exc:
-                store.rejected += 1
+                rejected += 1
                 sku = item.get("sku") if isinstance(item, dict) else None
                 log.warning("store %s: rejected item sku=%r: %s", store.store_code, sku, exc.reason)
                 continue
@@ -245,12 +299,25 @@ class Pipeline:
         update_run(conn, run_id, 1, written)
         store.pages += 1
         store.products += written
+        store.rejected += rejected
         log.debug("store %s: page %d wrote %d products", store.store_code, store.pages, written)
+        return rejected
 
     def _save_checkpoint(
-        self, conn: Connection, store_code: str, position: IdPosition, high_water: str | None
+        self,
+        conn: Connection,
+        store_code: str,
+        position: IdPosition,
+        high_water: str | None,
+        started_at: str,
+        rejected: int,
     ) -> None:
-        value = {**position.to_json(), "high_water": high_water}
+        value = {
+            **position.to_json(),
+            "high_water": high_water,
+            "started_at": started_at,
+            "rejected": rejected,
+        }
         set_state(conn, store_code, CHECKPOINT, value, self._now())
 
     def _raise_watermark(

@@ -78,9 +78,12 @@ class DatabaseSettings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # Kubernetes secrets and .env files often carry a trailing newline: never send it.
+        str_strip_whitespace=True,
     )
 
-    database_url: str = "sqlite:///accs-sync.db"
+    # repr=False: a server URL may hold a password.
+    database_url: str = Field(default="sqlite:///accs-sync.db", repr=False)
 
     @classmethod
     def settings_customise_sources(
@@ -109,6 +112,7 @@ class Settings(DatabaseSettings):
 
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
     sync_schedule: str = "15m"
     sync_misfire_grace_seconds: int = Field(default=300, ge=1)
     sync_http_timeout: float = Field(default=60.0, gt=0)
@@ -117,6 +121,11 @@ class Settings(DatabaseSettings):
     sync_max_retry_seconds: float = Field(default=900.0, gt=0)
     sync_max_retry_after: float = Field(default=300.0, gt=0)
     sync_log_level: str = "INFO"
+
+    @field_validator("ims_client_secret", mode="before")
+    @classmethod
+    def _strip_secret(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("api_endpoint")
     @classmethod

@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("visibility", sa.Integer(), nullable=True),
         sa.Column("price", sa.Numeric(20, 6), nullable=True),
-        sa.Column("weight", sa.Numeric(12, 4), nullable=True),
+        sa.Column("weight", sa.Numeric(20, 6), nullable=True),
         sa.Column("created_at", _utc_datetime(), nullable=True),
         sa.Column("updated_at", _utc_datetime(), nullable=True),
         sa.Column("data", _json(), nullable=False),

@@ -21,7 +21,6 @@ import requests
 from pydantic import SecretStr
 
 from sync.api.classify import parse_retry_after, raise_for_network
-from sync.api.retry import RetryPolicy
 from sync.clock import Clock
 from sync.errors import ApiError, AuthError, InvalidResponse, RateLimited, RetriableApiError
 from sync.redact import redact_url
@@ -95,7 +94,6 @@ class ImsClientCredentials:
         client_secret: SecretStr | Callable[[], SecretStr],
         scopes: list[str],
         clock: Clock,
-        retry: RetryPolicy,
         timeout: float | tuple[float, float] = (10.0, 30.0),
         on_mint: Callable[[str], None] | None = None,
     ) -> None:
@@ -105,7 +103,6 @@ class ImsClientCredentials:
         self._secret = client_secret
         self._scopes = scopes
         self._clock = clock
-        self._retry = retry
         self._timeout = timeout
         self._on_mint = on_mint
         self._lock = threading.Lock()
@@ -119,7 +116,9 @@ class ImsClientCredentials:
         with self._lock:
             token = self._token
             if token is None or self._clock.monotonic() >= token.refresh_at:
-                token = self._token = self._retry.call(self._mint)
+                # No retry here: a failed mint surfaces as the request's own (retriable) error,
+                # so the one retry policy around the request bounds attempts and total time.
+                token = self._token = self._mint()
             return token.value
 
     def invalidate(self, token: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from sync.errors import (
+    ApiError,
     AuthError,
     FatalApiError,
     InvalidResponse,
@@ -126,9 +127,35 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
     raise FatalApiError(f"ACCS answered {status}: {detail} ({url})", status=status, url=url)
 
 
-def raise_for_network(exc: requests.RequestException, url: str) -> RetriableApiError:
-    """The retriable error for a connection failure, timeout or broken transfer."""
+_NOT_TRANSIENT = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.TooManyRedirects,
+)
+
+
+def raise_for_network(exc: requests.RequestException, url: str) -> ApiError:
+    """The error for a request that got no HTTP answer.
+
+    Connection failures, timeouts and broken transfers are retriable. A malformed header or
+    URL, a redirect loop or a failed TLS verification fail the same way every time, so they
+    are fatal at once, with the reason.
+    """
+    safe = redact_url(url)
     kind = type(exc).__name__
-    return RetriableApiError(
-        f"network error talking to {redact_url(url)}: {kind}", url=redact_url(url)
-    )
+    if isinstance(exc, requests.exceptions.SSLError):
+        return FatalApiError(
+            f"TLS verification failed talking to {safe} ({kind}); if a proxy re-signs traffic, "
+            "point REQUESTS_CA_BUNDLE at its CA certificate",
+            url=safe,
+        )
+    if isinstance(exc, _NOT_TRANSIENT):
+        reason = str(exc).splitlines()[0][:200] if str(exc) else kind
+        return FatalApiError(
+            f"request to {safe} cannot be sent ({kind}: {reason}); check IMS_CLIENT_ID, "
+            "IMS_ORG_ID, API_ENDPOINT and IMS_TOKEN_URL for stray characters",
+            url=safe,
+        )
+    return RetriableApiError(f"network error talking to {safe}: {kind}", url=safe)

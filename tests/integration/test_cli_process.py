@@ -213,3 +213,20 @@ def test_sigterm_finishes_the_page_commits_and_exits_0(tmp_path: Path, command: 
     assert 100 <= count < 2000
     assert count % 50 == 0  # whole pages only
     assert run["status"] == "interrupted" and run["products_written"] == count
+
+
+def test_an_unreachable_database_is_one_line_without_traceback(tmp_path: Path) -> None:
+    env = clean_env(
+        IMS_CLIENT_ID="c",
+        IMS_CLIENT_SECRET="s3cret-value",
+        IMS_ORG_ID="o@AdobeOrg",
+        API_ENDPOINT="https://na1.api.commerce.adobe.com/T",
+        DATABASE_URL="postgresql://accs:db-Passw0rd@127.0.0.1:1/nowhere",
+    )
+    for command in (["sync"], ["status"], ["migrate"]):
+        result = run_cli(command, env, tmp_path)
+        assert result.returncode == 1, command
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "database error" in lines[0] and "DATABASE_URL" in lines[0]
+        assert "db-Passw0rd" not in result.stderr + result.stdout

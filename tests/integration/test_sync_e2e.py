@@ -219,3 +219,113 @@ def test_changes_behind_the_cursor_during_a_full_pass_are_caught_by_the_next_syn
         assert f"{local[sku]['updated_at']:%Y-%m-%d %H:%M:%S}" == item["updated_at"]
     assert local[catalog.item(first)["sku"]]["name"] == "Renamed while paging"
     assert "CREATED-WHILE-PAGING" in local
+
+
+def test_products_deleted_upstream_are_tombstoned_by_a_full_pass(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sync"]) == 0
+    catalog = emulator.catalog
+    gone = [catalog.item(i)["sku"] for i in catalog.ids()[5:8]]
+    for sku in gone:
+        catalog.delete(sku)
+    assert main(["backfill"]) == 0
+    local = mirror(db_url)
+    assert len(local) == 750  # never a hard delete
+    assert {sku for sku, row in local.items() if row["deleted_at"] is not None} == set(gone)
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert "747 live" in capsys.readouterr().out
+
+
+def test_a_change_inside_an_already_read_second_is_not_lost(
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+) -> None:
+    """Magento stamps updated_at before commit: a change can land in a second we already read."""
+    assert main(["sync"]) == 0
+    catalog = emulator.catalog
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            from sync.db.state import get_state
+
+            watermark = get_state(conn, "default", "watermark")
+    finally:
+        engine.dispose()
+    assert watermark is not None
+    early = catalog.ids()[0]
+    # Changed "at" the watermark second and a minute before it, after we read both.
+    catalog.update(early, name="Late commit", updated_at=watermark["updated_at"])
+    catalog.update(catalog.ids()[1], name="Later commit", updated_at="2000-01-01 00:00:00")
+    catalog.create("NEWER", name="Newer", price=1)  # moves upstream past the watermark
+    assert main(["sync"]) == 0
+    assert mirror(db_url)[catalog.item(early)["sku"]]["name"] == "Late commit"
+
+
+def test_two_runs_never_overlap(
+    sync_env: dict[str, str], db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.db.lock import instance_lock
+    from sync.db.migrate import ensure_schema
+
+    engine = make_engine(db_url)
+    try:
+        ensure_schema(engine)
+        with instance_lock(engine):
+            assert main(["sync"]) == 1
+        assert "another accs-sync run is using this database" in capsys.readouterr().err
+        assert runs(db_url) == []  # the refused run recorded nothing
+        assert main(["sync"]) == 0  # released
+    finally:
+        engine.dispose()
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_abandoned(
+    sync_env: dict[str, str], db_url: str
+) -> None:
+    from datetime import datetime
+
+    from sync.db.migrate import ensure_schema
+    from sync.db.state import start_run
+
+    engine = make_engine(db_url)
+    try:
+        ensure_schema(engine)
+        dead = start_run(engine, "sync", ["default"], datetime(2026, 1, 1))
+    finally:
+        engine.dispose()
+    assert main(["sync"]) == 0
+    statuses = {r["id"]: r["status"] for r in runs(db_url)}
+    assert statuses[dead] == "abandoned"
+
+
+def test_awkward_values_are_stored_on_every_database(engine: Any) -> None:
+    from datetime import datetime
+
+    from sync.db.upsert import upsert_products
+    from sync.models import parse_item
+
+    record = parse_item(
+        {
+            "id": 2**40,
+            "sku": "NUL\x00SKU",
+            "name": "Café \x00 ☕",
+            "weight": "99999999999999.999999",
+            "price": "0.000001",
+            "custom_attributes": [{"attribute_code": "d", "value": "a\x00b"}],
+        },
+        "default",
+    )
+    with engine.begin() as conn:
+        assert upsert_products(conn, [record], datetime(2026, 1, 1)) == 1
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(products)).mappings().one()
+    assert row["sku"] == "NULSKU" and row["name"] == "Café  ☕"
+    if engine.dialect.name == "sqlite":  # SQLite keeps decimals as 8-byte floats (documented)
+        assert float(row["weight"]) == pytest.approx(1e14)
+    else:
+        assert Decimal(str(row["weight"])) == Decimal("99999999999999.999999")
+    assert row["id"] == 2**40

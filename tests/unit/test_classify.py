@@ -74,3 +74,15 @@ def test_magento_message_handles_ims_style_bodies() -> None:
         magento_message({"error": "invalid_scope", "error_description": "x"}) == "invalid_scope: x"
     )
     assert magento_message("nope") is None
+
+
+def test_errors_that_would_repeat_forever_are_fatal_not_retried() -> None:
+    from sync.api.classify import raise_for_network
+
+    bad_header = requests.exceptions.InvalidHeader("Invalid leading whitespace in header value")
+    assert isinstance(raise_for_network(bad_header, URL), FatalApiError)
+    assert "IMS_ORG_ID" in raise_for_network(bad_header, URL).message
+    tls = raise_for_network(requests.exceptions.SSLError("certificate verify failed"), URL)
+    assert isinstance(tls, FatalApiError) and "REQUESTS_CA_BUNDLE" in tls.message
+    refused = raise_for_network(requests.exceptions.ConnectionError("refused"), URL)
+    assert isinstance(refused, RetriableApiError) and not isinstance(refused, FatalApiError)

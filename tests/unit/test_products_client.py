@@ -14,7 +14,7 @@ from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import USER_AGENT, build_session
 from sync.clock import FakeClock
-from sync.errors import FatalApiError, InvalidResponse
+from sync.errors import FatalApiError, InvalidResponse, RetriableApiError
 
 TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
 ENDPOINT = "https://na1.api.commerce.adobe.com/TENANT"
@@ -33,7 +33,6 @@ def client(clock: FakeClock) -> ProductsClient:
             SecretStr("s3cret-xyz"),
             ["commerce.accs"],
             clock,
-            retry,
         )
     )
     return ProductsClient(session, ENDPOINT, retry)
@@ -121,3 +120,14 @@ def test_newest_updated_at_asks_for_one_item_sorted_descending(
     assert sent["searchCriteria[sortOrders][0][field]"] == "updated_at"
     assert sent["searchCriteria[sortOrders][0][direction]"] == "DESC"
     assert sent["searchCriteria[pageSize]"] == "1"
+
+
+def test_ims_down_is_retried_by_the_one_policy_not_squared() -> None:
+    with responses.RequestsMock() as mock:
+        mock.post(TOKEN_URL, status=503)
+        clock = FakeClock()
+        with pytest.raises(RetriableApiError):
+            client(clock).search(SearchCriteria(), "default")
+        token_posts = [c for c in mock.calls if c.request.url == TOKEN_URL]
+        assert len(token_posts) == 4  # max_attempts, not max_attempts squared
+        assert len(clock.sleeps) == 3

@@ -1,0 +1,78 @@
+"""One accs-sync run per database at a time (a daemon and a cron job must not interleave).
+
+Held for the whole run on a dedicated connection: PostgreSQL's session advisory lock, MySQL's
+GET_LOCK, or, for SQLite, ``flock`` on a ``<database>.lock`` file beside it. All three vanish
+with the process that holds them, so a crashed run never leaves the mirror locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from sync.errors import AccsSyncError
+
+__all__ = ["AlreadyRunning", "instance_lock"]
+
+log = logging.getLogger(__name__)
+
+_LOCK_NAME = "accs_sync_run"
+_PG_KEY = 0x4143_4353_5255_4E31 & 0x7FFF_FFFF_FFFF_FFFF  # "ACCSRUN1"
+
+
+class AlreadyRunning(AccsSyncError):
+    """Another accs-sync run holds this database's run lock."""
+
+
+def _busy() -> AlreadyRunning:
+    return AlreadyRunning(
+        "another accs-sync run is using this database right now (a daemon or another sync); "
+        "this one did nothing. Try again when it has finished."
+    )
+
+
+@contextmanager
+def instance_lock(engine: Engine) -> Iterator[None]:
+    """Hold the run lock, or raise :class:`AlreadyRunning` at once."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield  # a private in-memory database cannot be shared
+            return
+        path = Path(database).with_name(Path(database).name + ".lock")
+        with open(path, "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _busy() from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        if dialect == "postgresql":
+            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
+            release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
+        else:
+            got = conn.execute(sa.select(sa.func.get_lock(_LOCK_NAME, 0))).scalar()
+            release = sa.select(sa.func.release_lock(_LOCK_NAME))
+        conn.commit()
+        if not got:
+            raise _busy()
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(release)
+                conn.commit()
+            except sa.exc.DBAPIError:
+                # The connection is gone, and the server released the lock with it.
+                log.debug("could not release the run lock", exc_info=True)
