@@ -21,6 +21,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync.errors import AccsSyncError
+
 __all__ = ["Daemon", "parse_schedule"]
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class Daemon:
             return
         try:
             self.job()
+        except AccsSyncError as exc:  # e.g. another run holds the lock: not a crash
+            log.warning("scheduled sync did not run: %s", exc.message)
         except Exception:
             # The daemon outlives a failed run: it is recorded, and the next run tries again.
             log.exception("scheduled sync failed")
