@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,26 @@ def _prepare_sqlite_path(url: URL) -> URL:
     return url.set(database=str(path))
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting, so usually already done).
+
+    Changing the journal mode needs the database to itself and SQLite does not apply
+    busy_timeout to it: while another connection is migrating a brand-new file, the switch
+    answers "database is locked" at once. Wait for it here, within the same busy timeout.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Pragmas on every new connection; SQLAlchemy, not sqlite3, emits BEGIN (see module doc)."""
     file_backed = _sqlite_file(engine.url) is not None
@@ -169,7 +191,7 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if file_backed:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor)
                 # NORMAL is durable against application crashes in WAL mode, and much faster.
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
