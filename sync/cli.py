@@ -9,10 +9,12 @@ import argparse
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync import __version__
@@ -67,13 +69,14 @@ def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
 
 def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.app import build_app
+    from sync.scheduler import install_stop_signals
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
     kind: RunKind = "backfill" if args.command == "backfill" else "sync"
     stop_event = threading.Event()
-    _install_stop_signals(stop_event)
+    install_stop_signals(stop_event)
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         stats = app.run(kind)
     print(
@@ -89,7 +92,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.app import build_app
-    from sync.scheduler import Daemon
+    from sync.scheduler import Daemon, install_stop_signals
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
@@ -102,39 +105,45 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
             stop_event=stop_event,
             misfire_grace_seconds=settings.sync_misfire_grace_seconds,
         )
-        daemon.install_signal_handlers()
+        install_stop_signals(stop_event)
         daemon.run()
     return EXIT_OK
 
 
-def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.db.engine import make_engine, redacted_url
-    from sync.db.migrate import current_revision, ensure_schema
+@contextmanager
+def _database(
+    args: argparse.Namespace, secrets: SecretFilter, level: str
+) -> Iterator[tuple[str, Engine]]:
+    """For commands that only need the database: its URL and an engine, disposed after."""
+    from sync.app import make_url_password
+    from sync.db.engine import make_engine
     from sync.settings import load_database_settings
 
     settings = load_database_settings(args.config, **_overrides(args))
-    _setup_logging(args.log_level or "INFO", secrets)
+    secrets.add(make_url_password(settings.database_url))
+    _setup_logging(args.log_level or level, secrets)
     engine = make_engine(settings.database_url)
     try:
-        ensure_schema(engine)
-        print(f"{redacted_url(settings.database_url)} is at revision {current_revision(engine)}")
+        yield settings.database_url, engine
     finally:
         engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.db.engine import redacted_url
+    from sync.db.migrate import current_revision, ensure_schema
+
+    with _database(args, secrets, "INFO") as (url, engine):
+        ensure_schema(engine)
+        print(f"{redacted_url(url)} is at revision {current_revision(engine)}")
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.db.engine import make_engine
-    from sync.settings import load_database_settings
     from sync.status import render_status
 
-    settings = load_database_settings(args.config, **_overrides(args))
-    _setup_logging(args.log_level or "WARNING", secrets)
-    engine = make_engine(settings.database_url)
-    try:
-        text, healthy = render_status(engine, settings.database_url, runs=args.runs)
-    finally:
-        engine.dispose()
+    with _database(args, secrets, "WARNING") as (url, engine):
+        text, healthy = render_status(engine, url, runs=args.runs)
     print(text)
     # Non-zero when the last run failed, so `status` doubles as a health check.
     return EXIT_OK if healthy else EXIT_FAILED
@@ -160,20 +169,6 @@ def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
     _setup_logging(args.log_level or "WARNING", secrets)
     return run_demo(products=args.products, database=Path(args.database), secrets=secrets)
-
-
-def _install_stop_signals(stop_event: threading.Event) -> None:
-    import signal
-
-    def handle(signum: int, frame: object) -> None:
-        log.warning(
-            "received %s: finishing the current page, then exiting", signal.Signals(signum).name
-        )
-        stop_event.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
 
 
 # -- parser ------------------------------------------------------------------------------------

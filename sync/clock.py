@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["Clock", "FakeClock", "SystemClock"]
@@ -54,8 +54,6 @@ class FakeClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        from datetime import timedelta
-
         with self._lock:
             return self._now + timedelta(seconds=self._mono - 1000.0)
 

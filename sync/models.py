@@ -8,7 +8,7 @@ other field is optional here; we refuse only what would corrupt the mirror: no `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -60,8 +60,6 @@ def parse_accs_time(value: str) -> datetime:
 def format_accs_time(value: datetime) -> str:
     """Format a naive-UTC (or aware) datetime the way ACCS filters expect it."""
     if value.tzinfo is not None:
-        from datetime import UTC
-
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.strftime(ACCS_TIME_FORMAT)
 

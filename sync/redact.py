@@ -7,11 +7,11 @@ credential-like names are masked too.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SecretFilter", "redact_headers", "redact_text", "redact_url"]
+__all__ = ["REDACTED", "SecretFilter", "redact_url"]
 
 REDACTED = "***"
 _SENSITIVE = re.compile(
@@ -37,18 +37,6 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` with credential values masked (x-api-key is a client id: kept)."""
-    out: dict[str, str] = {}
-    for key, value in headers.items():
-        lowered = key.lower()
-        if lowered in ("authorization", "proxy-authorization", "cookie", "set-cookie"):
-            out[key] = REDACTED
-        else:
-            out[key] = value
-    return out
-
-
 class SecretFilter:
     """A logging filter that masks known secret values and bearer tokens in every record.
 
@@ -70,10 +58,7 @@ class SecretFilter:
                 text = text.replace(secret, REDACTED)
         return text
 
-    def filter(self, record: object) -> bool:
-        import logging
-
-        assert isinstance(record, logging.LogRecord)
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         scrubbed = self.scrub(message)
         if record.exc_info and record.exc_info[1] is not None:
@@ -84,11 +69,3 @@ class SecretFilter:
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True
-
-
-def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """``text`` with bearer tokens and the given secret values masked."""
-    f = SecretFilter()
-    for s in secrets:
-        f.add(s)
-    return f.scrub(text)

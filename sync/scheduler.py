@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sync.errors import AccsSyncError
 
-__all__ = ["Daemon", "parse_schedule"]
+__all__ = ["Daemon", "install_stop_signals", "parse_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,20 @@ def parse_schedule(spec: str) -> BaseTrigger:
         f"SYNC_SCHEDULE must be an interval like '15m', '1h', '900' or a crontab like "
         f"'*/15 * * * *', got {spec!r}"
     )
+
+
+def install_stop_signals(stop_event: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop_event``: the run finishes its page, commits, and stops."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.warning(
+            "received %s: finishing the current page, then exiting", signal.Signals(signum).name
+        )
+        stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
 
 
 class Daemon:
@@ -97,16 +111,6 @@ class Daemon:
         except Exception:
             # The daemon outlives a failed run: it is recorded, and the next run tries again.
             log.exception("scheduled sync failed")
-
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, frame: FrameType | None) -> None:
-            log.info(
-                "received %s: finishing the current page, then exiting", signal.Signals(signum).name
-            )
-            self.stop_event.set()
-
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
         """Block until the stop event is set, then wait for the running job to commit."""
