@@ -16,30 +16,52 @@ Two walks:
   item's second, whose remaining products the next ``same_second`` phase picks up.
 
 A walk never mutates anything: ``criteria(position)`` builds a request and
-``advance(position, page)`` returns the next position (or ``None`` when done). A page that does
-not move the position forward raises :class:`~sync.errors.InvalidResponse` rather than loop.
+``advance(position, page)`` returns the next position (or ``None`` when done).
+
+When a walk stops:
+
+* an empty page;
+* a page holding everything that matches (``total_count``), so a short last page needs no
+  extra request. A short page while ``total_count`` promises more is not trusted as the end:
+  a store may cap the page size silently, so the walk asks once more and that answer decides;
+* a repeat of the previous page that is short: Magento before 2.4 answers a page past the end
+  with the last page again. The walk stops with a warning instead of looping.
+
+A page that does not move the position forward in any other way (including a repeated *full*
+page while ``total_count`` promises more, which means the store ignores our key filter) raises
+:class:`~sync.errors.InvalidResponse`: reporting a partial listing as complete would let a full
+pass tombstone products that still exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.errors import InvalidResponse
 
-__all__ = ["ChangesPosition", "ChangesWalk", "IdPosition", "IdWalk", "Page"]
+__all__ = ["ChangesPosition", "ChangesWalk", "IdPosition", "IdWalk", "Page", "PageMark"]
+
+log = logging.getLogger(__name__)
+
+PageMark = tuple[int, int, int]
+"""(item count, first id, last id) of a page, in the order received: enough to recognise the
+same page served again, and a plain value."""
 
 
 @dataclass(frozen=True)
 class Page:
-    """One answer of ``GET /V1/products``: raw items as received and the matching total."""
+    """One answer of ``GET /V1/products``: raw items as received, the matching total and the
+    page size that was asked for (``None`` when unknown)."""
 
     items: list[Any]
     total_count: int
+    requested: int | None = None
 
     @classmethod
-    def from_body(cls, body: Any) -> Page:
+    def from_body(cls, body: Any, requested: int | None = None) -> Page:
         if not isinstance(body, dict):
             raise InvalidResponse("ACCS /V1/products answer is not a JSON object")
         items = body.get("items")
@@ -50,7 +72,7 @@ class Page:
         total = body.get("total_count")
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise InvalidResponse("ACCS /V1/products answer has no valid 'total_count'")
-        return cls(items=items, total_count=total)
+        return cls(items=items, total_count=total, requested=requested)
 
     def ids(self) -> list[int]:
         out = []
@@ -65,6 +87,38 @@ class Page:
         """All products matching the filter are in this page (or it is empty)."""
         return not self.items or len(self.items) >= self.total_count
 
+    @property
+    def is_short(self) -> bool:
+        """Fewer items than asked for (unknown when the page size asked is unknown)."""
+        return self.requested is not None and len(self.items) < self.requested
+
+    def mark(self) -> PageMark | None:
+        ids = self.ids()
+        return (len(self.items), ids[0], ids[-1]) if ids else None
+
+
+def _repeat_ends_walk(previous: PageMark | None, page: Page, what: str) -> bool:
+    """Whether ``page`` is ``previous`` served again and ends the walk; raises when a repeat
+    cannot be the end of the data."""
+    if previous is None or page.mark() != previous:
+        return False
+    if page.is_short or page.requested is None:
+        # Magento < 2.4 repeats the last (short) page for a page past the end.
+        log.warning(
+            "ACCS served the previous page again (%d items, ids %d..%d) for %s: "
+            "treating it as the end, as stores older than 2.4 repeat the last page",
+            previous[0],
+            previous[1],
+            previous[2],
+            what,
+        )
+        return True
+    raise InvalidResponse(
+        f"ACCS served the same full page again (ids {previous[1]}..{previous[2]}) for {what} "
+        f"while reporting {page.total_count} matching products: the store ignores the key "
+        "filter; stopping instead of looping or reporting a partial catalog as complete"
+    )
+
 
 def _id_filter(last_id: int) -> tuple[Filter, ...]:
     return (Filter("entity_id", str(last_id), "gt"),)
@@ -72,7 +126,11 @@ def _id_filter(last_id: int) -> tuple[Filter, ...]:
 
 @dataclass(frozen=True)
 class IdPosition:
+    """The last id written. ``previous`` marks the page that led here (never checkpointed: it
+    only serves to recognise a repeated page within one run)."""
+
     last_id: int = 0
+    previous: PageMark | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"last_id": self.last_id}
@@ -102,13 +160,16 @@ class IdWalk:
         ids = page.ids()
         if not ids:
             raise InvalidResponse("ACCS returned a page with no product id; cannot page on")
+        what = f"'entity_id > {position.last_id}'"
+        if _repeat_ends_walk(position.previous, page, what):
+            return None
         last = max(ids)
         if last <= position.last_id:
             raise InvalidResponse(
-                f"ACCS returned ids up to {last} for 'entity_id > {position.last_id}': "
+                f"ACCS returned ids up to {last} for {what}: "
                 "the store ignored the filter; stopping instead of looping"
             )
-        return None if page.is_last else IdPosition(last)
+        return None if page.is_last else IdPosition(last, page.mark())
 
 
 Phase = Literal["same_second", "after"]
@@ -121,6 +182,7 @@ class ChangesPosition:
     updated_at: str
     last_id: int = 0
     phase: Phase = "same_second"
+    previous: PageMark | None = field(default=None, compare=False)  # see IdPosition
 
     def to_json(self) -> dict[str, Any]:
         return {"updated_at": self.updated_at, "id": self.last_id}
@@ -151,6 +213,9 @@ class ChangesWalk:
         )
 
     def advance(self, position: ChangesPosition, page: Page) -> ChangesPosition | None:
+        what = f"products changed since {position.updated_at}"
+        if page.items and _repeat_ends_walk(position.previous, page, what):
+            return None
         if position.phase == "same_second":
             ids = page.ids()
             last = max(ids) if ids else position.last_id
@@ -159,7 +224,7 @@ class ChangesWalk:
                     "ACCS ignored the entity_id filter while paging one updated_at second"
                 )
             phase: Phase = "after" if page.is_last else "same_second"
-            return ChangesPosition(position.updated_at, last, phase)
+            return ChangesPosition(position.updated_at, last, phase, page.mark())
         if not page.items:
             return None
         tail = page.items[-1]
@@ -173,7 +238,7 @@ class ChangesWalk:
             )
         if page.is_last:
             return None
-        return ChangesPosition(stamp, tail_id, "same_second")
+        return ChangesPosition(stamp, tail_id, "same_second", page.mark())
 
     @staticmethod
     def high_water(position: ChangesPosition, page: Page) -> ChangesPosition:

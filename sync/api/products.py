@@ -47,7 +47,9 @@ class ProductsClient:
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""
-        return self._retry.call(lambda: Page.from_body(self._get(criteria, store_code)))
+        return self._retry.call(
+            lambda: Page.from_body(self._get(criteria, store_code), criteria.page_size)
+        )
 
     def newest_updated_at(self, store_code: str) -> str | None:
         """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours)."""

@@ -110,3 +110,87 @@ def test_high_water_is_the_newest_updated_at_and_id_seen() -> None:
 def test_page_rejects_bodies_that_are_not_the_documented_shape(body: object) -> None:
     with pytest.raises(InvalidResponse):
         Page.from_body(body)
+
+
+T0 = "2026-01-01 00:00:00"
+
+
+def page_of(ids: range | list[int], total: int, requested: int | None = 100) -> Page:
+    return Page(items(*[(i, T0) for i in ids]), total_count=total, requested=requested)
+
+
+def test_page_body_keeps_the_page_size_that_was_asked_for() -> None:
+    page = Page.from_body({"items": [{"id": 1, "sku": "A"}], "total_count": 1}, 100)
+    assert page.requested == 100 and page.is_short and page.is_last
+    assert not page_of(range(1, 101), 500).is_short
+    assert not page_of([1], 5, requested=None).is_short  # unknown: never assumed short
+
+
+def test_id_walk_stops_on_a_short_last_page_without_another_request() -> None:
+    walk = IdWalk()
+    pos = walk.advance(IdPosition(0), page_of(range(1, 101), 130))
+    assert pos == IdPosition(100)
+    assert walk.advance(pos, page_of(range(101, 131), 30)) is None  # type: ignore[arg-type]
+
+
+def test_id_walk_stops_cleanly_when_a_legacy_store_repeats_the_last_page(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # total_count promised more than the short page held, so the walk asked again and the
+    # store answered with the same page (Magento < 2.4 past the end).
+    walk = IdWalk()
+    tail = page_of(range(101, 131), 45)
+    pos = walk.advance(IdPosition(100), tail)
+    assert pos == IdPosition(130)
+    assert pos is not None and pos.to_json() == {"last_id": 130}  # the mark is not checkpointed
+    with caplog.at_level("WARNING", logger="sync.api.paging"):
+        assert walk.advance(pos, tail) is None
+    assert "previous page again" in caplog.text and "101..130" in caplog.text
+
+
+def test_id_walk_refuses_a_repeated_full_page_that_promises_more() -> None:
+    # A store (or a caching proxy) that ignores the key filter: stopping would report a partial
+    # catalog as complete and let the full pass tombstone the rest.
+    walk = IdWalk()
+    first = page_of(range(1, 101), 750)
+    pos = walk.advance(IdPosition(0), first)
+    assert pos is not None
+    with pytest.raises(InvalidResponse, match="ignores the key filter"):
+        walk.advance(pos, first)
+
+
+def test_id_walk_still_refuses_a_different_page_that_goes_backwards() -> None:
+    walk = IdWalk()
+    pos = walk.advance(IdPosition(0), page_of(range(1, 101), 750))
+    assert pos is not None
+    with pytest.raises(InvalidResponse, match="ignored the filter"):
+        walk.advance(pos, page_of(range(40, 90), 700))
+    # a resumed walk has no previous page: a page at or behind the checkpoint still raises
+    with pytest.raises(InvalidResponse, match="ignored the filter"):
+        walk.advance(IdPosition(130), page_of(range(101, 131), 30))
+
+
+def test_changes_walk_stops_cleanly_on_a_repeated_short_page() -> None:
+    walk = ChangesWalk()
+    w = "2026-01-01 10:00:00"
+    full = Page(items(*[(i, w) for i in range(1, 3)]), total_count=5, requested=2)
+    pos = walk.advance(ChangesPosition(w, 0), full)
+    assert pos == ChangesPosition(w, 2, "same_second")
+    short = Page(items((3, w)), total_count=4, requested=2)  # total_count overstated
+    pos = walk.advance(pos, short)  # type: ignore[arg-type]
+    assert pos == ChangesPosition(w, 3, "same_second")
+    assert walk.advance(pos, short) is None  # type: ignore[arg-type]
+    # a repeated full page promising more is an error here too
+    pos = walk.advance(ChangesPosition(w, 0), full)
+    with pytest.raises(InvalidResponse, match="ignores the key filter"):
+        walk.advance(pos, full)  # type: ignore[arg-type]
+
+
+def test_changes_walk_repeat_across_phases_is_detected() -> None:
+    walk = ChangesWalk()
+    w = "2026-01-01 10:00:00"
+    tail = Page(items((3, w), (4, w)), total_count=2, requested=5)
+    pos = walk.advance(ChangesPosition(w, 2), tail)
+    assert pos == ChangesPosition(w, 4, "after")
+    # the store answers 'updated_at > W' with the same short page: the end, not a loop
+    assert walk.advance(pos, tail) is None  # type: ignore[arg-type]
