@@ -259,6 +259,7 @@ class EmulatorApp:
             payload = self._item(unquote(match.group("sku")), store)
         else:
             payload = self._list(params, store, seq)
+            record.served_ids = tuple(item["id"] for item in payload["items"])
         if fields:
             payload = apply_fields_filter(payload, parse_fields(fields))
         response = _json(200, payload)

@@ -28,6 +28,7 @@ class RequestRecord:
     query: tuple[tuple[str, str], ...]
     store: str | None
     status: int = 0
+    served_ids: tuple[int, ...] = ()  # ids of the products a list answer carried, in order
 
     def params(self) -> dict[str, str]:
         """The query parameters as a dict (the last of repeated names wins)."""

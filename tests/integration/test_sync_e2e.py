@@ -16,48 +16,7 @@ from sync.db.engine import make_engine
 from sync.db.schema import products
 from sync.emulator import EmulatorServer
 from sync.settings import load_settings
-
-
-def mirror(db_url: str, store: str = "default") -> dict[str, dict[str, Any]]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            t = products
-            query = sa.select(t.c.id, t.c.sku, t.c.name, t.c.price, t.c.updated_at, t.c.deleted_at)
-            rows = conn.execute(query.where(t.c.store_code == store)).mappings()
-            return {row["sku"]: dict(row) for row in rows}
-    finally:
-        engine.dispose()
-
-
-def assert_mirror_equals_upstream(
-    db_url: str, emulator: EmulatorServer, store: str = "default"
-) -> None:
-    upstream = {item["sku"]: item for item in emulator.catalog.items(store)}
-    local = mirror(db_url, store)
-    assert set(local) == set(upstream), "skus differ"
-    for sku, item in upstream.items():
-        row = local[sku]
-        assert row["id"] == item["id"]
-        assert row["name"] == item.get("name")
-        if item.get("price") is None:
-            assert row["price"] is None
-        else:
-            assert Decimal(str(row["price"])) == Decimal(str(item["price"])), sku
-        assert f"{row['updated_at']:%Y-%m-%d %H:%M:%S}" == item["updated_at"], sku
-        assert row["deleted_at"] is None
-
-
-def runs(db_url: str) -> list[dict[str, Any]]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return [
-                dict(r)
-                for r in conn.execute(sa.text("SELECT * FROM sync_runs ORDER BY id")).mappings()
-            ]
-    finally:
-        engine.dispose()
+from tests.integration.mirror import assert_mirror_equals_upstream, mirror, runs
 
 
 def test_sync_mirrors_every_product(
