@@ -62,10 +62,6 @@ def assert_mirror_equals_upstream(
     assert not missing, f"{len(missing)} upstream products not mirrored, e.g. {missing[:5]}"
     revived = sorted(set(upstream) - live)
     assert not revived, f"{len(revived)} upstream products are tombstoned, e.g. {revived[:5]}"
-    stale = sorted(live - set(upstream))
-    assert not stale, f"{len(stale)} products deleted upstream are still live, e.g. {stale[:5]}"
-    if deleted is not None:
-        assert set(local) - set(upstream) == set(deleted), "tombstoned rows differ"
     for pid, item in upstream.items():
         row = local[pid]
         assert row["sku"] == item["sku"], pid
@@ -75,6 +71,11 @@ def assert_mirror_equals_upstream(
         else:
             assert Decimal(str(row["price"])) == Decimal(str(item["price"])), pid
         assert f"{row['updated_at']:%Y-%m-%d %H:%M:%S}" == item["updated_at"], pid
+    # Last, so a failure here means everything that exists upstream is mirrored exactly.
+    stale = sorted(live - set(upstream))
+    assert not stale, f"{len(stale)} products deleted upstream are still live, e.g. {stale[:5]}"
+    if deleted is not None:
+        assert set(local) - set(upstream) == set(deleted), "tombstoned rows differ"
 
 
 def runs(db_url: str) -> list[dict[str, Any]]:

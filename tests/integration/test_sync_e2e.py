@@ -94,17 +94,6 @@ def test_rate_limits_server_errors_and_expired_tokens_still_end_in_a_complete_mi
     assert emulator.stats.tokens_issued == 3  # one at start, one per revocation
 
 
-def test_a_store_with_a_smaller_page_size_limit_is_followed(
-    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SYNC_PAGE_SIZE", "300")
-    emulator.faults.max_page_size = 120
-    assert main(["sync"]) == 0
-    assert_mirror_equals_upstream(db_url, emulator)
-    sizes = [r.params()["searchCriteria[pageSize]"] for r in emulator.stats.list_requests()]
-    assert sizes[-1] == "120"
-
-
 def test_a_stop_request_commits_the_current_page_and_the_next_run_resumes(
     sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
 ) -> None:
