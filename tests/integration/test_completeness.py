@@ -8,7 +8,6 @@ request log shows the paging did exactly what it should (no id delivered twice, 
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
 
