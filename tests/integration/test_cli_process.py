@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,27 +14,7 @@ import sqlalchemy as sa
 from sync.db.engine import make_engine
 from sync.db.schema import products, sync_runs
 from sync.emulator import Catalog, EmulatorServer
-
-CLI = [sys.executable, "-m", "sync"]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+from tests.integration.processes import CLI, clean_env, run_cli
 
 
 @pytest.fixture

@@ -1,0 +1,32 @@
+"""Running ``accs-sync`` as users do: a separate process with a clean environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["CLI", "clean_env", "run_cli"]
+
+CLI = [sys.executable, "-m", "sync"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any accs-sync setting, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC"))
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
