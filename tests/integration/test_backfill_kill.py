@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync.db.engine import make_engine
+from sync.db.lock import AlreadyRunning, instance_lock
 from sync.db.schema import sync_runs
 from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK, get_state
 from sync.emulator import Catalog, EmulatorServer, RequestRecord
@@ -69,6 +70,23 @@ class Killer:
         self.after_kill.add(record.seq)
 
 
+def wait_for_run_lock(db_url: str) -> None:
+    """Wait until the database has released the killed process's run lock: PostgreSQL and
+    MariaDB drop it when they notice the dead connection, which can lag a kill slightly (a
+    user re-running at once would be told another run is active)."""
+    engine = make_engine(db_url)
+    try:
+        for _ in range(200):
+            try:
+                with instance_lock(engine):
+                    return
+            except AlreadyRunning:
+                threading.Event().wait(0.05)
+        raise AssertionError("the run lock of a killed process was never released")
+    finally:
+        engine.dispose()
+
+
 def state(db_url: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
     """(backfill checkpoint, watermark, number of rows) as committed in the database."""
     engine = make_engine(db_url)
@@ -108,6 +126,7 @@ def test_a_backfill_killed_at_random_points_resumes_from_its_checkpoint(
                 delay = None if attempt == 0 else rng.uniform(0.0, 0.03)
                 killer.arm(proc, at, delay)
                 assert proc.wait(timeout=60) == -signal.SIGKILL, log.read_text()
+                wait_for_run_lock(db_url)
             else:
                 killer.proc = None
                 assert proc.wait(timeout=60) == 0, log.read_text()
