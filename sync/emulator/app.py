@@ -245,9 +245,7 @@ class EmulatorApp:
             except ValueError:
                 return 400, {"error": "invalid_client", "error_description": "bad Basic auth"}
             given_id, _, given_secret = decoded.partition(":")
-            return check_client(
-                unquote(given_id), unquote(given_secret), self.client_id, self.client_secrets
-            )
+            return check_client(given_id, given_secret, self.client_id, self.client_secrets)
         if basic_only:
             return 401, {
                 "error": "invalid_client",
