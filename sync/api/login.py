@@ -55,7 +55,7 @@ class Callback:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path != "/callback":
             self._reply(404, b"not found")

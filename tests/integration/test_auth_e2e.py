@@ -27,7 +27,7 @@ from sync.db.engine import make_engine
 from sync.emulator import Catalog, EmulatorServer
 from sync.settings import DEFAULT_SCOPES, load_settings
 
-NEW_SECRET = "p8e-ROTATED-new-secret-value"  # noqa: S105 - a test value
+NEW_SECRET = "p8e-ROTATED-new-secret-value"
 
 
 def run_rows(db_url: str) -> list[dict[str, Any]]:
