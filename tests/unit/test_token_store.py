@@ -34,10 +34,16 @@ def test_the_file_is_private_and_holds_no_secret(tmp_path: Path) -> None:
 
 def test_keys_separate_credentials_and_reveal_nothing() -> None:
     a = cache_key("https://ims/t", "client", ["openid", "commerce.accs"], "client_credentials")
-    assert a == cache_key("https://ims/t", "client", ["commerce.accs", "openid"], "client_credentials")
-    assert a != cache_key("https://ims/t", "other", ["openid", "commerce.accs"], "client_credentials")
+    assert a == cache_key(
+        "https://ims/t", "client", ["commerce.accs", "openid"], "client_credentials"
+    )
+    assert a != cache_key(
+        "https://ims/t", "other", ["openid", "commerce.accs"], "client_credentials"
+    )
     assert a != cache_key("https://ims/t", "client", ["openid"], "client_credentials")
-    assert a != cache_key("https://ims/t", "client", ["openid", "commerce.accs"], "authorization_code")
+    assert a != cache_key(
+        "https://ims/t", "client", ["openid", "commerce.accs"], "authorization_code"
+    )
     assert "client" not in a
 
 
