@@ -138,13 +138,10 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
             secrets,
         )
         assert isinstance(provider, ImsRefreshTokens)
-        secret = settings.client_secrets()[0].read().get_secret_value()
-        secrets.add(secret)
         run_login(
             provider,
             authorize_base=settings.authorize_url,
             client_id=settings.ims_client_id,
-            client_secret=secret,
             token_url=settings.ims_token_url,
             scopes=settings.scopes,
             port=settings.ims_redirect_port if args.port is None else args.port,

@@ -156,6 +156,8 @@ class ImsClientCredentials:
                 # Another process may have minted while we waited for the lock: re-read.
                 stored = self.store.load(self._key)
                 now = self._now()
+                if stored is not None and stored.refresh_token and self._on_mint is not None:
+                    self._on_mint(stored.refresh_token)
                 if stored is not None and stored.usable(now) and stored.access_token:
                     log.debug("using the cached IMS access token (%s)", self.store)
                     token = AccessToken(
@@ -202,6 +204,10 @@ class ImsClientCredentials:
             expires_in=lifetime,
         )
         refresh = answer.refresh_token or (stored.refresh_token if stored else None)
+        if self._on_mint is not None:
+            for value in (answer.access_token, answer.refresh_token):
+                if value:
+                    self._on_mint(value)  # masked in logs from now on
         self.store.save(
             self._key,
             StoredToken(
@@ -228,16 +234,25 @@ class ImsClientCredentials:
         return value
 
     def _mint_client_credentials(self) -> TokenAnswer:
+        return self.with_secret(
+            lambda secret: self._post(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": self._client_id,
+                    "client_secret": secret,
+                    "scope": ",".join(self._scopes),
+                },
+                "client_credentials",
+            )
+        )
+
+    def with_secret(self, call: Callable[[str], TokenAnswer]) -> TokenAnswer:
+        """``call`` with the client secret; on ``invalid_client``, again with the next one
+        (``IMS_CLIENT_SECRET_NEXT``). Logs and counts a fallback; names, never values."""
         sources = list(self._secrets)
         for index, source in enumerate(sources):
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._read_secret(source),
-                "scope": ",".join(self._scopes),
-            }
             try:
-                answer = self._post(form, "client_credentials")
+                answer = call(self._read_secret(source))
             except CredentialsRejected as exc:
                 if index + 1 < len(sources):
                     log.warning(
@@ -282,15 +297,19 @@ class ImsRefreshTokens(ImsClientCredentials):
                 "no stored login for this client: run `accs-sync login` first "
                 "(IMS_AUTH_FLOW=authorization_code needs it; the token cache must be enabled)"
             )
-        source = self._secrets[0]
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": stored.refresh_token,
-            "client_id": self._client_id,
-            "client_secret": self._read_secret(source),
-        }
+        refresh_token = stored.refresh_token
         try:
-            answer = self._post(form, "refresh_token")
+            answer = self.with_secret(
+                lambda secret: self._post(
+                    {
+                        "grant_type": "refresh_token",
+                        "refresh_token": refresh_token,
+                        "client_id": self._client_id,
+                        "client_secret": secret,
+                    },
+                    "refresh_token",
+                )
+            )
         except LoginRequired:
             self.store.drop_refresh_token(self._key, stored.refresh_token)
             raise

@@ -189,7 +189,6 @@ def run_login(
     *,
     authorize_base: str,
     client_id: str,
-    client_secret: str,
     token_url: str,
     scopes: list[str],
     port: int,
@@ -215,16 +214,10 @@ def run_login(
         print_fn(url)
         code = listener.wait(timeout)
         redirect_uri = listener.redirect_uri
-    answer = exchange_code(
-        session,
-        token_url,
-        client_id,
-        client_secret,
-        code,
-        redirect_uri,
-        scopes,
-        retry,
-        http_timeout,
+    answer = provider.with_secret(
+        lambda secret: exchange_code(
+            session, token_url, client_id, secret, code, redirect_uri, scopes, retry, http_timeout
+        )
     )
     provider.store_login(answer)
     log.info("login complete: refresh token stored in %s", provider.store)
