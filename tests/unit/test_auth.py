@@ -19,10 +19,10 @@ from sync.api.auth import (
     ImsRefreshTokens,
     refresh_margin,
 )
-from sync.api.ims import ClientSecret, TokenAnswer
-from sync.api.token_store import MemoryTokenStore, TokenStore
 from sync.api.classify import response_json
+from sync.api.ims import ClientSecret, TokenAnswer
 from sync.api.retry import RetryPolicy
+from sync.api.token_store import MemoryTokenStore, TokenStore
 from sync.clock import FakeClock
 from sync.errors import (
     AuthError,
