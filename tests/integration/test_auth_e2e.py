@@ -324,3 +324,25 @@ def test_status_shows_the_auth_audit(
     assert status.returncode == 0, status.stderr
     assert "auth: 1 token mints" in status.stdout
     assert os.path.exists(tmp_path / "xdg" / "accs-sync" / "tokens.json")
+
+
+def test_a_damaged_token_cache_is_reported_and_replaced_not_fatal(
+    small_emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = tmp_path / "tokens.json"
+    cache.write_text('{"entries": {"x": "eyJ-half-written')  # e.g. a disk that filled up
+    env = {**small_emulator.credentials, "DATABASE_URL": db_url, "SYNC_TOKEN_CACHE": str(cache)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert main(["sync"]) == 0
+    assert "is not valid JSON" in caplog.text and "eyJ-half-written" not in caplog.text
+    assert product_count(db_url) == 120
+    assert small_emulator.stats.tokens_issued == 1
+    assert main(["sync"]) == 0  # the replaced cache works
+    assert small_emulator.stats.tokens_issued == 1
