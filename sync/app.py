@@ -8,19 +8,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from sync.api.auth import BearerAuth, ImsClientCredentials
+from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials, ImsRefreshTokens
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
+from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.clock import Clock, SystemClock
 from sync.db.engine import make_engine, normalize_url
 from sync.db.migrate import ensure_schema
+from sync.db.state import record_auth_audit
 from sync.errors import ConfigError
 from sync.pipeline import Pipeline, RunKind, RunStats
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
-__all__ = ["App", "build_app"]
+__all__ = ["App", "build_app", "build_token_provider", "build_token_store"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,14 @@ class App:
     stop_event: threading.Event
     clock: Clock
     secrets: SecretFilter = field(default_factory=SecretFilter)
+    audit: AuthAudit = field(default_factory=AuthAudit)
 
     def run(self, kind: RunKind) -> RunStats:
-        return self.pipeline.run(kind)
+        """One run; what authentication did during it is added to its ``sync_runs`` row."""
+        before = self.audit.snapshot()
+        stats = self.pipeline.run(kind)
+        record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+        return stats
 
     def close(self) -> None:
         self.session.close()
@@ -78,7 +85,8 @@ def build_app(
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
-    secrets.add(settings.ims_client_secret.get_secret_value())
+    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
+        secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
 
     engine = make_engine(settings.database_url)
@@ -101,17 +109,9 @@ def build_app(
         ims_session = build_session(
             connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
         )
-        tokens = ImsClientCredentials(
-            session=ims_session,
-            token_url=settings.ims_token_url,
-            client_id=settings.ims_client_id,
-            client_secret=settings.ims_client_secret,
-            scopes=settings.scopes,
-            clock=clock,
-            timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
-            on_mint=secrets.add,
-        )
-        session.auth = BearerAuth(tokens)
+        audit = AuthAudit()
+        tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
+        session.auth = BearerAuth(tokens, audit=audit)
         client = ProductsClient(session, settings.api_endpoint, retry)
         pipeline = Pipeline(
             engine=engine,
@@ -137,4 +137,40 @@ def build_app(
         stop_event=stop_event,
         clock=clock,
         secrets=secrets,
+        audit=audit,
+    )
+
+
+def build_token_store(settings: Settings) -> TokenStore:
+    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``)."""
+    path = settings.token_cache_path()
+    if path is None:
+        return MemoryTokenStore()
+    return FileTokenStore(path)
+
+
+def build_token_provider(
+    settings: Settings,
+    ims_session: TimeoutSession,
+    clock: Clock,
+    secrets: SecretFilter,
+    audit: AuthAudit | None = None,
+) -> ImsClientCredentials:
+    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login)."""
+    cls = (
+        ImsRefreshTokens
+        if settings.ims_auth_flow == "authorization_code"
+        else (ImsClientCredentials)
+    )
+    return cls(
+        session=ims_session,
+        token_url=settings.ims_token_url,
+        client_id=settings.ims_client_id,
+        client_secret=settings.client_secrets(),
+        scopes=settings.scopes,
+        clock=clock,
+        timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
+        on_mint=secrets.add,  # every token and secret value it handles is masked in logs
+        store=build_token_store(settings),
+        audit=audit,
     )

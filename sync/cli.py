@@ -110,6 +110,55 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     return EXIT_OK
 
 
+def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.api.auth import ImsRefreshTokens
+    from sync.api.login import run_login
+    from sync.api.retry import RetryPolicy
+    from sync.api.session import build_session
+    from sync.app import build_token_provider
+    from sync.clock import SystemClock
+    from sync.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    if settings.ims_auth_flow != "authorization_code":
+        log.warning(
+            "IMS_AUTH_FLOW is %s: set IMS_AUTH_FLOW=authorization_code so runs use this login",
+            settings.ims_auth_flow,
+        )
+    clock = SystemClock()
+    session = build_session(
+        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
+    )
+    with session:
+        provider = build_token_provider(
+            settings.model_copy(update={"ims_auth_flow": "authorization_code"}),
+            session,
+            clock,
+            secrets,
+        )
+        assert isinstance(provider, ImsRefreshTokens)
+        run_login(
+            provider,
+            authorize_base=settings.authorize_url,
+            client_id=settings.ims_client_id,
+            token_url=settings.ims_token_url,
+            scopes=settings.scopes,
+            port=settings.ims_redirect_port if args.port is None else args.port,
+            timeout=settings.ims_login_timeout if args.timeout is None else args.timeout,
+            retry=RetryPolicy(
+                max_attempts=settings.sync_max_attempts,
+                max_total_wait=settings.sync_max_retry_seconds,
+                max_retry_after=settings.sync_max_retry_after,
+                clock=clock,
+            ),
+            http_timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
+            session=session,
+            print_fn=lambda line: print(line, flush=True),
+        )
+    return EXIT_OK
+
+
 @contextmanager
 def _database(
     args: argparse.Namespace, secrets: SecretFilter, level: str
@@ -201,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "migrate", parents=[common], help="bring the database schema to the current version"
     ).set_defaults(func=cmd_migrate)
+    login = sub.add_parser(
+        "login",
+        parents=[common],
+        help="sign in as a user (OAuth authorization code) for IMS_AUTH_FLOW=authorization_code",
+    )
+    login.add_argument(
+        "--port", type=int, default=None, help="loopback redirect port (IMS_REDIRECT_PORT)"
+    )
+    login.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait (IMS_LOGIN_TIMEOUT)"
+    )
+    login.set_defaults(func=cmd_login)
     status = sub.add_parser(
         "status", parents=[common], help="last runs, product counts, watermarks"
     )

@@ -37,6 +37,8 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
             api_endpoint=creds["API_ENDPOINT"],
             ims_token_url=creds["IMS_TOKEN_URL"],
             database_url=f"sqlite:///{database}",
+            # A throwaway emulator's tokens are worth nothing tomorrow: keep them in memory.
+            sync_token_cache="none",  # noqa: S106 - a setting value, not a password
         )
         print(
             f"Emulator listening on {emulator.base_url} (tenant endpoint {emulator.api_endpoint})"

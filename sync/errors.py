@@ -9,6 +9,8 @@
     │   ├── RetriableApiError      429, 5xx, network: try again later (tenacity does)
     │   │   └── RateLimited        429, with the server's Retry-After in seconds
     │   ├── AuthError              IMS refused credentials or ACCS refused the token twice
+    │   │   ├── CredentialsRejected  invalid_client: the client id or secret is wrong; exit 2
+    │   │   └── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
     │   ├── PermissionDenied       403: organisation or product profile lacks access
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
     │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
@@ -26,9 +28,11 @@ __all__ = [
     "ApiError",
     "AuthError",
     "ConfigError",
+    "CredentialsRejected",
     "FatalApiError",
     "Interrupted",
     "InvalidResponse",
+    "LoginRequired",
     "PageSizeLimited",
     "PermissionDenied",
     "RateLimited",
@@ -90,6 +94,18 @@ class AuthError(ApiError):
     """Credentials or token refused. Retrying with the same credentials will not help."""
 
     exit_code = 1
+
+
+class CredentialsRejected(AuthError):
+    """IMS answered ``invalid_client``: a configuration problem, so the CLI exits 2."""
+
+    exit_code = 2
+
+
+class LoginRequired(AuthError):
+    """The user login (authorization-code flow) is missing, expired or revoked: exit 2."""
+
+    exit_code = 2
 
 
 class PermissionDenied(ApiError):

@@ -15,10 +15,10 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -27,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
 
 __all__ = [
@@ -104,11 +105,31 @@ class Settings(DatabaseSettings):
 
     # Adobe IMS / ACCS, named as in Adobe's guide.
     ims_client_id: str = Field(min_length=1)
-    ims_client_secret: SecretStr
+    # Exactly one of the secret and the secret file (or a file in IMS_SECRETS_DIR).
+    ims_client_secret: SecretStr | None = None
+    ims_client_secret_file: Path | None = None
+    # Tried when IMS answers invalid_client to the first secret (rotation without downtime).
+    ims_client_secret_next: SecretStr | None = None
+    ims_client_secret_next_file: Path | None = None
+    # Docker/Kubernetes secrets directory: files named ims_client_secret / ims_client_secret_next.
+    ims_secrets_dir: Path = Path("/run/secrets")
     ims_org_id: str = Field(min_length=1)
     api_endpoint: str
     ims_token_url: str = DEFAULT_TOKEN_URL
     ims_scopes: str = DEFAULT_SCOPES
+    # client_credentials: OAuth Server-to-Server; authorization_code: a user, via `accs-sync login`.
+    ims_auth_flow: Literal["client_credentials", "authorization_code"] = "client_credentials"
+    ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
+    ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
+    ims_login_timeout: float = Field(default=300.0, gt=0)
+    # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
+    sync_token_cache: str | None = None
+    # Recognised only to refuse them: JWT service accounts stopped working on 2025-06-30.
+    ims_private_key: SecretStr | None = Field(default=None, repr=False)
+    ims_private_key_path: str | None = None
+    ims_technical_account_id: str | None = None
+    ims_meta_scopes: str | None = None
+    meta_scopes: str | None = None
 
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
@@ -122,10 +143,124 @@ class Settings(DatabaseSettings):
     sync_max_retry_after: float = Field(default=300.0, gt=0)
     sync_log_level: str = "INFO"
 
-    @field_validator("ims_client_secret", mode="before")
+    @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod
     def _strip_secret(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_given(cls, data: Any) -> Any:
+        """Name a missing secret together with the other missing credentials."""
+        if not isinstance(data, dict):
+            return data
+        given = {str(k).lower() for k, v in data.items() if v not in (None, "")}
+        if given & {"ims_private_key", "ims_private_key_path", "ims_technical_account_id"}:
+            return data  # refused with the JWT explanation below
+        secrets_dir = Path(str(data.get("ims_secrets_dir") or "/run/secrets"))
+        if given & {"ims_client_secret", "ims_client_secret_file"} or any(
+            (secrets_dir / name).is_file() for name in ("ims_client_secret", "IMS_CLIENT_SECRET")
+        ):
+            return data
+        missing = [
+            name.upper()
+            for name in ("ims_client_id", "ims_client_secret", "ims_org_id", "api_endpoint")
+            if name == "ims_client_secret" or name not in given
+        ]
+        verb = "are" if len(missing) > 1 else "is"
+        raise ValueError(
+            f"{', '.join(missing)} {verb} required: set them in the environment, in .env, or in "
+            "the config file (see .env.example); the secret may also come from "
+            f"IMS_CLIENT_SECRET_FILE or {secrets_dir}/ims_client_secret"
+        )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Settings:
+        jwt = [
+            name
+            for name, present in (
+                ("IMS_PRIVATE_KEY", self.ims_private_key is not None),
+                ("IMS_PRIVATE_KEY_PATH", bool(self.ims_private_key_path)),
+                ("IMS_TECHNICAL_ACCOUNT_ID", bool(self.ims_technical_account_id)),
+                ("IMS_TOKEN_URL", "/ims/exchange/jwt" in self.ims_token_url),
+                (
+                    "META_SCOPES",
+                    any(
+                        "ims/exchange/jwt" in (v or "")
+                        for v in (self.meta_scopes, self.ims_meta_scopes, self.ims_scopes)
+                    ),
+                ),
+            )
+            if present
+        ]
+        if jwt:
+            raise ValueError(
+                f"{jwt[0]}: this looks like a JWT service account credential "
+                f"({', '.join(jwt)}); Adobe stopped accepting JWT credentials on 2025-06-30. "
+                "Migrate the project to an OAuth Server-to-Server credential in the Adobe "
+                "Developer Console (https://developer.adobe.com/developer-console/docs/guides/"
+                "authentication/ServerToServerAuthentication/migration/) and set "
+                "IMS_CLIENT_ID and IMS_CLIENT_SECRET from it"
+            )
+        for plain, file in (
+            ("ims_client_secret", "ims_client_secret_file"),
+            ("ims_client_secret_next", "ims_client_secret_next_file"),
+        ):
+            if getattr(self, plain) is not None and getattr(self, file) is not None:
+                raise ValueError(
+                    f"{plain.upper()}: set either {plain.upper()} or {file.upper()}, not both"
+                )
+        if self.ims_client_secret is None and self.ims_client_secret_file is None:
+            if not self._dir_file("ims_client_secret"):
+                raise ValueError(
+                    "IMS_CLIENT_SECRET is required: set IMS_CLIENT_SECRET or "
+                    "IMS_CLIENT_SECRET_FILE (or mount it as "
+                    f"{self.ims_secrets_dir}/ims_client_secret)"
+                )
+        return self
+
+    def _dir_file(self, name: str) -> Path | None:
+        """``IMS_SECRETS_DIR/<name>`` (or its upper-case spelling) when it exists."""
+        for candidate in (name, name.upper()):
+            path = self.ims_secrets_dir / candidate
+            if path.is_file():
+                return path
+        return None
+
+    def client_secrets(self) -> list[ClientSecret]:
+        """The secrets to try, in order; files are re-read at every mint."""
+        out: list[ClientSecret] = []
+        for plain, file in (
+            ("ims_client_secret", "ims_client_secret_file"),
+            ("ims_client_secret_next", "ims_client_secret_next_file"),
+        ):
+            value: SecretStr | None = getattr(self, plain)
+            path: Path | None = getattr(self, file) or (None if value else self._dir_file(plain))
+            if value is not None:
+                out.append(ClientSecret(plain.upper(), value=value))
+            elif path is not None:
+                out.append(ClientSecret(f"{file.upper()} ({path})", path=path))
+        return out
+
+    def token_cache_path(self) -> Path | None:
+        """Where tokens are cached across processes; None when SYNC_TOKEN_CACHE=none."""
+        value = (self.sync_token_cache or "").strip()
+        if value.lower() in ("none", "off", "disabled", "false", "0"):
+            return None
+        if value:
+            return Path(value).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "accs-sync" / "tokens.json"
+
+    @property
+    def authorize_url(self) -> str:
+        if self.ims_authorize_url:
+            return self.ims_authorize_url
+        parts = urlsplit(self.ims_token_url)
+        return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
 
     @field_validator("api_endpoint")
     @classmethod
@@ -147,6 +282,11 @@ class Settings(DatabaseSettings):
     @classmethod
     def _token_url(cls, value: str) -> str:
         return _require_https(value.strip(), "IMS_TOKEN_URL")
+
+    @field_validator("ims_authorize_url")
+    @classmethod
+    def _authorize_url(cls, value: str | None) -> str | None:
+        return _require_https(value.strip(), "IMS_AUTHORIZE_URL") if value else None
 
     @field_validator("ims_scopes")
     @classmethod
@@ -194,7 +334,9 @@ class Settings(DatabaseSettings):
 
 def _describe(error: dict[str, Any]) -> str:
     loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
-    name = (loc[0] if loc else "settings").upper()
+    if not loc:  # a whole-model check: its message starts with the setting's name
+        return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    name = loc[0].upper()
     kind = error.get("type", "")
     if kind == "missing":
         return (
@@ -254,8 +396,8 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             ) from None
         first = errors[0]
         loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-        raise ConfigError(
-            _describe(dict(first)), setting=(loc[0].upper() if loc else None)
-        ) from None
+        message = _describe(dict(first))
+        setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
+        raise ConfigError(message, setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None

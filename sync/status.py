@@ -55,6 +55,18 @@ def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str
             f"  #{run.id:<5} {run.kind:<9} {run.status:<12} started {_when(run.started_at)}  "
             f"finished {_when(run.finished_at)}  {run.pages} pages, {run.products_written} products"
         )
+        auth = [
+            f"{count} {label}"
+            for count, label in (
+                (run.token_mints, "token mints"),
+                (run.token_refreshes, "token refreshes"),
+                (run.auth_retries, "401 re-sends"),
+                (run.secret_fallbacks, "secret fallbacks"),
+            )
+            if count
+        ]
+        if auth:
+            lines.append(f"         auth: {', '.join(auth)}")
         if run.error:
             lines.append(f"         error: {run.error}")
     finished = [r for r in history if r.status != "running"]

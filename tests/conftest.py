@@ -29,6 +29,16 @@ DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 _CONNECT_TIMEOUT_SECONDS = 5
 
 
+@pytest.fixture(autouse=True)
+def _private_token_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and every process it starts) gets its own token cache directory, never
+    the developer's ~/.cache: the default cache lives under ``$XDG_CACHE_HOME``."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    monkeypatch.delenv("SYNC_TOKEN_CACHE", raising=False)
+
+
 # --- databases ---------------------------------------------------------------------------------
 
 

@@ -13,19 +13,29 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 from pydantic import SecretStr
 
-from sync.api.classify import parse_retry_after, raise_for_network
+from sync.api.classify import raise_for_network
+from sync.api.ims import ClientSecret, TokenAnswer, parse_token_answer
+from sync.api.token_store import MemoryTokenStore, StoredToken, TokenStore, cache_key
 from sync.clock import Clock
-from sync.errors import ApiError, AuthError, InvalidResponse, RateLimited, RetriableApiError
+from sync.errors import AuthError, ConfigError, CredentialsRejected, LoginRequired
 from sync.redact import redact_url
 
-__all__ = ["AccessToken", "BearerAuth", "ImsClientCredentials", "TokenProvider", "refresh_margin"]
+__all__ = [
+    "AccessToken",
+    "AuthAudit",
+    "BearerAuth",
+    "ImsClientCredentials",
+    "ImsRefreshTokens",
+    "TokenProvider",
+    "refresh_margin",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +52,8 @@ class TokenProvider(Protocol):
 
 @dataclass(frozen=True)
 class AccessToken:
-    """A token and when (monotonic seconds) to stop using it. The repr hides the value."""
+    """A token and when (wall-clock epoch seconds, comparable across processes) to stop using
+    it. The repr hides the value."""
 
     value: str
     refresh_at: float
@@ -58,67 +69,107 @@ def refresh_margin(lifetime: float) -> float:
     return min(max(300.0, lifetime * 0.1), lifetime / 2)
 
 
-def _normalise_expires_in(value: Any) -> float:
-    """``expires_in`` in seconds. Older IMS endpoints answered milliseconds (86399000)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        else:
-            raise InvalidResponse("IMS token answer has no numeric expires_in")
-    seconds = float(value)
-    if seconds > 10 * 86400:  # a lifetime over 10 days only makes sense as milliseconds
-        seconds /= 1000.0
-    if seconds <= 0:
-        raise InvalidResponse("IMS token answer has a non-positive expires_in")
-    return seconds
+class AuthAudit:
+    """Counts what authentication did, for the run log (``sync_runs``) and the INFO log.
 
+    ``token_mints``: new access tokens from IMS (client credentials or login);
+    ``token_refreshes``: access tokens renewed with a refresh token; ``auth_retries``: requests
+    re-sent after a 401; ``secret_fallbacks``: mints that needed ``IMS_CLIENT_SECRET_NEXT``.
+    """
 
-_IMS_ADVICE = {
-    "invalid_client": "IMS rejected the client id or secret (invalid_client): check IMS_CLIENT_ID "
-    "and IMS_CLIENT_SECRET in the Adobe Developer Console credential",
-    "invalid_scope": "IMS refused a scope (invalid_scope): check IMS_SCOPES against the scopes "
-    "of the credential in the Adobe Developer Console",
-    "unauthorized_client": "IMS says this client may not use the client_credentials grant "
-    "(unauthorized_client): use an OAuth Server-to-Server credential",
-}
+    FIELDS = ("token_mints", "token_refreshes", "auth_retries", "secret_fallbacks")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.FIELDS, 0)
+
+    def __repr__(self) -> str:
+        return f"AuthAudit({self.snapshot()})"
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        """What happened after ``before`` (a :meth:`snapshot`)."""
+        now = self.snapshot()
+        return {name: now[name] - before.get(name, 0) for name in self.FIELDS}
 
 
 class ImsClientCredentials:
-    """A shared, locked, clock-driven cache of one IMS client-credentials token."""
+    """A shared, locked, clock-driven cache of one IMS token (``client_credentials`` grant).
+
+    Two levels of cache: this object (threads of one process share it under a lock) and a
+    :class:`~sync.api.token_store.TokenStore` (processes share it under a file lock). A mint
+    happens only when both hold nothing usable, and with both locks held, so 16 threads or
+    three cron runs still mint once.
+    """
+
+    flow = "client_credentials"
 
     def __init__(
         self,
         session: requests.Session,
         token_url: str,
         client_id: str,
-        client_secret: SecretStr | Callable[[], SecretStr],
+        client_secret: SecretStr | Callable[[], SecretStr] | Sequence[ClientSecret],
         scopes: list[str],
         clock: Clock,
         timeout: float | tuple[float, float] = (10.0, 30.0),
         on_mint: Callable[[str], None] | None = None,
+        store: TokenStore | None = None,
+        audit: AuthAudit | None = None,
     ) -> None:
         self._session = session
         self._token_url = token_url
         self._client_id = client_id
-        self._secret = client_secret
+        self._secrets = _as_sources(client_secret)
         self._scopes = scopes
         self._clock = clock
         self._timeout = timeout
         self._on_mint = on_mint
+        self.store: TokenStore = store if store is not None else MemoryTokenStore()
+        self.audit = audit if audit is not None else AuthAudit()
+        self._key = cache_key(token_url, client_id, scopes, self.flow)
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self.mints = 0
 
     def __repr__(self) -> str:
-        return f"ImsClientCredentials(token_url={self._token_url!r}, client_id={self._client_id!r})"
+        return (
+            f"{type(self).__name__}(token_url={self._token_url!r}, client_id={self._client_id!r})"
+        )
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
     def get_token(self) -> str:
         with self._lock:
             token = self._token
-            if token is None or self._clock.monotonic() >= token.refresh_at:
-                # No retry here: a failed mint surfaces as the request's own (retriable) error,
-                # so the one retry policy around the request bounds attempts and total time.
-                token = self._token = self._mint()
+            if token is not None and self._now() < token.refresh_at:
+                return token.value
+            with self.store.locked():
+                # Another process may have minted while we waited for the lock: re-read.
+                stored = self.store.load(self._key)
+                now = self._now()
+                if stored is not None and stored.refresh_token and self._on_mint is not None:
+                    self._on_mint(stored.refresh_token)
+                if stored is not None and stored.usable(now) and stored.access_token:
+                    log.debug("using the cached IMS access token (%s)", self.store)
+                    token = AccessToken(
+                        stored.access_token, stored.refresh_at, stored.expires_at - now
+                    )
+                else:
+                    # No retry here: a failed mint surfaces as the request's own (retriable)
+                    # error, so the one retry policy around the request bounds attempts.
+                    token = self._renew(stored)
+            if self._on_mint is not None:
+                self._on_mint(token.value)
+            self._token = token
             return token.value
 
     def invalidate(self, token: str) -> None:
@@ -127,73 +178,197 @@ class ImsClientCredentials:
             # must not have it thrown away by a late 401 on the old one.
             if self._token is not None and self._token.value == token:
                 self._token = None
+        # The same rule across processes: compare-and-delete in the shared store.
+        if self.store.drop_access_token(self._key, token):
+            log.info("dropped the rejected access token from the token cache")
 
-    def _secret_value(self) -> str:
-        secret = self._secret() if callable(self._secret) else self._secret
-        return secret.get_secret_value()
+    def _renew(self, stored: StoredToken | None) -> AccessToken:
+        answer = self._mint_client_credentials()
+        token = self._remember(answer, stored)
+        self.mints += 1
+        self.audit.count("token_mints")
+        log.info(
+            "minted an IMS access token (client_credentials, valid %.0fs) from %s",
+            token.expires_in,
+            redact_url(self._token_url),
+        )
+        return token
 
-    def _mint(self) -> AccessToken:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._secret_value(),
-            "scope": ",".join(self._scopes),
-        }
+    def _remember(self, answer: TokenAnswer, stored: StoredToken | None) -> AccessToken:
+        """Cache a fresh answer here and in the store (keeping or rotating a refresh token)."""
+        now = self._now()
+        lifetime = answer.expires_in
+        token = AccessToken(
+            value=answer.access_token,
+            refresh_at=now + lifetime - refresh_margin(lifetime),
+            expires_in=lifetime,
+        )
+        refresh = answer.refresh_token or (stored.refresh_token if stored else None)
+        if self._on_mint is not None:
+            for value in (answer.access_token, answer.refresh_token):
+                if value:
+                    self._on_mint(value)  # masked in logs from now on
+        self.store.save(
+            self._key,
+            StoredToken(
+                access_token=token.value,
+                refresh_at=token.refresh_at,
+                expires_at=now + lifetime,
+                refresh_token=refresh,
+            ),
+        )
+        return token
+
+    def _post(self, form: dict[str, str], grant: str) -> TokenAnswer:
         url = redact_url(self._token_url)
         try:
             response = self._session.post(self._token_url, data=form, timeout=self._timeout)
         except requests.RequestException as exc:
             raise raise_for_network(exc, self._token_url) from None
-        token = self._parse(response, url)
-        self.mints += 1
+        return parse_token_answer(response, url, grant, self._scopes)
+
+    def _read_secret(self, source: ClientSecret) -> str:
+        value = source.read().get_secret_value()
         if self._on_mint is not None:
-            self._on_mint(token.value)
-        log.info("minted an IMS access token (valid %.0fs) from %s", token.expires_in, url)
+            self._on_mint(value)  # the log filter learns a rotated secret before any use
+        return value
+
+    def _mint_client_credentials(self) -> TokenAnswer:
+        return self.with_secret(
+            lambda secret: self._post(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": self._client_id,
+                    "client_secret": secret,
+                    "scope": ",".join(self._scopes),
+                },
+                "client_credentials",
+            )
+        )
+
+    def with_secret(self, call: Callable[[str], TokenAnswer]) -> TokenAnswer:
+        """``call`` with the client secret; on ``invalid_client``, again with the next one
+        (``IMS_CLIENT_SECRET_NEXT``). Logs and counts a fallback; names, never values."""
+        sources = list(self._secrets)
+        for index, source in enumerate(sources):
+            try:
+                answer = call(self._read_secret(source))
+            except CredentialsRejected as exc:
+                if index + 1 < len(sources):
+                    log.warning(
+                        "IMS rejected %s (invalid_client); trying %s",
+                        source.name,
+                        sources[index + 1].name,
+                    )
+                    continue
+                if index:
+                    tried = " and ".join(s.name for s in sources)
+                    raise CredentialsRejected(
+                        f"{exc.message} (tried {tried})", status=exc.status, url=exc.url
+                    ) from None
+                raise
+            if index:
+                log.info(
+                    "IMS accepted %s after rejecting %s; using it from now on (update the "
+                    "primary secret when you can)",
+                    source.name,
+                    sources[0].name,
+                )
+                self.audit.count("secret_fallbacks")
+                # The one that worked goes first: later mints need no failed request.
+                self._secrets = [source, *(s for s in sources if s is not source)]
+            return answer
+        raise ConfigError("no IMS client secret is configured", setting="IMS_CLIENT_SECRET")
+
+
+class ImsRefreshTokens(ImsClientCredentials):
+    """Access tokens for a logged-in user (``IMS_AUTH_FLOW=authorization_code``).
+
+    ``accs-sync login`` stores a refresh token in the token store; this renews access tokens
+    with ``grant_type=refresh_token`` and stores the rotated refresh token IMS answers with.
+    A missing, expired or revoked refresh token is :class:`~sync.errors.LoginRequired`.
+    """
+
+    flow = "authorization_code"
+
+    def _renew(self, stored: StoredToken | None) -> AccessToken:
+        if stored is None or not stored.refresh_token:
+            raise LoginRequired(
+                "no stored login for this client: run `accs-sync login` first "
+                "(IMS_AUTH_FLOW=authorization_code needs it; the token cache must be enabled)"
+            )
+        refresh_token = stored.refresh_token
+        try:
+            answer = self.with_secret(
+                lambda secret: self._post(
+                    {
+                        "grant_type": "refresh_token",
+                        "refresh_token": refresh_token,
+                        "client_id": self._client_id,
+                        "client_secret": secret,
+                    },
+                    "refresh_token",
+                )
+            )
+        except LoginRequired:
+            self.store.drop_refresh_token(self._key, stored.refresh_token)
+            raise
+        token = self._remember(answer, stored)
+        self.audit.count("token_refreshes")
+        log.info(
+            "renewed the IMS access token with the stored refresh token (valid %.0fs%s)",
+            token.expires_in,
+            ", refresh token rotated" if answer.refresh_token else "",
+        )
         return token
 
-    def _parse(self, response: requests.Response, url: str) -> AccessToken:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if status == 429:
-            raise RateLimited(
-                "IMS rate limit on the token endpoint (429)",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                url=url,
+    def store_login(self, answer: TokenAnswer) -> None:
+        """Keep what ``accs-sync login`` obtained (the refresh token is required)."""
+        if not answer.refresh_token:
+            raise LoginRequired(
+                "IMS answered the login without a refresh token: add the offline_access scope "
+                "to IMS_SCOPES and run `accs-sync login` again"
             )
-        if status >= 500:
-            raise RetriableApiError(f"IMS token endpoint error {status}", status=status, url=url)
-        if not isinstance(body, dict):
-            kind = (
-                "an HTML page" if "html" in response.headers.get("Content-Type", "") else "not JSON"
-            )
-            if status >= 400:
-                raise ApiError(f"IMS token endpoint answered {status} with {kind}", status, url)
-            raise InvalidResponse(f"IMS token endpoint answered {kind}", status=status, url=url)
-        if status >= 400 or "error" in body:
-            code = str(body.get("error", "unknown_error"))
-            description = str(body.get("error_description", ""))
-            advice = _IMS_ADVICE.get(code, f"IMS refused the token request ({code})")
-            detail = f" [{description}]" if description else ""
-            raise AuthError(f"{advice}{detail}", status=status, url=url)
-        value = body.get("access_token")
-        if not isinstance(value, str) or not value:
-            raise InvalidResponse("IMS token answer has no access_token", status=status, url=url)
-        lifetime = _normalise_expires_in(body.get("expires_in"))
-        refresh_at = self._clock.monotonic() + lifetime - refresh_margin(lifetime)
-        return AccessToken(value=value, refresh_at=refresh_at, expires_in=lifetime)
+        with self._lock, self.store.locked():
+            self._token = self._remember(answer, None)
+        self.mints += 1
+        self.audit.count("token_mints")
+
+
+def _as_sources(
+    secret: SecretStr | Callable[[], SecretStr] | Sequence[ClientSecret],
+) -> list[ClientSecret]:
+    if isinstance(secret, SecretStr):
+        return [ClientSecret("IMS_CLIENT_SECRET", value=secret)]
+    if callable(secret):
+        return [_CallableSecret("IMS_CLIENT_SECRET", read_fn=secret)]
+    sources = list(secret)
+    if not sources:
+        raise ConfigError("no IMS client secret is configured", setting="IMS_CLIENT_SECRET")
+    return sources
+
+
+@dataclass(frozen=True, repr=False)
+class _CallableSecret(ClientSecret):
+    read_fn: Callable[[], SecretStr] | None = None
+
+    def read(self) -> SecretStr:
+        assert self.read_fn is not None
+        return self.read_fn()
 
 
 class BearerAuth(requests.auth.AuthBase):
     """Attach ``Authorization: Bearer``; on a 401, refresh the token and re-send once."""
 
     def __init__(
-        self, provider: TokenProvider, on_refresh: Callable[[], None] | None = None
+        self,
+        provider: TokenProvider,
+        on_refresh: Callable[[], None] | None = None,
+        audit: AuthAudit | None = None,
     ) -> None:
         self.provider = provider
         self.on_refresh = on_refresh
+        self.audit = audit
 
     def __repr__(self) -> str:
         return f"BearerAuth({self.provider!r})"
@@ -209,6 +384,8 @@ class BearerAuth(requests.auth.AuthBase):
         sent = response.request.headers.get("Authorization", "")
         self.provider.invalidate(sent.removeprefix("Bearer "))
         log.info("ACCS answered 401; refreshing the access token and retrying once")
+        if self.audit is not None:
+            self.audit.count("auth_retries")
         if self.on_refresh is not None:
             self.on_refresh()
         # Drain and release the connection before re-sending on it.

@@ -88,6 +88,11 @@ sync_runs = sa.Table(
     sa.Column("pages", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("products_written", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("error", sa.Text(), nullable=True),
+    # What authentication did during the run (revision 0002).
+    sa.Column("token_mints", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("token_refreshes", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("auth_retries", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("secret_fallbacks", sa.Integer(), nullable=False, server_default=sa.text("0")),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

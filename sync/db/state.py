@@ -42,6 +42,7 @@ __all__ = [
     "mark_stale_runs",
     "product_counts",
     "recent_runs",
+    "record_auth_audit",
     "set_state",
     "start_run",
     "update_run",
@@ -86,6 +87,10 @@ class RunInfo:
     pages: int
     products_written: int
     error: str | None
+    token_mints: int = 0
+    token_refreshes: int = 0
+    auth_retries: int = 0
+    secret_fallbacks: int = 0
 
 
 class ProductCount(NamedTuple):
@@ -237,6 +242,23 @@ def finish_run(
         )
 
 
+AUTH_COUNTERS = ("token_mints", "token_refreshes", "auth_retries", "secret_fallbacks")
+
+
+def record_auth_audit(engine: Engine, run_id: int, counts: dict[str, int]) -> None:
+    """Add what authentication did during a run (mints, refreshes, 401 re-sends, secret
+    fallbacks) to its row, and commit. Unknown names are ignored; zeros write nothing."""
+    values = {
+        name: getattr(sync_runs.c, name) + int(counts[name])
+        for name in AUTH_COUNTERS
+        if counts.get(name)
+    }
+    if not values:
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id).values(**values))
+
+
 def mark_stale_runs(
     engine: Engine, now: datetime, *, started_before: datetime | None = None
 ) -> int:
@@ -279,6 +301,10 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
             pages=row.pages,
             products_written=row.products_written,
             error=row.error,
+            token_mints=row.token_mints,
+            token_refreshes=row.token_refreshes,
+            auth_retries=row.auth_retries,
+            secret_fallbacks=row.secret_fallbacks,
         )
         for row in rows
     ]

@@ -8,6 +8,7 @@ Checks run in the order a request meets them in Adobe's stack: the API gateway (
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -17,21 +18,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sync.emulator.catalog import Catalog
 from sync.emulator.criteria import MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
 from sync.emulator.fields import apply_fields_filter, parse_fields
-from sync.emulator.ims import REQUIRED_SCOPES, TokenStore, check_token_request
+from sync.emulator.ims import (
+    REQUIRED_SCOPES,
+    Grants,
+    TokenStore,
+    check_client,
+    check_token_request,
+)
 from sync.emulator.records import render
 from sync.emulator.search import execute
 
-__all__ = ["TOKEN_PATH", "EmulatorApp", "Response"]
+__all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "EmulatorApp", "Response"]
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a URL path, not a secret
+AUTHORIZE_PATH = "/ims/authorize/v2"
 _PRODUCTS = re.compile(r"^/(?P<tenant>[^/]+)/V1/products(?:/(?P<sku>[^/]+))?/?$")
 _JSON = (("Content-Type", "application/json; charset=utf-8"),)
 _UNAUTHORIZED = {
@@ -90,7 +98,8 @@ class EmulatorApp:
         self.catalog = catalog
         self.tenant = tenant
         self.client_id = client_id
-        self._client_secret = client_secret
+        # Secrets IMS accepts now; a test rotating a secret replaces or extends this list.
+        self.client_secrets: list[str] = [client_secret]
         self.org_id = org_id
         self.faults = faults or Faults()
         self.stats = stats or Stats()
@@ -98,6 +107,7 @@ class EmulatorApp:
         self._sleep = sleep
         self._clock = clock
         self.tokens = TokenStore(self._now)
+        self.grants = Grants(self._now)
 
     def _now(self) -> datetime:
         if self._clock is None:
@@ -107,9 +117,9 @@ class EmulatorApp:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def issue_token(self) -> str:
+    def issue_token(self, grant: str = "client_credentials") -> str:
         """A valid token without an HTTP round trip (for tests)."""
-        self.stats.token_issued()
+        self.stats.token_issued(grant)
         return self.tokens.issue(self.client_id, self.faults.token_lifetime)
 
     # -- entry point --------------------------------------------------------------------------
@@ -128,17 +138,20 @@ class EmulatorApp:
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
         match = _PRODUCTS.match(path)
-        kind = "token" if path.rstrip("/") == TOKEN_PATH else "other"
+        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
-        # A token request may carry the secret in its query string: never keep it.
-        kept = () if kind == "token" else params
+        # A token request may carry the secret in its query string, an authorization request
+        # its state: never keep them.
+        kept = () if kind in ("token", "authorize") else params
         record, seq = self.stats.begin(method, kind, path, kept, lowered.get("store"))
         try:
             if self.faults.latency > 0:
                 self._sleep(self.faults.latency)
             if kind == "token":
                 response = self._token(method, lowered, body, params)
+            elif kind == "authorize" and method == "GET":
+                response = self._authorize(dict(params))
             elif kind in ("list", "item") and method == "GET" and match is not None:
                 response = self._accs(kind, match, lowered, params, record, seq)
             elif path in ("", "/") and method == "GET":
@@ -183,22 +196,120 @@ class EmulatorApp:
                 b"<html><body><h1>503 Service Unavailable</h1></body></html>",
                 (("Content-Type", "text/html"),),
             )
+        if self.faults.take("ims_html_next"):
+            page = (
+                b"<!DOCTYPE html><html><body><h1>Proxy authentication required</h1></body></html>"
+            )
+            return Response(
+                self.faults.ims_html_status, page, (("Content-Type", "text/html; charset=utf-8"),)
+            )
+        if self.faults.take("ims_invalid_client_next"):
+            return _json(400, {"error": "invalid_client", "error_description": "invalid client"})
+        if self.faults.take("ims_invalid_scope_next"):
+            return _json(
+                400, {"error": "invalid_scope", "error_description": "invalid scope: commerce.accs"}
+            )
         form = dict(params)
         form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return self._code_grant(form, headers)
+        if grant == "refresh_token":
+            return self._refresh_grant(form, headers)
         error = check_token_request(
-            form, client_id=self.client_id, client_secret=self._client_secret, scopes=self.scopes
+            form, client_id=self.client_id, client_secrets=self.client_secrets, scopes=self.scopes
         )
         if error is not None:
             return _json(*error)
-        token = self.issue_token()
-        return _json(
-            200,
-            {
-                "access_token": token,
-                "token_type": "bearer",
-                "expires_in": self.faults.token_lifetime,
-            },
+        return self._token_answer("client_credentials")
+
+    def _token_answer(self, grant: str, refresh_token: str | None = None) -> Response:
+        answer: dict[str, Any] = {
+            "access_token": self.issue_token(grant),
+            "token_type": "bearer",
+            "expires_in": self.faults.token_lifetime,
+        }
+        if refresh_token is not None:
+            answer["refresh_token"] = refresh_token
+            answer["refresh_token_expires_in"] = self.faults.refresh_token_lifetime
+        return _json(200, answer)
+
+    def _client_auth(
+        self, form: Mapping[str, str], headers: Mapping[str, str], basic_only: bool
+    ) -> tuple[int, dict[str, Any]] | None:
+        """Check the client: HTTP Basic (RFC 6749 2.3.1), or form fields unless ``basic_only``."""
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except ValueError:
+                return 400, {"error": "invalid_client", "error_description": "bad Basic auth"}
+            given_id, _, given_secret = decoded.partition(":")
+            return check_client(given_id, given_secret, self.client_id, self.client_secrets)
+        if basic_only:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "client authentication must use HTTP Basic",
+            }
+        return check_client(
+            form.get("client_id"), form.get("client_secret"), self.client_id, self.client_secrets
         )
+
+    def _code_grant(self, form: Mapping[str, str], headers: Mapping[str, str]) -> Response:
+        refused = self._client_auth(form, headers, basic_only=True)
+        if refused is not None:
+            return _json(*refused)
+        grant = self.grants.redeem_code(
+            form.get("code", ""), self.client_id, form.get("redirect_uri", "")
+        )
+        if grant is None:
+            return _json(
+                400,
+                {"error": "invalid_grant", "error_description": "invalid or expired code"},
+            )
+        refresh = self.grants.issue_refresh(
+            self.client_id, self.faults.refresh_token_lifetime, grant.scope
+        )
+        return self._token_answer("authorization_code", refresh)
+
+    def _refresh_grant(self, form: Mapping[str, str], headers: Mapping[str, str]) -> Response:
+        refused = self._client_auth(form, headers, basic_only=False)
+        if refused is not None:
+            return _json(*refused)
+        grant = self.grants.use_refresh(form.get("refresh_token", ""), self.client_id)
+        if grant is None:
+            return _json(
+                400,
+                {"error": "invalid_grant", "error_description": "invalid or expired refresh_token"},
+            )
+        # Rotation: every use answers a new refresh token; the old one is spent.
+        refresh = self.grants.issue_refresh(
+            self.client_id, self.faults.refresh_token_lifetime, grant.scope
+        )
+        return self._token_answer("refresh_token", refresh)
+
+    def _authorize(self, params: Mapping[str, str]) -> Response:
+        """Auto-approve (or, with ``faults.authorize_deny``, deny) and redirect back."""
+        redirect_uri = params.get("redirect_uri", "")
+        parts = urlsplit(redirect_uri)
+        if params.get("client_id") != self.client_id:
+            return _json(400, {"error": "invalid_client", "error_description": "unknown client"})
+        if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            return _json(
+                400, {"error": "invalid_request", "error_description": "redirect_uri not allowed"}
+            )
+        reply: dict[str, str] = {"state": params.get("state", "")}
+        if params.get("response_type") != "code":
+            reply["error"] = "unsupported_response_type"
+        elif self.faults.authorize_deny:
+            reply["error"] = "access_denied"
+        else:
+            reply["code"] = self.grants.issue_code(
+                self.client_id, redirect_uri, params.get("scope", "")
+            )
+        joiner = "&" if parts.query else "?"
+        location = f"{redirect_uri}{joiner}{urlencode(reply)}"
+        return Response(302, b"", (("Location", location),))
 
     # -- ACCS ---------------------------------------------------------------------------------
 

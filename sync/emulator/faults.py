@@ -23,7 +23,7 @@ class RequestRecord:
 
     seq: int
     method: str
-    kind: str  # "token", "list", "item", "other"
+    kind: str  # "token", "authorize", "list", "item", "other"
     path: str
     query: tuple[tuple[str, str], ...]
     store: str | None
@@ -54,6 +54,12 @@ class Faults:
     token_lifetime: int = 86399  # expires_in of new IMS tokens, seconds
     ims_error_5xx_next: int = 0  # next K token requests answer 503
     ims_rate_limit_next: int = 0  # next K token requests answer 429
+    ims_invalid_client_next: int = 0  # next K token requests answer invalid_client
+    ims_invalid_scope_next: int = 0  # next K token requests answer invalid_scope
+    ims_html_next: int = 0  # next K token requests get a proxy's HTML page
+    ims_html_status: int = 200  # status of that HTML page (captive portals answer 200)
+    refresh_token_lifetime: int = 14 * 86400  # seconds a refresh token stays usable
+    authorize_deny: bool = False  # /ims/authorize/v2 redirects with error=access_denied
     input_limit: bool = True  # Magento 2.4 webapi input limits: pageSize over max is a 400
     max_page_size: int = 300
     default_page_size: int | None = None  # pageSize when absent (None: all matching items)
@@ -97,6 +103,7 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self.tokens_issued = 0
+            self.tokens_by_grant: Counter[str] = Counter()
             self.requests: Counter[str] = Counter()
             self.statuses: Counter[int] = Counter()
             self.recent: deque[RequestRecord] = deque(maxlen=self._keep)
@@ -143,9 +150,10 @@ class Stats:
             record.status = status
             self.statuses[status] += 1
 
-    def token_issued(self) -> None:
+    def token_issued(self, grant: str = "client_credentials") -> None:
         with self._lock:
             self.tokens_issued += 1
+            self.tokens_by_grant[grant] += 1
 
     def list_requests(self) -> list[RequestRecord]:
         """Recent ``GET /V1/products`` requests, oldest first."""
@@ -156,6 +164,7 @@ class Stats:
         with self._lock:
             return {
                 "tokens_issued": self.tokens_issued,
+                "tokens_by_grant": dict(self.tokens_by_grant),
                 "requests": dict(self.requests),
                 "statuses": dict(self.statuses),
             }

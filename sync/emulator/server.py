@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from sync.emulator.app import TOKEN_PATH, EmulatorApp, Response
+from sync.emulator.app import AUTHORIZE_PATH, TOKEN_PATH, EmulatorApp, Response
 from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults, Stats
 
@@ -249,3 +249,11 @@ class EmulatorServer:
     def revoke_all_tokens(self) -> int:
         """Revoke every token issued so far (clients must mint again); returns how many."""
         return self.app.tokens.revoke_all()
+
+    def accept_secrets(self, *values: str) -> None:
+        """The client secrets IMS accepts from now on (a rotation in the Developer Console)."""
+        self.app.client_secrets[:] = list(values)
+
+    @property
+    def authorize_url(self) -> str:
+        return self.base_url + AUTHORIZE_PATH

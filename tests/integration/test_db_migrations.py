@@ -53,6 +53,10 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "pages": False,
         "products_written": False,
         "error": True,
+        "token_mints": False,
+        "token_refreshes": False,
+        "auth_retries": False,
+        "secret_fallbacks": False,
     },
     "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
 }
@@ -211,3 +215,27 @@ def test_offline_sql_for_a_dba(db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     sql = buffer.getvalue()
     assert "CREATE TABLE products" in sql
     assert "CREATE TABLE sync_state" in sql
+
+
+def test_0002_adds_auth_counters_to_existing_runs(empty_engine: Engine) -> None:
+    """Runs recorded before 0002 keep their data and read 0 in the new counters."""
+    with empty_engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.commit()
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO sync_runs (kind, store_codes, started_at, status) "
+                "VALUES ('sync', 'default', '2026-01-01 00:00:00', 'success')"
+            )
+        )
+    ensure_schema(empty_engine)
+    with empty_engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT kind, token_mints, token_refreshes, auth_retries, secret_fallbacks "
+                "FROM sync_runs"
+            )
+        ).one()
+    assert tuple(row) == ("sync", 0, 0, 0, 0)
+    assert current_revision(empty_engine) == "0002"

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
+from sync.api import login as login_module
+from sync.app import build_app
 from sync.cli import main
 from sync.db.engine import make_engine
 from sync.emulator import EmulatorServer
+from sync.settings import load_settings
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -74,3 +81,83 @@ def test_a_wrong_secret_is_explained_without_echoing_it(
     assert code != 0
     assert "invalid_client" in captured.err and "IMS_CLIENT_SECRET" in captured.err
     assert "p8e-WRONG-secret-value" not in captured.out + captured.err + caplog.text
+
+
+def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credential(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 3: the whole user flow at DEBUG, on every database, leaks nothing anywhere."""
+    caplog.set_level(logging.DEBUG)
+    old = sync_env["IMS_CLIENT_SECRET"]
+    new = "p8e-NEXT-rotated-secret-789"
+    monkeypatch.setenv("IMS_CLIENT_SECRET_NEXT", new)
+    monkeypatch.setenv("IMS_AUTH_FLOW", "authorization_code")
+    monkeypatch.setenv("SYNC_TOKEN_CACHE", str(tmp_path / "tokens.json"))
+    emulator.accept_secrets(old, new)  # the overlap of a rotation
+
+    # `accs-sync login`, with the "browser" following the printed URL.
+    real_authorize_url = login_module.authorize_url
+
+    def browse(*args: Any, **kwargs: Any) -> str:
+        url = real_authorize_url(*args, **kwargs)
+        threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 10}).start()
+        return url
+
+    monkeypatch.setattr(login_module, "authorize_url", browse)
+    assert main(["login", "--port", "0", "--timeout", "30", "--log-level", "DEBUG"]) == 0
+
+    # The old secret is deleted in the console and the login's access token dies: the worker
+    # renews with the refresh token, through IMS_CLIENT_SECRET_NEXT.
+    emulator.accept_secrets(new)
+    emulator.revoke_all_tokens()
+    assert main(["sync", "--log-level", "DEBUG"]) == 0
+    emulator.faults.error_5xx_next = 1
+    assert main(["backfill", "--log-level", "DEBUG"]) == 0
+    # A failing run: the login is revoked.
+    emulator.app.grants.revoke_refresh_tokens()
+    emulator.revoke_all_tokens()
+    assert main(["sync", "--log-level", "DEBUG"]) == 2
+    assert main(["status", "--runs", "10"]) == 1  # the last run failed
+
+    assert emulator.stats.tokens_by_grant["refresh_token"] == 1
+    captured = capsys.readouterr()
+    assert "run `accs-sync login` again" in captured.err
+    settings = load_settings()
+    with build_app(settings, migrate=False) as app:
+        reprs = " ".join(repr(x) for x in (settings, app, app.tokens, app.tokens.store))
+    output = captured.out + captured.err + caplog.text + reprs
+    output += " ".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    credentials = [
+        old,
+        new,
+        *emulator.app.tokens.issued(),
+        *emulator.app.grants.refresh_tokens(),
+    ]
+    assert len(credentials) >= 6
+    for value in credentials:
+        assert value not in output
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            dump = " ".join(
+                str(row)
+                for table in sa.inspect(conn).get_table_names()
+                for row in conn.execute(sa.text(f"SELECT * FROM {table}"))  # noqa: S608
+            )
+            runs = conn.execute(
+                sa.text(
+                    "SELECT token_refreshes, secret_fallbacks, status FROM sync_runs ORDER BY id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    for value in credentials:
+        assert value not in dump
+    assert runs[0][0] == 1 and runs[0][1] == 1  # the audit saw the refresh and the fallback
+    assert runs[-1][2] == "failed"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -10,11 +12,27 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from sync.api.auth import BearerAuth, ImsClientCredentials, refresh_margin
+from sync.api.auth import (
+    AuthAudit,
+    BearerAuth,
+    ImsClientCredentials,
+    ImsRefreshTokens,
+    refresh_margin,
+)
 from sync.api.classify import response_json
+from sync.api.ims import ClientSecret, TokenAnswer
 from sync.api.retry import RetryPolicy
+from sync.api.token_store import MemoryTokenStore, TokenStore
 from sync.clock import FakeClock
-from sync.errors import AuthError, PermissionDenied, RetriableApiError
+from sync.errors import (
+    AuthError,
+    ConfigError,
+    CredentialsRejected,
+    FatalApiError,
+    LoginRequired,
+    PermissionDenied,
+    RetriableApiError,
+)
 from sync.settings import DEFAULT_SCOPES
 
 TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -200,3 +218,230 @@ def test_reprs_never_show_the_secret_or_token() -> None:
     ims = provider()
     assert SECRET not in repr(ims)
     assert SECRET not in repr(BearerAuth(ims))
+
+
+# -- issue 3: explained IMS failures, shared store, secrets, refresh tokens ------------------
+
+
+def store_provider(
+    store: TokenStore, clock: FakeClock | None = None, secrets: list[ClientSecret] | None = None
+) -> ImsClientCredentials:
+    return ImsClientCredentials(
+        session=requests.Session(),
+        token_url=TOKEN_URL,
+        client_id="client-abc",
+        client_secret=secrets or [ClientSecret("IMS_CLIENT_SECRET", value=SecretStr(SECRET))],
+        scopes=DEFAULT_SCOPES.split(","),
+        clock=clock or FakeClock(),
+        store=store,
+    )
+
+
+@responses.activate
+def test_invalid_client_is_a_configuration_error_with_exit_code_2() -> None:
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_client"})
+    with pytest.raises(CredentialsRejected) as info:
+        provider().get_token()
+    assert info.value.exit_code == 2
+    assert "rejected the client id or secret" in info.value.message
+
+
+@responses.activate
+def test_invalid_scope_names_the_scope_the_credential_lacks() -> None:
+    responses.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_scope", "error_description": "invalid scope: commerce.accs"},
+    )
+    with pytest.raises(AuthError) as info:
+        provider().get_token()
+    assert "commerce.accs" in info.value.message and "lacks it" in info.value.message
+    assert not isinstance(info.value, CredentialsRejected)
+
+
+@pytest.mark.parametrize("status", [200, 403])
+@responses.activate
+def test_an_html_page_from_a_proxy_is_reported_as_such(status: int) -> None:
+    responses.post(
+        TOKEN_URL, status=status, body="<!DOCTYPE html><html>login</html>", content_type="text/html"
+    )
+    with pytest.raises(FatalApiError) as info:
+        provider().get_token()
+    assert f"IMS answered with an HTML page (status {status})" in info.value.message
+
+
+@responses.activate
+def test_ims_429_honours_retry_after_through_the_retry_policy() -> None:
+    responses.post(TOKEN_URL, status=429, headers={"Retry-After": "17"}, json={"error": "x"})
+    token_answer(responses.mock, "tok-after-429")
+    clock = FakeClock()
+    assert RetryPolicy(clock=clock).call(provider(clock).get_token) == "tok-after-429"
+    assert clock.sleeps == [17]
+
+
+@responses.activate
+def test_ims_network_errors_are_retried_with_backoff() -> None:
+    responses.post(TOKEN_URL, body=requests.ConnectionError("refused"))
+    responses.post(TOKEN_URL, body=requests.ConnectionError("refused"))
+    token_answer(responses.mock, "tok-after-outage")
+    clock = FakeClock()
+    assert RetryPolicy(clock=clock).call(provider(clock).get_token) == "tok-after-outage"
+    assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
+
+
+@responses.activate
+def test_a_second_provider_reuses_the_stored_token_instead_of_minting() -> None:
+    token_answer(responses.mock, "tok-shared")
+    store = MemoryTokenStore()
+    assert store_provider(store).get_token() == "tok-shared"
+    other = store_provider(store)  # another process, same cache
+    assert other.get_token() == "tok-shared"
+    assert other.mints == 0 and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_401_on_an_old_token_does_not_drop_a_fresh_one_from_the_store() -> None:
+    token_answer(responses.mock, "tok-1", "tok-2")
+    store = MemoryTokenStore()
+    first, second = store_provider(store), store_provider(store)
+    assert first.get_token() == "tok-1"
+    assert second.get_token() == "tok-1"
+    first.invalidate("tok-1")  # ACCS refused tok-1: dropped everywhere
+    assert first.get_token() == "tok-2"
+    second.invalidate("tok-1")  # a late 401 in the other process on the old token
+    assert second.get_token() == "tok-2"  # the fresh one survived: no third mint
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_the_next_secret_takes_over_and_is_preferred_afterwards(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_client"})
+    token_answer(responses.mock, "tok-next-1", "tok-next-2")
+    clock = FakeClock()
+    ims = store_provider(
+        MemoryTokenStore(),
+        clock,
+        [
+            ClientSecret("IMS_CLIENT_SECRET", value=SecretStr(SECRET)),
+            ClientSecret("IMS_CLIENT_SECRET_NEXT", value=SecretStr("p8e-NEXT-value-456")),
+        ],
+    )
+    with caplog.at_level(logging.INFO):
+        assert ims.get_token() == "tok-next-1"
+    sent = [parse_qs(c.request.body)["client_secret"][0] for c in responses.calls]
+    assert sent == [SECRET, "p8e-NEXT-value-456"]
+    assert "IMS accepted IMS_CLIENT_SECRET_NEXT after rejecting IMS_CLIENT_SECRET" in caplog.text
+    assert SECRET not in caplog.text and "p8e-NEXT-value-456" not in caplog.text
+    assert ims.audit.snapshot()["secret_fallbacks"] == 1
+    clock.advance(86400)
+    assert ims.get_token() == "tok-next-2"
+    assert parse_qs(responses.calls[-1].request.body)["client_secret"] == ["p8e-NEXT-value-456"]
+
+
+@responses.activate
+def test_both_secrets_rejected_names_both() -> None:
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_client"})
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_client"})
+    ims = store_provider(
+        MemoryTokenStore(),
+        secrets=[
+            ClientSecret("IMS_CLIENT_SECRET", value=SecretStr(SECRET)),
+            ClientSecret("IMS_CLIENT_SECRET_NEXT", value=SecretStr("p8e-NEXT-value-456")),
+        ],
+    )
+    with pytest.raises(CredentialsRejected, match="IMS_CLIENT_SECRET and IMS_CLIENT_SECRET_NEXT"):
+        ims.get_token()
+
+
+@responses.activate
+def test_a_secret_file_is_read_at_each_mint(tmp_path: Path) -> None:
+    token_answer(responses.mock, "tok-1", "tok-2")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("p8e-first-value\n")
+    clock = FakeClock()
+    ims = store_provider(MemoryTokenStore(), clock, [ClientSecret("FILE", path=secret_file)])
+    ims.get_token()
+    secret_file.write_text("p8e-second-value")
+    clock.advance(86400)
+    ims.get_token()
+    sent = [parse_qs(c.request.body)["client_secret"][0] for c in responses.calls]
+    assert sent == ["p8e-first-value", "p8e-second-value"]
+
+
+def test_a_missing_or_empty_secret_file_is_a_clear_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the secret file"):
+        ClientSecret("IMS_CLIENT_SECRET_FILE", path=tmp_path / "missing").read()
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        ClientSecret("IMS_CLIENT_SECRET_FILE", path=tmp_path / "empty").read()
+
+
+def refresh_provider(store: TokenStore) -> ImsRefreshTokens:
+    return ImsRefreshTokens(
+        session=requests.Session(),
+        token_url=TOKEN_URL,
+        client_id="client-abc",
+        client_secret=SecretStr(SECRET),
+        scopes=DEFAULT_SCOPES.split(","),
+        clock=FakeClock(),
+        store=store,
+    )
+
+
+def test_the_user_flow_without_a_login_says_to_log_in() -> None:
+    with pytest.raises(LoginRequired, match="run `accs-sync login` first") as info:
+        refresh_provider(MemoryTokenStore()).get_token()
+    assert info.value.exit_code == 2
+
+
+@responses.activate
+def test_refresh_tokens_are_used_and_rotated() -> None:
+    store = MemoryTokenStore()
+    ims = refresh_provider(store)
+    ims.store_login(TokenAnswer("tok-login", 86399, "rt-1"))
+    assert ims.get_token() == "tok-login"
+    responses.post(
+        TOKEN_URL,
+        json={"access_token": "tok-2", "expires_in": 86399, "refresh_token": "rt-2"},
+    )
+    ims.invalidate("tok-login")
+    assert ims.get_token() == "tok-2"
+    form = parse_qs(responses.calls[0].request.body)
+    assert form["grant_type"] == ["refresh_token"] and form["refresh_token"] == ["rt-1"]
+    stored = store.load(ims._key)
+    assert stored is not None and stored.refresh_token == "rt-2"
+    assert ims.audit.snapshot() == {
+        "token_mints": 1,
+        "token_refreshes": 1,
+        "auth_retries": 0,
+        "secret_fallbacks": 0,
+    }
+
+
+@responses.activate
+def test_an_expired_refresh_token_asks_to_log_in_again_and_is_dropped() -> None:
+    store = MemoryTokenStore()
+    ims = refresh_provider(store)
+    ims.store_login(TokenAnswer("tok-login", 86399, "rt-old"))
+    responses.post(
+        TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "expired"}
+    )
+    ims.invalidate("tok-login")
+    with pytest.raises(LoginRequired, match="run `accs-sync login` again"):
+        ims.get_token()
+    stored = store.load(ims._key)
+    assert stored is not None and stored.refresh_token is None
+
+
+@responses.activate
+def test_a_401_re_send_is_counted() -> None:
+    token_answer(responses.mock, "tok-old", "tok-new")
+    responses.get(API, status=401, json={"message": "no"})
+    responses.get(API, json={"items": [], "search_criteria": {}, "total_count": 0})
+    audit = AuthAudit()
+    session = requests.Session()
+    session.auth = BearerAuth(provider(), audit=audit)
+    assert session.get(API, timeout=5).status_code == 200
+    assert audit.snapshot()["auth_retries"] == 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
@@ -240,3 +241,120 @@ def test_token_requests_are_recorded_without_their_secrets(app: EmulatorApp) -> 
     record = app.stats.recent[-1]
     assert record.kind == "token"
     assert "s3cret" not in repr(record)
+
+
+# -- issue 3: rotation, error modes, authorization-code and refresh-token grants ---------------
+
+
+def test_several_secrets_can_be_accepted_during_a_rotation(app: EmulatorApp) -> None:
+    app.client_secrets[:] = ["s3cret", "n3w-secret"]
+    assert mint(app)[0] == 200
+    assert mint(app, client_secret="n3w-secret")[0] == 200
+    app.client_secrets[:] = ["n3w-secret"]
+    status, body = mint(app)
+    assert (status, body["error"]) == (400, "invalid_client")
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "error"),
+    [
+        ("ims_invalid_client_next", 400, "invalid_client"),
+        ("ims_invalid_scope_next", 400, "invalid_scope"),
+    ],
+)
+def test_ims_error_modes(app: EmulatorApp, fault: str, status: int, error: str) -> None:
+    setattr(app.faults, fault, 1)
+    code, body = mint(app)
+    assert (code, body["error"]) == (status, error)
+    assert mint(app)[0] == 200  # one request only
+
+
+def test_ims_html_page_mode(app: EmulatorApp) -> None:
+    app.faults.ims_html_next = 1
+    app.faults.ims_html_status = 502
+    response = app.handle("POST", "/ims/token/v3", {}, "", token_form())
+    assert response.status == 502
+    assert dict(response.headers)["Content-Type"].startswith("text/html")
+    assert response.body.startswith(b"<!DOCTYPE html>")
+
+
+def authorize(app: EmulatorApp, **overrides: str) -> dict[str, str]:
+    params = {
+        "client_id": "cid",
+        "redirect_uri": "http://127.0.0.1:5555/callback",
+        "scope": "openid,AdobeID",
+        "response_type": "code",
+        "state": "st-123",
+    }
+    params.update(overrides)
+    response = app.handle("GET", "/ims/authorize/v2", {}, urlencode(params))
+    assert response.status == 302, response.body
+    location = dict(response.headers)["Location"]
+    assert location.startswith(params["redirect_uri"] + "?")
+    return dict(parse_qsl(location.split("?", 1)[1]))
+
+
+def basic(client_id: str = "cid", secret: str = "s3cret") -> dict[str, str]:
+    value = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {value}"}
+
+
+def exchange(app: EmulatorApp, code: str, auth: dict[str, str] | None = None) -> tuple[int, Any]:
+    form = urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1:5555/callback",
+        }
+    ).encode()
+    response = app.handle("POST", "/ims/token/v3", auth or basic(), "", form)
+    return response.status, response.json()
+
+
+def refresh(app: EmulatorApp, token: str) -> tuple[int, Any]:
+    form = urlencode(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": "cid",
+            "client_secret": "s3cret",
+        }
+    ).encode()
+    response = app.handle("POST", "/ims/token/v3", {}, "", form)
+    return response.status, response.json()
+
+
+def test_authorization_code_grant_with_basic_auth_and_rotating_refresh_tokens(
+    app: EmulatorApp, clock: FakeClock
+) -> None:
+    answer = authorize(app)
+    assert answer["state"] == "st-123" and answer["code"]
+    status, body = exchange(app, answer["code"])
+    assert status == 200 and body["refresh_token"] and body["access_token"]
+    assert exchange(app, answer["code"])[1]["error"] == "invalid_grant"  # single use
+    status, renewed = refresh(app, body["refresh_token"])
+    assert status == 200 and renewed["refresh_token"] != body["refresh_token"]
+    assert refresh(app, body["refresh_token"])[1]["error"] == "invalid_grant"  # rotated
+    assert app.stats.tokens_by_grant == {"authorization_code": 1, "refresh_token": 1}
+    app.faults.refresh_token_lifetime = 60
+    fresh = refresh(app, renewed["refresh_token"])[1]["refresh_token"]
+    clock.advance(61)
+    assert refresh(app, fresh)[1]["error"] == "invalid_grant"  # expired
+
+
+def test_the_code_exchange_requires_http_basic_and_the_right_secret(app: EmulatorApp) -> None:
+    code = authorize(app)["code"]
+    assert exchange(app, code, basic(secret="wrong"))[1]["error"] == "invalid_client"
+    assert exchange(app, code, {"X": "no auth"})[0] == 401
+
+
+def test_authorize_can_deny_and_refuses_foreign_redirects(app: EmulatorApp) -> None:
+    app.faults.authorize_deny = True
+    assert authorize(app) == {"state": "st-123", "error": "access_denied"}
+    response = app.handle(
+        "GET",
+        "/ims/authorize/v2",
+        {},
+        urlencode({"client_id": "cid", "redirect_uri": "https://evil.example/cb"}),
+    )
+    assert response.status == 400

@@ -124,3 +124,98 @@ def test_secret_never_appears_in_a_validation_error(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert REQUIRED["IMS_CLIENT_SECRET"] not in info.value.message
+
+
+# -- issue 3: where the secret comes from, the user flow, JWT refusal --------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"IMS_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----"}, "IMS_PRIVATE_KEY"),
+        ({"IMS_PRIVATE_KEY_PATH": "/keys/private.key"}, "IMS_PRIVATE_KEY_PATH"),
+        ({"IMS_TECHNICAL_ACCOUNT_ID": "ABC@techacct.adobe.com"}, "IMS_TECHNICAL_ACCOUNT_ID"),
+        ({"IMS_TOKEN_URL": "https://ims-na1.adobelogin.com/ims/exchange/jwt"}, "IMS_TOKEN_URL"),
+        (
+            {"META_SCOPES": "https://ims-na1.adobelogin.com/s/ent_commerce_sdk ims/exchange/jwt"},
+            "META_SCOPES",
+        ),
+    ],
+)
+def test_a_jwt_service_account_is_refused_with_the_migration_hint(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str], named: str
+) -> None:
+    set_required(monkeypatch, **changes)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = info.value.message
+    assert named in message and "2025-06-30" in message
+    assert "OAuth Server-to-Server" in message
+    assert "BEGIN PRIVATE KEY" not in message
+
+
+def test_a_jwt_config_without_a_client_secret_still_gets_the_jwt_explanation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_required(monkeypatch, IMS_PRIVATE_KEY_PATH="/keys/private.key")
+    monkeypatch.delenv("IMS_CLIENT_SECRET")
+    with pytest.raises(ConfigError, match="2025-06-30"):
+        load_settings()
+
+
+def test_secret_and_secret_file_together_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "s").write_text("x")
+    set_required(monkeypatch, IMS_CLIENT_SECRET_FILE=str(tmp_path / "s"))
+    with pytest.raises(ConfigError, match="either IMS_CLIENT_SECRET or IMS_CLIENT_SECRET_FILE"):
+        load_settings()
+
+
+def test_no_secret_at_all_names_every_way_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, IMS_SECRETS_DIR="/nonexistent")
+    monkeypatch.delenv("IMS_CLIENT_SECRET")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "IMS_CLIENT_SECRET"
+    assert "IMS_CLIENT_SECRET is required" in info.value.message
+    assert "IMS_CLIENT_SECRET_FILE" in info.value.message
+
+
+def test_secret_sources_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "ims_client_secret").write_text("from-the-mount\n")
+    (tmp_path / "ims_client_secret_next").write_text("next-from-the-mount\n")
+    set_required(monkeypatch, IMS_SECRETS_DIR=str(tmp_path))
+    monkeypatch.delenv("IMS_CLIENT_SECRET")
+    names = [(s.name, s.read().get_secret_value()) for s in load_settings().client_secrets()]
+    assert names == [
+        (f"IMS_CLIENT_SECRET_FILE ({tmp_path / 'ims_client_secret'})", "from-the-mount"),
+        (
+            f"IMS_CLIENT_SECRET_NEXT_FILE ({tmp_path / 'ims_client_secret_next'})",
+            "next-from-the-mount",
+        ),
+    ]
+    # An explicit value wins over the mounted file.
+    monkeypatch.setenv("IMS_CLIENT_SECRET", "explicit")
+    first = load_settings().client_secrets()[0]
+    assert first.name == "IMS_CLIENT_SECRET" and first.read().get_secret_value() == "explicit"
+
+
+def test_token_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    set_required(monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert load_settings().token_cache_path() == tmp_path / "accs-sync" / "tokens.json"
+    monkeypatch.setenv("SYNC_TOKEN_CACHE", "none")
+    assert load_settings().token_cache_path() is None
+    monkeypatch.setenv("SYNC_TOKEN_CACHE", str(tmp_path / "t.json"))
+    assert load_settings().token_cache_path() == tmp_path / "t.json"
+
+
+def test_user_flow_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, IMS_AUTH_FLOW="authorization_code")
+    s = load_settings()
+    assert s.ims_auth_flow == "authorization_code"
+    assert s.authorize_url == "https://ims-na1.adobelogin.com/ims/authorize/v2"
+    set_required(monkeypatch, IMS_AUTH_FLOW="jwt")
+    with pytest.raises(ConfigError, match="IMS_AUTH_FLOW"):
+        load_settings()
