@@ -60,6 +60,7 @@ def test_every_call_carries_the_documented_headers_and_criteria(
     )
     page = client(FakeClock()).search(criteria, "fr")
     assert page.items == [{"id": 1, "sku": "A"}] and page.total_count == 1
+    assert page.requested == 300 and page.is_short  # the walk knows what it asked for
     request = rsps.calls[-1].request
     assert request.headers["Authorization"] == "Bearer tok-1"
     assert request.headers["x-api-key"] == "client-abc"
