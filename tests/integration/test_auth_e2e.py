@@ -322,7 +322,7 @@ def test_status_shows_the_auth_audit(
     assert run_cli(["sync"], env, tmp_path).returncode == 0
     status = run_cli(["status"], env, tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "auth: 1 token mints" in status.stdout
+    assert "auth: token mints 1" in status.stdout
     assert os.path.exists(tmp_path / "xdg" / "accs-sync" / "tokens.json")
 
 
