@@ -216,6 +216,7 @@ class ImsClientCredentials:
                 expires_at=now + lifetime,
                 refresh_token=refresh,
             ),
+            now=now,
         )
         return token
 
