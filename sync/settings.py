@@ -213,6 +213,18 @@ class Settings(DatabaseSettings):
                 raise ValueError(
                     f"{plain.upper()}: set either {plain.upper()} or {file.upper()}, not both"
                 )
+        for file in ("ims_client_secret_file", "ims_client_secret_next_file"):
+            path: Path | None = getattr(self, file)
+            if path is not None and not path.is_file():
+                raise ValueError(
+                    f"{file.upper()}: {str(path)!r} is not a readable file; check the path "
+                    "(and that the secret is mounted into this container)"
+                )
+        if self.ims_auth_flow == "authorization_code" and self.token_cache_path() is None:
+            raise ValueError(
+                "SYNC_TOKEN_CACHE: IMS_AUTH_FLOW=authorization_code keeps the login's refresh "
+                "token in the token cache; set SYNC_TOKEN_CACHE to a file path, not none"
+            )
         if self.ims_client_secret is None and self.ims_client_secret_file is None:
             if not self._dir_file("ims_client_secret"):
                 raise ValueError(

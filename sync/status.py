@@ -56,7 +56,7 @@ def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str
             f"finished {_when(run.finished_at)}  {run.pages} pages, {run.products_written} products"
         )
         auth = [
-            f"{count} {label}"
+            f"{label} {count}"
             for count, label in (
                 (run.token_mints, "token mints"),
                 (run.token_refreshes, "token refreshes"),

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import requests
 from pydantic import SecretStr
 
+from sync.api.audit import AuthAudit
 from sync.api.classify import raise_for_network
 from sync.api.ims import ClientSecret, TokenAnswer, parse_token_answer
 from sync.api.token_store import MemoryTokenStore, StoredToken, TokenStore, cache_key
@@ -67,37 +68,6 @@ def refresh_margin(lifetime: float) -> float:
     """How long before expiry to renew: 5 minutes or 10% of the lifetime, whichever is larger,
     but never more than half the lifetime (short-lived test tokens still get used)."""
     return min(max(300.0, lifetime * 0.1), lifetime / 2)
-
-
-class AuthAudit:
-    """Counts what authentication did, for the run log (``sync_runs``) and the INFO log.
-
-    ``token_mints``: new access tokens from IMS (client credentials or login);
-    ``token_refreshes``: access tokens renewed with a refresh token; ``auth_retries``: requests
-    re-sent after a 401; ``secret_fallbacks``: mints that needed ``IMS_CLIENT_SECRET_NEXT``.
-    """
-
-    FIELDS = ("token_mints", "token_refreshes", "auth_retries", "secret_fallbacks")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self.FIELDS, 0)
-
-    def __repr__(self) -> str:
-        return f"AuthAudit({self.snapshot()})"
-
-    def count(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def since(self, before: dict[str, int]) -> dict[str, int]:
-        """What happened after ``before`` (a :meth:`snapshot`)."""
-        now = self.snapshot()
-        return {name: now[name] - before.get(name, 0) for name in self.FIELDS}
 
 
 class ImsClientCredentials:
@@ -216,6 +186,7 @@ class ImsClientCredentials:
                 expires_at=now + lifetime,
                 refresh_token=refresh,
             ),
+            now=now,
         )
         return token
 

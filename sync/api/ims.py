@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +196,3 @@ def parse_token_answer(
         expires_in=normalise_expires_in(body.get("expires_in")),
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
     )
-
-
-SecretSink = Callable[[str], None]

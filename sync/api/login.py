@@ -39,6 +39,10 @@ _DONE_PAGE = (
     b"<!DOCTYPE html><html><body><h1>accs-sync is signed in</h1>"
     b"<p>You can close this window.</p></body></html>"
 )
+_DENIED_PAGE = (
+    b"<!DOCTYPE html><html><body><h1>accs-sync was not authorized</h1>"
+    b"<p>See the terminal running accs-sync login.</p></body></html>"
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("refused a login callback with the wrong state (not from this login)")
             self._reply(400, b"state mismatch: this answer does not belong to this login")
             return
-        self._reply(200, _DONE_PAGE, "text/html; charset=utf-8")
-        self.server.answers.put(Callback(params.get("code") or None, params.get("error") or None))
+        answer = Callback(params.get("code") or None, params.get("error") or None)
+        page = _DONE_PAGE if answer.code and not answer.error else _DENIED_PAGE
+        self._reply(200, page, "text/html; charset=utf-8")
+        self.server.answers.put(answer)
 
     def _reply(self, status: int, body: bytes, kind: str = "text/plain; charset=utf-8") -> None:
         self.send_response(status)

@@ -74,6 +74,12 @@ class StoredToken:
             return None
 
 
+def _stale(value: Any, now: float) -> bool:
+    """An entry nobody can use any more: its access token expired and it has no refresh token."""
+    entry = StoredToken.from_json(value)
+    return entry is None or (entry.refresh_token is None and entry.expires_at <= now)
+
+
 class TokenStore(Protocol):
     """Tokens shared by every thread and process using one credential."""
 
@@ -82,7 +88,9 @@ class TokenStore(Protocol):
 
     def load(self, key: str) -> StoredToken | None: ...
 
-    def save(self, key: str, token: StoredToken) -> None: ...
+    def save(self, key: str, token: StoredToken, now: float | None = None) -> None:
+        """Store ``token`` under ``key``. With ``now`` (epoch seconds), entries of other keys
+        that expired and hold no refresh token are dropped, so the file does not grow."""
 
     def drop_access_token(self, key: str, value: str) -> bool:
         """Forget the access token under ``key`` only if it is still ``value`` (compare-and-
@@ -116,7 +124,9 @@ class _Base:
     def load(self, key: str) -> StoredToken | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def save(self, key: str, token: StoredToken) -> None:  # pragma: no cover - abstract
+    def save(
+        self, key: str, token: StoredToken, now: float | None = None
+    ) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -139,7 +149,7 @@ class MemoryTokenStore(_Base):
         with self._lock:
             return self._entries.get(key)
 
-    def save(self, key: str, token: StoredToken) -> None:
+    def save(self, key: str, token: StoredToken, now: float | None = None) -> None:
         with self._lock:
             self._entries[key] = token
 
@@ -185,9 +195,11 @@ class FileTokenStore(_Base):
         entries = self._read()
         return StoredToken.from_json(entries.get(key))
 
-    def save(self, key: str, token: StoredToken) -> None:
+    def save(self, key: str, token: StoredToken, now: float | None = None) -> None:
         with self.locked():
             entries = self._read()
+            if now is not None:
+                entries = {k: v for k, v in entries.items() if not _stale(v, now)}
             entries[key] = asdict(token)
             self._write({"version": _VERSION, "entries": entries})
 

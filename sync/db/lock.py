@@ -8,6 +8,7 @@ with the process that holds them, so a crashed run never leaves the mirror locke
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 
 _LOCK_NAME = "accs_sync_run"
 _PG_KEY = 0x4143_4353_5255_4E31 & 0x7FFF_FFFF_FFFF_FFFF  # "ACCSRUN1"
+
+
+def _mysql_lock_name(database: str | None) -> str:
+    """GET_LOCK names are server-wide (PostgreSQL's advisory locks are per database): include
+    the database, hashed to stay within MySQL's 64-character limit, so mirrors into two
+    databases on one server do not block each other."""
+    digest = hashlib.sha256((database or "").encode()).hexdigest()[:32]
+    return f"{_LOCK_NAME}.{digest}"
 
 
 class AlreadyRunning(AccsSyncError):
@@ -62,8 +71,9 @@ def instance_lock(engine: Engine) -> Iterator[None]:
             got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
             release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
         else:
-            got = conn.execute(sa.select(sa.func.get_lock(_LOCK_NAME, 0))).scalar()
-            release = sa.select(sa.func.release_lock(_LOCK_NAME))
+            name = _mysql_lock_name(engine.url.database)
+            got = conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar()
+            release = sa.select(sa.func.release_lock(name))
         conn.commit()
         if not got:
             raise _busy()

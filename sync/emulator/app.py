@@ -8,40 +8,31 @@ Checks run in the order a request meets them in Adobe's stack: the API gateway (
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.catalog import Catalog
 from sync.emulator.criteria import MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
 from sync.emulator.fields import apply_fields_filter, parse_fields
-from sync.emulator.ims import (
-    REQUIRED_SCOPES,
-    Grants,
-    TokenStore,
-    check_client,
-    check_token_request,
-)
+from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
+from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.records import render
+from sync.emulator.response import Response
+from sync.emulator.response import json_response as _json
 from sync.emulator.search import execute
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "EmulatorApp", "Response"]
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a URL path, not a secret
-AUTHORIZE_PATH = "/ims/authorize/v2"
 _PRODUCTS = re.compile(r"^/(?P<tenant>[^/]+)/V1/products(?:/(?P<sku>[^/]+))?/?$")
-_JSON = (("Content-Type", "application/json; charset=utf-8"),)
 _UNAUTHORIZED = {
     "message": "The consumer isn't authorized to access %resources.",
     "parameters": {"resources": "Magento_Catalog::products"},
@@ -56,29 +47,7 @@ _REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class Response:
-    """What to send. ``disconnect``: close the connection without answering at all."""
-
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = _JSON
-    disconnect: bool = False
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def _encode(payload: Any) -> bytes:
-    # PHP's json_encode escapes "/" and non-ASCII; Magento's answers look like that.
-    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode("ascii")
-
-
-def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(status, _encode(payload), _JSON + headers)
-
-
-class EmulatorApp:
+class EmulatorApp(ImsEndpoints):
     """IMS + ACCS for one tenant and one API credential."""
 
     def __init__(
@@ -172,144 +141,6 @@ class EmulatorApp:
             (time.perf_counter() - started) * 1000,
         )
         return response
-
-    # -- IMS ----------------------------------------------------------------------------------
-
-    def _token(
-        self,
-        method: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        params: tuple[tuple[str, str], ...],
-    ) -> Response:
-        if method != "POST":
-            return _json(405, {"error": "method_not_allowed", "error_description": "use POST"})
-        if self.faults.take("ims_rate_limit_next"):
-            return _json(
-                429,
-                {"error": "too_many_requests", "error_description": "Too many requests"},
-                (("Retry-After", str(self.faults.retry_after)),),
-            )
-        if self.faults.take("ims_error_5xx_next"):
-            return Response(
-                503,
-                b"<html><body><h1>503 Service Unavailable</h1></body></html>",
-                (("Content-Type", "text/html"),),
-            )
-        if self.faults.take("ims_html_next"):
-            page = (
-                b"<!DOCTYPE html><html><body><h1>Proxy authentication required</h1></body></html>"
-            )
-            return Response(
-                self.faults.ims_html_status, page, (("Content-Type", "text/html; charset=utf-8"),)
-            )
-        if self.faults.take("ims_invalid_client_next"):
-            return _json(400, {"error": "invalid_client", "error_description": "invalid client"})
-        if self.faults.take("ims_invalid_scope_next"):
-            return _json(
-                400, {"error": "invalid_scope", "error_description": "invalid scope: commerce.accs"}
-            )
-        form = dict(params)
-        form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            return self._code_grant(form, headers)
-        if grant == "refresh_token":
-            return self._refresh_grant(form, headers)
-        error = check_token_request(
-            form, client_id=self.client_id, client_secrets=self.client_secrets, scopes=self.scopes
-        )
-        if error is not None:
-            return _json(*error)
-        return self._token_answer("client_credentials")
-
-    def _token_answer(self, grant: str, refresh_token: str | None = None) -> Response:
-        answer: dict[str, Any] = {
-            "access_token": self.issue_token(grant),
-            "token_type": "bearer",
-            "expires_in": self.faults.token_lifetime,
-        }
-        if refresh_token is not None:
-            answer["refresh_token"] = refresh_token
-            answer["refresh_token_expires_in"] = self.faults.refresh_token_lifetime
-        return _json(200, answer)
-
-    def _client_auth(
-        self, form: Mapping[str, str], headers: Mapping[str, str], basic_only: bool
-    ) -> tuple[int, dict[str, Any]] | None:
-        """Check the client: HTTP Basic (RFC 6749 2.3.1), or form fields unless ``basic_only``."""
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-            except ValueError:
-                return 400, {"error": "invalid_client", "error_description": "bad Basic auth"}
-            given_id, _, given_secret = decoded.partition(":")
-            return check_client(given_id, given_secret, self.client_id, self.client_secrets)
-        if basic_only:
-            return 401, {
-                "error": "invalid_client",
-                "error_description": "client authentication must use HTTP Basic",
-            }
-        return check_client(
-            form.get("client_id"), form.get("client_secret"), self.client_id, self.client_secrets
-        )
-
-    def _code_grant(self, form: Mapping[str, str], headers: Mapping[str, str]) -> Response:
-        refused = self._client_auth(form, headers, basic_only=True)
-        if refused is not None:
-            return _json(*refused)
-        grant = self.grants.redeem_code(
-            form.get("code", ""), self.client_id, form.get("redirect_uri", "")
-        )
-        if grant is None:
-            return _json(
-                400,
-                {"error": "invalid_grant", "error_description": "invalid or expired code"},
-            )
-        refresh = self.grants.issue_refresh(
-            self.client_id, self.faults.refresh_token_lifetime, grant.scope
-        )
-        return self._token_answer("authorization_code", refresh)
-
-    def _refresh_grant(self, form: Mapping[str, str], headers: Mapping[str, str]) -> Response:
-        refused = self._client_auth(form, headers, basic_only=False)
-        if refused is not None:
-            return _json(*refused)
-        grant = self.grants.use_refresh(form.get("refresh_token", ""), self.client_id)
-        if grant is None:
-            return _json(
-                400,
-                {"error": "invalid_grant", "error_description": "invalid or expired refresh_token"},
-            )
-        # Rotation: every use answers a new refresh token; the old one is spent.
-        refresh = self.grants.issue_refresh(
-            self.client_id, self.faults.refresh_token_lifetime, grant.scope
-        )
-        return self._token_answer("refresh_token", refresh)
-
-    def _authorize(self, params: Mapping[str, str]) -> Response:
-        """Auto-approve (or, with ``faults.authorize_deny``, deny) and redirect back."""
-        redirect_uri = params.get("redirect_uri", "")
-        parts = urlsplit(redirect_uri)
-        if params.get("client_id") != self.client_id:
-            return _json(400, {"error": "invalid_client", "error_description": "unknown client"})
-        if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            return _json(
-                400, {"error": "invalid_request", "error_description": "redirect_uri not allowed"}
-            )
-        reply: dict[str, str] = {"state": params.get("state", "")}
-        if params.get("response_type") != "code":
-            reply["error"] = "unsupported_response_type"
-        elif self.faults.authorize_deny:
-            reply["error"] = "access_denied"
-        else:
-            reply["code"] = self.grants.issue_code(
-                self.client_id, redirect_uri, params.get("scope", "")
-            )
-        joiner = "&" if parts.query else "?"
-        location = f"{redirect_uri}{joiner}{urlencode(reply)}"
-        return Response(302, b"", (("Location", location),))
 
     # -- ACCS ---------------------------------------------------------------------------------
 

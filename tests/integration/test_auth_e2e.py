@@ -322,7 +322,7 @@ def test_status_shows_the_auth_audit(
     assert run_cli(["sync"], env, tmp_path).returncode == 0
     status = run_cli(["status"], env, tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "auth: 1 token mints" in status.stdout
+    assert "auth: token mints 1" in status.stdout
     assert os.path.exists(tmp_path / "xdg" / "accs-sync" / "tokens.json")
 
 
@@ -346,3 +346,49 @@ def test_a_damaged_token_cache_is_reported_and_replaced_not_fatal(
     assert small_emulator.stats.tokens_issued == 1
     assert main(["sync"]) == 0  # the replaced cache works
     assert small_emulator.stats.tokens_issued == 1
+
+
+def test_ims_outages_and_rate_limits_are_waited_out(
+    small_emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    small_emulator.faults.ims_error_5xx_next = 2  # HTML 503 pages from IMS
+    small_emulator.faults.ims_rate_limit_next = 1
+    small_emulator.faults.retry_after = 11
+    for key, value in {**small_emulator.credentials, "DATABASE_URL": db_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    clock = FakeClock()
+    with build_app(load_settings(), clock=clock) as app:
+        stats = app.run("sync")
+    assert stats.status == "success", stats.error
+    assert product_count(db_url) == 120
+    assert 11 in clock.sleeps and len(clock.sleeps) == 3  # Retry-After exactly, plus backoff
+    assert small_emulator.stats.tokens_issued == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "code"),
+    [
+        ("ims_invalid_scope_next", "IMS refused the scope commerce.accs", 1),
+        ("ims_html_next", "IMS answered with an HTML page (status 200)", 1),
+        ("ims_invalid_client_next", "rejected the client id or secret (invalid_client)", 2),
+    ],
+)
+def test_ims_refusals_are_explained_by_the_cli(
+    small_emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+    expected: str,
+    code: int,
+) -> None:
+    setattr(small_emulator.faults, fault, 1)
+    for key, value in {**small_emulator.credentials, "DATABASE_URL": db_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sync"]) == code
+    assert expected in capsys.readouterr().err
+    [run] = run_rows(db_url)
+    assert run["status"] == "failed" and expected in run["error"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sync.db.engine import make_engine
 from sync.db.state import (
     ABANDONED,
     BACKFILL_CHECKPOINT,
@@ -164,3 +166,29 @@ def test_product_counts(engine: Engine) -> None:
     counts = product_counts(engine)
     assert counts == [ProductCount("default", 3, 0), ProductCount("fr", 3, 2)]
     assert counts[1].alive == 1
+
+
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_the_run_lock_belongs_to_one_database_not_the_whole_server(db_url: str) -> None:
+    """MySQL's GET_LOCK is server-wide: mirrors into two databases must not block each other."""
+    from sync.db.lock import AlreadyRunning, _mysql_lock_name, instance_lock
+
+    assert _mysql_lock_name("a") != _mysql_lock_name("b")
+    assert len(_mysql_lock_name("x" * 64)) <= 64
+    engine = make_engine(db_url)
+    other = make_engine(db_url)
+    try:
+        with instance_lock(engine):
+            with pytest.raises(AlreadyRunning), instance_lock(other):
+                pass  # the same database: refused
+            # Another database on the same server: a different lock name.
+            conn = other.connect()
+            try:
+                name = _mysql_lock_name("some_other_database")
+                assert conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar() == 1
+                conn.execute(sa.select(sa.func.release_lock(name)))
+            finally:
+                conn.close()
+    finally:
+        engine.dispose()
+        other.dispose()

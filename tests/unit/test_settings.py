@@ -219,3 +219,20 @@ def test_user_flow_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     set_required(monkeypatch, IMS_AUTH_FLOW="jwt")
     with pytest.raises(ConfigError, match="IMS_AUTH_FLOW"):
         load_settings()
+
+
+def test_the_user_flow_needs_the_token_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, IMS_AUTH_FLOW="authorization_code", SYNC_TOKEN_CACHE="none")
+    with pytest.raises(ConfigError, match="SYNC_TOKEN_CACHE") as info:
+        load_settings()
+    assert info.value.setting == "SYNC_TOKEN_CACHE"
+
+
+def test_a_missing_secret_file_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    set_required(monkeypatch, IMS_CLIENT_SECRET_FILE=str(tmp_path / "nope"))
+    monkeypatch.delenv("IMS_CLIENT_SECRET")
+    with pytest.raises(ConfigError, match="IMS_CLIENT_SECRET_FILE") as info:
+        load_settings()
+    assert info.value.setting == "IMS_CLIENT_SECRET_FILE"

@@ -120,3 +120,13 @@ def test_concurrent_processes_mint_once_under_the_file_lock(tmp_path: Path) -> N
     results = [p.communicate(timeout=60)[0].split() for p in procs]
     assert sum(int(minted) for minted, _ in results) == 1
     assert len({token for _, token in results}) == 1
+
+
+def test_saving_drops_entries_nobody_can_use_any_more(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "tokens.json")
+    store.save("expired", StoredToken(access_token="a", refresh_at=50.0, expires_at=100.0))
+    store.save("login", StoredToken(access_token="b", expires_at=100.0, refresh_token="rt"))
+    store.save("alive", StoredToken(access_token="c", refresh_at=400.0, expires_at=500.0))
+    store.save("new", TOKEN, now=200.0)
+    entries = json.loads((tmp_path / "tokens.json").read_text())["entries"]
+    assert set(entries) == {"login", "alive", "new"}  # a refresh token is kept: it outlives

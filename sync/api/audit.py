@@ -1,0 +1,38 @@
+"""What authentication did, counted per run: the audit trail Adobe's token guidance asks for."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["AuthAudit"]
+
+
+class AuthAudit:
+    """Counts what authentication did, for the run log (``sync_runs``) and the INFO log.
+
+    ``token_mints``: new access tokens from IMS (client credentials or login);
+    ``token_refreshes``: access tokens renewed with a refresh token; ``auth_retries``: requests
+    re-sent after a 401; ``secret_fallbacks``: mints that needed ``IMS_CLIENT_SECRET_NEXT``.
+    """
+
+    FIELDS = ("token_mints", "token_refreshes", "auth_retries", "secret_fallbacks")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.FIELDS, 0)
+
+    def __repr__(self) -> str:
+        return f"AuthAudit({self.snapshot()})"
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        """What happened after ``before`` (a :meth:`snapshot`)."""
+        now = self.snapshot()
+        return {name: now[name] - before.get(name, 0) for name in self.FIELDS}
