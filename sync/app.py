@@ -16,7 +16,7 @@ from sync.clock import Clock, SystemClock
 from sync.db.engine import make_engine, normalize_url
 from sync.db.migrate import ensure_schema
 from sync.errors import ConfigError
-from sync.pipeline import Pipeline, RunKind, RunStats
+from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
@@ -40,8 +40,8 @@ class App:
     clock: Clock
     secrets: SecretFilter = field(default_factory=SecretFilter)
 
-    def run(self, kind: RunKind) -> RunStats:
-        return self.pipeline.run(kind)
+    def run(self, kind: RunKind, window: Window | None = None) -> RunStats:
+        return self.pipeline.run(kind, window)
 
     def close(self) -> None:
         self.session.close()

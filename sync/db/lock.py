@@ -8,6 +8,7 @@ with the process that holds them, so a crashed run never leaves the mirror locke
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,16 @@ def _busy() -> AlreadyRunning:
     )
 
 
+def _mysql_lock_name(database: object) -> str:
+    """GET_LOCK names are server-wide (PostgreSQL's advisory locks are per database): name the
+    database in it, so mirrors in two databases of one server do not block each other. MySQL
+    caps lock names at 64 characters; a long database name is hashed."""
+    name = f"{_LOCK_NAME}.{database}"
+    if len(name) > 64:
+        name = f"{_LOCK_NAME}.{hashlib.sha256(str(database).encode()).hexdigest()[:40]}"
+    return name
+
+
 @contextmanager
 def instance_lock(engine: Engine) -> Iterator[None]:
     """Hold the run lock, or raise :class:`AlreadyRunning` at once."""
@@ -62,8 +73,9 @@ def instance_lock(engine: Engine) -> Iterator[None]:
             got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
             release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
         else:
-            got = conn.execute(sa.select(sa.func.get_lock(_LOCK_NAME, 0))).scalar()
-            release = sa.select(sa.func.release_lock(_LOCK_NAME))
+            name = _mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
+            got = conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar()
+            release = sa.select(sa.func.release_lock(name))
         conn.commit()
         if not got:
             raise _busy()

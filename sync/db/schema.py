@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "JSON_TYPE",
     "NAMING_CONVENTION",
+    "PAYLOAD_TEXT",
     "UTC_DATETIME",
     "metadata",
-    "PAYLOAD_TEXT",
     "naive_utc",
     "product_attributes",
     "product_changes",

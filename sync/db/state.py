@@ -86,6 +86,10 @@ class RunInfo:
     pages: int
     products_written: int
     error: str | None
+    products_unchanged: int = 0
+    products_rejected: int = 0
+    products_deleted: int = 0
+    products_revived: int = 0
 
 
 class ProductCount(NamedTuple):
@@ -197,16 +201,37 @@ def start_run(engine: Engine, kind: str, store_codes: list[str], started_at: dat
     return run_id
 
 
-def update_run(conn: Connection, run_id: int, pages_delta: int, products_delta: int) -> None:
-    """Add to a run's counters inside the caller's (page) transaction."""
-    conn.execute(
-        sa.update(sync_runs)
-        .where(sync_runs.c.id == run_id)
-        .values(
-            pages=sync_runs.c.pages + pages_delta,
-            products_written=sync_runs.c.products_written + products_delta,
-        )
-    )
+def update_run(
+    conn: Connection,
+    run_id: int,
+    pages_delta: int,
+    products_delta: int,
+    *,
+    unchanged: int = 0,
+    rejected: int = 0,
+    deleted: int = 0,
+    revived: int = 0,
+) -> None:
+    """Add to a run's counters inside the caller's (page) transaction.
+
+    ``products_delta`` counts rows written (inserted, updated or revived); ``revived`` is the
+    part of it that brought tombstoned products back.
+    """
+    c = sync_runs.c
+    values: dict[str, Any] = {
+        "pages": c.pages + pages_delta,
+        "products_written": c.products_written + products_delta,
+    }
+    extra = {
+        "products_unchanged": unchanged,
+        "products_rejected": rejected,
+        "products_deleted": deleted,
+        "products_revived": revived,
+    }
+    for name, delta in extra.items():
+        if delta:
+            values[name] = c[name] + delta
+    conn.execute(sa.update(sync_runs).where(c.id == run_id).values(**values))
 
 
 def finish_run(
@@ -279,6 +304,10 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
             pages=row.pages,
             products_written=row.products_written,
             error=row.error,
+            products_unchanged=row.products_unchanged,
+            products_rejected=row.products_rejected,
+            products_deleted=row.products_deleted,
+            products_revived=row.products_revived,
         )
         for row in rows
     ]
