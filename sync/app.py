@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -20,7 +21,10 @@ from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
-__all__ = ["App", "build_app"]
+__all__ = ["App", "build_app", "make_daemon"]
+
+if TYPE_CHECKING:
+    from sync.scheduler import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -137,4 +141,27 @@ def build_app(
         stop_event=stop_event,
         clock=clock,
         secrets=secrets,
+    )
+
+
+def make_daemon(app: App) -> Daemon:
+    """The daemon for ``app``: ``sync`` on SYNC_SCHEDULE (and at start), ``reconcile`` on
+    SYNC_RECONCILE_SCHEDULE unless that is off."""
+    from sync.scheduler import Daemon, ScheduledJob  # late: APScheduler only for the daemon
+
+    settings = app.settings
+    return Daemon(
+        job=lambda: app.run("sync"),
+        schedule=settings.sync_schedule,
+        stop_event=app.stop_event,
+        misfire_grace_seconds=settings.sync_misfire_grace_seconds,
+        extra_jobs=[
+            ScheduledJob(
+                id="accs-sync-reconcile",
+                name="reconcile (id listing and content check)",
+                func=lambda: app.run("reconcile"),
+                schedule=settings.sync_reconcile_schedule,
+                setting="SYNC_RECONCILE_SCHEDULE",
+            )
+        ],
     )

@@ -109,29 +109,15 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.app import build_app
-    from sync.scheduler import Daemon, ScheduledJob, install_stop_signals
+    from sync.app import build_app, make_daemon
+    from sync.scheduler import install_stop_signals
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
-        daemon = Daemon(
-            job=lambda: app.run("sync"),
-            schedule=settings.sync_schedule,
-            stop_event=stop_event,
-            misfire_grace_seconds=settings.sync_misfire_grace_seconds,
-            extra_jobs=[
-                ScheduledJob(
-                    id="accs-sync-reconcile",
-                    name="reconcile (id listing and content check)",
-                    func=lambda: app.run("reconcile"),
-                    schedule=settings.sync_reconcile_schedule,
-                    setting="SYNC_RECONCILE_SCHEDULE",
-                )
-            ],
-        )
+        daemon = make_daemon(app)
         install_stop_signals(stop_event)
         daemon.run()
     return EXIT_OK
