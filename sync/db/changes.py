@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from sync.db.dialect import bulk_insert
 from sync.db.schema import naive_utc, product_attributes, product_changes, products
 from sync.db.upsert import upsert_products
 from sync.models import ProductRecord
@@ -113,16 +114,18 @@ def write_products(
         log.append((record, op))
     if changed:
         upsert_products(conn, changed, now)
-        _replace_attributes(conn, store_code, changed)
+        # A product new to the mirror has no attribute rows yet: nothing to delete for it.
+        known = [r.id for r, op in log if r.id in stored]
+        _replace_attributes(conn, store_code, changed, known)
         _log(conn, [(store_code, r.id, r.sku, op) for r, op in log], now, run_id)
     return outcome
 
 
 def _replace_attributes(
-    conn: Connection, store_code: str, records: Sequence[ProductRecord]
+    conn: Connection, store_code: str, records: Sequence[ProductRecord], existing: Sequence[int]
 ) -> None:
-    ids = [r.id for r in records]
-    for part in chunks(ids):
+    """The attribute rows of ``records``; the old rows of the ``existing`` ids go first."""
+    for part in chunks(existing):
         conn.execute(
             sa.delete(product_attributes).where(
                 product_attributes.c.store_code == store_code,
@@ -134,8 +137,7 @@ def _replace_attributes(
         for r in records
         for code, value in r.attributes
     ]
-    if rows:
-        conn.execute(sa.insert(product_attributes), rows)
+    bulk_insert(conn, product_attributes, rows)
 
 
 def _log(
@@ -146,8 +148,9 @@ def _log(
 ) -> None:
     """Append to ``product_changes`` in the given order (so ``seq`` follows it)."""
     stamp = naive_utc(now)
-    conn.execute(
-        sa.insert(product_changes),
+    bulk_insert(
+        conn,
+        product_changes,
         [
             {
                 "store_code": store,
