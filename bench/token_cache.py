@@ -49,7 +49,7 @@ def scenario(runs: int, parallel: bool, cached: bool) -> tuple[int, float, int]:
             # Workers sharing one credential (each with its own database, so the run lock
             # does not serialise them): they race for the token at the same moment.
             procs = [
-                subprocess.Popen(  # noqa: S603 - our own CLI
+                subprocess.Popen(
                     [*CLI, "sync"],
                     env=_env(server, workdir, cache, db=f"worker{n}"),
                     cwd=workdir,
@@ -61,7 +61,7 @@ def scenario(runs: int, parallel: bool, cached: bool) -> tuple[int, float, int]:
             failed = sum(1 for p in procs if p.wait(timeout=120) != 0)
         else:
             for _ in range(runs):
-                result = subprocess.run(  # noqa: S603 - our own CLI
+                result = subprocess.run(
                     [*CLI, "sync"], env=env, cwd=workdir, capture_output=True, check=False
                 )
                 failed += result.returncode != 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -18,11 +19,14 @@ from sync.db.engine import make_engine, normalize_url
 from sync.db.migrate import ensure_schema
 from sync.db.state import record_auth_audit
 from sync.errors import ConfigError
-from sync.pipeline import Pipeline, RunKind, RunStats
+from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
-__all__ = ["App", "build_app", "build_token_provider", "build_token_store"]
+__all__ = ["App", "build_app", "build_token_provider", "build_token_store", "make_daemon"]
+
+if TYPE_CHECKING:
+    from sync.scheduler import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +47,10 @@ class App:
     secrets: SecretFilter = field(default_factory=SecretFilter)
     audit: AuthAudit = field(default_factory=AuthAudit)
 
-    def run(self, kind: RunKind) -> RunStats:
+    def run(self, kind: RunKind, window: Window | None = None) -> RunStats:
         """One run; what authentication did during it is added to its ``sync_runs`` row."""
         before = self.audit.snapshot()
-        stats = self.pipeline.run(kind)
+        stats = self.pipeline.run(kind, window)
         record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
         return stats
 
@@ -173,4 +177,27 @@ def build_token_provider(
         on_mint=secrets.add,  # every token and secret value it handles is masked in logs
         store=build_token_store(settings),
         audit=audit,
+    )
+
+
+def make_daemon(app: App) -> Daemon:
+    """The daemon for ``app``: ``sync`` on SYNC_SCHEDULE (and at start), ``reconcile`` on
+    SYNC_RECONCILE_SCHEDULE unless that is off."""
+    from sync.scheduler import Daemon, ScheduledJob  # late: APScheduler only for the daemon
+
+    settings = app.settings
+    return Daemon(
+        job=lambda: app.run("sync"),
+        schedule=settings.sync_schedule,
+        stop_event=app.stop_event,
+        misfire_grace_seconds=settings.sync_misfire_grace_seconds,
+        extra_jobs=[
+            ScheduledJob(
+                id="accs-sync-reconcile",
+                name="reconcile (id listing and content check)",
+                func=lambda: app.run("reconcile"),
+                schedule=settings.sync_reconcile_schedule,
+                setting="SYNC_RECONCILE_SCHEDULE",
+            )
+        ],
     )

@@ -19,8 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sync import __version__
 from sync.errors import AccsSyncError, ConfigError
-from sync.pipeline import RunKind
+from sync.models import parse_window_time
+from sync.pipeline import RunKind, Window
 from sync.redact import SecretFilter
+from sync.status import counts_suffix
 
 __all__ = ["main"]
 
@@ -59,9 +61,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
     for store in stats.stores:
         out(
-            f"  store {store.store_code}: {store.mode}, {store.products} products in "
-            f"{store.pages} pages" + (f", {store.rejected} rejected" if store.rejected else "")
+            f"  store {store.store_code}: {store.mode}, {store.products} products written in "
+            f"{store.pages} pages"
+            + counts_suffix(
+                unchanged=store.unchanged,
+                revived=store.revived,
+                deleted=store.deleted,
+                rejected=store.rejected,
+            )
         )
+
+
+def _window_time(text: str) -> Any:
+    try:
+        return parse_window_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -74,16 +89,19 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
-    kind: RunKind = "backfill" if args.command == "backfill" else "sync"
+    kind: RunKind = args.command
+    window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
     install_stop_signals(stop_event)
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
-        stats = app.run(kind)
+        stats = app.run(kind, window)
     print(
         f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
         f"{stats.seconds:.1f}s"
     )
     _print_stats(stats, print)
+    if stats.rejected:
+        print(f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads")
     if stats.status == "failed":
         print(f"accs-sync: error: {stats.error}", file=sys.stderr)
         return stats.exception.exit_code if stats.exception else EXIT_FAILED
@@ -91,20 +109,15 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.app import build_app
-    from sync.scheduler import Daemon, install_stop_signals
+    from sync.app import build_app, make_daemon
+    from sync.scheduler import install_stop_signals
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
-        daemon = Daemon(
-            job=lambda: app.run("sync"),
-            schedule=settings.sync_schedule,
-            stop_event=stop_event,
-            misfire_grace_seconds=settings.sync_misfire_grace_seconds,
-        )
+        daemon = make_daemon(app)
         install_stop_signals(stop_event)
         daemon.run()
     return EXIT_OK
@@ -241,11 +254,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "sync", parents=[common], help="one run: incremental if a watermark exists, else full"
     ).set_defaults(func=cmd_run)
-    sub.add_parser(
+    backfill = sub.add_parser(
         "backfill", parents=[common], help="a full pass regardless of the watermark (resumable)"
+    )
+    for flag, meaning in (("--since", "at or after"), ("--until", "before")):
+        backfill.add_argument(
+            flag,
+            type=_window_time,
+            metavar="TIME",
+            help=f"only products updated {meaning} TIME (UTC 'YYYY-MM-DD[ HH:MM:SS]' or ISO "
+            "8601); a windowed backfill never marks deletions nor moves the watermark",
+        )
+    backfill.set_defaults(func=cmd_run)
+    sub.add_parser(
+        "reconcile",
+        parents=[common],
+        help="list every id to catch deletions, and re-check every product's content",
     ).set_defaults(func=cmd_run)
     sub.add_parser(
-        "daemon", parents=[common], help="run sync on SYNC_SCHEDULE until SIGTERM"
+        "daemon",
+        parents=[common],
+        help="run sync on SYNC_SCHEDULE and reconcile on SYNC_RECONCILE_SCHEDULE until SIGTERM",
     ).set_defaults(func=cmd_daemon)
     sub.add_parser(
         "migrate", parents=[common], help="bring the database schema to the current version"
@@ -290,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since >= until:
+        parser.error(
+            f"--since ({since:%Y-%m-%d %H:%M:%S}) must be before "
+            f"--until ({until:%Y-%m-%d %H:%M:%S})"
+        )
     secrets = SecretFilter()
     try:
         code: int = args.func(args, secrets)

@@ -7,6 +7,9 @@ other field is optional here; we refuse only what would corrupt the mirror: no `
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -16,9 +19,11 @@ __all__ = [
     "ACCS_TIME_FORMAT",
     "ItemRejected",
     "ProductRecord",
+    "content_hash",
     "format_accs_time",
     "parse_accs_time",
     "parse_item",
+    "parse_window_time",
 ]
 
 # Magento REST returns timestamps as "YYYY-MM-DD HH:MM:SS" in UTC, without a zone.
@@ -50,6 +55,30 @@ class ProductRecord:
     created_at: datetime | None
     updated_at: datetime | None
     data: dict[str, Any]
+    #: sha256 hex of the item's canonical JSON (see :func:`content_hash`).
+    content_hash: str = ""
+    #: From ``extension_attributes.stock_item``; None when the item has none.
+    qty: Decimal | None = None
+    is_in_stock: bool | None = None
+    #: (attribute_code, value as text) from ``custom_attributes``, one per code.
+    attributes: tuple[tuple[str, str | None], ...] = ()
+
+
+def _canonical(item: Any) -> str:
+    return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_hash(item: Any) -> str:
+    """sha256 (hex) of ``item`` as canonical JSON: sorted keys, no whitespace, UTF-8.
+
+    Two payloads hash equal exactly when they hold the same data, whatever the key order ACCS
+    used, so a pass can tell "really changed" from "sent again".
+    """
+    return _digest(_canonical(item))
 
 
 def parse_accs_time(value: str) -> datetime:
@@ -142,6 +171,80 @@ def _time(item: dict[str, Any], key: str) -> datetime | None:
         ) from None
 
 
+_WINDOW_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_window_time(text: str) -> datetime:
+    """A ``--since``/``--until`` bound as naive UTC: ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]``
+    (UTC) or ISO 8601 with ``T`` and an optional zone (``Z``, ``+02:00``), converted to UTC.
+
+    Raises ``ValueError`` with a message that shows the accepted forms.
+    """
+    value = text.strip()
+    if not _WINDOW_TIME.match(value):
+        raise ValueError(
+            f"{text!r} is not a time; use UTC 'YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS' "
+            "or ISO 8601 such as '2026-01-31T12:00:00Z'"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid date or time: {exc}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)
+
+
+def _stock(item: dict[str, Any]) -> tuple[Decimal | None, bool | None]:
+    ext = item.get("extension_attributes")
+    if ext is None:
+        return None, None
+    if not isinstance(ext, dict):
+        raise ItemRejected("'extension_attributes' must be an object")
+    stock = ext.get("stock_item")
+    if stock is None:
+        return None, None
+    if not isinstance(stock, dict):
+        raise ItemRejected("'extension_attributes.stock_item' must be an object")
+    try:
+        qty = _decimal(stock, "qty")
+    except ItemRejected as exc:
+        raise ItemRejected(f"stock_item {exc.reason}") from None
+    flag = stock.get("is_in_stock")
+    if flag is None:
+        return qty, None
+    if isinstance(flag, bool):
+        return qty, flag
+    if flag in (0, 1, "0", "1"):
+        return qty, str(flag) == "1"
+    raise ItemRejected(f"stock_item 'is_in_stock' must be a boolean, got {flag!r:.40}")
+
+
+def _attribute_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _attributes(item: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    raw = item.get("custom_attributes")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ItemRejected("'custom_attributes' must be a list")
+    found: dict[str, str | None] = {}
+    for entry in raw:
+        code = entry.get("attribute_code") if isinstance(entry, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            raise ItemRejected("a custom_attributes entry has no attribute_code")
+        if len(code) > 255:
+            raise ItemRejected(f"attribute_code is longer than 255 characters: {code[:40]!r}")
+        found[code] = _attribute_text(entry.get("value"))  # a repeated code: the last wins
+    return tuple(found.items())
+
+
 def parse_item(item: Any, store_code: str) -> ProductRecord:
     """Validate one element of ``items`` from ``GET /V1/products``.
 
@@ -149,7 +252,12 @@ def parse_item(item: Any, store_code: str) -> ProductRecord:
     """
     if not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")
-    item = _without_nul(item)
+    # JSON writes NUL as \u0000: one serialisation both finds NULs and feeds the hash, and the
+    # (slow) recursive clean-up runs only for the rare item that has any.
+    text = _canonical(item)
+    if "\\u0000" in text:
+        item = _without_nul(item)
+        text = _canonical(item)
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")
@@ -160,6 +268,7 @@ def parse_item(item: Any, store_code: str) -> ProductRecord:
         raise ItemRejected(f"item id must be a positive 64-bit integer, got {product_id}")
     if len(sku) > 64:
         raise ItemRejected(f"sku is longer than Magento's 64 characters: {sku[:70]!r}")
+    qty, is_in_stock = _stock(item)
     return ProductRecord(
         store_code=store_code,
         id=product_id,
@@ -174,4 +283,8 @@ def parse_item(item: Any, store_code: str) -> ProductRecord:
         created_at=_time(item, "created_at"),
         updated_at=_time(item, "updated_at"),
         data=item,
+        content_hash=_digest(text),
+        qty=qty,
+        is_in_stock=is_in_stock,
+        attributes=_attributes(item),
     )

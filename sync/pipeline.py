@@ -1,12 +1,24 @@
-"""One sync run: fetch pages, validate, upsert, advance state; return what happened.
+"""One sync run: fetch pages, validate, write what changed, advance state; return what happened.
 
 Every page is written in one transaction together with the state that says how far we got
-(a backfill checkpoint or the incremental watermark) and the run's counters, so a crash at any
-moment leaves the database at a page boundary: nothing half-written, nothing skipped on resume.
+(a backfill checkpoint or the incremental watermark), the change log and the run's counters, so
+a crash at any moment leaves the database at a page boundary: nothing half-written, nothing
+skipped on resume. Unchanged products (same content hash) are not rewritten.
 
 Watermarks come from ACCS's data, never from our clock. A full pass first reads the newest
 ``updated_at`` upstream (H0) and, once complete, sets the watermark to H0: any product changed
 while the pass was paging has ``updated_at >= H0`` and is picked up by the next incremental run.
+
+Passes:
+
+* **full** (first sync, ``backfill``, ``reconcile``): every product by entity id; it compares
+  content hashes, so it doubles as the content reconciliation that catches stock and image
+  changes (which do not move ``updated_at``). An unwindowed full pass ends with the id listing.
+* **incremental**: products with ``updated_at`` past the watermark (minus the lookback); it ends
+  by comparing the store's live row count with ACCS's ``total_count`` and runs the id listing
+  when they differ, so deletions show up after the next incremental run.
+* **id listing** (:mod:`sync.reconcile`): every id, cheaply; tombstones what is gone (only after
+  a complete listing) and fetches what is missing or stale.
 """
 
 from __future__ import annotations
@@ -14,16 +26,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from sync.api.criteria import SearchCriteria
+from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
 from sync.clock import Clock
+from sync.db.changes import write_products
 from sync.db.lock import instance_lock
+from sync.db.rejects import Reject, clear_rejects, prune_rejects, record_rejects
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -38,16 +52,15 @@ from sync.db.state import (
     start_run,
     update_run,
 )
-from sync.db.upsert import mark_unseen_deleted, upsert_products
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
 from sync.models import ItemRejected, ProductRecord, format_accs_time, parse_accs_time, parse_item
 
-__all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunStats", "StoreStats"]
+__all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RunKind = Literal["sync", "backfill"]
+RunKind = Literal["sync", "backfill", "reconcile"]
 
 
 class Catalog(Protocol):
@@ -55,7 +68,53 @@ class Catalog(Protocol):
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page: ...
 
+    def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page: ...
+
+    def count(self, store_code: str) -> int: ...
+
     def newest_updated_at(self, store_code: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """A backfill's ``updated_at`` window: ``since <= updated_at < until`` (naive UTC)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(
+                f"--since ({format_accs_time(self.since)}) must be before "
+                f"--until ({format_accs_time(self.until)})"
+            )
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "since": None if self.since is None else format_accs_time(self.since),
+            "until": None if self.until is None else format_accs_time(self.until),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Window:
+        if not isinstance(data, dict):
+            return cls()
+        since, until = data.get("since"), data.get("until")
+        return cls(
+            since=parse_accs_time(since) if isinstance(since, str) else None,
+            until=parse_accs_time(until) if isinstance(until, str) else None,
+        )
+
+    def groups(self) -> tuple[tuple[Filter, ...], ...]:
+        out: list[tuple[Filter, ...]] = []
+        if self.since is not None:
+            out.append((Filter("updated_at", format_accs_time(self.since), "gteq"),))
+        if self.until is not None:
+            out.append((Filter("updated_at", format_accs_time(self.until), "lt"),))
+        return tuple(out)
 
 
 @dataclass
@@ -63,9 +122,12 @@ class StoreStats:
     store_code: str
     mode: str
     pages: int = 0
-    products: int = 0
+    products: int = 0  # rows written: inserted, updated or revived
+    unchanged: int = 0
     rejected: int = 0
     deleted: int = 0
+    revived: int = 0
+    rejected_ids: set[int] = field(default_factory=set, repr=False)
 
 
 @dataclass
@@ -90,9 +152,18 @@ class RunStats:
     def rejected(self) -> int:
         return sum(s.rejected for s in self.stores)
 
+    @property
+    def deleted(self) -> int:
+        return sum(s.deleted for s in self.stores)
+
 
 class Pipeline:
     """Mirrors the configured store views into the database, one page per transaction."""
+
+    #: The id listing asks for this many ids per request whatever SYNC_PAGE_SIZE is: ACCS's
+    #: most (larger is a 400 on stores with input limits). A store with a lower limit answers
+    #: 400 "Maximum SearchCriteria pageSize is N" and N is used from then on.
+    listing_page_size = 300
 
     def __init__(
         self,
@@ -116,20 +187,28 @@ class Pipeline:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self, kind: RunKind = "sync") -> RunStats:
+    def run(self, kind: RunKind = "sync", window: Window | None = None) -> RunStats:
         """Run once over every store view.
+
+        ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
+        interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
+        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
+        ``reconcile`` (full content pass, then the id listing).
 
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
         (``status``, ``error`` and, for our own errors, ``exception``). Raises
         :class:`~sync.db.lock.AlreadyRunning`, recording nothing, when another run holds the
         database's run lock.
         """
+        window = window or Window()
+        if window and kind != "backfill":
+            raise ValueError("only a backfill takes an updated_at window")
         with instance_lock(self.engine):
             # Holding the lock, any run still marked "running" belongs to a dead process.
             mark_stale_runs(self.engine, self._now())
-            return self._run_locked(kind)
+            return self._run_locked(kind, window)
 
-    def _run_locked(self, kind: RunKind) -> RunStats:
+    def _run_locked(self, kind: RunKind, window: Window) -> RunStats:
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self._now())
         stats = RunStats(run_id=run_id, kind=kind)
@@ -138,7 +217,7 @@ class Pipeline:
             for store_code in self.store_codes:
                 store = StoreStats(store_code=store_code, mode="")
                 stats.stores.append(store)
-                self._sync_store(store, kind, run_id)
+                self._sync_store(store, kind, run_id, window)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
@@ -154,92 +233,104 @@ class Pipeline:
             stats.error = self.scrub(stats.error)
         stats.seconds = self.clock.monotonic() - started
         finish_run(self.engine, run_id, outcome, self._now(), stats.error)
+        pruned = prune_rejects(self.engine, self._now())
+        if pruned:
+            log.info("pruned %d stale rows from sync_rejects", pruned)
         log.info(
-            "run %d %s: %d products in %d pages (%d rejected) in %.1fs",
+            "run %d %s: %d products written in %d pages (%d rejected, %d deleted) in %.1fs",
             run_id,
             stats.status,
             stats.products,
             stats.pages,
             stats.rejected,
+            stats.deleted,
             stats.seconds,
         )
         return stats
 
-    def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int) -> None:
+    def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
         with self.engine.connect() as conn:
             watermark = get_state(conn, store.store_code, WATERMARK)
             checkpoint = get_state(conn, store.store_code, CHECKPOINT)
+        if checkpoint is not None and kind != "sync":
+            stored = Window.from_json(checkpoint.get("window"))
+            if stored != window:
+                log.warning(
+                    "store %s: discarding the checkpoint of an unfinished pass over %s; "
+                    "starting a pass over %s",
+                    store.store_code,
+                    _describe(stored),
+                    _describe(window),
+                )
+                checkpoint = None
         if checkpoint is not None:
             store.mode = "full (resumed)"
-            self._full_pass(store, run_id, checkpoint)
-        elif kind == "backfill" or watermark is None:
-            store.mode = "full"
-            self._full_pass(store, run_id, None)
+            self._full_pass(store, run_id, checkpoint, Window())
+        elif kind != "sync" or watermark is None:
+            store.mode = "full" if not window else f"full {_describe(window)}"
+            self._full_pass(store, run_id, None, window)
         else:
             store.mode = "incremental"
             self._incremental(store, run_id, ChangesPosition.from_json(watermark))
         log.info(
-            "store %s: %s pass wrote %d products in %d pages",
+            "store %s: %s pass wrote %d products (%d unchanged) in %d pages",
             store.store_code,
             store.mode,
             store.products,
+            store.unchanged,
             store.pages,
         )
 
     # -- passes ------------------------------------------------------------------------------
 
-    def _full_pass(self, store: StoreStats, run_id: int, checkpoint: dict[str, Any] | None) -> None:
-        """Every product by id. On completion, rows the pass did not see are tombstoned."""
+    def _full_pass(
+        self, store: StoreStats, run_id: int, checkpoint: dict[str, Any] | None, window: Window
+    ) -> None:
+        """Every product by id (within ``window``); writes only what changed.
+
+        Unwindowed, it ends by raising the watermark to H0 and running the id listing.
+        """
+        from sync.reconcile import reconcile_ids
+
         walk = IdWalk()
         code = store.store_code
         if checkpoint is not None:
             position = IdPosition.from_json(checkpoint)
             high_water = checkpoint.get("high_water")
-            pass_started = checkpoint.get("started_at") or self._now().isoformat()
-            rejected = int(checkpoint.get("rejected", 0))
+            window = Window.from_json(checkpoint.get("window"))
             log.info("store %s: resuming full pass after id %d", code, position.last_id)
         else:
             position = IdPosition()
             # Read before paging: anything changed while we page has updated_at >= this.
             high_water = self._guarded(lambda: self.catalog.newest_updated_at(code))
-            pass_started = self._now().isoformat()
-            rejected = 0
             with self.engine.begin() as conn:
-                self._save_checkpoint(conn, code, position, high_water, pass_started, rejected)
+                self._save_checkpoint(conn, code, position, high_water, window)
+        extra = window.groups()
+
+        def criteria(at: IdPosition, size: int) -> SearchCriteria:
+            base = walk.criteria(at, size)
+            return replace(base, groups=base.groups + extra)
+
         while True:
-            page = self._fetch(walk.criteria, position, code)
+            page = self._fetch(criteria, position, code)
             following = walk.advance(position, page)
             with self.engine.begin() as conn:
-                rejected += self._write(conn, store, run_id, page)
+                self._write(conn, store, run_id, page)
                 if following is not None:
-                    self._save_checkpoint(conn, code, following, high_water, pass_started, rejected)
+                    self._save_checkpoint(conn, code, following, high_water, window)
                     position = following
                     continue
                 delete_state(conn, code, CHECKPOINT)
-                if high_water is not None:
+                if high_water is not None and not window:
                     self._raise_watermark(conn, code, ChangesPosition(high_water))
-                self._tombstone_unseen(conn, store, pass_started, rejected)
-            return
-
-    def _tombstone_unseen(
-        self, conn: Connection, store: StoreStats, pass_started: str, rejected: int
-    ) -> None:
-        """After a complete full pass, rows it did not write were deleted upstream."""
-        if rejected:
-            # A rejected item was listed but not written: its row would look deleted.
-            log.warning(
-                "store %s: %d items were rejected during the full pass; "
-                "not marking unseen products as deleted this time",
-                store.store_code,
-                rejected,
-            )
-            return
-        since = datetime.fromisoformat(pass_started)
-        store.deleted = mark_unseen_deleted(conn, store.store_code, since, self._now())
-        if store.deleted:
-            log.info("store %s: %d products deleted upstream", store.store_code, store.deleted)
+            break
+        if not window:
+            # Deletions: only a complete listing of every id may tombstone anything.
+            reconcile_ids(self, store, run_id)
 
     def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
+        from sync.reconcile import counts_differ, reconcile_ids
+
         walk = ChangesWalk()
         # Start a little before the watermark: a product can be changed within a second we
         # already read (ids in one second are not in time order), and Magento stamps
@@ -255,6 +346,10 @@ class Pipeline:
                 self._write(conn, store, run_id, page)
                 self._raise_watermark(conn, store.store_code, high_water)
             position = following
+        # Deletions do not show in updated_at; a differing count says something is gone
+        # (or missing), and then the id listing finds out what.
+        if counts_differ(self, store):
+            reconcile_ids(self, store, run_id)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -277,31 +372,71 @@ class Pipeline:
                     lambda: self.catalog.search(criteria(position, self.page_size), store_code)
                 )
             except PageSizeLimited as exc:
-                if not 0 < exc.limit < self.page_size:
-                    raise
-                log.warning("store caps pageSize at %d; using that from now on", exc.limit)
-                self.page_size = exc.limit
+                self.page_size = self._adapt(exc, self.page_size)
+
+    def _fetch_ids(self, walk: IdWalk, position: IdPosition, store_code: str) -> Page:
+        """One page of the id listing (large pages, shrunk to the store's limit if it has one)."""
+        while True:
+            try:
+                return self._guarded(
+                    lambda: self.catalog.list_ids(
+                        walk.criteria(position, self.listing_page_size), store_code
+                    )
+                )
+            except PageSizeLimited as exc:
+                self.listing_page_size = self._adapt(exc, self.listing_page_size)
+
+    @staticmethod
+    def _adapt(exc: PageSizeLimited, current: int) -> int:
+        if not 0 < exc.limit < current:
+            raise exc
+        log.warning("store caps pageSize at %d; using that from now on", exc.limit)
+        return exc.limit
 
     def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> int:
-        """Validate and upsert one page; returns how many items were rejected."""
-        rejected = 0
+        """Validate one page and write what changed; returns how many items were rejected."""
+        code = store.store_code
+        rejects: list[Reject] = []
         records: dict[int, ProductRecord] = {}
         for item in page.items:
             try:
-                record = parse_item(item, store.store_code)
+                record = parse_item(item, code)
             except ItemRejected as exc:
-                rejected += 1
-                sku = item.get("sku") if isinstance(item, dict) else None
-                log.warning("store %s: rejected item sku=%r: %s", store.store_code, sku, exc.reason)
+                reject = Reject.of(item, exc.reason)
+                rejects.append(reject)
+                log.warning("store %s: rejected item sku=%r: %s", code, reject.sku, exc.reason)
                 continue
             records[record.id] = record  # a repeated id in one page: the last one wins
-        written = upsert_products(conn, list(records.values()), self._now()) if records else 0
-        update_run(conn, run_id, 1, written)
+        now = self._now()
+        outcome = write_products(conn, code, records.values(), now, run_id)
+        rejected_ids = {r.product_id for r in rejects if r.product_id is not None}
+        accepted = [pid for pid in records if pid not in rejected_ids]
+        if accepted:
+            clear_rejects(conn, code, accepted)
+        record_rejects(conn, code, rejects, run_id, now)
+        update_run(
+            conn,
+            run_id,
+            1,
+            outcome.written,
+            unchanged=outcome.unchanged,
+            rejected=len(rejects),
+            revived=outcome.revived,
+        )
         store.pages += 1
-        store.products += written
-        store.rejected += rejected
-        log.debug("store %s: page %d wrote %d products", store.store_code, store.pages, written)
-        return rejected
+        store.products += outcome.written
+        store.unchanged += outcome.unchanged
+        store.revived += outcome.revived
+        store.rejected += len(rejects)
+        store.rejected_ids |= rejected_ids
+        log.debug(
+            "store %s: page %d wrote %d products (%d unchanged)",
+            code,
+            store.pages,
+            outcome.written,
+            outcome.unchanged,
+        )
+        return len(rejects)
 
     def _save_checkpoint(
         self,
@@ -309,15 +444,9 @@ class Pipeline:
         store_code: str,
         position: IdPosition,
         high_water: str | None,
-        started_at: str,
-        rejected: int,
+        window: Window,
     ) -> None:
-        value = {
-            **position.to_json(),
-            "high_water": high_water,
-            "started_at": started_at,
-            "rejected": rejected,
-        }
+        value = {**position.to_json(), "high_water": high_water, "window": window.to_json()}
         set_state(conn, store_code, CHECKPOINT, value, self._now())
 
     def _raise_watermark(
@@ -333,3 +462,10 @@ class Pipeline:
 
     def _now(self) -> Any:
         return self.clock.now().replace(tzinfo=None)
+
+
+def _describe(window: Window) -> str:
+    if not window:
+        return "the whole catalog"
+    since, until = window.to_json().values()
+    return f"updated_at in [{since or '-inf'}, {until or 'now'})"

@@ -135,6 +135,8 @@ class Settings(DatabaseSettings):
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
     sync_schedule: str = "15m"
+    #: The id listing + content reconciliation; nightly at 03:00 UTC; "off" disables it.
+    sync_reconcile_schedule: str = "0 3 * * *"
     sync_misfire_grace_seconds: int = Field(default=300, ge=1)
     sync_http_timeout: float = Field(default=60.0, gt=0)
     sync_connect_timeout: float = Field(default=10.0, gt=0)
@@ -330,6 +332,16 @@ class Settings(DatabaseSettings):
 
         parse_schedule(value)
         return value.strip()
+
+    @field_validator("sync_reconcile_schedule")
+    @classmethod
+    def _reconcile_schedule(cls, value: str) -> str:
+        from sync.scheduler import DISABLED, parse_schedule
+
+        value = value.strip()
+        if value.lower() not in DISABLED:
+            parse_schedule(value, "SYNC_RECONCILE_SCHEDULE")
+        return value
 
     @field_validator("sync_log_level")
     @classmethod

@@ -8,7 +8,22 @@ from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision
 from sync.db.state import all_state, product_counts, recent_runs
 
-__all__ = ["render_status"]
+__all__ = ["counts_suffix", "render_status"]
+
+
+def counts_suffix(*, unchanged: int, revived: int, deleted: int, rejected: int) -> str:
+    """``", 3 unchanged, 1 rejected"``: the non-zero outcome counters of a run or store."""
+    parts = [
+        f", {n} {label}"
+        for n, label in (
+            (unchanged, "unchanged"),
+            (revived, "revived"),
+            (deleted, "deleted upstream"),
+            (rejected, "rejected"),
+        )
+        if n
+    ]
+    return "".join(parts)
 
 
 def _when(value: object) -> str:
@@ -53,7 +68,14 @@ def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str
     for run in history:
         lines.append(
             f"  #{run.id:<5} {run.kind:<9} {run.status:<12} started {_when(run.started_at)}  "
-            f"finished {_when(run.finished_at)}  {run.pages} pages, {run.products_written} products"
+            f"finished {_when(run.finished_at)}  {run.pages} pages, {run.products_written} "
+            "products written"
+            + counts_suffix(
+                unchanged=run.products_unchanged,
+                revived=run.products_revived,
+                deleted=run.products_deleted,
+                rejected=run.products_rejected,
+            )
         )
         auth = [
             f"{label} {count}"
@@ -70,5 +92,11 @@ def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str
         if run.error:
             lines.append(f"         error: {run.error}")
     finished = [r for r in history if r.status != "running"]
+    if finished and finished[0].products_rejected:
+        lines.append("")
+        lines.append(
+            f"{finished[0].products_rejected} products rejected in the last run "
+            f"(#{finished[0].id}); see sync_rejects for each item's reason and payload"
+        )
     healthy = not finished or finished[0].status in ("success", "interrupted")
     return "\n".join(lines), healthy

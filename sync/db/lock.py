@@ -71,7 +71,7 @@ def instance_lock(engine: Engine) -> Iterator[None]:
             got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
             release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
         else:
-            name = _mysql_lock_name(engine.url.database)
+            name = _mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
             got = conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar()
             release = sa.select(sa.func.release_lock(name))
         conn.commit()

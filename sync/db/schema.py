@@ -20,10 +20,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "JSON_TYPE",
     "NAMING_CONVENTION",
+    "PAYLOAD_TEXT",
     "UTC_DATETIME",
     "metadata",
     "naive_utc",
+    "product_attributes",
+    "product_changes",
     "products",
+    "sync_rejects",
     "sync_runs",
     "sync_state",
 ]
@@ -43,6 +47,13 @@ UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "maria
 #: JSONB on PostgreSQL (indexable, queryable with ->>), native JSON elsewhere (MariaDB stores it
 #: as LONGTEXT with a json_valid check; SQLite as TEXT).
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+
+#: Raw item text of a rejected product: MySQL/MariaDB TEXT stops at 64 KiB, so MEDIUMTEXT there.
+PAYLOAD_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+#: The change log's sequence: BIGINT, except on SQLite where only an INTEGER PRIMARY KEY is the
+#: rowid (autoincrementing, 64-bit anyway).
+SEQ_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -67,11 +78,65 @@ products = sa.Table(
     sa.Column("data", JSON_TYPE, nullable=False),
     sa.Column("synced_at", UTC_DATETIME, nullable=False),
     sa.Column("deleted_at", UTC_DATETIME, nullable=True),
+    # sha256 (hex) of the item as received, canonical JSON: equal hash = nothing to write.
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    # extension_attributes.stock_item.qty / .is_in_stock; NULL when the item has no stock_item.
+    sa.Column("qty", sa.Numeric(20, 6), nullable=True),
+    sa.Column("is_in_stock", sa.Boolean(create_constraint=False), nullable=True),
     sa.PrimaryKeyConstraint("store_code", "id"),
     # Not unique: Magento lets a sku be reused after delete + recreate, under a new id.
     sa.Index(None, "store_code", "sku"),
     sa.Index(None, "store_code", "updated_at"),
     sa.Index(None, "synced_at"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+product_attributes = sa.Table(
+    "product_attributes",
+    metadata,
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("attribute_code", sa.String(255), nullable=False),
+    # Strings as sent; numbers, booleans, lists and objects as JSON text; JSON null as NULL.
+    sa.Column("value", sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "product_id", "attribute_code"),
+    sa.Index(None, "store_code", "attribute_code"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+product_changes = sa.Table(
+    "product_changes",
+    metadata,
+    # Increases in commit order: the run lock allows one writer per database (docs/schema.md).
+    sa.Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("op", sa.String(8), nullable=False),
+    sa.Column("changed_at", UTC_DATETIME, nullable=False),
+    sa.Column("run_id", sa.Integer(), nullable=True),
+    sa.Index(None, "store_code", "seq"),
+    sa.Index(None, "store_code", "product_id"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+sync_rejects = sa.Table(
+    "sync_rejects",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer(), nullable=True),
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.BigInteger(), nullable=True, autoincrement=False),
+    sa.Column("sku", sa.String(255), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("payload", PAYLOAD_TEXT, nullable=False),
+    sa.Column("rejected_at", UTC_DATETIME, nullable=False),
+    sa.Index(None, "store_code", "product_id"),
+    sa.Index(None, "store_code", "sku"),
+    sa.Index(None, "run_id"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )
@@ -93,6 +158,11 @@ sync_runs = sa.Table(
     sa.Column("token_refreshes", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("auth_retries", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("secret_fallbacks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    # Counters added by 0003; products_written = inserted + updated + revived rows.
+    sa.Column("products_unchanged", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("products_rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("products_deleted", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("products_revived", sa.Integer(), nullable=False, server_default=sa.text("0")),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

@@ -91,6 +91,10 @@ class RunInfo:
     token_refreshes: int = 0
     auth_retries: int = 0
     secret_fallbacks: int = 0
+    products_unchanged: int = 0
+    products_rejected: int = 0
+    products_deleted: int = 0
+    products_revived: int = 0
 
 
 class ProductCount(NamedTuple):
@@ -202,16 +206,37 @@ def start_run(engine: Engine, kind: str, store_codes: list[str], started_at: dat
     return run_id
 
 
-def update_run(conn: Connection, run_id: int, pages_delta: int, products_delta: int) -> None:
-    """Add to a run's counters inside the caller's (page) transaction."""
-    conn.execute(
-        sa.update(sync_runs)
-        .where(sync_runs.c.id == run_id)
-        .values(
-            pages=sync_runs.c.pages + pages_delta,
-            products_written=sync_runs.c.products_written + products_delta,
-        )
-    )
+def update_run(
+    conn: Connection,
+    run_id: int,
+    pages_delta: int,
+    products_delta: int,
+    *,
+    unchanged: int = 0,
+    rejected: int = 0,
+    deleted: int = 0,
+    revived: int = 0,
+) -> None:
+    """Add to a run's counters inside the caller's (page) transaction.
+
+    ``products_delta`` counts rows written (inserted, updated or revived); ``revived`` is the
+    part of it that brought tombstoned products back.
+    """
+    c = sync_runs.c
+    values: dict[str, Any] = {
+        "pages": c.pages + pages_delta,
+        "products_written": c.products_written + products_delta,
+    }
+    extra = {
+        "products_unchanged": unchanged,
+        "products_rejected": rejected,
+        "products_deleted": deleted,
+        "products_revived": revived,
+    }
+    for name, delta in extra.items():
+        if delta:
+            values[name] = c[name] + delta
+    conn.execute(sa.update(sync_runs).where(c.id == run_id).values(**values))
 
 
 def finish_run(
@@ -305,6 +330,10 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
             token_refreshes=row.token_refreshes,
             auth_retries=row.auth_retries,
             secret_fallbacks=row.secret_fallbacks,
+            products_unchanged=row.products_unchanged,
+            products_rejected=row.products_rejected,
+            products_deleted=row.products_deleted,
+            products_revived=row.products_revived,
         )
         for row in rows
     ]

@@ -1,6 +1,7 @@
 """Write validated products into ``products``: one native upsert statement per batch.
 
-The pipeline calls this inside its page transaction, together with the watermark update in
+The pipeline calls this (through :func:`sync.db.changes.write_products`, which first drops the
+unchanged rows) inside its page transaction, together with the watermark update in
 :mod:`sync.db.state`, so a crash leaves either both or neither.
 """
 
@@ -18,7 +19,7 @@ from sync.db.dialect import dialect_name, upsert_statement
 from sync.db.schema import naive_utc, products
 from sync.models import ProductRecord
 
-__all__ = ["dialect_name", "mark_unseen_deleted", "upsert_products"]
+__all__ = ["dialect_name", "upsert_products"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def _row(record: ProductRecord, synced_at: datetime) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "data": record.data,
+        "content_hash": record.content_hash or None,
+        "qty": record.qty,
+        "is_in_stock": record.is_in_stock,
         "synced_at": synced_at,
         "deleted_at": None,
     }
@@ -74,25 +78,3 @@ def upsert_products(conn: Connection, records: Sequence[ProductRecord], synced_a
     )
     conn.execute(statement, list(rows_by_key.values()))
     return len(rows_by_key)
-
-
-def mark_unseen_deleted(
-    conn: Connection, store_code: str, seen_since: datetime, deleted_at: datetime
-) -> int:
-    """Soft-delete the products of ``store_code`` that a full sync did not see.
-
-    After a complete full sync that started at ``seen_since``, every product still in ACCS
-    has ``synced_at >= seen_since``; older rows were deleted upstream. Rows are kept (with
-    ``deleted_at`` set) so consumers can notice the deletion. Returns the number marked. Only
-    call it after a full sync finished without error, or live products will be marked.
-    """
-    result = conn.execute(
-        sa.update(products)
-        .where(
-            products.c.store_code == store_code,
-            products.c.synced_at < naive_utc(seen_since),
-            products.c.deleted_at.is_(None),
-        )
-        .values(deleted_at=naive_utc(deleted_at))
-    )
-    return int(result.rowcount)

@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, unquote
 from sync.emulator.catalog import Catalog
 from sync.emulator.criteria import MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
-from sync.emulator.fields import apply_fields_filter, parse_fields
+from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
-from sync.emulator.records import render
+from sync.emulator.records import TOP_FIELDS, render, render_top
 from sync.emulator.response import Response
 from sync.emulator.response import json_response as _json
 from sync.emulator.search import execute
@@ -197,13 +197,14 @@ class EmulatorApp(ImsEndpoints):
         for hook in list(self.faults.on_request):
             hook(record)
         fields = dict(params).get("fields")
+        tree = parse_fields(fields) if fields else None
         if kind == "item":
             payload = self._item(unquote(match.group("sku")), store)
         else:
-            payload = self._list(params, store, seq)
+            payload = self._list(params, store, seq, tree)
             record.served_ids = tuple(item["id"] for item in payload["items"])
-        if fields:
-            payload = apply_fields_filter(payload, parse_fields(fields))
+        if tree is not None:
+            payload = apply_fields_filter(payload, tree)
         response = _json(200, payload)
         if self.faults.take("invalid_json_next"):
             return Response(200, response.body[: len(response.body) // 2], response.headers)
@@ -215,7 +216,13 @@ class EmulatorApp(ImsEndpoints):
             raise MagentoError(404, {"message": _NO_PRODUCT})
         return render(product, store)
 
-    def _list(self, params: tuple[tuple[str, str], ...], store: str, seq: int) -> dict[str, Any]:
+    def _list(
+        self,
+        params: tuple[tuple[str, str], ...],
+        store: str,
+        seq: int,
+        tree: FieldTree | None = None,
+    ) -> dict[str, Any]:
         criteria = parse_criteria(params)
         faults = self.faults
         if faults.input_limit and criteria.page_size is not None:
@@ -239,8 +246,12 @@ class EmulatorApp(ImsEndpoints):
             legacy_last_page=faults.legacy_last_page,
             default_page_size=faults.default_page_size,
         )
+        # A listing that wants only top-level fields (the id listing) skips the full render.
+        wanted = None if tree is None else tree.get("items", False)
+        cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
+        draw = render_top if cheap else render
         return {
-            "items": [render(p, store) for p in result.items],
+            "items": [draw(p, store) for p in result.items],
             "search_criteria": criteria.echo(),
             "total_count": result.total_count,
         }

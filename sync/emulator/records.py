@@ -18,12 +18,14 @@ __all__ = [
     "ACCS_TIME_FORMAT",
     "ATTRIBUTE_IDS",
     "MAIN_IMAGE_TYPES",
+    "TOP_FIELDS",
     "Image",
     "Product",
     "apply_fields",
     "format_time",
     "product_from_item",
     "render",
+    "render_top",
 ]
 
 ACCS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -219,11 +221,27 @@ def _custom_attributes(p: Product, scoped: Mapping[str, Any]) -> list[dict[str, 
     return [{"attribute_code": k, "value": v} for k, v in attrs.items() if v is not None]
 
 
-def render(p: Product, store: str = "default") -> dict[str, Any]:
-    """The product exactly as ``GET /V1/products`` shows it in ``store``.
+#: The fields :func:`render_top` produces: a ``fields`` filter naming only these (e.g. the id
+#: listing ``items[id,sku,updated_at]``) needs no full rendering.
+TOP_FIELDS = frozenset(
+    {
+        "id",
+        "sku",
+        "name",
+        "attribute_set_id",
+        "price",
+        "status",
+        "visibility",
+        "type_id",
+        "created_at",
+        "updated_at",
+        "weight",
+    }
+)
 
-    Fields whose value is unknown are left out, as Magento does: only ``sku`` is guaranteed.
-    """
+
+def render_top(p: Product, store: str = "default") -> dict[str, Any]:
+    """The top-level scalar fields of :func:`render` (the rest is left out)."""
     scoped: Mapping[str, Any] = {}
     if p.overrides is not None:
         scoped = p.overrides.get(store) or {}
@@ -245,6 +263,18 @@ def render(p: Product, store: str = "default") -> dict[str, Any]:
         if value is None:
             continue
         item[key] = _number(float(value)) if key in ("price", "weight") else value
+    return item
+
+
+def render(p: Product, store: str = "default") -> dict[str, Any]:
+    """The product exactly as ``GET /V1/products`` shows it in ``store``.
+
+    Fields whose value is unknown are left out, as Magento does: only ``sku`` is guaranteed.
+    """
+    scoped: Mapping[str, Any] = {}
+    if p.overrides is not None:
+        scoped = p.overrides.get(store) or {}
+    item = render_top(p, store)
     item["extension_attributes"] = _extension(p)
     item["product_links"] = _product_links(p)
     item["options"] = []

@@ -22,6 +22,7 @@ __all__ = [
     "assert_mirror_equals_upstream",
     "mirror",
     "mirror_by_id",
+    "page_requests",
     "runs",
     "served_counts",
 ]
@@ -92,3 +93,9 @@ def runs(db_url: str) -> list[dict[str, Any]]:
 def served_counts(records: Iterable[RequestRecord]) -> Counter[int]:
     """How many times each product id was delivered by the given list requests."""
     return Counter(pid for record in records for pid in record.served_ids)
+
+
+def page_requests(emulator: EmulatorServer) -> list[RequestRecord]:
+    """The product page requests the emulator answered so far: list requests without a
+    ``fields`` filter, so the id listing and the count probe of deletion checks are left out."""
+    return [r for r in emulator.stats.list_requests() if "fields" not in r.params()]

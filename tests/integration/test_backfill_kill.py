@@ -24,7 +24,7 @@ from sync.db.lock import AlreadyRunning, instance_lock
 from sync.db.schema import sync_runs
 from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK, get_state
 from sync.emulator import Catalog, EmulatorServer, RequestRecord
-from tests.integration.mirror import assert_mirror_equals_upstream
+from tests.integration.mirror import assert_mirror_equals_upstream, page_requests
 from tests.integration.processes import CLI, clean_env
 
 PRODUCTS = 600
@@ -113,7 +113,7 @@ def test_a_backfill_killed_at_random_points_resumes_from_its_checkpoint(
         watermarks: list[tuple[str, int]] = []
         last_id: int | None = None  # checkpoint left by the previous, killed process
         for attempt in range(KILLS + 1):
-            before = len(emulator.stats.list_requests())
+            before = len(page_requests(emulator))
             log = tmp_path / f"backfill-{attempt}.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
@@ -131,7 +131,7 @@ def test_a_backfill_killed_at_random_points_resumes_from_its_checkpoint(
                 killer.proc = None
                 assert proc.wait(timeout=60) == 0, log.read_text()
             requests = [
-                r for r in emulator.stats.list_requests()[before:] if r.seq not in killer.after_kill
+                r for r in page_requests(emulator)[before:] if r.seq not in killer.after_kill
             ]
             if last_id is not None:
                 # The restart asks for what follows the checkpoint, and nothing before it.
@@ -162,7 +162,7 @@ def test_a_backfill_killed_at_random_points_resumes_from_its_checkpoint(
         assert watermarks == sorted(watermarks) and watermarks  # never moved backwards
         fetched = [
             r
-            for r in emulator.stats.list_requests()
+            for r in page_requests(emulator)
             if r.seq not in killer.after_kill and r.params()["searchCriteria[pageSize]"] != "1"
         ]
         delivered = sum(len(r.served_ids) for r in fetched)

@@ -42,6 +42,34 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "data": False,
         "synced_at": False,
         "deleted_at": True,
+        "content_hash": True,
+        "qty": True,
+        "is_in_stock": True,
+    },
+    "product_attributes": {
+        "store_code": False,
+        "product_id": False,
+        "attribute_code": False,
+        "value": True,
+    },
+    "product_changes": {
+        "seq": False,
+        "store_code": False,
+        "product_id": False,
+        "sku": False,
+        "op": False,
+        "changed_at": False,
+        "run_id": True,
+    },
+    "sync_rejects": {
+        "id": False,
+        "run_id": True,
+        "store_code": False,
+        "product_id": True,
+        "sku": True,
+        "reason": False,
+        "payload": False,
+        "rejected_at": False,
     },
     "sync_runs": {
         "id": False,
@@ -57,6 +85,10 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "token_refreshes": False,
         "auth_retries": False,
         "secret_fallbacks": False,
+        "products_unchanged": False,
+        "products_rejected": False,
+        "products_deleted": False,
+        "products_revived": False,
     },
     "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
 }
@@ -64,6 +96,9 @@ PRIMARY_KEYS = {
     "products": ["store_code", "id"],
     "sync_runs": ["id"],
     "sync_state": ["store_code", "key"],
+    "product_attributes": ["store_code", "product_id", "attribute_code"],
+    "product_changes": ["seq"],
+    "sync_rejects": ["id"],
 }
 PRODUCT_INDEXES = {
     "ix_products_store_code_sku": ["store_code", "sku"],
@@ -215,27 +250,37 @@ def test_offline_sql_for_a_dba(db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     sql = buffer.getvalue()
     assert "CREATE TABLE products" in sql
     assert "CREATE TABLE sync_state" in sql
+    assert "CREATE TABLE product_changes" in sql
 
 
-def test_0002_adds_auth_counters_to_existing_runs(empty_engine: Engine) -> None:
-    """Runs recorded before 0002 keep their data and read 0 in the new counters."""
+def test_upgrading_from_0001_keeps_rows_and_fills_defaults(empty_engine: Engine) -> None:
+    """A database synced by the first release upgrades in place (0002 auth counters, 0003
+    completeness): its products and runs are kept and the new counters read 0."""
     with empty_engine.connect() as conn:
         command.upgrade(alembic_config(conn), "0001")
         conn.commit()
     with empty_engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO sync_runs (kind, store_codes, started_at, status) "
-                "VALUES ('sync', 'default', '2026-01-01 00:00:00', 'success')"
+                "INSERT INTO products (store_code, id, sku, data, synced_at) "
+                "VALUES ('default', 1, 'A', '{}', '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sync_runs (kind, store_codes, started_at, status, pages, "
+                "products_written) VALUES ('sync', 'default', '2026-01-01 00:00:00', 'success', 1, 1)"
             )
         )
     ensure_schema(empty_engine)
     with empty_engine.connect() as conn:
-        row = conn.execute(
+        product = conn.execute(sa.text("SELECT sku, content_hash, qty FROM products")).one()
+        run = conn.execute(
             sa.text(
-                "SELECT kind, token_mints, token_refreshes, auth_retries, secret_fallbacks "
-                "FROM sync_runs"
+                "SELECT kind, pages, products_unchanged, products_rejected, products_deleted, "
+                "token_mints, token_refreshes, auth_retries, secret_fallbacks FROM sync_runs"
             )
         ).one()
-    assert tuple(row) == ("sync", 0, 0, 0, 0)
-    assert current_revision(empty_engine) == "0002"
+    assert tuple(product) == ("A", None, None)
+    assert tuple(run) == ("sync", 1, 0, 0, 0, 0, 0, 0, 0)
+    assert current_revision(empty_engine) == head_revision() == "0003"

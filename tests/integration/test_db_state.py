@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sync.db.changes import tombstone
 from sync.db.engine import make_engine
 from sync.db.state import (
     ABANDONED,
@@ -25,7 +26,7 @@ from sync.db.state import (
     start_run,
     update_run,
 )
-from sync.db.upsert import mark_unseen_deleted, upsert_products
+from sync.db.upsert import upsert_products
 from sync.models import parse_item
 
 pytestmark = pytest.mark.integration
@@ -162,7 +163,7 @@ def test_product_counts(engine: Engine) -> None:
             T0,
         )
         upsert_products(conn, [parse_item({"id": 1, "sku": "S1"}, "fr")], T0 + timedelta(hours=1))
-        mark_unseen_deleted(conn, "fr", T0 + timedelta(minutes=1), T0 + timedelta(hours=1))
+        tombstone(conn, "fr", [2, 3], T0 + timedelta(hours=1), None)
     counts = product_counts(engine)
     assert counts == [ProductCount("default", 3, 0), ProductCount("fr", 3, 2)]
     assert counts[1].alive == 1

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sync.db.changes import tombstone
 from sync.db.schema import products
-from sync.db.upsert import mark_unseen_deleted, upsert_products
+from sync.db.upsert import upsert_products
 from sync.models import ProductRecord, parse_item
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ def test_insert_then_update_revives_and_restamps(engine: Engine) -> None:
     assert row.deleted_at is None
 
     with engine.begin() as conn:
-        assert mark_unseen_deleted(conn, "default", T0 + timedelta(seconds=1), T0) == 2
+        assert tombstone(conn, "default", [1, 2, 99], T0, None) == 2
     assert _rows(engine)[("default", 1)].deleted_at == T0
 
     later = T0 + timedelta(minutes=15)
@@ -154,11 +155,12 @@ def test_upsert_rolls_back_with_the_callers_transaction(engine: Engine) -> None:
         assert upsert_products(conn, [], T0) == 0
 
 
-def test_mark_unseen_deleted_is_per_store(engine: Engine) -> None:
+def test_tombstone_is_per_store(engine: Engine) -> None:
     with engine.begin() as conn:
         upsert_products(conn, [_record(1, "default"), _record(1, "fr")], T0)
         upsert_products(conn, [_record(2, "default")], T0 + timedelta(hours=1))
-        marked = mark_unseen_deleted(conn, "default", T0 + timedelta(minutes=30), T0)
+        marked = tombstone(conn, "default", [1], T0, None)
+        assert tombstone(conn, "default", [1], T0, None) == 0  # already tombstoned
     assert marked == 1
     rows = _rows(engine)
     assert rows[("default", 1)].deleted_at == T0

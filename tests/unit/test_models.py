@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from sync.models import ItemRejected, parse_item
+from sync.models import ItemRejected, content_hash, parse_item, parse_window_time
 
 
 def test_a_minimal_item_needs_only_sku_and_id() -> None:
@@ -66,3 +68,82 @@ def test_nul_characters_are_removed_everywhere() -> None:
     record = parse_item(item, "default")
     assert record.sku == "AB" and record.name == "BadName"
     assert record.data["custom_attributes"][0]["value"] == "xy"
+
+
+def test_content_hash_ignores_key_order_and_sees_every_value() -> None:
+    a = {
+        "id": 1,
+        "sku": "A",
+        "extension_attributes": {"stock_item": {"qty": 1, "is_in_stock": True}},
+    }
+    b = {
+        "extension_attributes": {"stock_item": {"is_in_stock": True, "qty": 1}},
+        "sku": "A",
+        "id": 1,
+    }
+    assert content_hash(a) == content_hash(b)
+    b["extension_attributes"]["stock_item"]["qty"] = 2
+    assert content_hash(a) != content_hash(b)
+    assert parse_item(a, "default").content_hash == content_hash(a)
+
+
+def test_stock_and_attributes_are_read() -> None:
+    record = parse_item(
+        {
+            "id": 1,
+            "sku": "A",
+            "extension_attributes": {"stock_item": {"qty": "12.5", "is_in_stock": 1}},
+            "custom_attributes": [
+                {"attribute_code": "color", "value": "49"},
+                {"attribute_code": "category_ids", "value": ["3", "4"]},
+                {"attribute_code": "special", "value": None},
+                {"attribute_code": "flag", "value": True},
+                {"attribute_code": "color", "value": "50"},
+            ],
+        },
+        "default",
+    )
+    assert record.qty == Decimal("12.5") and record.is_in_stock is True
+    assert dict(record.attributes) == {
+        "color": "50",  # a repeated code: the last wins
+        "category_ids": '["3","4"]',
+        "special": None,
+        "flag": "true",
+    }
+    bare = parse_item({"id": 2, "sku": "B"}, "default")
+    assert (bare.qty, bare.is_in_stock, bare.attributes) == (None, None, ())
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"extension_attributes": {"stock_item": {"qty": "lots"}}}, "stock_item 'qty'"),
+        ({"extension_attributes": {"stock_item": {"is_in_stock": "yes"}}}, "is_in_stock"),
+        ({"extension_attributes": []}, "extension_attributes"),
+        ({"custom_attributes": {"color": 1}}, "custom_attributes"),
+        ({"custom_attributes": [{"value": 1}]}, "attribute_code"),
+    ],
+)
+def test_malformed_stock_or_attributes_reject_the_item(item: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ItemRejected, match=reason):
+        parse_item({"id": 1, "sku": "A", **item}, "default")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31", datetime(2026, 1, 31)),
+        ("2026-01-31 12:30:05", datetime(2026, 1, 31, 12, 30, 5)),
+        ("2026-01-31T12:30", datetime(2026, 1, 31, 12, 30)),
+        ("2026-01-31T12:30:05Z", datetime(2026, 1, 31, 12, 30, 5)),
+        ("2026-01-31T14:30:05+02:00", datetime(2026, 1, 31, 12, 30, 5)),
+    ],
+)
+def test_window_times(text: str, expected: datetime) -> None:
+    assert parse_window_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "31/01/2026", "2026-02-30", "2026-01-31 25:00"])
+def test_bad_window_times_are_explained(text: str) -> None:
+    with pytest.raises(ValueError, match=r"YYYY-MM-DD|not a valid date"):
+        parse_window_time(text)

@@ -39,6 +39,16 @@ class ScriptedCatalog:
         matching += [i for i in self.items if not isinstance(i.get("id"), int) and after == 0]
         return Page(matching[: criteria.page_size], total_count=len(matching))
 
+    def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page:
+        page = self.search(criteria, store_code)
+        keep = ("id", "sku", "updated_at")
+        return Page([{k: i.get(k) for k in keep} for i in page.items], page.total_count)
+
+    def count(self, store_code: str) -> int:
+        if self.fail_with is not None:
+            raise self.fail_with
+        return len(self.items)
+
     def newest_updated_at(self, store_code: str) -> str | None:
         return max(i["updated_at"] for i in self.items if "updated_at" in i)
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync.app import make_daemon
 from sync.db.lock import AlreadyRunning
-from sync.scheduler import Daemon, parse_schedule
+from sync.errors import ConfigError
+from sync.scheduler import Daemon, ScheduledJob, parse_schedule
+from sync.settings import load_settings
 
 
 @pytest.mark.parametrize(
@@ -55,3 +61,93 @@ def test_daemon_runs_at_start_survives_failures_and_stops_on_request() -> None:
     runner.join(timeout=20)
     assert not runner.is_alive()
     assert len(calls) == 3
+
+
+def _fake_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, list[str]]:
+    """An object with what make_daemon reads from an App, recording the runs it starts."""
+    for name, value in {
+        "IMS_CLIENT_ID": "id",
+        "IMS_CLIENT_SECRET": "secret",
+        "IMS_ORG_ID": "org@AdobeOrg",
+        "API_ENDPOINT": "https://na1.api.commerce.adobe.com/tenant",
+        **env,
+    }.items():
+        monkeypatch.setenv(name, value)
+    calls: list[str] = []
+    app = SimpleNamespace(
+        settings=load_settings(),
+        stop_event=threading.Event(),
+        run=lambda kind: calls.append(kind),
+    )
+    return app, calls
+
+
+def test_the_daemon_schedules_reconcile_nightly_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNC_RECONCILE_SCHEDULE", raising=False)
+    app, calls = _fake_app(monkeypatch, SYNC_SCHEDULE="10m")
+    daemon = make_daemon(app)
+    jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
+    assert set(jobs) == {Daemon.JOB_ID, "accs-sync-reconcile"}
+    reconcile = jobs["accs-sync-reconcile"]
+    assert isinstance(reconcile.trigger, CronTrigger)
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert reconcile.trigger.get_next_fire_time(None, start) == datetime(
+        2026, 1, 2, 3, 0, tzinfo=UTC
+    )
+    assert reconcile.max_instances == 1 and reconcile.coalesce is True
+    assert isinstance(jobs[Daemon.JOB_ID].trigger, IntervalTrigger)
+    reconcile.func(*reconcile.args)
+    jobs[Daemon.JOB_ID].func(*jobs[Daemon.JOB_ID].args)
+    assert calls == ["reconcile", "sync"]
+
+
+@pytest.mark.parametrize("off", ["off", "never", "OFF"])
+def test_the_scheduled_reconcile_can_be_turned_off(
+    off: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app, _ = _fake_app(monkeypatch, SYNC_RECONCILE_SCHEDULE=off)
+    assert [job.id for job in make_daemon(app).scheduler.get_jobs()] == [Daemon.JOB_ID]
+
+
+def test_a_bad_reconcile_schedule_names_its_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="SYNC_RECONCILE_SCHEDULE"):
+        _fake_app(monkeypatch, SYNC_RECONCILE_SCHEDULE="nightly")
+
+
+def test_jobs_queue_behind_each_other_instead_of_colliding() -> None:
+    """One worker thread: a reconcile due while a sync runs starts after it, not beside it."""
+    stop = threading.Event()
+    running = threading.Lock()
+    overlaps: list[str] = []
+    done: list[str] = []
+
+    def work(name: str) -> None:
+        if not running.acquire(blocking=False):
+            overlaps.append(name)
+            return
+        try:
+            stop.wait(0.3)
+            done.append(name)
+            if len(done) >= 3:
+                stop.set()
+        finally:
+            running.release()
+
+    daemon = Daemon(
+        lambda: work("sync"),
+        "1s",
+        stop,
+        extra_jobs=[ScheduledJob("other", "other", lambda: work("other"), "1s", "X")],
+    )
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert overlaps == [] and len(done) >= 3

@@ -1,0 +1,202 @@
+"""Write what really changed: products, their attributes, and the change log, in one transaction.
+
+A page of products goes through :func:`write_products`: one SELECT loads the stored
+``content_hash`` and ``deleted_at`` of the page's ids, and only new, changed or revived products
+are upserted, get their ``product_attributes`` replaced and a ``product_changes`` entry. An
+unchanged product is never rewritten, so ``synced_at`` and the change log mean "really changed".
+:func:`tombstone` soft-deletes and logs ``delete``. Everything runs on the caller's connection
+and commits with the caller's transaction (with the state and run counters of that page).
+
+Change log ``op``: ``insert`` for a product new to the mirror *or revived* (it was tombstoned and
+is back upstream), ``update`` for a changed one, ``delete`` for a tombstone. ``seq`` increases
+in commit order because the run lock (:mod:`sync.db.lock`) allows a single writer per database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sync.db.dialect import bulk_insert
+from sync.db.schema import naive_utc, product_attributes, product_changes, products
+from sync.db.upsert import upsert_products
+from sync.models import ProductRecord
+
+__all__ = [
+    "CHUNK",
+    "PageOutcome",
+    "chunks",
+    "local_index",
+    "tombstone",
+    "write_products",
+]
+
+T = TypeVar("T")
+
+#: Ids per IN list: well under SQLite's 999 bound parameters (older builds) and small enough
+#: for MariaDB's packet and PostgreSQL's planner.
+CHUNK = 500
+
+INSERT, UPDATE, DELETE = "insert", "update", "delete"
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass
+class PageOutcome:
+    """What :func:`write_products` did with one batch."""
+
+    inserted: int = 0
+    updated: int = 0
+    revived: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated + self.revived
+
+
+def _stored(conn: Connection, store_code: str, ids: Sequence[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for part in chunks(ids):
+        rows = conn.execute(
+            sa.select(products.c.id, products.c.content_hash, products.c.deleted_at).where(
+                products.c.store_code == store_code, products.c.id.in_(part)
+            )
+        )
+        found.update({row.id: row for row in rows})
+    return found
+
+
+def write_products(
+    conn: Connection,
+    store_code: str,
+    records: Iterable[ProductRecord],
+    now: datetime,
+    run_id: int | None,
+) -> PageOutcome:
+    """Write the new, changed and revived ``records`` of ``store_code``; skip unchanged ones.
+
+    A repeated id keeps its last record. Does not commit.
+    """
+    latest = {r.id: r for r in records}
+    outcome = PageOutcome()
+    if not latest:
+        return outcome
+    stored = _stored(conn, store_code, list(latest))
+    changed: list[ProductRecord] = []
+    log: list[tuple[ProductRecord, str]] = []
+    for record in latest.values():
+        if record.store_code != store_code:
+            raise ValueError(f"record for store {record.store_code!r} in a {store_code!r} batch")
+        row = stored.get(record.id)
+        if row is None:
+            outcome.inserted += 1
+            op = INSERT
+        elif row.deleted_at is not None:
+            outcome.revived += 1
+            op = INSERT
+        elif row.content_hash != record.content_hash or not record.content_hash:
+            outcome.updated += 1
+            op = UPDATE
+        else:
+            outcome.unchanged += 1
+            continue
+        changed.append(record)
+        log.append((record, op))
+    if changed:
+        upsert_products(conn, changed, now)
+        # A product new to the mirror has no attribute rows yet: nothing to delete for it.
+        known = [r.id for r, op in log if r.id in stored]
+        _replace_attributes(conn, store_code, changed, known)
+        _log(conn, [(store_code, r.id, r.sku, op) for r, op in log], now, run_id)
+    return outcome
+
+
+def _replace_attributes(
+    conn: Connection, store_code: str, records: Sequence[ProductRecord], existing: Sequence[int]
+) -> None:
+    """The attribute rows of ``records``; the old rows of the ``existing`` ids go first."""
+    for part in chunks(existing):
+        conn.execute(
+            sa.delete(product_attributes).where(
+                product_attributes.c.store_code == store_code,
+                product_attributes.c.product_id.in_(part),
+            )
+        )
+    rows = [
+        {"store_code": store_code, "product_id": r.id, "attribute_code": code, "value": value}
+        for r in records
+        for code, value in r.attributes
+    ]
+    bulk_insert(conn, product_attributes, rows)
+
+
+def _log(
+    conn: Connection,
+    entries: Sequence[tuple[str, int, str, str]],
+    now: datetime,
+    run_id: int | None,
+) -> None:
+    """Append to ``product_changes`` in the given order (so ``seq`` follows it)."""
+    stamp = naive_utc(now)
+    bulk_insert(
+        conn,
+        product_changes,
+        [
+            {
+                "store_code": store,
+                "product_id": pid,
+                "sku": sku,
+                "op": op,
+                "changed_at": stamp,
+                "run_id": run_id,
+            }
+            for store, pid, sku, op in entries
+        ],
+    )
+
+
+def tombstone(
+    conn: Connection, store_code: str, ids: Sequence[int], now: datetime, run_id: int | None
+) -> int:
+    """Set ``deleted_at`` on the live rows among ``ids`` and log a ``delete`` for each.
+
+    Never a hard delete: the row (and its attributes) stays for consumers to see the deletion.
+    Returns how many rows were tombstoned. Does not commit.
+    """
+    stamp = naive_utc(now)
+    count = 0
+    for part in chunks(sorted(ids)):
+        alive = sa.and_(
+            products.c.store_code == store_code,
+            products.c.id.in_(part),
+            products.c.deleted_at.is_(None),
+        )
+        victims = conn.execute(
+            sa.select(products.c.id, products.c.sku).where(alive).order_by(products.c.id)
+        ).all()
+        if not victims:
+            continue
+        conn.execute(sa.update(products).where(alive).values(deleted_at=stamp))
+        _log(conn, [(store_code, v.id, v.sku, DELETE) for v in victims], now, run_id)
+        count += len(victims)
+    return count
+
+
+def local_index(conn: Connection, store_code: str) -> dict[int, tuple[datetime | None, bool]]:
+    """Every mirrored id of ``store_code``: (``updated_at``, whether it is tombstoned)."""
+    rows = conn.execute(
+        sa.select(products.c.id, products.c.updated_at, products.c.deleted_at).where(
+            products.c.store_code == store_code
+        )
+    )
+    return {row.id: (row.updated_at, row.deleted_at is not None) for row in rows}

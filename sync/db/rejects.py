@@ -1,0 +1,149 @@
+"""``sync_rejects``: items ACCS sent that failed validation, kept with their raw payload.
+
+Bounded: one row per item, the latest rejection. An item is identified by (``store_code``,
+``product_id``), or by (``store_code``, ``sku``) when it has no usable id; rejecting it again
+replaces its row, and writing it successfully later removes the row. Rows not refreshed for
+:data:`RETENTION` (the item was deleted upstream or has neither id nor sku) are pruned at the end
+of each run, since a nightly reconcile would have rejected it again had it still been there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sync.db.changes import chunks
+from sync.db.schema import naive_utc, products, sync_rejects
+
+__all__ = [
+    "RETENTION",
+    "Reject",
+    "clear_rejects",
+    "pending_rejects",
+    "prune_rejects",
+    "record_rejects",
+    "rejects_of_run",
+]
+
+RETENTION = timedelta(days=30)
+_SKU_MAX = 255
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected item: what we could read of its key, why, and the item as received."""
+
+    product_id: int | None
+    sku: str | None
+    reason: str
+    payload: str
+
+    @classmethod
+    def of(cls, item: Any, reason: str) -> Reject:
+        product_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(product_id, str) and product_id.isdigit():
+            product_id = int(product_id)
+        if isinstance(product_id, bool) or not isinstance(product_id, int):
+            product_id = None
+        elif not 0 < product_id < 2**63:
+            product_id = None
+        sku = item.get("sku") if isinstance(item, dict) else None
+        sku = sku[:_SKU_MAX] if isinstance(sku, str) and sku else None
+        # JSON escapes NUL, so the text is storable everywhere (PostgreSQL refuses raw NULs).
+        payload = json.dumps(item, ensure_ascii=False, default=str)
+        return cls(product_id, sku, reason, payload)
+
+
+def record_rejects(
+    conn: Connection,
+    store_code: str,
+    rejects: Sequence[Reject],
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    """Store ``rejects``, replacing earlier rows of the same items. Does not commit."""
+    if not rejects:
+        return
+    latest: dict[tuple[str, Any], Reject] = {}
+    for reject in rejects:
+        key = ("id", reject.product_id) if reject.product_id is not None else ("sku", reject.sku)
+        latest[key] = reject
+    ids = [k[1] for k in latest if k[0] == "id"]
+    skus = [k[1] for k in latest if k[0] == "sku" and k[1] is not None]
+    clear_rejects(conn, store_code, ids)
+    for part in chunks(skus):
+        conn.execute(
+            sa.delete(sync_rejects).where(
+                sync_rejects.c.store_code == store_code,
+                sync_rejects.c.product_id.is_(None),
+                sync_rejects.c.sku.in_(part),
+            )
+        )
+    stamp = naive_utc(now)
+    conn.execute(
+        sa.insert(sync_rejects),
+        [
+            {
+                "run_id": run_id,
+                "store_code": store_code,
+                "product_id": r.product_id,
+                "sku": r.sku,
+                "reason": r.reason,
+                "payload": r.payload,
+                "rejected_at": stamp,
+            }
+            for r in latest.values()
+        ],
+    )
+
+
+def clear_rejects(conn: Connection, store_code: str, ids: Sequence[int]) -> None:
+    """Forget rejections of ``ids`` (they were just written, or are rejected anew)."""
+    for part in chunks(list(ids)):
+        conn.execute(
+            sa.delete(sync_rejects).where(
+                sync_rejects.c.store_code == store_code, sync_rejects.c.product_id.in_(part)
+            )
+        )
+
+
+def prune_rejects(engine: Engine, now: datetime) -> int:
+    """Drop rejections not refreshed for :data:`RETENTION`; returns how many."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.delete(sync_rejects).where(sync_rejects.c.rejected_at < naive_utc(now - RETENTION))
+        )
+    return int(result.rowcount)
+
+
+def pending_rejects(conn: Connection, store_code: str) -> int:
+    """Rejected items of ``store_code`` that have no live row: upstream, yet not mirrored."""
+    live = (
+        sa.select(products.c.id)
+        .where(
+            products.c.store_code == sync_rejects.c.store_code,
+            products.c.id == sync_rejects.c.product_id,
+            products.c.deleted_at.is_(None),
+        )
+        .exists()
+    )
+    query = (
+        sa.select(sa.func.count())
+        .select_from(sync_rejects)
+        .where(sync_rejects.c.store_code == store_code, ~live)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def rejects_of_run(conn: Connection, run_id: int) -> int:
+    """How many rows of ``sync_rejects`` a run left (for ``status``)."""
+    query = (
+        sa.select(sa.func.count()).select_from(sync_rejects).where(sync_rejects.c.run_id == run_id)
+    )
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,134 @@
+"""The id listing: which products exist upstream, so deletions and gaps can be repaired.
+
+ACCS has no deletion feed and a deleted product leaves no ``updated_at`` behind, so the only way
+to notice a deletion is to list what exists. The listing asks for every id of a store view with
+``fields=items[id,sku,updated_at],total_count`` (a few bytes per product), keyset-paged by
+entity id like a full pass, with large pages (shrunk to the store's pageSize limit if it has one).
+
+Only after the listing completed is anything tombstoned: a live row whose id was not listed gets
+``deleted_at`` and a ``delete`` in the change log (never a hard delete). Ids listed but missing
+locally, tombstoned locally (the product came back: revived, logged as ``insert``) or with a
+different ``updated_at`` are fetched in full and written like any page. A product created or
+deleted while the listing runs is caught by the next run.
+
+:func:`counts_differ` is the cheap test an incremental run does at its end: one request for the
+store's ``total_count``, compared with the live rows plus the items that are upstream but
+rejected. Only when they differ does the incremental run pay for a listing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from sync.api.criteria import Filter, SearchCriteria, Sort
+from sync.api.paging import IdPosition, IdWalk
+from sync.db.changes import CHUNK, local_index, tombstone
+from sync.db.rejects import pending_rejects
+from sync.db.schema import products
+from sync.db.state import update_run
+from sync.models import format_accs_time
+
+if TYPE_CHECKING:
+    from sync.pipeline import Pipeline, StoreStats
+
+__all__ = ["counts_differ", "list_upstream_ids", "reconcile_ids"]
+
+log = logging.getLogger(__name__)
+
+
+def list_upstream_ids(pipeline: Pipeline, store_code: str) -> dict[int, str | None]:
+    """Every id in the store view, with its ``updated_at``; raises if the listing fails."""
+    walk = IdWalk()
+    position = IdPosition()
+    found: dict[int, str | None] = {}
+    while True:
+        page = pipeline._fetch_ids(walk, position, store_code)
+        for item in page.items:
+            if not isinstance(item, dict):
+                continue
+            pid, stamp = item.get("id"), item.get("updated_at")
+            if isinstance(pid, int) and not isinstance(pid, bool):
+                found[pid] = stamp if isinstance(stamp, str) else None
+        following = walk.advance(position, page)
+        if following is None:
+            return found
+        position = following
+
+
+def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
+    """List every id; tombstone the gone, fetch the missing, revived and stale."""
+    code = store.store_code
+    upstream = list_upstream_ids(pipeline, code)
+    with pipeline.engine.connect() as conn:
+        local = local_index(conn, code)
+    gone = [pid for pid, (_, dead) in local.items() if not dead and pid not in upstream]
+    fetch = []
+    for pid, stamp in upstream.items():
+        if pid in store.rejected_ids:
+            continue  # rejected earlier in this run: fetching it again would not help
+        mine = local.get(pid)
+        if mine is None or mine[1]:
+            fetch.append(pid)
+        elif stamp is not None and (mine[0] is None or format_accs_time(mine[0]) != stamp):
+            fetch.append(pid)
+    log.info(
+        "store %s: id listing found %d products upstream, %d live here; %d gone, %d to fetch",
+        code,
+        len(upstream),
+        len(local) - sum(dead for _, dead in local.values()),
+        len(gone),
+        len(fetch),
+    )
+    for start in range(0, len(gone), CHUNK):
+        with pipeline.engine.begin() as conn:
+            deleted = tombstone(conn, code, gone[start : start + CHUNK], pipeline._now(), run_id)
+            update_run(conn, run_id, 0, 0, deleted=deleted)
+        store.deleted += deleted
+    if store.deleted:
+        log.info("store %s: %d products deleted upstream", code, store.deleted)
+    _fetch_by_id(pipeline, store, run_id, sorted(fetch))
+
+
+def _fetch_by_id(pipeline: Pipeline, store: StoreStats, run_id: int, ids: list[int]) -> None:
+    """Fetch ``ids`` in full, a page at a time (``entity_id in (...)``), and write them."""
+    position = 0
+    while position < len(ids):
+        part = ids[position : position + pipeline.page_size]
+
+        def criteria(_: object, size: int, part: list[int] = part) -> SearchCriteria:
+            return SearchCriteria(
+                groups=((Filter("entity_id", ",".join(map(str, part[:size])), "in"),),),
+                sorts=(Sort("entity_id", "ASC"),),
+                page_size=size,
+            )
+
+        page = pipeline._fetch(criteria, None, store.store_code)
+        with pipeline.engine.begin() as conn:
+            pipeline._write(conn, store, run_id, page)
+        position += min(len(part), pipeline.page_size)
+
+
+def counts_differ(pipeline: Pipeline, store: StoreStats) -> bool:
+    """Whether ACCS's ``total_count`` differs from the live rows plus pending rejects."""
+    code = store.store_code
+    upstream = pipeline._guarded(lambda: pipeline.catalog.count(code))
+    with pipeline.engine.connect() as conn:
+        live = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(products)
+            .where(products.c.store_code == code, products.c.deleted_at.is_(None))
+        ).scalar_one()
+        rejected = pending_rejects(conn, code)
+    if live + rejected == upstream:
+        return False
+    log.info(
+        "store %s: ACCS has %d products, the mirror %d live (+%d rejected); listing ids",
+        code,
+        upstream,
+        live,
+        rejected,
+    )
+    return True
