@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from sync.errors import AccsSyncError
 
-__all__ = ["AlreadyRunning", "instance_lock"]
+__all__ = ["AlreadyRunning", "instance_lock", "mysql_lock_name"]
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ _LOCK_NAME = "accs_sync_run"
 _PG_KEY = 0x4143_4353_5255_4E31 & 0x7FFF_FFFF_FFFF_FFFF  # "ACCSRUN1"
 
 
-def _mysql_lock_name(database: str | None) -> str:
+def mysql_lock_name(database: str | None, prefix: str = _LOCK_NAME) -> str:
     """GET_LOCK names are server-wide (PostgreSQL's advisory locks are per database): include
     the database, hashed to stay within MySQL's 64-character limit, so mirrors into two
-    databases on one server do not block each other."""
+    databases on one server do not block each other (the migration lock uses it too)."""
     digest = hashlib.sha256((database or "").encode()).hexdigest()[:32]
-    return f"{_LOCK_NAME}.{digest}"
+    return f"{prefix}.{digest}"
 
 
 class AlreadyRunning(AccsSyncError):
@@ -71,7 +71,7 @@ def instance_lock(engine: Engine) -> Iterator[None]:
             got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
             release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
         else:
-            name = _mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
+            name = mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
             got = conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar()
             release = sa.select(sa.func.release_lock(name))
         conn.commit()

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 import migrations
 from sync.db.dialect import dialect_name
+from sync.db.lock import mysql_lock_name
 from sync.db.schema import metadata
 from sync.errors import SchemaError
 
@@ -185,7 +186,8 @@ def _pg_lock(conn: Connection) -> Iterator[None]:
 @contextmanager
 def _mysql_lock(conn: Connection) -> Iterator[None]:
     # GET_LOCK belongs to the session, so it survives the implicit commits DDL causes there.
-    acquired = conn.execute(sa.select(sa.func.get_lock(_LOCK_NAME, LOCK_TIMEOUT_SECONDS))).scalar()
+    name = mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar(), _LOCK_NAME)
+    acquired = conn.execute(sa.select(sa.func.get_lock(name, LOCK_TIMEOUT_SECONDS))).scalar()
     # End this transaction: under REPEATABLE READ it could hold a snapshot older than the
     # migration the previous lock holder just committed.
     conn.commit()
@@ -197,7 +199,7 @@ def _mysql_lock(conn: Connection) -> Iterator[None]:
         try:
             if conn.in_transaction():
                 conn.rollback()
-            conn.execute(sa.select(sa.func.release_lock(_LOCK_NAME)))
+            conn.execute(sa.select(sa.func.release_lock(name)))
             conn.commit()
         except DBAPIError:
             # The session is gone, and the server dropped its lock with it.

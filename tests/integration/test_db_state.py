@@ -172,10 +172,10 @@ def test_product_counts(engine: Engine) -> None:
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 def test_the_run_lock_belongs_to_one_database_not_the_whole_server(db_url: str) -> None:
     """MySQL's GET_LOCK is server-wide: mirrors into two databases must not block each other."""
-    from sync.db.lock import AlreadyRunning, _mysql_lock_name, instance_lock
+    from sync.db.lock import AlreadyRunning, instance_lock, mysql_lock_name
 
-    assert _mysql_lock_name("a") != _mysql_lock_name("b")
-    assert len(_mysql_lock_name("x" * 64)) <= 64
+    assert mysql_lock_name("a") != mysql_lock_name("b")
+    assert len(mysql_lock_name("x" * 64)) <= 64
     engine = make_engine(db_url)
     other = make_engine(db_url)
     try:
@@ -185,7 +185,7 @@ def test_the_run_lock_belongs_to_one_database_not_the_whole_server(db_url: str) 
             # Another database on the same server: a different lock name.
             conn = other.connect()
             try:
-                name = _mysql_lock_name("some_other_database")
+                name = mysql_lock_name("some_other_database")
                 assert conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar() == 1
                 conn.execute(sa.select(sa.func.release_lock(name)))
             finally:
