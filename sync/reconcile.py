@@ -19,6 +19,8 @@ rejected. Only when they differ does the incremental run pay for a listing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -34,53 +36,83 @@ from sync.models import format_accs_time
 if TYPE_CHECKING:
     from sync.pipeline import Pipeline, StoreStats
 
-__all__ = ["counts_differ", "list_upstream_ids", "reconcile_ids"]
+__all__ = ["IdDiff", "counts_differ", "diff_upstream_ids", "reconcile_ids"]
 
 log = logging.getLogger(__name__)
 
 
-def list_upstream_ids(pipeline: Pipeline, store_code: str) -> dict[int, str | None]:
-    """Every id in the store view, with its ``updated_at``; raises if the listing fails."""
+@dataclass
+class IdDiff:
+    """What an id listing found different from the mirror: only the differences are kept, so
+    memory does not grow with the catalog (a listing of 200,000 ids holds one page at a time)."""
+
+    upstream: int = 0
+    live: int = 0
+    gone: list[int] = field(default_factory=list)
+    fetch: list[int] = field(default_factory=list)
+
+
+def diff_upstream_ids(pipeline: Pipeline, store_code: str, skip: set[int]) -> IdDiff:
+    """Walk the id listing page by page, comparing each page with the mirror's rows in the same
+    id range. Raises if the listing fails, so an incomplete listing never tombstones anything."""
     walk = IdWalk()
     position = IdPosition()
-    found: dict[int, str | None] = {}
+    diff = IdDiff()
     while True:
         page = pipeline._fetch_ids(walk, position, store_code)
+        listed: dict[int, str | None] = {}
         for item in page.items:
             if not isinstance(item, dict):
                 continue
             pid, stamp = item.get("id"), item.get("updated_at")
             if isinstance(pid, int) and not isinstance(pid, bool):
-                found[pid] = stamp if isinstance(stamp, str) else None
+                listed[pid] = stamp if isinstance(stamp, str) else None
         following = walk.advance(position, page)
+        # This page covers ids after the previous page's last id, up to its own last id; the
+        # last page also covers every higher id (mirrored rows beyond upstream's newest id).
+        upto = None if following is None else following.last_id
+        with pipeline.engine.connect() as conn:
+            local = local_index(conn, store_code, after=position.last_id, upto=upto)
+        _compare(listed, local, skip, diff)
         if following is None:
-            return found
+            return diff
         position = following
+
+
+def _compare(
+    listed: dict[int, str | None],
+    local: dict[int, tuple[datetime | None, bool]],
+    skip: set[int],
+    diff: IdDiff,
+) -> None:
+    diff.upstream += len(listed)
+    for pid, (_, dead) in local.items():
+        if not dead:
+            diff.live += 1
+            if pid not in listed:
+                diff.gone.append(pid)
+    for pid, stamp in listed.items():
+        if pid in skip:
+            continue  # rejected earlier in this run: fetching it again would not help
+        mine = local.get(pid)
+        if mine is None or mine[1]:
+            diff.fetch.append(pid)
+        elif stamp is not None and (mine[0] is None or format_accs_time(mine[0]) != stamp):
+            diff.fetch.append(pid)
 
 
 def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
     """List every id; tombstone the gone, fetch the missing, revived and stale."""
     code = store.store_code
-    upstream = list_upstream_ids(pipeline, code)
-    with pipeline.engine.connect() as conn:
-        local = local_index(conn, code)
-    gone = [pid for pid, (_, dead) in local.items() if not dead and pid not in upstream]
-    fetch = []
-    for pid, stamp in upstream.items():
-        if pid in store.rejected_ids:
-            continue  # rejected earlier in this run: fetching it again would not help
-        mine = local.get(pid)
-        if mine is None or mine[1]:
-            fetch.append(pid)
-        elif stamp is not None and (mine[0] is None or format_accs_time(mine[0]) != stamp):
-            fetch.append(pid)
+    diff = diff_upstream_ids(pipeline, code, store.rejected_ids)
+    gone = diff.gone
     log.info(
         "store %s: id listing found %d products upstream, %d live here; %d gone, %d to fetch",
         code,
-        len(upstream),
-        len(local) - sum(dead for _, dead in local.values()),
+        diff.upstream,
+        diff.live,
         len(gone),
-        len(fetch),
+        len(diff.fetch),
     )
     for start in range(0, len(gone), CHUNK):
         with pipeline.engine.begin() as conn:
@@ -89,7 +121,7 @@ def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
         store.deleted += deleted
     if store.deleted:
         log.info("store %s: %d products deleted upstream", code, store.deleted)
-    _fetch_by_id(pipeline, store, run_id, sorted(fetch))
+    _fetch_by_id(pipeline, store, run_id, sorted(diff.fetch))
 
 
 def _fetch_by_id(pipeline: Pipeline, store: StoreStats, run_id: int, ids: list[int]) -> None:

@@ -192,11 +192,17 @@ def tombstone(
     return count
 
 
-def local_index(conn: Connection, store_code: str) -> dict[int, tuple[datetime | None, bool]]:
-    """Every mirrored id of ``store_code``: (``updated_at``, whether it is tombstoned)."""
-    rows = conn.execute(
-        sa.select(products.c.id, products.c.updated_at, products.c.deleted_at).where(
-            products.c.store_code == store_code
-        )
+def local_index(
+    conn: Connection, store_code: str, after: int | None = None, upto: int | None = None
+) -> dict[int, tuple[datetime | None, bool]]:
+    """Mirrored ids of ``store_code`` in ``(after, upto]`` (unbounded where ``None``):
+    (``updated_at``, whether it is tombstoned)."""
+    query = sa.select(products.c.id, products.c.updated_at, products.c.deleted_at).where(
+        products.c.store_code == store_code
     )
+    if after is not None:
+        query = query.where(products.c.id > after)
+    if upto is not None:
+        query = query.where(products.c.id <= upto)
+    rows = conn.execute(query)
     return {row.id: (row.updated_at, row.deleted_at is not None) for row in rows}
