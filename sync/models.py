@@ -81,8 +81,25 @@ def content_hash(item: Any) -> str:
     return _digest(_canonical(item))
 
 
+# The exact shape ACCS sends, parsed without strptime (which cost a third of parse_item).
+_ACCS_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
 def parse_accs_time(value: str) -> datetime:
-    """Parse an ACCS timestamp (UTC, ``YYYY-MM-DD HH:MM:SS``) into a naive UTC datetime."""
+    """Parse an ACCS timestamp (UTC, ``YYYY-MM-DD HH:MM:SS``) into a naive UTC datetime.
+
+    Raises ``ValueError`` for anything else, exactly as ``strptime`` with
+    :data:`ACCS_TIME_FORMAT` would (which still handles every other spelling it accepts).
+    """
+    if _ACCS_TIME.fullmatch(value):
+        return datetime(
+            int(value[0:4]),
+            int(value[5:7]),
+            int(value[8:10]),
+            int(value[11:13]),
+            int(value[14:16]),
+            int(value[17:19]),
+        )
     return datetime.strptime(value, ACCS_TIME_FORMAT)
 
 

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from sync.models import ItemRejected, content_hash, parse_item, parse_window_time
+from sync.models import (
+    ACCS_TIME_FORMAT,
+    ItemRejected,
+    content_hash,
+    parse_accs_time,
+    parse_item,
+    parse_window_time,
+)
 
 
 def test_a_minimal_item_needs_only_sku_and_id() -> None:
@@ -147,3 +154,36 @@ def test_window_times(text: str, expected: datetime) -> None:
 def test_bad_window_times_are_explained(text: str) -> None:
     with pytest.raises(ValueError, match=r"YYYY-MM-DD|not a valid date"):
         parse_window_time(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-04 05:06:07",
+        "1999-12-31 23:59:59",
+        "2024-02-29 00:00:00",
+        "2023-02-29 00:00:00",
+        "2026-13-01 00:00:00",
+        "2026-01-01 24:00:00",
+        "2026-01-01 00:60:00",
+        "2026-01-01 00:00:60",
+        "0000-01-01 00:00:00",
+        "2026-1-2 3:4:5",
+        "2026-01-01T00:00:00",
+        "2026-01-01 00:00:00 ",
+        "2026-01-01",
+        "\u0662026-01-01 00:00:00",
+        "",
+    ],
+)
+def test_parse_accs_time_agrees_with_strptime(text: str) -> None:
+    """The fast path for the usual shape accepts and refuses exactly what strptime does."""
+    try:
+        expected: datetime | None = datetime.strptime(text, ACCS_TIME_FORMAT)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_accs_time(text)
+    else:
+        assert parse_accs_time(text) == expected
