@@ -30,10 +30,13 @@ from sync.models import ProductRecord
 
 __all__ = [
     "CHUNK",
+    "IdInterval",
     "PageOutcome",
     "chunks",
     "local_index",
+    "stored_rows",
     "tombstone",
+    "tombstone_missing",
     "write_products",
 ]
 
@@ -86,22 +89,51 @@ def _id_in(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     return products.c.id.in_(ids)
 
 
+IdInterval = tuple[int, int | None]
+"""Ids ``lo < id <= hi`` (``hi`` None: no upper bound)."""
+
+
+def stored_rows(
+    conn: Connection, store_code: str, ids: Sequence[int], interval: IdInterval | None = None
+) -> dict[int, Any]:
+    """The stored ``content_hash``, ``deleted_at`` and ``sku`` of ``ids``, or of every mirrored
+    row in ``interval`` when one is given (one range scan of the primary key)."""
+    if interval is None:
+        return _stored(conn, store_code, ids) if ids else {}
+    lo, hi = interval
+    t = products.c
+    query = sa.select(t.id, t.content_hash, t.deleted_at, t.sku).where(
+        t.store_code == store_code, t.id > lo
+    )
+    if hi is not None:
+        query = query.where(t.id <= hi)
+    found = {row.id: row for row in conn.execute(query)}
+    outside = [pid for pid in ids if pid <= lo or (hi is not None and pid > hi)]
+    if outside:  # not in a well-behaved page, but then they are still looked up
+        found.update(_stored(conn, store_code, outside))
+    return found
+
+
 def write_products(
     conn: Connection,
     store_code: str,
     records: Iterable[ProductRecord],
     now: datetime,
     run_id: int | None,
+    *,
+    stored: dict[int, Any] | None = None,
 ) -> PageOutcome:
     """Write the new, changed and revived ``records`` of ``store_code``; skip unchanged ones.
 
+    ``stored``: what :func:`stored_rows` returned for these records (looked up when omitted).
     A repeated id keeps its last record. Does not commit.
     """
     latest = {r.id: r for r in records}
     outcome = PageOutcome()
     if not latest:
         return outcome
-    stored = _stored(conn, store_code, list(latest))
+    if stored is None:
+        stored = _stored(conn, store_code, list(latest))
     changed: list[ProductRecord] = []
     log: list[tuple[ProductRecord, str]] = []
     for record in latest.values():
@@ -173,6 +205,22 @@ def _log(
             for store, pid, sku, op in entries
         ],
     )
+
+
+def tombstone_missing(
+    conn: Connection,
+    store_code: str,
+    stored: dict[int, Any],
+    present: Iterable[int],
+    now: datetime,
+    run_id: int | None,
+) -> int:
+    """Tombstone the live rows of ``stored`` (one id interval's rows, from :func:`stored_rows`)
+    whose id is not in ``present``: a keyset page that covers the interval did not carry them,
+    so they are gone upstream. Returns how many. Does not commit."""
+    seen = set(present)
+    gone = [pid for pid, row in stored.items() if row.deleted_at is None and pid not in seen]
+    return tombstone(conn, store_code, gone, now, run_id) if gone else 0
 
 
 def tombstone(
