@@ -63,6 +63,7 @@ class EmulatorApp(ImsEndpoints):
         stats: Stats | None = None,
         scopes: tuple[str, ...] = REQUIRED_SCOPES,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
         self.tenant = tenant
@@ -74,6 +75,8 @@ class EmulatorApp(ImsEndpoints):
         self.stats = stats or Stats()
         self.scopes = scopes
         self._sleep = sleep
+        # Request stamps (RequestRecord.arrived/answered) and the rate-limit bucket use this.
+        self._monotonic = monotonic
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
@@ -113,26 +116,15 @@ class EmulatorApp(ImsEndpoints):
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
         kept = () if kind in ("token", "authorize") else params
-        record, seq = self.stats.begin(method, kind, path, kept, lowered.get("store"))
+        record, seq = self.stats.begin(
+            method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
+        )
+        status = 0
         try:
-            if self.faults.latency > 0:
-                self._sleep(self.faults.latency)
-            if kind == "token":
-                response = self._token(method, lowered, body, params)
-            elif kind == "authorize" and method == "GET":
-                response = self._authorize(dict(params))
-            elif kind in ("list", "item") and method == "GET" and match is not None:
-                response = self._accs(kind, match, lowered, params, record, seq)
-            elif path in ("", "/") and method == "GET":
-                response = _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
-            else:
-                response = _json(404, {"message": "Request does not match any route."})
-        except MagentoError as exc:
-            response = _json(exc.status, exc.body)
-        except Exception:  # a bug or a failing test hook must still answer like Magento
-            log.exception("emulator failed to answer %s %s", method, path)
-            response = self._server_error(500)
-        self.stats.finish(record, response.status)
+            response = self._route(method, path, kind, match, lowered, params, body, record, seq)
+            status = response.status
+        finally:  # even a KeyboardInterrupt must not leave the request counted as in flight
+            self.stats.finish(record, status, answered=self._monotonic())
         log.debug(
             "%s %s -> %d (%.1f ms)",
             method,
@@ -141,6 +133,36 @@ class EmulatorApp(ImsEndpoints):
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        match: re.Match[str] | None,
+        headers: Mapping[str, str],
+        params: tuple[tuple[str, str], ...],
+        body: bytes,
+        record: RequestRecord,
+        seq: int,
+    ) -> Response:
+        try:
+            if self.faults.latency > 0:
+                self._sleep(self.faults.latency)
+            if kind == "token":
+                return self._token(method, headers, body, params)
+            if kind == "authorize" and method == "GET":
+                return self._authorize(dict(params))
+            if kind in ("list", "item") and method == "GET" and match is not None:
+                return self._accs(kind, match, headers, params, record, seq)
+            if path in ("", "/") and method == "GET":
+                return _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
+            return _json(404, {"message": "Request does not match any route."})
+        except MagentoError as exc:
+            return _json(exc.status, exc.body)
+        except Exception:  # a bug or a failing test hook must still answer like Magento
+            log.exception("emulator failed to answer %s %s", method, path)
+            return self._server_error(500)
 
     # -- ACCS ---------------------------------------------------------------------------------
 

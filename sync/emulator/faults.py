@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Faults", "RequestHook", "RequestRecord", "Stats"]
+__all__ = ["ACCS_KINDS", "Faults", "RequestHook", "RequestRecord", "Stats"]
+
+#: Request kinds that are ACCS calls (the rest are IMS or unknown routes).
+ACCS_KINDS = frozenset({"list", "item"})
 
 
 @dataclass
@@ -29,6 +32,10 @@ class RequestRecord:
     store: str | None
     status: int = 0
     served_ids: tuple[int, ...] = ()  # ids of the products a list answer carried, in order
+    # The emulator's monotonic clock (time.monotonic unless injected) when the request was
+    # received and when its answer was decided (before the bytes were sent).
+    arrived: float = 0.0
+    answered: float = 0.0
 
     def params(self) -> dict[str, str]:
         """The query parameters as a dict (the last of repeated names wins)."""
@@ -93,15 +100,24 @@ class Faults:
 
 
 class Stats:
-    """Counters and the most recent requests, for tests to assert what clients did."""
+    """Counters and the most recent requests, for tests to assert what clients did.
+
+    ``in_flight`` is how many ACCS requests are being handled right now (from receipt,
+    including any injected latency, until the answer is decided); ``max_in_flight`` the most
+    seen at once, which shows whether a client really runs requests concurrently.
+    """
 
     def __init__(self, keep: int = 1000) -> None:
         self._lock = threading.Lock()
         self._keep = keep
+        self.in_flight = 0
         self.reset()
 
     def reset(self) -> None:
+        """Zero the counters. ``in_flight`` is a gauge, not a counter: requests being handled
+        stay counted (so it never goes negative), and ``max_in_flight`` restarts from it."""
         with self._lock:
+            self.max_in_flight = self.in_flight
             self.tokens_issued = 0
             self.tokens_by_grant: Counter[str] = Counter()
             self.requests: Counter[str] = Counter()
@@ -123,6 +139,10 @@ class Stats:
     @property
     def server_errors(self) -> int:
         """5xx served."""
+        with self._lock:
+            return self._server_errors()
+
+    def _server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
     def begin(
@@ -132,23 +152,31 @@ class Stats:
         path: str,
         query: tuple[tuple[str, str], ...],
         store: str | None,
+        arrived: float = 0.0,
     ) -> tuple[RequestRecord, int]:
-        """Record a new request; returns it and its number among ACCS requests (0 for others)."""
+        """Record a new request; returns it and its number among ACCS requests (0 for others).
+        An ACCS request counts as in flight until :meth:`finish`."""
         with self._lock:
             self._seq += 1
             accs = 0
-            if kind in ("list", "item"):
+            if kind in ACCS_KINDS:
                 self._accs_seq += 1
                 accs = self._accs_seq
-            record = RequestRecord(self._seq, method, kind, path, query, store)
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            record = RequestRecord(self._seq, method, kind, path, query, store, arrived=arrived)
             self.requests[kind] += 1
             self.recent.append(record)
             return record, accs
 
-    def finish(self, record: RequestRecord, status: int) -> None:
+    def finish(self, record: RequestRecord, status: int, answered: float = 0.0) -> None:
+        """The answer to ``record`` is decided (call exactly once per :meth:`begin`)."""
         with self._lock:
             record.status = status
+            record.answered = answered
             self.statuses[status] += 1
+            if record.kind in ACCS_KINDS:
+                self.in_flight -= 1
 
     def token_issued(self, grant: str = "client_credentials") -> None:
         with self._lock:
@@ -161,10 +189,16 @@ class Stats:
             return [r for r in self.recent if r.kind == "list"]
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as plain JSON-ready values (what ``GET /_emulator/stats`` answers)."""
         with self._lock:
             return {
                 "tokens_issued": self.tokens_issued,
                 "tokens_by_grant": dict(self.tokens_by_grant),
                 "requests": dict(self.requests),
                 "statuses": dict(self.statuses),
+                "unauthorized": self.statuses[401],
+                "rate_limited": self.statuses[429],
+                "server_errors": self._server_errors(),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
             }
