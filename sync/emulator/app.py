@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from sync.emulator.faults import Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, render, render_top
 from sync.emulator.response import Response
 from sync.emulator.response import json_response as _json
@@ -45,6 +47,10 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+def _too_many_requests(retry_after: int) -> Response:
+    return _json(429, {"message": "Too many requests"}, (("Retry-After", str(retry_after)),))
 
 
 class EmulatorApp(ImsEndpoints):
@@ -77,6 +83,9 @@ class EmulatorApp(ImsEndpoints):
         self._sleep = sleep
         # Request stamps (RequestRecord.arrived/answered) and the rate-limit bucket use this.
         self._monotonic = monotonic
+        self._bucket_lock = threading.Lock()
+        self._bucket: TokenBucket | None = None
+        self._bucket_setting: tuple[float, int | None] = (0.0, None)
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
@@ -186,11 +195,10 @@ class EmulatorApp(ImsEndpoints):
                 },
             )
         if self.faults.take("rate_limit_next") or self.faults.every("rate_limit_every", seq):
-            return _json(
-                429,
-                {"message": "Too many requests"},
-                (("Retry-After", str(self.faults.retry_after)),),
-            )
+            return _too_many_requests(self.faults.retry_after)
+        bucket = self._rate_limiter()
+        if bucket is not None and (wait := bucket.take()) > 0:
+            return _too_many_requests(retry_after_seconds(wait))
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
@@ -198,6 +206,17 @@ class EmulatorApp(ImsEndpoints):
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
             return self._server_error(self.faults.error_5xx_status)
         return None
+
+    def _rate_limiter(self) -> TokenBucket | None:
+        """The bucket for the current ``rate_limit_*`` faults, rebuilt (full) when they
+        change, so a test or benchmark can switch the limit while clients run."""
+        setting = (float(self.faults.rate_limit_rps), self.faults.rate_limit_burst)
+        with self._bucket_lock:
+            if setting != self._bucket_setting:
+                rps, burst = setting
+                self._bucket = TokenBucket(rps, burst, self._monotonic) if rps > 0 else None
+                self._bucket_setting = setting
+            return self._bucket
 
     def _accs(
         self,

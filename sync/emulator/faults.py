@@ -53,6 +53,11 @@ class Faults:
     rate_limit_every: int = 0  # every Nth ACCS request answers 429
     rate_limit_next: int = 0  # the next K ACCS requests answer 429
     retry_after: int = 1  # Retry-After seconds sent with a 429
+    # A real limit: a token bucket over all ACCS requests (not IMS), refilled continuously at
+    # this many requests per second (0: off). A refused request gets a 429 whose Retry-After
+    # is the whole seconds until a token is back. Changing either field starts a full bucket.
+    rate_limit_rps: float = 0.0
+    rate_limit_burst: int | None = None  # tokens saved up (None: max(1, round(rps)))
     error_5xx_every: int = 0  # every Nth ACCS request answers error_5xx_status
     error_5xx_next: int = 0
     error_5xx_status: int = 503  # 500, 502, 503 or 504
