@@ -19,16 +19,17 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.catalog import Catalog
-from sync.emulator.criteria import MagentoError, parse_criteria
+from sync.emulator.criteria import Criteria, MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
-from sync.emulator.records import TOP_FIELDS, render, render_top
-from sync.emulator.response import Response
+from sync.emulator.records import TOP_FIELDS, Product, render, render_top
+from sync.emulator.response import JSON_HEADERS, Response, encode_json
 from sync.emulator.response import json_response as _json
-from sync.emulator.search import execute
+from sync.emulator.search import Result, execute
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "EmulatorApp", "Response"]
 
@@ -70,6 +71,7 @@ class EmulatorApp(ImsEndpoints):
         scopes: tuple[str, ...] = REQUIRED_SCOPES,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        render_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.catalog = catalog
         self.tenant = tenant
@@ -80,6 +82,8 @@ class EmulatorApp(ImsEndpoints):
         self.faults = faults or Faults()
         self.stats = stats or Stats()
         self.scopes = scopes
+        # Encoded products for list pages; 0 turns it off (every answer rendered afresh).
+        self.renders = RenderCache(render_cache_bytes) if render_cache_bytes > 0 else None
         self._sleep = sleep
         # Request stamps (RequestRecord.arrived/answered) and the rate-limit bucket use this.
         self._monotonic = monotonic
@@ -239,31 +243,36 @@ class EmulatorApp(ImsEndpoints):
             hook(record)
         fields = dict(params).get("fields")
         tree = parse_fields(fields) if fields else None
+        # Whole products (no fields filter) come as cached bytes, identical to encoding the
+        # rendered dicts (see .pages); a filtered answer is rendered and encoded afresh.
+        renders = self.renders if tree is None else None
         if kind == "item":
-            payload = self._item(unquote(match.group("sku")), store)
+            product = self._item(unquote(match.group("sku")))
+            if renders is not None:
+                body = renders.product(product, store)
+            else:
+                body = encode_json(apply_fields_filter(render(product, store), tree))
         else:
-            payload = self._list(params, store, seq, tree)
-            record.served_ids = tuple(item["id"] for item in payload["items"])
-        if tree is not None:
-            payload = apply_fields_filter(payload, tree)
-        response = _json(200, payload)
+            criteria, result = self._search(params, store, seq)
+            record.served_ids = tuple(p.id for p in result.items)
+            if renders is not None:
+                body = renders.page(result.items, store, criteria.echo(), result.total_count)
+            else:
+                payload = _page_payload(criteria, result, store, tree)
+                body = encode_json(apply_fields_filter(payload, tree))
         if self.faults.take("invalid_json_next"):
-            return Response(200, response.body[: len(response.body) // 2], response.headers)
-        return response
+            return Response(200, body[: len(body) // 2], JSON_HEADERS)
+        return Response(200, body, JSON_HEADERS)
 
-    def _item(self, sku: str, store: str) -> dict[str, Any]:
+    def _item(self, sku: str) -> Product:
         product = self.catalog.get(sku)
         if product is None:
             raise MagentoError(404, {"message": _NO_PRODUCT})
-        return render(product, store)
+        return product
 
-    def _list(
-        self,
-        params: tuple[tuple[str, str], ...],
-        store: str,
-        seq: int,
-        tree: FieldTree | None = None,
-    ) -> dict[str, Any]:
+    def _search(
+        self, params: tuple[tuple[str, str], ...], store: str, seq: int
+    ) -> tuple[Criteria, Result]:
         criteria = parse_criteria(params)
         faults = self.faults
         if faults.input_limit and criteria.page_size is not None:
@@ -287,12 +296,19 @@ class EmulatorApp(ImsEndpoints):
             legacy_last_page=faults.legacy_last_page,
             default_page_size=faults.default_page_size,
         )
-        # A listing that wants only top-level fields (the id listing) skips the full render.
-        wanted = None if tree is None else tree.get("items", False)
-        cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
-        draw = render_top if cheap else render
-        return {
-            "items": [draw(p, store) for p in result.items],
-            "search_criteria": criteria.echo(),
-            "total_count": result.total_count,
-        }
+        return criteria, result
+
+
+def _page_payload(
+    criteria: Criteria, result: Result, store: str, tree: FieldTree | None
+) -> dict[str, Any]:
+    """A list answer as dicts. A listing that wants only top-level fields (the id listing)
+    skips the full render."""
+    wanted = None if tree is None else tree.get("items", False)
+    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
+    draw = render_top if cheap else render
+    return {
+        "items": [draw(p, store) for p in result.items],
+        "search_criteria": criteria.echo(),
+        "total_count": result.total_count,
+    }

@@ -19,6 +19,7 @@ from typing import Any
 from sync.emulator.app import AUTHORIZE_PATH, TOKEN_PATH, EmulatorApp, Response
 from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults, Stats
+from sync.emulator.pages import DEFAULT_CACHE_BYTES
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -117,7 +118,8 @@ class EmulatorServer:
     """Adobe IMS + ACCS for one tenant, served on ``host:port`` (``port=0``: any free port).
 
     ``clock`` (returns now) drives token expiry; by default it is the catalog's clock, so one
-    fake clock moves both ``updated_at`` and token lifetimes.
+    fake clock moves both ``updated_at`` and token lifetimes. ``render_cache_bytes`` bounds the
+    memory kept for encoded products (see :mod:`.pages`; 0: render every answer afresh).
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class EmulatorServer:
         org_id: str = DEFAULT_ORG_ID,
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
+        render_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.catalog = catalog if catalog is not None else Catalog.generate(500)
         self.faults = faults if faults is not None else Faults()
@@ -145,6 +148,7 @@ class EmulatorServer:
             faults=self.faults,
             clock=clock,
             stats=self.stats,
+            render_cache_bytes=render_cache_bytes,
         )
         self.tenant = tenant
         self.client_id = client_id
