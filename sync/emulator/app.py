@@ -3,7 +3,8 @@
 No sockets here, so every behaviour is testable directly; :mod:`.server` only moves bytes.
 Checks run in the order a request meets them in Adobe's stack: the API gateway (``x-api-key``,
 ``x-gw-ims-org-id``, rate limiting), then the token, then Commerce itself (5xx, store view,
-``searchCriteria``).
+``searchCriteria``). The emulator's own ``/_emulator/...`` controls (:mod:`.admin`) come
+before all of that.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
 from sync.emulator.criteria import Criteria, MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
@@ -119,6 +121,8 @@ class EmulatorApp(ImsEndpoints):
     ) -> Response:
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
+        if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
+            return admin_response(method, path, body, self.faults, self.stats)
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))

@@ -8,9 +8,11 @@ atomically, one per affected request.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +104,58 @@ class Faults:
             for name in self.__dataclass_fields__:
                 if name != "_lock":
                     setattr(self, name, getattr(fresh, name))
+
+    def settings(self) -> dict[str, Any]:
+        """Every field that :meth:`update` can set, with its value (JSON-ready)."""
+        return {name: getattr(self, name) for name in _SETTABLE}
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set fields by name, all or none: any unknown name or bad value raises
+        :class:`ValueError` naming it, and nothing changes. ``on_request`` takes Python
+        callables, so it cannot be set this way."""
+        checked = {name: _check_setting(name, value) for name, value in values.items()}
+        with self._lock:
+            for name, value in checked.items():
+                setattr(self, name, value)
+
+
+# Fields update() accepts, by their annotation (faults.py uses postponed annotations).
+_SETTABLE: dict[str, str] = {
+    f.name: str(f.type)
+    for f in dataclasses.fields(Faults)
+    if str(f.type) in ("int", "float", "bool", "int | None")
+}
+_AT_LEAST = {"rate_limit_burst": 1, "max_page_size": 1}
+_STATUS_RANGES = {"error_5xx_status": (500, 599), "ims_html_status": (100, 599)}
+
+
+def _check_setting(name: str, value: Any) -> Any:
+    kind = _SETTABLE.get(name)
+    if kind is None:
+        if name in Faults.__dataclass_fields__ and not name.startswith("_"):
+            raise ValueError(f"fault {name!r} takes Python callables; it cannot be set this way")
+        raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_SETTABLE))}")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"fault {name!r} must be true or false, not {value!r}")
+        return value
+    if value is None and kind == "int | None":
+        return None
+    # bool is an int subclass in Python, but true/false are no numbers in JSON.
+    number_types = (int, float) if kind == "float" else (int,)
+    if isinstance(value, bool) or not isinstance(value, number_types):
+        wanted = {"float": "a number", "int": "an integer"}.get(kind, "an integer or null")
+        raise ValueError(f"fault {name!r} must be {wanted}, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"fault {name!r} must be a finite number, not {value!r}")
+    least = _AT_LEAST.get(name, 0)
+    if value < least:
+        raise ValueError(f"fault {name!r} must be at least {least}, not {value!r}")
+    if name in _STATUS_RANGES:
+        low, high = _STATUS_RANGES[name]
+        if not low <= value <= high:
+            raise ValueError(f"fault {name!r} must be an HTTP status from {low} to {high}")
+    return float(value) if kind == "float" else value
 
 
 class Stats:
