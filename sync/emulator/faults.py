@@ -111,8 +111,8 @@ class Faults:
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set fields by name, all or none: any unknown name or bad value raises
-        :class:`ValueError` naming it, and nothing changes. ``on_request`` takes Python
-        callables, so it cannot be set this way."""
+        :class:`ValueError` naming it, and nothing changes. Only numbers and switches can be
+        set so: ``on_request`` (Python callables) cannot."""
         checked = {name: _check_setting(name, value) for name, value in values.items()}
         with self._lock:
             for name, value in checked.items():
@@ -133,7 +133,7 @@ def _check_setting(name: str, value: Any) -> Any:
     kind = _SETTABLE.get(name)
     if kind is None:
         if name in Faults.__dataclass_fields__ and not name.startswith("_"):
-            raise ValueError(f"fault {name!r} takes Python callables; it cannot be set this way")
+            raise ValueError(f"fault {name!r} cannot be set this way (only numbers and switches)")
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_SETTABLE))}")
     if kind == "bool":
         if not isinstance(value, bool):

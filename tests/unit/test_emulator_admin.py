@@ -70,7 +70,7 @@ def test_faults_are_set_by_name_and_take_effect(
     ("body", "message"),
     [
         (b'{"latency": 0.1, "no_such_fault": 1}', "unknown fault 'no_such_fault'"),
-        (b'{"on_request": []}', "'on_request' takes Python callables"),
+        (b'{"on_request": []}', "'on_request' cannot be set this way"),
         (b'{"latency": "fast"}', "'latency' must be a number"),
         (b'{"error_5xx_every": 2.5}', "'error_5xx_every' must be an integer"),
         (b'{"error_5xx_every": true}', "'error_5xx_every' must be an integer"),
