@@ -145,6 +145,7 @@ def test_a_stop_request_interrupts_a_waiting_worker() -> None:
     gate = RequestGate(max_concurrency=1, stop_event=stop)
     errors: list[BaseException] = []
     with gate.slot():  # holds the only slot
+
         def waiter() -> None:
             try:
                 with gate.slot():
