@@ -55,6 +55,7 @@ def test_a_concurrent_backfill_killed_at_random_points_resumes_every_range(
         )
         emulator.faults.on_request.append(killer)
         ranges_left: list[dict[str, int | None]] = []
+        fetched_before_kill: set[int] = set()
         refetched = 0
         for attempt in range(KILLS + 1):
             before = len(page_requests(emulator))
