@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any
 
 import requests
@@ -35,6 +35,7 @@ __all__ = [
     "EmulatorStats",
     "EmulatorUnsupported",
     "child_env",
+    "interrupt_on_sigterm",
     "process_cpu_seconds",
     "run_child",
 ]
@@ -58,6 +59,16 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a CI job's timeout) stop the benchmark as Ctrl-C does, so the
+    ``finally`` blocks that stop its children run."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handle)
 
 
 def _tail(text: str, lines: int = 20) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from sync.db.engine import normalize_url, redacted_url
 
-from _harness import CLI, Emulator, child_env, run_child
+from _harness import CLI, ChildFailed, Emulator, child_env, interrupt_on_sigterm, run_child
 
 LOCAL_SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -73,36 +74,49 @@ def main() -> int:
     )
     parser.add_argument("--page-size", type=int, default=300)
     args = parser.parse_args()
+    interrupt_on_sigterm()
     backend = args.database if "://" not in args.database else redacted_url(args.database)
     print(f"database: {backend}; page size {args.page_size}")
     print(f"{'products':>10} {'pass':>7} {'seconds':>9} {'products/s':>11} {'peak RSS MiB':>13}")
+    try:
+        run(args.products, args.database, args.page_size)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every child process has been stopped", file=sys.stderr)
+        return 130
+    except ChildFailed as exc:
+        print(f"backfill bench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(sizes: list[int], database: str, page_size: int) -> None:
+    """One line per size and pass; children are stopped whatever happens."""
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.products:
+        for n in sizes:
             with (
                 Emulator(n, Path(tmp)) as emulator,
-                scratch_database(args.database, str(n), Path(tmp)) as url,
+                scratch_database(database, str(n), Path(tmp)) as url,
             ):
                 env = child_env(
                     {
                         **emulator.exports,
                         "DATABASE_URL": url,
-                        "SYNC_PAGE_SIZE": str(args.page_size),
+                        "SYNC_PAGE_SIZE": str(page_size),
                         "SYNC_TOKEN_CACHE": str(Path(tmp) / "tokens.json"),
                     }
                 )
                 for label in ("first", "second"):
-                    run = run_child(
+                    result = run_child(
                         [*CLI, "backfill", "--log-level", "WARNING"],
                         env,
                         label=f"accs-sync backfill ({n} products, {label} pass)",
                         cwd=Path(tmp),
                     ).check()
                     print(
-                        f"{n:>10} {label:>7} {run.seconds:>9.1f} {n / run.seconds:>11.0f} "
-                        f"{run.peak_rss_mib:>13.1f}",
+                        f"{n:>10} {label:>7} {result.seconds:>9.1f} "
+                        f"{n / result.seconds:>11.0f} {result.peak_rss_mib:>13.1f}",
                         flush=True,
                     )
-    return 0
 
 
 if __name__ == "__main__":
