@@ -8,9 +8,13 @@ through one :class:`RequestGate`:
 * **A 429 pauses everyone** until its ``Retry-After`` (1 s when the answer has none): no worker
   sends anything during the pause. Requests already on the wire may come back 429 too; they
   extend the pause but count as the same event (concurrency is halved once).
-* **A request rate.** ``SYNC_MAX_RPS`` caps the rate from the start. Without it, the first 429
-  teaches one: the requests ACCS accepted in the second before the 429, less 10%, becomes the
-  cap (never above ``SYNC_MAX_RPS``). A learnt cap rises by 5% after every
+* **A request rate.** ``SYNC_MAX_RPS`` (N) caps the rate from the start: at most N requests in
+  any one-second window (for N below 1, one request per 1/N seconds). That is what "N requests
+  per second" admits under each common gateway algorithm (a fixed window per second, a sliding
+  window, a token bucket holding a second's worth), so a run may use a second's budget at once
+  instead of spacing its first requests out. Without it, the first 429 teaches a rate: the
+  requests ACCS accepted in the second before the 429, less 10%, and requests are then spaced
+  evenly at that rate (never above ``SYNC_MAX_RPS``). A learnt rate rises by 5% after every
   :attr:`rate_climb_seconds` without a 429, so a limit that was lifted is found again slowly.
 
 What is retried, and how long a failed request waits before its retry, stays the business of
@@ -64,9 +68,13 @@ class GatePolicy:
     next_send: float = 0.0
     streak: int = 0
     last_limited: float | None = None
+    #: Whether ``rate`` was learnt from a 429 (spaced evenly) or is SYNC_MAX_RPS (a window).
+    learnt: bool = False
     stats: GateStats = field(default_factory=GateStats)
     #: Send times of requests ACCS answered with anything but 429 (the last second's worth).
     _accepted: deque[float] = field(default_factory=deque, repr=False)
+    #: Send times within the last window, for the SYNC_MAX_RPS cap.
+    _sent: deque[float] = field(default_factory=deque, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -82,9 +90,22 @@ class GatePolicy:
         if self.in_flight >= self.limit:
             return None
         self._climb_rate(now)
-        if self.rate is not None and now < self.next_send:
-            return self.next_send - now
-        return 0.0
+        if self.rate is None:
+            return 0.0
+        if self.learnt:
+            return max(0.0, self.next_send - now)
+        window, budget = self._window()
+        while self._sent and self._sent[0] <= now - window:
+            self._sent.popleft()
+        if len(self._sent) < budget:
+            return 0.0
+        return self._sent[0] + window - now
+
+    def _window(self) -> tuple[float, int]:
+        """The SYNC_MAX_RPS window: (seconds, requests allowed in it)."""
+        assert self.rate is not None
+        window = max(1.0, 1.0 / self.rate)
+        return window, max(1, int(self.rate * window + 1e-9))
 
     def take(self, now: float) -> None:
         """A request goes out at ``now`` (only after :meth:`delay` said 0)."""
@@ -92,6 +113,8 @@ class GatePolicy:
         self.stats.max_in_flight = max(self.stats.max_in_flight, self.in_flight)
         if self.rate is not None:
             self.next_send = max(now, self.next_send) + 1.0 / self.rate
+            if not self.learnt:
+                self._sent.append(now)
 
     def answered(self, sent: float, now: float, success: bool = True) -> None:
         """ACCS answered the request sent at ``sent`` with anything but a 429 (``success``:
@@ -130,7 +153,7 @@ class GatePolicy:
         self._forget(now)
         learnt = 0.9 * len(self._accepted)  # accepted in the last second, less 10%
         if learnt >= 0.5 and (self.rate is None or learnt < self.rate):
-            self.rate = learnt
+            self.rate, self.learnt = learnt, True
         self.next_send = max(self.next_send, self.paused_until)
         return True
 
@@ -144,7 +167,11 @@ class GatePolicy:
         if now - self.last_limited < self.rate_climb_seconds:
             return
         raised = self.rate * 1.05
-        self.rate = raised if self.max_rps is None else min(raised, self.max_rps)
+        if self.max_rps is not None and raised >= self.max_rps:
+            self.rate, self.learnt = self.max_rps, False
+            self._sent.clear()
+        else:
+            self.rate = raised
         self.last_limited = now  # the next step comes another rate_climb_seconds later
 
 

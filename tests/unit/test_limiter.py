@@ -69,13 +69,28 @@ def test_errors_free_the_slot_but_do_not_count_as_successes() -> None:
     assert policy.limit == 2
 
 
-def test_max_rps_spaces_requests_from_the_start() -> None:
-    policy = GatePolicy(max_concurrency=8, max_rps=10)
-    send(policy, 0.0)
-    assert policy.delay(0.0) == pytest.approx(0.1)
-    assert policy.delay(0.05) == pytest.approx(0.05)
-    send(policy, 0.1)
-    assert policy.delay(0.1) == pytest.approx(0.1)
+def test_max_rps_allows_at_most_n_requests_in_any_second_from_the_start() -> None:
+    policy = GatePolicy(max_concurrency=20, max_rps=10)
+    for n in range(10):
+        send(policy, n * 0.01)  # a second's budget at once
+    assert policy.delay(0.1) == pytest.approx(0.9)  # the first one leaves the window at 1.0
+    assert policy.delay(1.0) == 0.0
+    send(policy, 1.0)
+    assert policy.delay(1.0) == pytest.approx(0.01)
+    slow = GatePolicy(max_concurrency=2, max_rps=0.5)  # one request per two seconds
+    send(slow, 0.0)
+    assert slow.delay(1.0) == pytest.approx(1.0)
+
+
+def test_a_learnt_rate_spaces_requests_evenly() -> None:
+    policy = GatePolicy(max_concurrency=4)
+    for n in range(10):
+        policy.answered(send(policy, n * 0.1), n * 0.1 + 0.05)
+    send(policy, 1.0)
+    policy.rate_limited(1.0, 1.0)
+    assert policy.learnt and policy.rate == pytest.approx(9.0)
+    send(policy, 2.0)
+    assert policy.delay(2.0) == pytest.approx(1 / 9.0)
 
 
 def test_the_first_429_teaches_a_rate_below_what_accs_accepted() -> None:
