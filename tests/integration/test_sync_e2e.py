@@ -92,7 +92,9 @@ def test_rate_limits_server_errors_and_expired_tokens_still_end_in_a_complete_mi
     assert len(clock.sleeps) >= 3
     assert emulator.stats.rate_limited >= 1
     assert emulator.stats.server_errors >= 2
-    assert emulator.stats.unauthorized == 2
+    # Each revocation refuses every request then in flight with the old token (one per worker
+    # at the most), and costs one mint: the workers share the new token.
+    assert 2 <= emulator.stats.unauthorized <= 2 * 4
     assert emulator.stats.tokens_issued == 3  # one at start, one per revocation
 
 
