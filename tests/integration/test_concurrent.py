@@ -14,7 +14,6 @@ from sync.api.products import ID_FIELDS
 from sync.app import build_app
 from sync.cli import main
 from sync.clock import FakeClock
-from sync.db.engine import make_engine
 from sync.db.schema import product_changes, sync_rejects
 from sync.emulator import Catalog, EmulatorServer, RequestRecord
 from sync.ranges import even_ranges
@@ -26,6 +25,7 @@ from tests.integration.mirror import (
     runs,
     served_counts,
 )
+from tests.integration.test_completeness import last_seq, query
 
 pytestmark = pytest.mark.integration
 
@@ -47,23 +47,10 @@ def env(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return sync_env
 
 
-def query(db_url: str, statement: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
-
-
 def changes_after(db_url: str, seq: int) -> list[tuple[int, str]]:
     t = product_changes.c
     rows = query(db_url, sa.select(t.product_id, t.op).where(t.seq > seq).order_by(t.seq))
     return [(r.product_id, r.op) for r in rows]
-
-
-def last_seq(db_url: str) -> int:
-    return int(query(db_url, sa.select(sa.func.max(product_changes.c.seq)))[0][0] or 0)
 
 
 def id_listings(emulator: EmulatorServer) -> list[RequestRecord]:
