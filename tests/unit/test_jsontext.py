@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from sync import jsontext
+from tests.unit.jsonvalues import CODE_POINTS, TRICKY_FLOATS, TRICKY_INTS, generated
 
 
 def old_canonical(value: Any) -> str:
@@ -29,65 +30,6 @@ def old_canonical(value: Any) -> str:
 
 def old_compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-TRICKY_FLOATS = [
-    0.0, -0.0, 0.1, 0.2 + 0.1, 1 / 3, -2.5, 100.0, 1e15, 999999999999999.9, 9999999999999998.0,
-    1e16, 1.2345678901234567e16, 1e22, 1.2e30, 1e300, 1.7976931348623157e308, 1e-4, 0.00012,
-    9.999999999999999e-05, 5e-05, 1e-5, 1.5e-7, 2.2250738585072014e-308, 5e-324, -1e-5, -1e16,
-    math.nan, math.inf, -math.inf, 52.0, 34.99, 6.37, 0.5, 12.345678,
-]  # fmt: skip
-TRICKY_STRINGS = [
-    "", "plain", "\x00", "a\x00b", "\x1f\x7f", '"\\/', "\b\f\n\r\t", "é", "Ünïcödé",
-    "\u2028\u2029", "\ufeff", "\ue000", "\uffff", "\U00010000", "😀 emoji", "\U0010ffff",
-    "e-1 e+1 1e-5 0.00001 NaN Infinity null", "日本語の商品名", "<p>100% cotton</p>",
-]  # fmt: skip
-TRICKY_INTS = [0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1]
-
-
-def scalar(rng: random.Random) -> Any:
-    kind = rng.randrange(9)
-    if kind == 0:
-        return rng.choice(TRICKY_FLOATS)
-    if kind == 1:
-        bits = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
-        return bits  # any double: NaNs, subnormals, huge and tiny exponents
-    if kind == 2:
-        return round(rng.uniform(-1e5, 1e5), rng.randrange(0, 7))  # prices, weights
-    if kind == 3:
-        return rng.choice(TRICKY_INTS) if rng.random() < 0.3 else rng.randrange(-1000, 10**6)
-    if kind == 4:
-        return rng.choice(TRICKY_STRINGS)
-    if kind == 5:
-        return "".join(chr(rng.choice(CODE_POINTS)) for _ in range(rng.randrange(0, 12)))
-    if kind == 6:
-        return rng.choice([True, False])
-    if kind == 7:
-        return None
-    return f"sku-{rng.randrange(10**6)}"
-
-
-CODE_POINTS = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000][::97] + list(range(40))
-
-
-def key(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return rng.choice(["id", "sku", "name", "price", "a", "B", "_", "é", "\U0001f600", ""])
-    return "".join(chr(rng.choice(CODE_POINTS)) for _ in range(rng.randrange(1, 6)))
-
-
-def value(rng: random.Random, depth: int = 0) -> Any:
-    roll = rng.random()
-    if depth >= 5 or roll < 0.5:
-        return scalar(rng)
-    if roll < 0.75:
-        return [value(rng, depth + 1) for _ in range(rng.randrange(0, 5))]
-    return {key(rng): value(rng, depth + 1) for _ in range(rng.randrange(0, 6))}
-
-
-def generated(count: int, seed: int) -> list[Any]:
-    rng = random.Random(seed)
-    return [value(rng) for _ in range(count)]
 
 
 def test_the_installed_orjson_passes_the_import_probes() -> None:
