@@ -26,6 +26,12 @@ otherwise, so callers get json's results, and its exceptions, faster:
   ``tests/unit/test_jsontext.py`` checks the facts, and the whole functions, against json.
 
 Text that merely looks suspicious (a string holding ``e-1``) only costs a json call.
+
+Checking costs more than orjson's encoding itself (decoding the text again is most of it), so a
+caller that encodes one value twice can check once: :func:`plain_canonical` says whether a value
+passed, and :func:`plain_compact` then encodes that same value without checking again.
+:class:`Encoded` carries such text to the database: :func:`serialize`, the engine's JSON
+serializer, writes it as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +42,17 @@ from typing import Any, NoReturn
 
 import orjson
 
-__all__ = ["FAST", "canonical", "canonical_bytes", "compact", "loads"]
+__all__ = [
+    "FAST",
+    "Encoded",
+    "canonical",
+    "canonical_bytes",
+    "compact",
+    "loads",
+    "plain_canonical",
+    "plain_compact",
+    "serialize",
+]
 
 _ENCODE = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 _ENCODE |= orjson.OPT_PASSTHROUGH_DATETIME
@@ -99,6 +115,37 @@ def compact(value: Any) -> str:
     if text is None:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.decode("utf-8")
+
+
+def plain_canonical(value: Any) -> bytes | None:
+    """:func:`canonical_bytes` of ``value`` if orjson wrote it (``value`` is *plain*), else None."""
+    return _orjson_text(value, _ENCODE_SORTED)
+
+
+def plain_compact(value: Any) -> str:
+    """:func:`compact` of a ``value`` that :func:`plain_canonical` accepted and that has not
+    changed since, without checking it again."""
+    return orjson.dumps(value, default=_refuse, option=_ENCODE).decode("utf-8")
+
+
+class Encoded:
+    """JSON text standing in for the value it encodes, for a JSON column: :func:`serialize`
+    writes the text as it is. Not a ``str``, so no other serializer can mistake it for one."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.text[:40]!r})"
+
+
+def serialize(value: Any) -> str:
+    """The engine's JSON serializer: :func:`compact`, or the text of an :class:`Encoded`."""
+    if type(value) is Encoded:
+        return value.text
+    return compact(value)
 
 
 def _json_canonical(value: Any) -> str:

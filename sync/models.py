@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -65,6 +65,18 @@ class ProductRecord:
     is_in_stock: bool | None = None
     #: (attribute_code, value as text) from ``custom_attributes``, one per code.
     attributes: tuple[tuple[str, str | None], ...] = ()
+    #: True when ``data`` is known to be *plain* JSON (see :func:`sync.jsontext.plain_canonical`),
+    #: so :meth:`data_json` need not check it again. A copy made with ``dataclasses.replace``
+    #: forgets it unless given again, so changed data is always checked.
+    plain: InitVar[bool] = False
+    _plain: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self, plain: bool) -> None:
+        object.__setattr__(self, "_plain", plain)
+
+    def data_json(self) -> str:
+        """``data`` as the compact JSON text the mirror stores (``json.dumps``' text)."""
+        return jsontext.plain_compact(self.data) if self._plain else jsontext.compact(self.data)
 
 
 def _digest(text: bytes) -> str:
@@ -275,17 +287,26 @@ class Fingerprint:
     item: dict[str, Any]
     #: The item as received.
     received: dict[str, Any]
+    #: Whether ``item`` is plain JSON (see :func:`sync.jsontext.plain_canonical`).
+    plain: bool = False
 
 
-def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """``item`` without NUL characters, and its content hash."""
+def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+    """``item`` without NUL characters, its content hash, and whether it is plain JSON."""
     # JSON writes NUL as \u0000: one serialisation both finds NULs and feeds the hash, and the
     # (slow) recursive clean-up runs only for the rare item that has any.
-    text = jsontext.canonical_bytes(item)
+    text, plain = _canonical(item)
     if b"\\u0000" in text:
         item = _without_nul(item)
-        text = jsontext.canonical_bytes(item)
-    return item, _digest(text)
+        text, plain = _canonical(item)
+    return item, _digest(text), plain
+
+
+def _canonical(item: dict[str, Any]) -> tuple[bytes, bool]:
+    text = jsontext.plain_canonical(item)
+    if text is not None:
+        return text, True
+    return jsontext.canonical_bytes(item), False  # json's text, as orjson's may differ
 
 
 def fingerprint(item: Any) -> Fingerprint | None:
@@ -299,14 +320,14 @@ def fingerprint(item: Any) -> Fingerprint | None:
     """
     if not isinstance(item, dict):
         return None
-    cleaned, digest = _cleaned(item)
+    cleaned, digest, plain = _cleaned(item)
     try:
         product_id = _int(cleaned, "id")
     except ItemRejected:
         return None
     if product_id is None or not 0 < product_id < 2**63:
         return None
-    return Fingerprint(product_id, digest, cleaned, item)
+    return Fingerprint(product_id, digest, cleaned, item, plain)
 
 
 def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = None) -> ProductRecord:
@@ -320,11 +341,11 @@ def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = Non
     if fingerprint is not None:
         if item is not fingerprint.received and item is not fingerprint.item:
             raise ValueError("parse_item was given the fingerprint of another item")
-        item, digest = fingerprint.item, fingerprint.content_hash
+        item, digest, plain = fingerprint.item, fingerprint.content_hash, fingerprint.plain
     elif not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")
     else:
-        item, digest = _cleaned(item)
+        item, digest, plain = _cleaned(item)
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")
@@ -354,4 +375,5 @@ def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = Non
         qty=qty,
         is_in_stock=is_in_stock,
         attributes=_attributes(item),
+        plain=plain,
     )

@@ -56,8 +56,9 @@ _EXTRAS: dict[str, tuple[str, str]] = {
 }
 
 # Readable JSON in the database (no \u escapes), compact separators to save space: the text of
-# json.dumps(ensure_ascii=False, separators=(",", ":")), written by orjson where it is the same.
-_json_serializer = jsontext.compact
+# json.dumps(ensure_ascii=False, separators=(",", ":")), written by orjson where it is the same
+# (and taken as it is from a jsontext.Encoded, text made earlier).
+_json_serializer = jsontext.serialize
 
 
 def redacted_url(url: str | URL) -> str:

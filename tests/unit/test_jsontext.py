@@ -236,3 +236,26 @@ def test_loads_refuses_what_json_refuses(text: bytes) -> None:
         json.loads(text)
     with pytest.raises(ValueError):
         jsontext.loads(text)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_plain_values_encode_once_checked(seed: int) -> None:
+    for item in generated(800, seed):
+        text = jsontext.plain_canonical(item)
+        if text is None:
+            continue
+        assert text == old_canonical(item).encode("utf-8")
+        assert jsontext.plain_compact(item) == old_compact(item)
+
+
+def test_tricky_values_are_not_plain() -> None:
+    for item in ({"x": math.nan}, {"x": 1e-05}, {"x": 1e16}, (1,), {"u": uuid.UUID(int=1)}):
+        assert jsontext.plain_canonical(item) is None
+    assert jsontext.plain_canonical({"x": 1.5, "s": "ok"}) == b'{"s":"ok","x":1.5}'
+
+
+def test_the_engine_serializer_takes_encoded_text_as_it_is() -> None:
+    assert jsontext.serialize(jsontext.Encoded('{"b":1,"a":2}')) == '{"b":1,"a":2}'
+    assert jsontext.serialize({"b": 1, "a": [1e-05]}) == '{"b":1,"a":[1e-05]}'
+    with pytest.raises(TypeError):
+        json.dumps(jsontext.Encoded("[]"))  # never mistaken for a string elsewhere

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -315,6 +317,16 @@ def test_parse_item_with_a_fingerprint_gives_the_same_record_and_reasons() -> No
     with pytest.raises(ItemRejected) as reused:
         parse_item(bad, "default", fingerprint=bad_fp)
     assert plain.value.reason == reused.value.reason
+
+
+def test_data_json_is_the_compact_json_of_data_even_after_replace() -> None:
+    item = {"id": 1, "sku": "A", "b": [1.5, "é"], "a": None}
+    record = parse_item(item, "default")
+    assert record.data_json() == '{"id":1,"sku":"A","b":[1.5,"é"],"a":null}'
+    changed = replace(record, data={"id": 1, "sku": "A", "odd": math.nan, "tiny": 1e-05})
+    assert changed.data_json() == '{"id":1,"sku":"A","odd":NaN,"tiny":1e-05}'
+    tricky = parse_item({"id": 2, "sku": "B", "qty": 1e-07}, "default")
+    assert tricky.data_json() == '{"id":2,"sku":"B","qty":1e-07}'
 
 
 def test_parse_item_refuses_the_fingerprint_of_another_item() -> None:
