@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from sync.db.dialect import bulk_insert, dialect_name
+from sync.db.dialect import dialect_name, insert_rows
 from sync.db.schema import naive_utc, product_attributes, product_changes, products
 from sync.db.upsert import upsert_products
 from sync.models import ProductRecord
@@ -47,6 +47,9 @@ T = TypeVar("T")
 CHUNK = 500
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
+
+_ATTRIBUTE_COLUMNS = ("store_code", "product_id", "attribute_code", "value")
+_CHANGE_COLUMNS = ("store_code", "product_id", "sku", "op", "changed_at", "run_id")
 
 
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -174,12 +177,8 @@ def _replace_attributes(
                 product_attributes.c.product_id.in_(part),
             )
         )
-    rows = [
-        {"store_code": store_code, "product_id": r.id, "attribute_code": code, "value": value}
-        for r in records
-        for code, value in r.attributes
-    ]
-    bulk_insert(conn, product_attributes, rows)
+    rows = [(store_code, r.id, code, value) for r in records for code, value in r.attributes]
+    insert_rows(conn, product_attributes, _ATTRIBUTE_COLUMNS, rows)
 
 
 def _log(
@@ -190,21 +189,8 @@ def _log(
 ) -> None:
     """Append to ``product_changes`` in the given order (so ``seq`` follows it)."""
     stamp = naive_utc(now)
-    bulk_insert(
-        conn,
-        product_changes,
-        [
-            {
-                "store_code": store,
-                "product_id": pid,
-                "sku": sku,
-                "op": op,
-                "changed_at": stamp,
-                "run_id": run_id,
-            }
-            for store, pid, sku, op in entries
-        ],
-    )
+    rows = [(store, pid, sku, op, stamp, run_id) for store, pid, sku, op in entries]
+    insert_rows(conn, product_changes, _CHANGE_COLUMNS, rows)
 
 
 def tombstone_missing(
