@@ -7,19 +7,15 @@
 Page bodies come from the bundled emulator in-process (``EmulatorApp.handle``, so the bytes are
 what the wire carries: PHP-style escaped JSON, keyset-paged by entity id). Each page is then
 timed with ``time.process_time()`` through the whole client path: ``response_json`` on a
-``requests.Response`` holding the bytes, ``Page.from_body``, and ``Pipeline._write`` (validate
-and hash every item, ``write_products``, rejects, run counters) plus the checkpoint row, in
-one transaction, committed. Two passes: into the empty database (``first``), then the same
-pages again (``unchanged``: every product already mirrored with the same content hash).
+``requests.Response`` holding the bytes, ``Page.from_body``, and ``Pipeline.write_page``
+plus the checkpoint row, in one transaction, committed. Two passes: into the empty database
+(``first``), then the same pages again (``unchanged``: every product already mirrored with the
+same content hash).
 
-Two ways of writing a page are timed, each into its own empty database:
-
-* ``current``: ``Pipeline._write`` as it is: every item through ``parse_item``;
-* ``planned``: the pipeline being prepared elsewhere: ``fingerprint`` every item, compare with
-  the stored hashes of the page's ids, ``parse_item`` (reusing the fingerprint) only the new,
-  changed or revived items and those without a usable id, then ``write_products`` with those,
-  the rejects, run counters and checkpoint as ``Pipeline._write`` does. (``write_products`` still
-  loads the stored hashes of the records it is given itself, a second SELECT on a first write.)
+The write is ``Pipeline.write_page`` as a full pass calls it: every item's id and content hash
+first (``fingerprint``), one range SELECT of the stored rows in the page's id interval, full
+validation only for new, changed or revived items, tombstones for rows the interval lost, the
+rejects and run counters, plus the range checkpoint.
 
 Only this process's CPU is counted: a database server's own work is not. Figures are
 milliseconds per page: the median over pages, and the fastest and slowest page.
@@ -50,11 +46,9 @@ from sync.api.classify import response_json
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.clock import SystemClock
-from sync.db.changes import _stored, write_products
 from sync.db.engine import make_engine, normalize_url, redacted_url
 from sync.db.migrate import ensure_schema
-from sync.db.rejects import Reject, clear_rejects, record_rejects
-from sync.db.state import start_run, update_run
+from sync.db.state import start_run
 from sync.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -63,13 +57,7 @@ from sync.emulator import (
     Catalog,
     EmulatorApp,
 )
-from sync.models import ItemRejected, ProductRecord, parse_item
-from sync.pipeline import Pipeline, StoreStats, Window
-
-try:
-    from sync.models import fingerprint
-except ImportError:  # a tree from before fingerprints: only the current path
-    fingerprint = None  # type: ignore[assignment]
+from sync.pipeline import Pipeline, StoreStats
 
 LOCAL_SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -134,69 +122,10 @@ class _NoCatalog:
         raise AssertionError("the benchmark does not fetch")
 
 
-def planned_write(
-    conn: Connection, pipeline: Pipeline, store: StoreStats, run_id: int, page: Page
-) -> None:
-    """``Pipeline._write`` as planned: full validation only for what will be written."""
-    assert fingerprint is not None
-    code = store.store_code
-    prints = {}
-    unprinted = []
-    for item in page.items:
-        fp = fingerprint(item)
-        if fp is None:
-            unprinted.append(item)
-        else:
-            prints[fp.id] = fp  # a repeated id in one page: the last one wins
-    stored = _stored(conn, code, list(prints))
-    rejects: list[Reject] = []
-    records: dict[int, ProductRecord] = {}
-    accepted = []
-    skipped = 0
-    for pid, fp in prints.items():
-        row = stored.get(pid)
-        if row is not None and row.deleted_at is None and row.content_hash == fp.content_hash:
-            skipped += 1
-            accepted.append(pid)
-            continue
-        try:
-            records[pid] = parse_item(fp.received, code, fingerprint=fp)
-        except ItemRejected as exc:
-            rejects.append(Reject.of(fp.received, exc.reason))
-    for item in unprinted:
-        try:
-            record = parse_item(item, code)
-        except ItemRejected as exc:
-            rejects.append(Reject.of(item, exc.reason))
-            continue
-        records[record.id] = record
-    now = pipeline._now()
-    outcome = write_products(conn, code, records.values(), now, run_id)
-    rejected_ids = {r.product_id for r in rejects if r.product_id is not None}
-    accepted += [pid for pid in records if pid not in rejected_ids]
-    if accepted:
-        clear_rejects(conn, code, accepted)
-    record_rejects(conn, code, rejects, run_id, now)
-    unchanged = outcome.unchanged + skipped
-    update_run(
-        conn,
-        run_id,
-        1,
-        outcome.written,
-        unchanged=unchanged,
-        rejected=len(rejects),
-        revived=outcome.revived,
-    )
-    store.pages += 1
-    store.products += outcome.written
-    store.unchanged += unchanged
-    store.rejected += len(rejects)
-
-
-def current_write(
-    conn: Connection, pipeline: Pipeline, store: StoreStats, run_id: int, page: Page
-) -> None:
-    pipeline._write(conn, store, run_id, page)
+def write(conn: Connection, pipeline: Pipeline, store: StoreStats, run_id: int, page: Page) -> None:
+    """A full pass's page: it covers the ids from just below its first to its last."""
+    ids = page.ids()
+    pipeline.write_page(conn, store, run_id, page, interval=(min(ids) - 1, max(ids)))
 
 
 Writer = Callable[[Connection, Pipeline, StoreStats, int, Page], None]
@@ -219,8 +148,8 @@ def timed_pass(
         page = Page.from_body(response_json(response), page_size)
         with engine.begin() as conn:
             write(conn, pipeline, store, run_id, page)
-            last = max(page.ids())
-            pipeline._save_checkpoint(conn, STORE, IdPosition(last), None, Window())
+            value = {"ranges": [{"after": max(page.ids()), "upto": None}], "high_water": None}
+            pipeline.save_checkpoint(conn, STORE, value)
         figures.append((time.process_time() - started) * 1000)
     return figures, store
 
@@ -303,24 +232,15 @@ def main() -> int:
         help="run that pass under cProfile and print the top functions instead of figures",
     )
     parser.add_argument("--top", type=int, default=35, help="functions to show with --profile")
-    parser.add_argument("--path", choices=("current", "planned", "both"), default="both")
     args = parser.parse_args()
 
     bodies = page_bodies(args.pages, args.page_size, args.seed)
     size = sum(len(b) for b in bodies) / len(bodies) / 1024
     backend = args.database if "://" not in args.database else redacted_url(args.database)
     print(f"database: {backend}; {len(bodies)} pages of {args.page_size} ({size:.0f} KiB each)")
-    writers: dict[str, Writer] = {"current": current_write}
-    if fingerprint is not None:
-        writers["planned"] = planned_write
-    chosen = list(writers) if args.path == "both" else [args.path]
     print(f"{'path':>8} {'pass':>10} {'median ms':>10} {'min':>7} {'max':>7} {'written':>8}")
-    for path in chosen:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            scratch_database(args.database, Path(tmp)) as url,
-        ):
-            measure(url, path, writers[path], bodies, args)
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, Path(tmp)) as url:
+        measure(url, "pipeline", write, bodies, args)
     return 0
 
 

@@ -42,7 +42,7 @@ from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.clock import Clock
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.lock import instance_lock
-from sync.db.rejects import Reject, clear_rejects, prune_rejects, record_rejects
+from sync.db.rejects import Reject, clear_rejects, has_rejects, prune_rejects, record_rejects
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -59,7 +59,15 @@ from sync.db.state import (
 )
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
 from sync.fullpass import FullPass
-from sync.models import ItemRejected, ProductRecord, format_accs_time, parse_accs_time, parse_item
+from sync.models import (
+    Fingerprint,
+    ItemRejected,
+    ProductRecord,
+    fingerprint,
+    format_accs_time,
+    parse_accs_time,
+    parse_item,
+)
 from sync.ranges import RangeSet, even_ranges
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
@@ -137,6 +145,9 @@ class StoreStats:
     deleted: int = 0
     revived: int = 0
     rejected_ids: set[int] = field(default_factory=set, repr=False)
+    #: Whether sync_rejects has rows of this store (None: not asked yet). The run lock makes
+    #: this run the only writer, so it stays true to the table once known.
+    rejects_pending: bool | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -430,28 +441,46 @@ class Pipeline:
         did not carry are tombstoned (a rejected item counts as present).
         """
         code = store.store_code
+        # The id and content hash of every item first: an item whose hash equals its live
+        # row's was accepted before with exactly this content, so only the others are
+        # validated in full (most of a pass over an unchanged catalog is this comparison).
+        prints: dict[int, Fingerprint] = {}
+        unprinted: list[Any] = []
+        for item in page.items:
+            fp = fingerprint(item)
+            if fp is None:
+                unprinted.append(item)
+            else:
+                prints[fp.id] = fp  # a repeated id in one page: the last one wins
+        stored = stored_rows(conn, code, list(prints), interval)
         rejects: list[Reject] = []
         records: dict[int, ProductRecord] = {}
-        for item in page.items:
-            try:
-                record = parse_item(item, code)
-            except ItemRejected as exc:
-                reject = Reject.of(item, exc.reason)
-                rejects.append(reject)
-                log.warning("store %s: rejected item sku=%r: %s", code, reject.sku, exc.reason)
+        unchanged: list[int] = []
+        for pid, fp in prints.items():
+            row = stored.get(pid)
+            if row is not None and row.deleted_at is None and row.content_hash == fp.content_hash:
+                unchanged.append(pid)
                 continue
-            records[record.id] = record  # a repeated id in one page: the last one wins
+            self._parse(fp.received, code, fp, records, rejects)
+        for item in unprinted:  # no usable id: parse_item says what is wrong with it
+            self._parse(item, code, None, records, rejects)
         now = self.now()
-        stored = stored_rows(conn, code, list(records), interval)
         outcome = write_products(conn, code, records.values(), now, run_id, stored=stored)
+        outcome.unchanged += len(unchanged)
         rejected_ids = {r.product_id for r in rejects if r.product_id is not None}
-        accepted = [pid for pid in records if pid not in rejected_ids]
-        if accepted:
-            clear_rejects(conn, code, accepted)
-        record_rejects(conn, code, rejects, run_id, now)
+        if store.rejects_pending is None:
+            store.rejects_pending = has_rejects(conn, code)
+        if store.rejects_pending:
+            # An unchanged item may have been rejected in between with other content.
+            accepted = [pid for pid in [*records, *unchanged] if pid not in rejected_ids]
+            if accepted:
+                clear_rejects(conn, code, accepted)
+        if rejects:
+            record_rejects(conn, code, rejects, run_id, now)
+            store.rejects_pending = True
         deleted = 0
         if interval is not None:
-            present = _present(records, rejects, stored)
+            present = _present([*records, *unchanged], rejects, stored)
             if present is None:
                 log.warning(
                     "store %s: a rejected item in ids (%s, %s] has neither an id nor a known "
@@ -488,6 +517,23 @@ class Pipeline:
             deleted,
         )
 
+    @staticmethod
+    def _parse(
+        item: Any,
+        code: str,
+        fp: Fingerprint | None,
+        records: dict[int, ProductRecord],
+        rejects: list[Reject],
+    ) -> None:
+        try:
+            record = parse_item(item, code, fingerprint=fp)
+        except ItemRejected as exc:
+            reject = Reject.of(item, exc.reason)
+            rejects.append(reject)
+            log.warning("store %s: rejected item sku=%r: %s", code, reject.sku, exc.reason)
+            return
+        records[record.id] = record
+
     def save_checkpoint(self, conn: Connection, store_code: str, value: dict[str, Any]) -> None:
         """The full pass's checkpoint (its ranges, high water and window), in ``conn``'s
         transaction."""
@@ -509,12 +555,10 @@ class Pipeline:
         return self.clock.now().replace(tzinfo=None)
 
 
-def _present(
-    records: dict[int, ProductRecord], rejects: list[Reject], stored: dict[int, Any]
-) -> set[int] | None:
+def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) -> set[int] | None:
     """The ids a page carried, rejected items included (found by sku when they have no
     usable id); None when a rejected item cannot be matched to an id at all."""
-    present = set(records)
+    present = set(carried)
     by_sku: dict[str, int] | None = None
     for reject in rejects:
         if reject.product_id is not None:
