@@ -98,7 +98,8 @@ def build_app(
     try:
         if migrate:
             ensure_schema(engine)
-        retry = RetryPolicy(
+        retry = RetryPolicy.for_workers(
+            settings.sync_concurrency,
             max_attempts=settings.sync_max_attempts,
             max_total_wait=settings.sync_max_retry_seconds,
             max_retry_after=settings.sync_max_retry_after,
