@@ -205,7 +205,7 @@ def make_daemon(app: App) -> Daemon:
         extra_jobs=[
             ScheduledJob(
                 id="accs-sync-reconcile",
-                name="reconcile (id listing and content check)",
+                name="reconcile (content check and deletions)",
                 func=lambda: app.run("reconcile"),
                 schedule=settings.sync_reconcile_schedule,
                 setting="SYNC_RECONCILE_SCHEDULE",
