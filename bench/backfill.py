@@ -12,19 +12,16 @@ next to the one in the URL and dropped afterwards, so the figures never mix.
 For each size it runs two ``accs-sync backfill`` passes and prints a line for each: the first
 into the empty database, the second over the unchanged catalog (what a scheduled backfill costs
 once the mirror is complete). The emulator runs in its own process so its catalog does not
-count towards the sync's memory; the sync's peak RSS is read from ``wait4()``.
+count towards the sync's memory; the sync's peak RSS is read from ``wait4()``. Both run in
+process groups of their own that are stopped on any exit, Ctrl-C included (``_harness``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,40 +32,12 @@ from sqlalchemy.pool import NullPool
 
 from sync.db.engine import normalize_url, redacted_url
 
-CLI = [sys.executable, "-m", "sync"]
+from _harness import CLI, ChildFailed, Emulator, child_env, interrupt_on_sigterm, run_child
+
 LOCAL_SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
 }
-
-
-@contextmanager
-def emulator(products: int) -> Iterator[dict[str, str]]:
-    """``accs-sync emulator`` with ``products`` generated products; yields its ``export`` lines."""
-    proc = subprocess.Popen(
-        [*CLI, "emulator", "--port", "0", "--products", str(products)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    exports: dict[str, str] = {}
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("export "):
-                name, _, value = line[7:].strip().partition("=")
-                exports[name] = value.strip("'")
-            if line.startswith("Press Ctrl-C"):
-                break
-        if "API_ENDPOINT" not in exports:
-            raise SystemExit(f"the emulator for {products} products did not start")
-        yield exports
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @contextmanager
@@ -95,20 +64,6 @@ def scratch_database(database: str, label: str, workdir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def run_backfill(env: dict[str, str]) -> tuple[float, int]:
-    """(seconds, peak RSS in KiB) of one successful ``accs-sync backfill``."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*CLI, "backfill", "--log-level", "WARNING"], env=env, stdout=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"accs-sync backfill failed with exit code {proc.returncode}")
-    return seconds, usage.ru_maxrss  # KiB on Linux
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, nargs="+", default=[20_000, 200_000])
@@ -119,29 +74,49 @@ def main() -> int:
     )
     parser.add_argument("--page-size", type=int, default=300)
     args = parser.parse_args()
+    interrupt_on_sigterm()
     backend = args.database if "://" not in args.database else redacted_url(args.database)
     print(f"database: {backend}; page size {args.page_size}")
     print(f"{'products':>10} {'pass':>7} {'seconds':>9} {'products/s':>11} {'peak RSS MiB':>13}")
+    try:
+        run(args.products, args.database, args.page_size)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every child process has been stopped", file=sys.stderr)
+        return 130
+    except ChildFailed as exc:
+        print(f"backfill bench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(sizes: list[int], database: str, page_size: int) -> None:
+    """One line per size and pass; children are stopped whatever happens."""
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.products:
+        for n in sizes:
             with (
-                emulator(n) as exports,
-                scratch_database(args.database, str(n), Path(tmp)) as url,
+                Emulator(n, Path(tmp)) as emulator,
+                scratch_database(database, str(n), Path(tmp)) as url,
             ):
-                env = {
-                    **os.environ,
-                    **exports,
-                    "DATABASE_URL": url,
-                    "SYNC_PAGE_SIZE": str(args.page_size),
-                }
+                env = child_env(
+                    {
+                        **emulator.exports,
+                        "DATABASE_URL": url,
+                        "SYNC_PAGE_SIZE": str(page_size),
+                        "SYNC_TOKEN_CACHE": str(Path(tmp) / "tokens.json"),
+                    }
+                )
                 for label in ("first", "second"):
-                    seconds, rss_kib = run_backfill(env)
+                    result = run_child(
+                        [*CLI, "backfill", "--log-level", "WARNING"],
+                        env,
+                        label=f"accs-sync backfill ({n} products, {label} pass)",
+                        cwd=Path(tmp),
+                    ).check()
                     print(
-                        f"{n:>10} {label:>7} {seconds:>9.1f} {n / seconds:>11.0f} "
-                        f"{rss_kib / 1024:>13.1f}",
+                        f"{n:>10} {label:>7} {result.seconds:>9.1f} "
+                        f"{n / result.seconds:>11.0f} {result.peak_rss_mib:>13.1f}",
                         flush=True,
                     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials, ImsRefreshTokens
+from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
@@ -97,7 +98,8 @@ def build_app(
     try:
         if migrate:
             ensure_schema(engine)
-        retry = RetryPolicy(
+        retry = RetryPolicy.for_workers(
+            settings.sync_concurrency,
             max_attempts=settings.sync_max_attempts,
             max_total_wait=settings.sync_max_retry_seconds,
             max_retry_after=settings.sync_max_retry_after,
@@ -108,6 +110,8 @@ def build_app(
             connect_timeout=settings.sync_connect_timeout,
             read_timeout=settings.sync_http_timeout,
             headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
+            # Every worker and the incremental read-ahead keep a connection alive.
+            pool_size=max(8, settings.sync_concurrency + 2),
         )
         # IMS gets its own plain session: no bearer auth, no ACCS headers.
         ims_session = build_session(
@@ -116,7 +120,13 @@ def build_app(
         audit = AuthAudit()
         tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
         session.auth = BearerAuth(tokens, audit=audit)
-        client = ProductsClient(session, settings.api_endpoint, retry)
+        gate = RequestGate(
+            max_concurrency=settings.sync_concurrency,
+            max_rps=settings.sync_max_rps,
+            clock=clock,
+            stop_event=stop_event,
+        )
+        client = ProductsClient(session, settings.api_endpoint, retry, gate)
         pipeline = Pipeline(
             engine=engine,
             catalog=client,
@@ -126,6 +136,7 @@ def build_app(
             stop_event=stop_event,
             lookback_seconds=settings.sync_lookback_seconds,
             scrub=secrets.scrub,
+            concurrency=settings.sync_concurrency,
         )
     except BaseException:
         engine.dispose()
@@ -194,7 +205,7 @@ def make_daemon(app: App) -> Daemon:
         extra_jobs=[
             ScheduledJob(
                 id="accs-sync-reconcile",
-                name="reconcile (id listing and content check)",
+                name="reconcile (content check and deletions)",
                 func=lambda: app.run("reconcile"),
                 schedule=settings.sync_reconcile_schedule,
                 setting="SYNC_RECONCILE_SCHEDULE",

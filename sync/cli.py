@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +23,9 @@ from sync.models import parse_window_time
 from sync.pipeline import RunKind, Window
 from sync.redact import SecretFilter
 from sync.status import counts_suffix
+
+if TYPE_CHECKING:
+    from sync.emulator import Faults
 
 __all__ = ["main"]
 
@@ -70,6 +73,19 @@ def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
                 rejected=store.rejected,
             )
         )
+
+
+def _at_least(low: float, kind: type[int] | type[float] = int) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= low:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is below {low:g}")
+        return value
+
+    return parse
 
 
 def _window_time(text: str) -> Any:
@@ -211,6 +227,18 @@ def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+def emulator_faults(args: argparse.Namespace) -> Faults:
+    """The :class:`~sync.emulator.Faults` that ``accs-sync emulator``'s flags ask for."""
+    from sync.emulator import Faults
+
+    return Faults(
+        latency=args.latency,
+        rate_limit_rps=args.rate_limit_rps,
+        rate_limit_burst=args.rate_limit_burst,
+        error_5xx_every=args.error_5xx_every,
+    )
+
+
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.emulator import serve_forever
 
@@ -222,6 +250,9 @@ def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
         products=args.products,
         catalog_file=args.catalog,
         print_fn=lambda line: print(line, flush=True),
+        seed=args.seed,
+        faults=emulator_faults(args),
+        render_cache_bytes=args.render_cache_mb * 1024 * 1024,
     )
     return EXIT_OK
 
@@ -305,6 +336,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--catalog", metavar="FILE", help="load a Magento product-import CSV instead"
+    )
+    emulator.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated catalog (default 0)"
+    )
+    emulator.add_argument(
+        "--latency",
+        type=_at_least(0, float),
+        default=0.0,
+        metavar="SECONDS",
+        help="added to every request (ACCS, and IMS token requests too)",
+    )
+    emulator.add_argument(
+        "--rate-limit-rps",
+        type=_at_least(0, float),
+        default=0.0,
+        metavar="N",
+        help="allow N ACCS requests per second, then 429 with Retry-After (0: no limit)",
+    )
+    emulator.add_argument(
+        "--rate-limit-burst",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="requests allowed at once before the rate applies (default: the rate)",
+    )
+    emulator.add_argument(
+        "--error-5xx-every",
+        type=_at_least(0),
+        default=0,
+        metavar="N",
+        help="every Nth ACCS request answers 503 (0: never)",
+    )
+    emulator.add_argument(
+        "--render-cache-mb",
+        type=_at_least(0),
+        default=256,
+        metavar="MB",
+        help="memory for encoded products, which makes pages cheap (default 256, ~115k "
+        "products; 0: off)",
     )
     emulator.set_defaults(func=cmd_emulator)
     demo = sub.add_parser(

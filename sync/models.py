@@ -8,18 +8,21 @@ other field is optional here; we refuse only what would corrupt the mirror: no `
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sync import jsontext
+
 __all__ = [
     "ACCS_TIME_FORMAT",
+    "Fingerprint",
     "ItemRejected",
     "ProductRecord",
     "content_hash",
+    "fingerprint",
     "format_accs_time",
     "parse_accs_time",
     "parse_item",
@@ -62,23 +65,33 @@ class ProductRecord:
     is_in_stock: bool | None = None
     #: (attribute_code, value as text) from ``custom_attributes``, one per code.
     attributes: tuple[tuple[str, str | None], ...] = ()
+    #: True when ``data`` is known to be *plain* JSON (see :func:`sync.jsontext.plain_canonical`),
+    #: so :meth:`data_json` need not check it again. A copy made with ``dataclasses.replace``
+    #: forgets it unless given again, so changed data is always checked.
+    plain: InitVar[bool] = False
+    _plain: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self, plain: bool) -> None:
+        object.__setattr__(self, "_plain", plain)
+
+    def data_json(self) -> str:
+        """``data`` as the compact JSON text the mirror stores (``json.dumps``' text)."""
+        return jsontext.plain_compact(self.data) if self._plain else jsontext.compact(self.data)
 
 
-def _canonical(item: Any) -> str:
-    return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _digest(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
 
 
 def content_hash(item: Any) -> str:
     """sha256 (hex) of ``item`` as canonical JSON: sorted keys, no whitespace, UTF-8.
 
     Two payloads hash equal exactly when they hold the same data, whatever the key order ACCS
-    used, so a pass can tell "really changed" from "sent again".
+    used, so a pass can tell "really changed" from "sent again". The text is, byte for byte,
+    ``json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` (mirrors
+    store these hashes: it must never change); :mod:`sync.jsontext` only finds it faster.
     """
-    return _digest(_canonical(item))
+    return _digest(jsontext.canonical_bytes(item))
 
 
 # The exact shape ACCS sends, parsed without strptime (which cost a third of parse_item).
@@ -239,12 +252,6 @@ def _stock(item: dict[str, Any]) -> tuple[Decimal | None, bool | None]:
     raise ItemRejected(f"stock_item 'is_in_stock' must be a boolean, got {flag!r:.40}")
 
 
-def _attribute_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _attributes(item: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
     raw = item.get("custom_attributes")
     if raw is None:
@@ -258,23 +265,87 @@ def _attributes(item: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
             raise ItemRejected("a custom_attributes entry has no attribute_code")
         if len(code) > 255:
             raise ItemRejected(f"attribute_code is longer than 255 characters: {code[:40]!r}")
-        found[code] = _attribute_text(entry.get("value"))  # a repeated code: the last wins
+        value = entry.get("value")
+        if value is not None and not isinstance(value, str):
+            value = jsontext.canonical(value)  # numbers, booleans, lists, objects as JSON text
+        found[code] = value  # a repeated code: the last wins
     return tuple(found.items())
 
 
-def parse_item(item: Any, store_code: str) -> ProductRecord:
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What a page needs to tell whether an item changed, without validating all of it.
+
+    Made by :func:`fingerprint`; handing it to :func:`parse_item` reuses its work.
+    """
+
+    #: The item's entity id, read as :func:`parse_item` reads it.
+    id: int
+    #: sha256 hex of the item's canonical JSON, as :func:`content_hash` (after NUL removal).
+    content_hash: str
+    #: The item with NUL characters removed (the received item itself when it had none).
+    item: dict[str, Any]
+    #: The item as received.
+    received: dict[str, Any]
+    #: Whether ``item`` is plain JSON (see :func:`sync.jsontext.plain_canonical`).
+    plain: bool = False
+
+
+def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+    """``item`` without NUL characters, its content hash, and whether it is plain JSON."""
+    # JSON writes NUL as \u0000: one serialisation both finds NULs and feeds the hash, and the
+    # (slow) recursive clean-up runs only for the rare item that has any.
+    text, plain = _canonical(item)
+    if b"\\u0000" in text:
+        item = _without_nul(item)
+        text, plain = _canonical(item)
+    return item, _digest(text), plain
+
+
+def _canonical(item: dict[str, Any]) -> tuple[bytes, bool]:
+    text = jsontext.plain_canonical(item)
+    if text is not None:
+        return text, True
+    return jsontext.canonical_bytes(item), False  # json's text, as orjson's may differ
+
+
+def fingerprint(item: Any) -> Fingerprint | None:
+    """The id and content hash of one element of ``items``, for comparing with the mirror.
+
+    Costs one canonical serialisation: no field is validated but the id. ``None`` when the item
+    has no usable id (not an object, no ``id``, or not a positive 64-bit integer), so only
+    :func:`parse_item` can say what is wrong with it. An item it fingerprints may still be
+    rejected by :func:`parse_item`; one whose hash equals the stored hash of a live row was
+    accepted before with exactly this content.
+    """
+    if not isinstance(item, dict):
+        return None
+    cleaned, digest, plain = _cleaned(item)
+    try:
+        product_id = _int(cleaned, "id")
+    except ItemRejected:
+        return None
+    if product_id is None or not 0 < product_id < 2**63:
+        return None
+    return Fingerprint(product_id, digest, cleaned, item, plain)
+
+
+def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = None) -> ProductRecord:
     """Validate one element of ``items`` from ``GET /V1/products``.
+
+    ``fingerprint``, if given, must be ``fingerprint(item)``: its NUL-free item and content
+    hash are used instead of serialising the item again.
 
     Raises :class:`ItemRejected` with a reason when the item cannot be mirrored.
     """
-    if not isinstance(item, dict):
+    if fingerprint is not None:
+        if item is not fingerprint.received and item is not fingerprint.item:
+            raise ValueError("parse_item was given the fingerprint of another item")
+        item, digest, plain = fingerprint.item, fingerprint.content_hash, fingerprint.plain
+    elif not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")
-    # JSON writes NUL as \u0000: one serialisation both finds NULs and feeds the hash, and the
-    # (slow) recursive clean-up runs only for the rare item that has any.
-    text = _canonical(item)
-    if "\\u0000" in text:
-        item = _without_nul(item)
-        text = _canonical(item)
+    else:
+        item, digest, plain = _cleaned(item)
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")
@@ -300,8 +371,9 @@ def parse_item(item: Any, store_code: str) -> ProductRecord:
         created_at=_time(item, "created_at"),
         updated_at=_time(item, "updated_at"),
         data=item,
-        content_hash=_digest(text),
+        content_hash=digest,
         qty=qty,
         is_in_stock=is_in_stock,
         attributes=_attributes(item),
+        plain=plain,
     )

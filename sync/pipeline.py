@@ -11,33 +11,38 @@ while the pass was paging has ``updated_at >= H0`` and is picked up by the next 
 
 Passes:
 
-* **full** (first sync, ``backfill``, ``reconcile``): every product by entity id; it compares
+* **full** (first sync, ``backfill``, ``reconcile``): every product by entity id, in
+  ``SYNC_CONCURRENCY`` id ranges fetched at the same time (:mod:`sync.fullpass`); it compares
   content hashes, so it doubles as the content reconciliation that catches stock and image
-  changes (which do not move ``updated_at``). An unwindowed full pass ends with the id listing.
-* **incremental**: products with ``updated_at`` past the watermark (minus the lookback); it ends
-  by comparing the store's live row count with ACCS's ``total_count`` and runs the id listing
-  when they differ, so deletions show up after the next incremental run.
+  changes (which do not move ``updated_at``). Each page also tombstones the mirrored rows of
+  the id interval it covers that it did not carry, so no separate id listing is needed.
+* **incremental**: products with ``updated_at`` past the watermark (minus the lookback), the
+  next page fetched while the current one is written; it ends by comparing the store's live
+  row count with ACCS's ``total_count`` and runs the id listing when they differ, so deletions
+  show up after the next incremental run.
 * **id listing** (:mod:`sync.reconcile`): every id, cheaply; tombstones what is gone (only after
   a complete listing) and fetches what is missing or stale.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from sync.api.criteria import Filter, SearchCriteria
-from sync.api.paging import ChangesPosition, ChangesWalk, IdPosition, IdWalk, Page
+from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.clock import Clock
-from sync.db.changes import write_products
+from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.lock import instance_lock
-from sync.db.rejects import Reject, clear_rejects, prune_rejects, record_rejects
+from sync.db.rejects import Reject, clear_rejects, has_rejects, prune_rejects, record_rejects
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -53,7 +58,17 @@ from sync.db.state import (
     update_run,
 )
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
-from sync.models import ItemRejected, ProductRecord, format_accs_time, parse_accs_time, parse_item
+from sync.fullpass import FullPass
+from sync.models import (
+    Fingerprint,
+    ItemRejected,
+    ProductRecord,
+    fingerprint,
+    format_accs_time,
+    parse_accs_time,
+    parse_item,
+)
+from sync.ranges import RangeSet, even_ranges
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
@@ -73,6 +88,8 @@ class Catalog(Protocol):
     def count(self, store_code: str) -> int: ...
 
     def newest_updated_at(self, store_code: str) -> str | None: ...
+
+    def id_bounds(self, store_code: str) -> tuple[int | None, int | None]: ...
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,9 @@ class StoreStats:
     deleted: int = 0
     revived: int = 0
     rejected_ids: set[int] = field(default_factory=set, repr=False)
+    #: Whether sync_rejects has rows of this store (None: not asked yet). The run lock makes
+    #: this run the only writer, so it stays true to the table once known.
+    rejects_pending: bool | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -175,8 +195,10 @@ class Pipeline:
         stop_event: threading.Event | None = None,
         lookback_seconds: int = 300,
         scrub: Callable[[str], str] = str,
+        concurrency: int = 1,
     ) -> None:
         self.engine = engine
+        self.concurrency = max(1, concurrency)
         self.lookback_seconds = lookback_seconds
         self.scrub = scrub
         self.catalog = catalog
@@ -193,7 +215,7 @@ class Pipeline:
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
         ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
-        ``reconcile`` (full content pass, then the id listing).
+        ``reconcile`` (a full content pass; its pages tombstone what is gone).
 
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
         (``status``, ``error`` and, for our own errors, ``exception``). Raises
@@ -205,12 +227,12 @@ class Pipeline:
             raise ValueError("only a backfill takes an updated_at window")
         with instance_lock(self.engine):
             # Holding the lock, any run still marked "running" belongs to a dead process.
-            mark_stale_runs(self.engine, self._now())
+            mark_stale_runs(self.engine, self.now())
             return self._run_locked(kind, window)
 
     def _run_locked(self, kind: RunKind, window: Window) -> RunStats:
         started = self.clock.monotonic()
-        run_id = start_run(self.engine, kind, self.store_codes, self._now())
+        run_id = start_run(self.engine, kind, self.store_codes, self.now())
         stats = RunStats(run_id=run_id, kind=kind)
         outcome: FinishedStatus
         try:
@@ -232,8 +254,8 @@ class Pipeline:
         if stats.error is not None:
             stats.error = self.scrub(stats.error)
         stats.seconds = self.clock.monotonic() - started
-        finish_run(self.engine, run_id, outcome, self._now(), stats.error)
-        pruned = prune_rejects(self.engine, self._now())
+        finish_run(self.engine, run_id, outcome, self.now(), stats.error)
+        pruned = prune_rejects(self.engine, self.now())
         if pruned:
             log.info("pruned %d stale rows from sync_rejects", pruned)
         log.info(
@@ -286,47 +308,46 @@ class Pipeline:
     def _full_pass(
         self, store: StoreStats, run_id: int, checkpoint: dict[str, Any] | None, window: Window
     ) -> None:
-        """Every product by id (within ``window``); writes only what changed.
-
-        Unwindowed, it ends by raising the watermark to H0 and running the id listing.
-        """
-        from sync.reconcile import reconcile_ids
-
-        walk = IdWalk()
+        """Every product by id (within ``window``), in concurrent id ranges; writes only what
+        changed and, unwindowed, tombstones what each page's interval no longer holds. A
+        complete unwindowed pass raises the watermark to H0."""
         code = store.store_code
+        highest: int | None = None
         if checkpoint is not None:
-            position = IdPosition.from_json(checkpoint)
+            ranges = RangeSet.from_checkpoint(checkpoint, self.page_size)
             high_water = checkpoint.get("high_water")
             window = Window.from_json(checkpoint.get("window"))
-            log.info("store %s: resuming full pass after id %d", code, position.last_id)
+            log.info("store %s: resuming full pass (%d id ranges left)", code, len(ranges))
+            if self.concurrency > 1 and not ranges.finished:
+                highest = self.guarded(lambda: self.catalog.id_bounds(code))[1]
         else:
-            position = IdPosition()
             # Read before paging: anything changed while we page has updated_at >= this.
-            high_water = self._guarded(lambda: self.catalog.newest_updated_at(code))
+            high_water = self.guarded(lambda: self.catalog.newest_updated_at(code))
+            lowest = None
+            if self.concurrency > 1:
+                lowest, highest = self.guarded(lambda: self.catalog.id_bounds(code))
+            ranges = RangeSet(even_ranges(lowest, highest, self.concurrency), self.page_size)
+        ranges.set_highest(highest)
+        extra = {"high_water": high_water, "window": window.to_json()}
+        if checkpoint is None:
             with self.engine.begin() as conn:
-                self._save_checkpoint(conn, code, position, high_water, window)
-        extra = window.groups()
-
-        def criteria(at: IdPosition, size: int) -> SearchCriteria:
-            base = walk.criteria(at, size)
-            return replace(base, groups=base.groups + extra)
-
-        while True:
-            page = self._fetch(criteria, position, code)
-            following = walk.advance(position, page)
-            with self.engine.begin() as conn:
-                self._write(conn, store, run_id, page)
-                if following is not None:
-                    self._save_checkpoint(conn, code, following, high_water, window)
-                    position = following
-                    continue
-                delete_state(conn, code, CHECKPOINT)
-                if high_water is not None and not window:
-                    self._raise_watermark(conn, code, ChangesPosition(high_water))
-            break
-        if not window:
-            # Deletions: only a complete listing of every id may tombstone anything.
-            reconcile_ids(self, store, run_id)
+                self.save_checkpoint(conn, code, {"ranges": ranges.checkpoint(), **extra})
+        FullPass(
+            self,
+            store,
+            run_id,
+            ranges,
+            workers=self.concurrency,
+            filters=window.groups(),
+            tombstones=not window,
+            checkpoint=extra,
+        ).run()
+        if ranges.splits:
+            log.debug("store %s: %d id ranges were split to keep workers busy", code, ranges.splits)
+        with self.engine.begin() as conn:
+            delete_state(conn, code, CHECKPOINT)
+            if high_water is not None and not window:
+                self._raise_watermark(conn, code, ChangesPosition(high_water))
 
     def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
         from sync.reconcile import counts_differ, reconcile_ids
@@ -336,24 +357,38 @@ class Pipeline:
         # already read (ids in one second are not in time order), and Magento stamps
         # updated_at before its transaction commits, so a change can appear "in the past".
         start = parse_accs_time(watermark.updated_at) - timedelta(seconds=self.lookback_seconds)
-        position: ChangesPosition | None = ChangesPosition(format_accs_time(start), 0)
+        position: ChangesPosition | None = ChangesPosition(format_accs_time(start), 0, "from")
         high_water = watermark
-        while position is not None:
-            page = self._fetch(walk.criteria, position, store.store_code)
-            following = walk.advance(position, page)
-            high_water = ChangesWalk.high_water(high_water, page)
-            with self.engine.begin() as conn:
-                self._write(conn, store, run_id, page)
-                self._raise_watermark(conn, store.store_code, high_water)
-            position = following
+        code = store.store_code
+        # With concurrency, the next page is fetched while this one is being written.
+        ahead = ThreadPoolExecutor(max_workers=1) if self.concurrency > 1 else None
+        pending: Future[Page] | None = None
+        try:
+            while position is not None:
+                if pending is not None:
+                    page = pending.result()
+                else:
+                    page = self.fetch(walk.criteria, position, code)
+                following = walk.advance(position, page)
+                pending = None
+                if following is not None and ahead is not None:
+                    pending = ahead.submit(self.fetch, walk.criteria, following, code)
+                high_water = ChangesWalk.high_water(high_water, page)
+                with self.engine.begin() as conn:
+                    self.write_page(conn, store, run_id, page)
+                    self._raise_watermark(conn, code, high_water)
+                position = following
+        finally:
+            if ahead is not None:
+                ahead.shutdown(wait=True, cancel_futures=True)
         # Deletions do not show in updated_at; a differing count says something is gone
         # (or missing), and then the id listing finds out what.
         if counts_differ(self, store):
             reconcile_ids(self, store, run_id)
 
-    # -- helpers -----------------------------------------------------------------------------
+    # -- seams for the passes (full pass workers, the id listing) ---------------------------------
 
-    def _guarded(self, call: Callable[[], T]) -> T:
+    def guarded(self, call: Callable[[], T]) -> T:
         """Run an API call unless a stop was requested; a stop during its retries interrupts."""
         if self.stop_event.is_set():
             raise Interrupted("stop requested; every page fetched so far is committed")
@@ -364,56 +399,98 @@ class Pipeline:
                 raise Interrupted("stop requested while retrying; committed work is kept") from None
             raise
 
-    def _fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
-        """One page at ``position``; adapts to a store's page-size limit; honours stop requests."""
-        while True:
-            try:
-                return self._guarded(
-                    lambda: self.catalog.search(criteria(position, self.page_size), store_code)
-                )
-            except PageSizeLimited as exc:
-                self.page_size = self._adapt(exc, self.page_size)
+    def fetch(
+        self, criteria: Callable[[Any, int], SearchCriteria], position: Any, store_code: str
+    ) -> Page:
+        """One page at ``position`` (``criteria(position, page_size)`` builds the request);
+        adapts to a store's page-size limit; honours stop requests. Thread-safe."""
+        return self._adapting(
+            "page_size",
+            lambda size: self.catalog.search(criteria(position, size), store_code),
+        )
 
-    def _fetch_ids(self, walk: IdWalk, position: IdPosition, store_code: str) -> Page:
+    def fetch_ids(self, criteria: Callable[[int], SearchCriteria], store_code: str) -> Page:
         """One page of the id listing (large pages, shrunk to the store's limit if it has one)."""
+        return self._adapting(
+            "listing_page_size", lambda size: self.catalog.list_ids(criteria(size), store_code)
+        )
+
+    def _adapting(self, attribute: str, call: Callable[[int], Page]) -> Page:
         while True:
+            size = int(getattr(self, attribute))
             try:
-                return self._guarded(
-                    lambda: self.catalog.list_ids(
-                        walk.criteria(position, self.listing_page_size), store_code
-                    )
-                )
+                return self.guarded(functools.partial(call, size))
             except PageSizeLimited as exc:
-                self.listing_page_size = self._adapt(exc, self.listing_page_size)
+                if not 0 < exc.limit < size:
+                    raise
+                if exc.limit < getattr(self, attribute):  # another worker may have learnt it
+                    log.warning("store caps pageSize at %d; using that from now on", exc.limit)
+                    setattr(self, attribute, exc.limit)
 
-    @staticmethod
-    def _adapt(exc: PageSizeLimited, current: int) -> int:
-        if not 0 < exc.limit < current:
-            raise exc
-        log.warning("store caps pageSize at %d; using that from now on", exc.limit)
-        return exc.limit
+    def write_page(
+        self,
+        conn: Connection,
+        store: StoreStats,
+        run_id: int,
+        page: Page,
+        interval: IdInterval | None = None,
+    ) -> None:
+        """Validate one page and write what changed, in the caller's transaction.
 
-    def _write(self, conn: Connection, store: StoreStats, run_id: int, page: Page) -> int:
-        """Validate one page and write what changed; returns how many items were rejected."""
+        ``interval``: the ids the page covers in a keyset walk; live rows there that the page
+        did not carry are tombstoned (a rejected item counts as present).
+        """
         code = store.store_code
+        # The id and content hash of every item first: an item whose hash equals its live
+        # row's was accepted before with exactly this content, so only the others are
+        # validated in full (most of a pass over an unchanged catalog is this comparison).
+        prints: dict[int, Fingerprint] = {}
+        unprinted: list[Any] = []
+        for item in page.items:
+            fp = fingerprint(item)
+            if fp is None:
+                unprinted.append(item)
+            else:
+                prints[fp.id] = fp  # a repeated id in one page: the last one wins
+        stored = stored_rows(conn, code, list(prints), interval)
         rejects: list[Reject] = []
         records: dict[int, ProductRecord] = {}
-        for item in page.items:
-            try:
-                record = parse_item(item, code)
-            except ItemRejected as exc:
-                reject = Reject.of(item, exc.reason)
-                rejects.append(reject)
-                log.warning("store %s: rejected item sku=%r: %s", code, reject.sku, exc.reason)
+        unchanged: list[int] = []
+        for pid, fp in prints.items():
+            row = stored.get(pid)
+            if row is not None and row.deleted_at is None and row.content_hash == fp.content_hash:
+                unchanged.append(pid)
                 continue
-            records[record.id] = record  # a repeated id in one page: the last one wins
-        now = self._now()
-        outcome = write_products(conn, code, records.values(), now, run_id)
+            self._parse(fp.received, code, fp, records, rejects)
+        for item in unprinted:  # no usable id: parse_item says what is wrong with it
+            self._parse(item, code, None, records, rejects)
+        now = self.now()
+        outcome = write_products(conn, code, records.values(), now, run_id, stored=stored)
+        outcome.unchanged += len(unchanged)
         rejected_ids = {r.product_id for r in rejects if r.product_id is not None}
-        accepted = [pid for pid in records if pid not in rejected_ids]
-        if accepted:
-            clear_rejects(conn, code, accepted)
-        record_rejects(conn, code, rejects, run_id, now)
+        if store.rejects_pending is None:
+            store.rejects_pending = has_rejects(conn, code)
+        if store.rejects_pending:
+            # An unchanged item may have been rejected in between with other content.
+            accepted = [pid for pid in [*records, *unchanged] if pid not in rejected_ids]
+            if accepted:
+                clear_rejects(conn, code, accepted)
+        if rejects:
+            record_rejects(conn, code, rejects, run_id, now)
+            store.rejects_pending = True
+        deleted = 0
+        if interval is not None:
+            present = _present([*records, *unchanged], rejects, stored)
+            if present is None:
+                log.warning(
+                    "store %s: a rejected item in ids (%s, %s] has neither an id nor a known "
+                    "sku; deletions in that interval wait for the next full pass",
+                    code,
+                    interval[0],
+                    "end" if interval[1] is None else interval[1],
+                )
+            else:
+                deleted = tombstone_missing(conn, code, stored, present, now, run_id)
         update_run(
             conn,
             run_id,
@@ -422,32 +499,45 @@ class Pipeline:
             unchanged=outcome.unchanged,
             rejected=len(rejects),
             revived=outcome.revived,
+            deleted=deleted,
         )
         store.pages += 1
         store.products += outcome.written
         store.unchanged += outcome.unchanged
         store.revived += outcome.revived
         store.rejected += len(rejects)
+        store.deleted += deleted
         store.rejected_ids |= rejected_ids
         log.debug(
-            "store %s: page %d wrote %d products (%d unchanged)",
+            "store %s: page %d wrote %d products (%d unchanged, %d deleted)",
             code,
             store.pages,
             outcome.written,
             outcome.unchanged,
+            deleted,
         )
-        return len(rejects)
 
-    def _save_checkpoint(
-        self,
-        conn: Connection,
-        store_code: str,
-        position: IdPosition,
-        high_water: str | None,
-        window: Window,
+    @staticmethod
+    def _parse(
+        item: Any,
+        code: str,
+        fp: Fingerprint | None,
+        records: dict[int, ProductRecord],
+        rejects: list[Reject],
     ) -> None:
-        value = {**position.to_json(), "high_water": high_water, "window": window.to_json()}
-        set_state(conn, store_code, CHECKPOINT, value, self._now())
+        try:
+            record = parse_item(item, code, fingerprint=fp)
+        except ItemRejected as exc:
+            reject = Reject.of(item, exc.reason)
+            rejects.append(reject)
+            log.warning("store %s: rejected item sku=%r: %s", code, reject.sku, exc.reason)
+            return
+        records[record.id] = record
+
+    def save_checkpoint(self, conn: Connection, store_code: str, value: dict[str, Any]) -> None:
+        """The full pass's checkpoint (its ranges, high water and window), in ``conn``'s
+        transaction."""
+        set_state(conn, store_code, CHECKPOINT, value, self.now())
 
     def _raise_watermark(
         self, conn: Connection, store_code: str, candidate: ChangesPosition
@@ -458,10 +548,29 @@ class Pipeline:
             old = ChangesPosition.from_json(current)
             if (old.updated_at, old.last_id) >= (candidate.updated_at, candidate.last_id):
                 return
-        set_state(conn, store_code, WATERMARK, candidate.to_json(), self._now())
+        set_state(conn, store_code, WATERMARK, candidate.to_json(), self.now())
 
-    def _now(self) -> Any:
+    def now(self) -> Any:
+        """Naive UTC now, from the pipeline's clock (what every stored timestamp uses)."""
         return self.clock.now().replace(tzinfo=None)
+
+
+def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) -> set[int] | None:
+    """The ids a page carried, rejected items included (found by sku when they have no
+    usable id); None when a rejected item cannot be matched to an id at all."""
+    present = set(carried)
+    by_sku: dict[str, int] | None = None
+    for reject in rejects:
+        if reject.product_id is not None:
+            present.add(reject.product_id)
+            continue
+        if by_sku is None:
+            by_sku = {row.sku: pid for pid, row in stored.items() if getattr(row, "sku", None)}
+        pid = by_sku.get(reject.sku) if reject.sku else None
+        if pid is None:
+            return None
+        present.add(pid)
+    return present
 
 
 def _describe(window: Window) -> str:

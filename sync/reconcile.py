@@ -1,7 +1,9 @@
 """The id listing: which products exist upstream, so deletions and gaps can be repaired.
 
 ACCS has no deletion feed and a deleted product leaves no ``updated_at`` behind, so the only way
-to notice a deletion is to list what exists. The listing asks for every id of a store view with
+to notice a deletion is to list what exists. A full pass lists everything anyway and finds
+deletions page by page (:mod:`sync.fullpass`); an incremental run, which sees only what
+changed, uses this listing when the counts say something is gone or missing. The listing asks for every id of a store view with
 ``fields=items[id,sku,updated_at],total_count`` (a few bytes per product), keyset-paged by
 entity id like a full pass, with large pages (shrunk to the store's pageSize limit if it has one).
 
@@ -18,6 +20,7 @@ rejected. Only when they differ does the incremental run pay for a listing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,7 +62,7 @@ def diff_upstream_ids(pipeline: Pipeline, store_code: str, skip: set[int]) -> Id
     position = IdPosition()
     diff = IdDiff()
     while True:
-        page = pipeline._fetch_ids(walk, position, store_code)
+        page = pipeline.fetch_ids(functools.partial(walk.criteria, position), store_code)
         listed: dict[int, str | None] = {}
         for item in page.items:
             if not isinstance(item, dict):
@@ -116,7 +119,7 @@ def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
     )
     for start in range(0, len(gone), CHUNK):
         with pipeline.engine.begin() as conn:
-            deleted = tombstone(conn, code, gone[start : start + CHUNK], pipeline._now(), run_id)
+            deleted = tombstone(conn, code, gone[start : start + CHUNK], pipeline.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
         store.deleted += deleted
     if store.deleted:
@@ -137,16 +140,16 @@ def _fetch_by_id(pipeline: Pipeline, store: StoreStats, run_id: int, ids: list[i
                 page_size=size,
             )
 
-        page = pipeline._fetch(criteria, None, store.store_code)
+        page = pipeline.fetch(criteria, None, store.store_code)
         with pipeline.engine.begin() as conn:
-            pipeline._write(conn, store, run_id, page)
+            pipeline.write_page(conn, store, run_id, page)
         position += min(len(part), pipeline.page_size)
 
 
 def counts_differ(pipeline: Pipeline, store: StoreStats) -> bool:
     """Whether ACCS's ``total_count`` differs from the live rows plus pending rejects."""
     code = store.store_code
-    upstream = pipeline._guarded(lambda: pipeline.catalog.count(code))
+    upstream = pipeline.guarded(lambda: pipeline.catalog.count(code))
     with pipeline.engine.connect() as conn:
         live = conn.execute(
             sa.select(sa.func.count())

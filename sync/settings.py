@@ -144,6 +144,10 @@ class Settings(DatabaseSettings):
     sync_max_retry_seconds: float = Field(default=900.0, gt=0)
     sync_max_retry_after: float = Field(default=300.0, gt=0)
     sync_log_level: str = "INFO"
+    #: Id ranges paged at the same time in a full pass (1: one page after another).
+    sync_concurrency: int = Field(default=4, ge=1, le=32)
+    #: A cap on ACCS requests per second for the whole process (unset: learnt from 429s).
+    sync_max_rps: float | None = Field(default=None, gt=0, le=1000)
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

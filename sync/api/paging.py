@@ -13,7 +13,9 @@ Two walks:
   order. A filter cannot say "(updated_at = W and id > last) or updated_at > W" (groups are
   ANDed), so it alternates two phases: ``same_second`` pages through ``updated_at = W`` by id,
   then ``after`` asks for ``updated_at > W`` sorted by (updated_at, id) and moves W to the last
-  item's second, whose remaining products the next ``same_second`` phase picks up.
+  item's second, whose remaining products the next ``same_second`` phase picks up. A walk that
+  starts at a second with no id seen yet (phase ``from``) asks for ``updated_at >= W`` in that
+  order at once, so a run over an unchanged catalog costs one request.
 
 A walk never mutates anything: ``criteria(position)`` builds a request and
 ``advance(position, page)`` returns the next position (or ``None`` when done).
@@ -172,7 +174,7 @@ class IdWalk:
         return None if page.is_last else IdPosition(last, page.mark())
 
 
-Phase = Literal["same_second", "after"]
+Phase = Literal["from", "same_second", "after"]
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,9 @@ class ChangesWalk:
                 sorts=(Sort("entity_id", "ASC"),),
                 page_size=page_size,
             )
+        condition = "gteq" if position.phase == "from" else "gt"
         return SearchCriteria(
-            groups=((Filter("updated_at", position.updated_at, "gt"),),),
+            groups=((Filter("updated_at", position.updated_at, condition),),),
             sorts=(Sort("updated_at", "ASC"), Sort("entity_id", "ASC")),
             page_size=page_size,
         )
@@ -232,9 +235,13 @@ class ChangesWalk:
         tail_id = tail.get("id") if isinstance(tail, dict) else None
         if not isinstance(stamp, str) or not isinstance(tail_id, int):
             raise InvalidResponse("ACCS returned a changed product without updated_at or id")
-        if stamp <= position.updated_at:  # same fixed-width format, so string order is time order
+        # The same fixed-width format, so string order is time order.
+        inclusive = position.phase == "from"
+        if stamp < position.updated_at or (stamp == position.updated_at and not inclusive):
+            relation = ">=" if inclusive else ">"
             raise InvalidResponse(
-                f"ACCS returned updated_at {stamp!r} for 'updated_at > {position.updated_at}'"
+                f"ACCS returned updated_at {stamp!r} for "
+                f"'updated_at {relation} {position.updated_at}'"
             )
         if page.is_last:
             return None

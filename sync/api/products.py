@@ -10,14 +10,18 @@ import requests
 
 from sync.api.classify import raise_for_network, response_json
 from sync.api.criteria import SearchCriteria, Sort
+from sync.api.limiter import RequestGate
 from sync.api.paging import Page
 from sync.api.retry import RetryPolicy
+from sync.errors import ApiError, RateLimited
 from sync.redact import redact_url
 
-__all__ = ["ID_FIELDS", "ProductsClient"]
+__all__ = ["BOUND_FIELDS", "ID_FIELDS", "ProductsClient"]
 
 #: Magento's response filter for the cheap id listing: a few bytes per product.
 ID_FIELDS = "items[id,sku,updated_at],total_count"
+#: ... and for the id bounds of a full pass.
+BOUND_FIELDS = "items[id],total_count"
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +33,43 @@ class ProductsClient:
     emulator or at ``responses``.
     """
 
-    def __init__(self, session: requests.Session, api_endpoint: str, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        session: requests.Session,
+        api_endpoint: str,
+        retry: RetryPolicy,
+        gate: RequestGate | None = None,
+    ) -> None:
         self._session = session
         self._url = f"{api_endpoint.rstrip('/')}/V1/products"
         self._retry = retry
+        self.gate = gate or RequestGate()
         self.requests = 0
 
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
 
     def _get(self, criteria: SearchCriteria, store_code: str) -> Any:
-        self.requests += 1
-        try:
-            response = self._session.get(
-                self._url, params=criteria.params(), headers={"Store": store_code}
-            )
-        except requests.RequestException as exc:
-            raise raise_for_network(exc, self._url) from None
-        with response:
-            return response_json(response)
+        """One attempt, sent when the shared gate allows it; the gate learns how it went."""
+        with self.gate.slot() as slot:
+            self.requests += 1
+            try:
+                response = self._session.get(
+                    self._url, params=criteria.params(), headers={"Store": store_code}
+                )
+            except requests.RequestException as exc:
+                raise raise_for_network(exc, self._url) from None
+            with response:
+                try:
+                    body = response_json(response)
+                except RateLimited as exc:
+                    slot.rate_limited(exc.retry_after)
+                    raise
+                except ApiError:
+                    slot.answered(success=False)
+                    raise
+                slot.answered()
+                return body
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""
@@ -66,6 +88,18 @@ class ProductsClient:
             if isinstance(stamp, str) and stamp:
                 return stamp
         return None
+
+    def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:
+        """The lowest and highest entity id in the store view right now (two tiny requests;
+        ``(None, None)`` for an empty store)."""
+        bounds: list[int | None] = []
+        for direction in ("ASC", "DESC"):
+            criteria = SearchCriteria(
+                sorts=(Sort("entity_id", direction),), page_size=1, fields=BOUND_FIELDS
+            )
+            ids = self.search(criteria, store_code).ids()
+            bounds.append(ids[0] if ids else None)
+        return bounds[0], bounds[1]
 
     def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page:
         """Like :meth:`search`, but the items carry only ``id``, ``sku`` and ``updated_at``."""

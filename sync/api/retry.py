@@ -2,6 +2,9 @@
 
 - Retries only :class:`~sync.errors.RetriableApiError` (429, 5xx, network, garbled 2xx).
 - A 429's ``Retry-After`` is obeyed exactly; anything else backs off exponentially with jitter.
+  With concurrent workers (:meth:`RetryPolicy.for_workers`) the first wait is short, because
+  the other workers keep going meanwhile, and later waits grow faster, so an outage is waited
+  out about as long as with one worker.
 - Stops on attempts AND on total time spent waiting, and at once when a shutdown is requested.
 - A ``Retry-After`` longer than ``max_retry_after`` is not slept through: the run fails and the
   next scheduled run tries again, instead of a worker hanging for an hour.
@@ -11,13 +14,13 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
-from tenacity.wait import wait_exponential_jitter
 
 from sync.clock import Clock, SystemClock
 from sync.errors import RateLimited, RetriableApiError
@@ -38,17 +41,30 @@ class RetryPolicy:
     initial_backoff: float = 1.0
     max_backoff: float = 60.0
     jitter: float = 1.0
+    exp_base: float = 2.0
     clock: Clock = field(default_factory=SystemClock)
     stop_event: threading.Event | None = None
+
+    @classmethod
+    def for_workers(cls, workers: int, **kwargs: Any) -> RetryPolicy:
+        """The policy for ``workers`` concurrent workers: 1 s, 2 s, 4 s ... for one; 0.25 s,
+        0.75 s, 2.25 s ... (up to the same 60 s) for several."""
+        if workers > 1:
+            kwargs = {"initial_backoff": 0.25, "jitter": 0.25, "exp_base": 3.0, **kwargs}
+        return cls(**kwargs)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after
-        backoff = wait_exponential_jitter(
-            initial=self.initial_backoff, max=self.max_backoff, jitter=self.jitter
-        )
-        return float(backoff(state))
+        # tenacity's wait_exponential_jitter, written out: its 'initial' is deprecated in newer
+        # releases in favour of a 'multiplier' that older ones (still allowed here) lack.
+        exponent = max(state.attempt_number - 1, 0)
+        try:
+            backoff = self.initial_backoff * self.exp_base**exponent
+        except OverflowError:
+            backoff = self.max_backoff
+        return min(self.max_backoff, backoff + random.uniform(0, self.jitter))  # noqa: S311
 
     def _stop(self, state: RetryCallState) -> bool:
         if self.stop_event is not None and self.stop_event.is_set():

@@ -23,17 +23,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from sync.db.dialect import bulk_insert, dialect_name
+from sync.db.dialect import dialect_name, insert_rows
 from sync.db.schema import naive_utc, product_attributes, product_changes, products
 from sync.db.upsert import upsert_products
 from sync.models import ProductRecord
 
 __all__ = [
     "CHUNK",
+    "IdInterval",
     "PageOutcome",
     "chunks",
     "local_index",
+    "stored_rows",
     "tombstone",
+    "tombstone_missing",
     "write_products",
 ]
 
@@ -44,6 +47,9 @@ T = TypeVar("T")
 CHUNK = 500
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
+
+_ATTRIBUTE_COLUMNS = ("store_code", "product_id", "attribute_code", "value")
+_CHANGE_COLUMNS = ("store_code", "product_id", "sku", "op", "changed_at", "run_id")
 
 
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -86,22 +92,51 @@ def _id_in(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     return products.c.id.in_(ids)
 
 
+IdInterval = tuple[int, int | None]
+"""Ids ``lo < id <= hi`` (``hi`` None: no upper bound)."""
+
+
+def stored_rows(
+    conn: Connection, store_code: str, ids: Sequence[int], interval: IdInterval | None = None
+) -> dict[int, Any]:
+    """The stored ``content_hash``, ``deleted_at`` and ``sku`` of ``ids``, or of every mirrored
+    row in ``interval`` when one is given (one range scan of the primary key)."""
+    if interval is None:
+        return _stored(conn, store_code, ids) if ids else {}
+    lo, hi = interval
+    t = products.c
+    query = sa.select(t.id, t.content_hash, t.deleted_at, t.sku).where(
+        t.store_code == store_code, t.id > lo
+    )
+    if hi is not None:
+        query = query.where(t.id <= hi)
+    found = {row.id: row for row in conn.execute(query)}
+    outside = [pid for pid in ids if pid <= lo or (hi is not None and pid > hi)]
+    if outside:  # not in a well-behaved page, but then they are still looked up
+        found.update(_stored(conn, store_code, outside))
+    return found
+
+
 def write_products(
     conn: Connection,
     store_code: str,
     records: Iterable[ProductRecord],
     now: datetime,
     run_id: int | None,
+    *,
+    stored: dict[int, Any] | None = None,
 ) -> PageOutcome:
     """Write the new, changed and revived ``records`` of ``store_code``; skip unchanged ones.
 
+    ``stored``: what :func:`stored_rows` returned for these records (looked up when omitted).
     A repeated id keeps its last record. Does not commit.
     """
     latest = {r.id: r for r in records}
     outcome = PageOutcome()
     if not latest:
         return outcome
-    stored = _stored(conn, store_code, list(latest))
+    if stored is None:
+        stored = _stored(conn, store_code, list(latest))
     changed: list[ProductRecord] = []
     log: list[tuple[ProductRecord, str]] = []
     for record in latest.values():
@@ -142,12 +177,8 @@ def _replace_attributes(
                 product_attributes.c.product_id.in_(part),
             )
         )
-    rows = [
-        {"store_code": store_code, "product_id": r.id, "attribute_code": code, "value": value}
-        for r in records
-        for code, value in r.attributes
-    ]
-    bulk_insert(conn, product_attributes, rows)
+    rows = [(store_code, r.id, code, value) for r in records for code, value in r.attributes]
+    insert_rows(conn, product_attributes, _ATTRIBUTE_COLUMNS, rows)
 
 
 def _log(
@@ -158,21 +189,24 @@ def _log(
 ) -> None:
     """Append to ``product_changes`` in the given order (so ``seq`` follows it)."""
     stamp = naive_utc(now)
-    bulk_insert(
-        conn,
-        product_changes,
-        [
-            {
-                "store_code": store,
-                "product_id": pid,
-                "sku": sku,
-                "op": op,
-                "changed_at": stamp,
-                "run_id": run_id,
-            }
-            for store, pid, sku, op in entries
-        ],
-    )
+    rows = [(store, pid, sku, op, stamp, run_id) for store, pid, sku, op in entries]
+    insert_rows(conn, product_changes, _CHANGE_COLUMNS, rows)
+
+
+def tombstone_missing(
+    conn: Connection,
+    store_code: str,
+    stored: dict[int, Any],
+    present: Iterable[int],
+    now: datetime,
+    run_id: int | None,
+) -> int:
+    """Tombstone the live rows of ``stored`` (one id interval's rows, from :func:`stored_rows`)
+    whose id is not in ``present``: a keyset page that covers the interval did not carry them,
+    so they are gone upstream. Returns how many. Does not commit."""
+    seen = set(present)
+    gone = [pid for pid, row in stored.items() if row.deleted_at is None and pid not in seen]
+    return tombstone(conn, store_code, gone, now, run_id) if gone else 0
 
 
 def tombstone(

@@ -13,8 +13,6 @@ wait for it, where upgrading a read transaction later would fail at once.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import sqlite3
 import time
@@ -26,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from sync import jsontext
 from sync.errors import ConfigError
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "normalize_url", "redacted_url"]
@@ -56,8 +55,10 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "mariadb": ("MySQL/MariaDB", "pip install 'accs-sync[mysql]'"),
 }
 
-# Readable JSON in the database (no \u escapes), compact separators to save space.
-_json_serializer = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+# Readable JSON in the database (no \u escapes), compact separators to save space: the text of
+# json.dumps(ensure_ascii=False, separators=(",", ":")), written by orjson where it is the same
+# (and taken as it is from a jsontext.Encoded, text made earlier).
+_json_serializer = jsontext.serialize
 
 
 def redacted_url(url: str | URL) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "RETENTION",
     "Reject",
     "clear_rejects",
+    "has_rejects",
     "pending_rejects",
     "prune_rejects",
     "record_rejects",
@@ -120,6 +121,12 @@ def prune_rejects(engine: Engine, now: datetime) -> int:
             sa.delete(sync_rejects).where(sync_rejects.c.rejected_at < naive_utc(now - RETENTION))
         )
     return int(result.rowcount)
+
+
+def has_rejects(conn: Connection, store_code: str) -> bool:
+    """Whether ``sync_rejects`` holds any row of ``store_code``."""
+    query = sa.select(sync_rejects.c.store_code).where(sync_rejects.c.store_code == store_code)
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def pending_rejects(conn: Connection, store_code: str) -> int:

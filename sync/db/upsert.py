@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sync.db.dialect import dialect_name, upsert_statement
+from sync import jsontext
+from sync.db.dialect import dialect_name, upsert_rows
 from sync.db.schema import naive_utc, products
 from sync.models import ProductRecord
 
@@ -27,29 +28,34 @@ logger = logging.getLogger(__name__)
 _UPDATE_COLUMNS = [
     c.name for c in products.columns if c.name not in ("store_code", "id", "deleted_at")
 ]
+#: The columns written, in the order of :func:`_row`'s values.
+_COLUMNS = (
+    "store_code", "id", "sku", "name", "type_id", "attribute_set_id", "status", "visibility",
+    "price", "weight", "created_at", "updated_at", "data", "content_hash", "qty", "is_in_stock",
+    "synced_at",
+)  # fmt: skip
 
 
-def _row(record: ProductRecord, synced_at: datetime) -> dict[str, Any]:
-    return {
-        "store_code": record.store_code,
-        "id": record.id,
-        "sku": record.sku,
-        "name": record.name,
-        "type_id": record.type_id,
-        "attribute_set_id": record.attribute_set_id,
-        "status": record.status,
-        "visibility": record.visibility,
-        "price": record.price,
-        "weight": record.weight,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "data": record.data,
-        "content_hash": record.content_hash or None,
-        "qty": record.qty,
-        "is_in_stock": record.is_in_stock,
-        "synced_at": synced_at,
-        "deleted_at": None,
-    }
+def _row(record: ProductRecord, synced_at: datetime) -> tuple[Any, ...]:
+    return (
+        record.store_code,
+        record.id,
+        record.sku,
+        record.name,
+        record.type_id,
+        record.attribute_set_id,
+        record.status,
+        record.visibility,
+        record.price,
+        record.weight,
+        record.created_at,
+        record.updated_at,
+        jsontext.Encoded(record.data_json()),
+        record.content_hash or None,
+        record.qty,
+        record.is_in_stock,
+        synced_at,
+    )
 
 
 def upsert_products(conn: Connection, records: Sequence[ProductRecord], synced_at: datetime) -> int:
@@ -62,7 +68,7 @@ def upsert_products(conn: Connection, records: Sequence[ProductRecord], synced_a
     if not records:
         return 0
     stamp = naive_utc(synced_at)
-    rows_by_key: dict[tuple[str, int], dict[str, Any]] = {}
+    rows_by_key: dict[tuple[str, int], tuple[Any, ...]] = {}
     for record in records:
         rows_by_key[(record.store_code, record.id)] = _row(record, stamp)
     if len(rows_by_key) != len(records):
@@ -73,8 +79,13 @@ def upsert_products(conn: Connection, records: Sequence[ProductRecord], synced_a
             len(records),
             len(records) - len(rows_by_key),
         )
-    statement = upsert_statement(
-        conn, products, _UPDATE_COLUMNS, literal_updates={"deleted_at": sa.null()}
+    # A new row gets deleted_at NULL by default; an existing one has it cleared.
+    upsert_rows(
+        conn,
+        products,
+        _COLUMNS,
+        list(rows_by_key.values()),
+        _UPDATE_COLUMNS,
+        literal_updates={"deleted_at": sa.null()},
     )
-    conn.execute(statement, list(rows_by_key.values()))
     return len(rows_by_key)

@@ -9,7 +9,11 @@ direction, the 300 pageSize limit, 429s with Retry-After, stock changes that lea
     with EmulatorServer(catalog) as emu:
         env = emu.credentials          # IMS_CLIENT_ID, ..., API_ENDPOINT, IMS_TOKEN_URL
         emu.faults.rate_limit_next = 2
+        emu.faults.rate_limit_rps = 20  # a real limit: 429 with Retry-After past 20/s
         catalog.update("SP000003", price=9.99)
+
+Another process (a benchmark) reads ``GET /_emulator/stats`` and sets faults with
+``POST /_emulator/faults`` (see :mod:`.admin`).
 """
 
 from __future__ import annotations

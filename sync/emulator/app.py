@@ -3,7 +3,8 @@
 No sockets here, so every behaviour is testable directly; :mod:`.server` only moves bytes.
 Checks run in the order a request meets them in Adobe's stack: the API gateway (``x-api-key``,
 ``x-gw-ims-org-id``, rate limiting), then the token, then Commerce itself (5xx, store view,
-``searchCriteria``).
+``searchCriteria``). The emulator's own ``/_emulator/...`` controls (:mod:`.admin`) come
+before all of that.
 """
 
 from __future__ import annotations
@@ -11,22 +12,26 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
-from sync.emulator.criteria import MagentoError, parse_criteria
+from sync.emulator.criteria import Criteria, MagentoError, parse_criteria
 from sync.emulator.faults import Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
-from sync.emulator.records import TOP_FIELDS, render, render_top
-from sync.emulator.response import Response
+from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
+from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
+from sync.emulator.records import TOP_FIELDS, Product, render, render_top
+from sync.emulator.response import JSON_HEADERS, Response, encode_json
 from sync.emulator.response import json_response as _json
-from sync.emulator.search import execute
+from sync.emulator.search import Result, execute
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "EmulatorApp", "Response"]
 
@@ -47,6 +52,10 @@ _REASONS = {
 }
 
 
+def _too_many_requests(retry_after: int) -> Response:
+    return _json(429, {"message": "Too many requests"}, (("Retry-After", str(retry_after)),))
+
+
 class EmulatorApp(ImsEndpoints):
     """IMS + ACCS for one tenant and one API credential."""
 
@@ -63,6 +72,8 @@ class EmulatorApp(ImsEndpoints):
         stats: Stats | None = None,
         scopes: tuple[str, ...] = REQUIRED_SCOPES,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        render_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.catalog = catalog
         self.tenant = tenant
@@ -73,7 +84,14 @@ class EmulatorApp(ImsEndpoints):
         self.faults = faults or Faults()
         self.stats = stats or Stats()
         self.scopes = scopes
+        # Encoded products for list pages; 0 turns it off (every answer rendered afresh).
+        self.renders = RenderCache(render_cache_bytes) if render_cache_bytes > 0 else None
         self._sleep = sleep
+        # Request stamps (RequestRecord.arrived/answered) and the rate-limit bucket use this.
+        self._monotonic = monotonic
+        self._bucket_lock = threading.Lock()
+        self._bucket: TokenBucket | None = None
+        self._bucket_setting: tuple[float, int | None] = (0.0, None)
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
@@ -103,6 +121,8 @@ class EmulatorApp(ImsEndpoints):
     ) -> Response:
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
+        if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
+            return admin_response(method, path, body, self.faults, self.stats)
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -113,26 +133,15 @@ class EmulatorApp(ImsEndpoints):
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
         kept = () if kind in ("token", "authorize") else params
-        record, seq = self.stats.begin(method, kind, path, kept, lowered.get("store"))
+        record, seq = self.stats.begin(
+            method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
+        )
+        status = 0
         try:
-            if self.faults.latency > 0:
-                self._sleep(self.faults.latency)
-            if kind == "token":
-                response = self._token(method, lowered, body, params)
-            elif kind == "authorize" and method == "GET":
-                response = self._authorize(dict(params))
-            elif kind in ("list", "item") and method == "GET" and match is not None:
-                response = self._accs(kind, match, lowered, params, record, seq)
-            elif path in ("", "/") and method == "GET":
-                response = _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
-            else:
-                response = _json(404, {"message": "Request does not match any route."})
-        except MagentoError as exc:
-            response = _json(exc.status, exc.body)
-        except Exception:  # a bug or a failing test hook must still answer like Magento
-            log.exception("emulator failed to answer %s %s", method, path)
-            response = self._server_error(500)
-        self.stats.finish(record, response.status)
+            response = self._route(method, path, kind, match, lowered, params, body, record, seq)
+            status = response.status
+        finally:  # even a KeyboardInterrupt must not leave the request counted as in flight
+            self.stats.finish(record, status, answered=self._monotonic())
         log.debug(
             "%s %s -> %d (%.1f ms)",
             method,
@@ -141,6 +150,36 @@ class EmulatorApp(ImsEndpoints):
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        match: re.Match[str] | None,
+        headers: Mapping[str, str],
+        params: tuple[tuple[str, str], ...],
+        body: bytes,
+        record: RequestRecord,
+        seq: int,
+    ) -> Response:
+        try:
+            if self.faults.latency > 0:
+                self._sleep(self.faults.latency)
+            if kind == "token":
+                return self._token(method, headers, body, params)
+            if kind == "authorize" and method == "GET":
+                return self._authorize(dict(params))
+            if kind in ("list", "item") and method == "GET" and match is not None:
+                return self._accs(kind, match, headers, params, record, seq)
+            if path in ("", "/") and method == "GET":
+                return _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
+            return _json(404, {"message": "Request does not match any route."})
+        except MagentoError as exc:
+            return _json(exc.status, exc.body)
+        except Exception:  # a bug or a failing test hook must still answer like Magento
+            log.exception("emulator failed to answer %s %s", method, path)
+            return self._server_error(500)
 
     # -- ACCS ---------------------------------------------------------------------------------
 
@@ -164,11 +203,10 @@ class EmulatorApp(ImsEndpoints):
                 },
             )
         if self.faults.take("rate_limit_next") or self.faults.every("rate_limit_every", seq):
-            return _json(
-                429,
-                {"message": "Too many requests"},
-                (("Retry-After", str(self.faults.retry_after)),),
-            )
+            return _too_many_requests(self.faults.retry_after)
+        bucket = self._rate_limiter()
+        if bucket is not None and (wait := bucket.take()) > 0:
+            return _too_many_requests(retry_after_seconds(wait))
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
@@ -176,6 +214,17 @@ class EmulatorApp(ImsEndpoints):
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
             return self._server_error(self.faults.error_5xx_status)
         return None
+
+    def _rate_limiter(self) -> TokenBucket | None:
+        """The bucket for the current ``rate_limit_*`` faults, rebuilt (full) when they
+        change, so a test or benchmark can switch the limit while clients run."""
+        setting = (float(self.faults.rate_limit_rps), self.faults.rate_limit_burst)
+        with self._bucket_lock:
+            if setting != self._bucket_setting:
+                rps, burst = setting
+                self._bucket = TokenBucket(rps, burst, self._monotonic) if rps > 0 else None
+                self._bucket_setting = setting
+            return self._bucket
 
     def _accs(
         self,
@@ -198,31 +247,36 @@ class EmulatorApp(ImsEndpoints):
             hook(record)
         fields = dict(params).get("fields")
         tree = parse_fields(fields) if fields else None
+        # Whole products (no fields filter) come as cached bytes, identical to encoding the
+        # rendered dicts (see .pages); a filtered answer is rendered and encoded afresh.
+        renders = self.renders if tree is None else None
         if kind == "item":
-            payload = self._item(unquote(match.group("sku")), store)
+            product = self._item(unquote(match.group("sku")))
+            if renders is not None:
+                body = renders.product(product, store)
+            else:
+                body = encode_json(apply_fields_filter(render(product, store), tree))
         else:
-            payload = self._list(params, store, seq, tree)
-            record.served_ids = tuple(item["id"] for item in payload["items"])
-        if tree is not None:
-            payload = apply_fields_filter(payload, tree)
-        response = _json(200, payload)
+            criteria, result = self._search(params, store, seq)
+            record.served_ids = tuple(p.id for p in result.items)
+            if renders is not None:
+                body = renders.page(result.items, store, criteria.echo(), result.total_count)
+            else:
+                payload = _page_payload(criteria, result, store, tree)
+                body = encode_json(apply_fields_filter(payload, tree))
         if self.faults.take("invalid_json_next"):
-            return Response(200, response.body[: len(response.body) // 2], response.headers)
-        return response
+            return Response(200, body[: len(body) // 2], JSON_HEADERS)
+        return Response(200, body, JSON_HEADERS)
 
-    def _item(self, sku: str, store: str) -> dict[str, Any]:
+    def _item(self, sku: str) -> Product:
         product = self.catalog.get(sku)
         if product is None:
             raise MagentoError(404, {"message": _NO_PRODUCT})
-        return render(product, store)
+        return product
 
-    def _list(
-        self,
-        params: tuple[tuple[str, str], ...],
-        store: str,
-        seq: int,
-        tree: FieldTree | None = None,
-    ) -> dict[str, Any]:
+    def _search(
+        self, params: tuple[tuple[str, str], ...], store: str, seq: int
+    ) -> tuple[Criteria, Result]:
         criteria = parse_criteria(params)
         faults = self.faults
         if faults.input_limit and criteria.page_size is not None:
@@ -246,12 +300,19 @@ class EmulatorApp(ImsEndpoints):
             legacy_last_page=faults.legacy_last_page,
             default_page_size=faults.default_page_size,
         )
-        # A listing that wants only top-level fields (the id listing) skips the full render.
-        wanted = None if tree is None else tree.get("items", False)
-        cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
-        draw = render_top if cheap else render
-        return {
-            "items": [draw(p, store) for p in result.items],
-            "search_criteria": criteria.echo(),
-            "total_count": result.total_count,
-        }
+        return criteria, result
+
+
+def _page_payload(
+    criteria: Criteria, result: Result, store: str, tree: FieldTree | None
+) -> dict[str, Any]:
+    """A list answer as dicts. A listing that wants only top-level fields (the id listing)
+    skips the full render."""
+    wanted = None if tree is None else tree.get("items", False)
+    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
+    draw = render_top if cheap else render
+    return {
+        "items": [draw(p, store) for p in result.items],
+        "search_criteria": criteria.echo(),
+        "total_count": result.total_count,
+    }

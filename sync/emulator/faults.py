@@ -8,13 +8,18 @@ atomically, one per affected request.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Faults", "RequestHook", "RequestRecord", "Stats"]
+__all__ = ["ACCS_KINDS", "Faults", "RequestHook", "RequestRecord", "Stats"]
+
+#: Request kinds that are ACCS calls (the rest are IMS or unknown routes).
+ACCS_KINDS = frozenset({"list", "item"})
 
 
 @dataclass
@@ -29,6 +34,10 @@ class RequestRecord:
     store: str | None
     status: int = 0
     served_ids: tuple[int, ...] = ()  # ids of the products a list answer carried, in order
+    # The emulator's monotonic clock (time.monotonic unless injected) when the request was
+    # received and when its answer was decided (before the bytes were sent).
+    arrived: float = 0.0
+    answered: float = 0.0
 
     def params(self) -> dict[str, str]:
         """The query parameters as a dict (the last of repeated names wins)."""
@@ -46,6 +55,11 @@ class Faults:
     rate_limit_every: int = 0  # every Nth ACCS request answers 429
     rate_limit_next: int = 0  # the next K ACCS requests answer 429
     retry_after: int = 1  # Retry-After seconds sent with a 429
+    # A real limit: a token bucket over all ACCS requests (not IMS), refilled continuously at
+    # this many requests per second (0: off). A refused request gets a 429 whose Retry-After
+    # is the whole seconds until a token is back. Changing either field starts a full bucket.
+    rate_limit_rps: float = 0.0
+    rate_limit_burst: int | None = None  # tokens saved up (None: max(1, round(rps)))
     error_5xx_every: int = 0  # every Nth ACCS request answers error_5xx_status
     error_5xx_next: int = 0
     error_5xx_status: int = 503  # 500, 502, 503 or 504
@@ -91,17 +105,78 @@ class Faults:
                 if name != "_lock":
                     setattr(self, name, getattr(fresh, name))
 
+    def settings(self) -> dict[str, Any]:
+        """Every field that :meth:`update` can set, with its value (JSON-ready)."""
+        return {name: getattr(self, name) for name in _SETTABLE}
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set fields by name, all or none: any unknown name or bad value raises
+        :class:`ValueError` naming it, and nothing changes. Only numbers and switches can be
+        set so: ``on_request`` (Python callables) cannot."""
+        checked = {name: _check_setting(name, value) for name, value in values.items()}
+        with self._lock:
+            for name, value in checked.items():
+                setattr(self, name, value)
+
+
+# Fields update() accepts, by their annotation (faults.py uses postponed annotations).
+_SETTABLE: dict[str, str] = {
+    f.name: str(f.type)
+    for f in dataclasses.fields(Faults)
+    if str(f.type) in ("int", "float", "bool", "int | None")
+}
+_AT_LEAST = {"rate_limit_burst": 1, "max_page_size": 1}
+_STATUS_RANGES = {"error_5xx_status": (500, 599), "ims_html_status": (100, 599)}
+
+
+def _check_setting(name: str, value: Any) -> Any:
+    kind = _SETTABLE.get(name)
+    if kind is None:
+        if name in Faults.__dataclass_fields__ and not name.startswith("_"):
+            raise ValueError(f"fault {name!r} cannot be set this way (only numbers and switches)")
+        raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_SETTABLE))}")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"fault {name!r} must be true or false, not {value!r}")
+        return value
+    if value is None and kind == "int | None":
+        return None
+    # bool is an int subclass in Python, but true/false are no numbers in JSON.
+    number_types = (int, float) if kind == "float" else (int,)
+    if isinstance(value, bool) or not isinstance(value, number_types):
+        wanted = {"float": "a number", "int": "an integer"}.get(kind, "an integer or null")
+        raise ValueError(f"fault {name!r} must be {wanted}, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"fault {name!r} must be a finite number, not {value!r}")
+    least = _AT_LEAST.get(name, 0)
+    if value < least:
+        raise ValueError(f"fault {name!r} must be at least {least}, not {value!r}")
+    if name in _STATUS_RANGES:
+        low, high = _STATUS_RANGES[name]
+        if not low <= value <= high:
+            raise ValueError(f"fault {name!r} must be an HTTP status from {low} to {high}")
+    return float(value) if kind == "float" else value
+
 
 class Stats:
-    """Counters and the most recent requests, for tests to assert what clients did."""
+    """Counters and the most recent requests, for tests to assert what clients did.
+
+    ``in_flight`` is how many ACCS requests are being handled right now (from receipt,
+    including any injected latency, until the answer is decided); ``max_in_flight`` the most
+    seen at once, which shows whether a client really runs requests concurrently.
+    """
 
     def __init__(self, keep: int = 1000) -> None:
         self._lock = threading.Lock()
         self._keep = keep
+        self.in_flight = 0
         self.reset()
 
     def reset(self) -> None:
+        """Zero the counters. ``in_flight`` is a gauge, not a counter: requests being handled
+        stay counted (so it never goes negative), and ``max_in_flight`` restarts from it."""
         with self._lock:
+            self.max_in_flight = self.in_flight
             self.tokens_issued = 0
             self.tokens_by_grant: Counter[str] = Counter()
             self.requests: Counter[str] = Counter()
@@ -123,6 +198,10 @@ class Stats:
     @property
     def server_errors(self) -> int:
         """5xx served."""
+        with self._lock:
+            return self._server_errors()
+
+    def _server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
     def begin(
@@ -132,23 +211,31 @@ class Stats:
         path: str,
         query: tuple[tuple[str, str], ...],
         store: str | None,
+        arrived: float = 0.0,
     ) -> tuple[RequestRecord, int]:
-        """Record a new request; returns it and its number among ACCS requests (0 for others)."""
+        """Record a new request; returns it and its number among ACCS requests (0 for others).
+        An ACCS request counts as in flight until :meth:`finish`."""
         with self._lock:
             self._seq += 1
             accs = 0
-            if kind in ("list", "item"):
+            if kind in ACCS_KINDS:
                 self._accs_seq += 1
                 accs = self._accs_seq
-            record = RequestRecord(self._seq, method, kind, path, query, store)
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            record = RequestRecord(self._seq, method, kind, path, query, store, arrived=arrived)
             self.requests[kind] += 1
             self.recent.append(record)
             return record, accs
 
-    def finish(self, record: RequestRecord, status: int) -> None:
+    def finish(self, record: RequestRecord, status: int, answered: float = 0.0) -> None:
+        """The answer to ``record`` is decided (call exactly once per :meth:`begin`)."""
         with self._lock:
             record.status = status
+            record.answered = answered
             self.statuses[status] += 1
+            if record.kind in ACCS_KINDS:
+                self.in_flight -= 1
 
     def token_issued(self, grant: str = "client_credentials") -> None:
         with self._lock:
@@ -161,10 +248,16 @@ class Stats:
             return [r for r in self.recent if r.kind == "list"]
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as plain JSON-ready values (what ``GET /_emulator/stats`` answers)."""
         with self._lock:
             return {
                 "tokens_issued": self.tokens_issued,
                 "tokens_by_grant": dict(self.tokens_by_grant),
                 "requests": dict(self.requests),
                 "statuses": dict(self.statuses),
+                "unauthorized": self.statuses[401],
+                "rate_limited": self.statuses[429],
+                "server_errors": self._server_errors(),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
             }

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JSON_HEADERS", "Response", "json_response"]
+__all__ = ["JSON_HEADERS", "Response", "encode_json", "json_response"]
 
 JSON_HEADERS = (("Content-Type", "application/json; charset=utf-8"),)
 
@@ -24,10 +24,10 @@ class Response:
         return json.loads(self.body)
 
 
-def _encode(payload: Any) -> bytes:
-    # PHP's json_encode escapes "/" and non-ASCII; Magento's answers look like that.
+def encode_json(payload: Any) -> bytes:
+    """Compact JSON as Magento's PHP ``json_encode`` writes it: "/" escaped, ASCII only."""
     return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode("ascii")
 
 
 def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(status, _encode(payload), JSON_HEADERS + headers)
+    return Response(status, encode_json(payload), JSON_HEADERS + headers)

@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from sync.emulator.admin import ADMIN_PREFIX
 from sync.emulator.catalog import Catalog
+from sync.emulator.faults import Faults
+from sync.emulator.pages import DEFAULT_CACHE_BYTES
 from sync.emulator.server import EmulatorServer
 
 __all__ = ["DEFAULT_PRODUCTS", "build_catalog", "serve_forever"]
@@ -42,16 +45,26 @@ def serve_forever(
     seed: int = 0,
     stop_event: threading.Event | None = None,
     on_ready: Callable[[EmulatorServer], None] | None = None,
+    faults: Faults | None = None,
+    render_cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> None:
     """Serve until Ctrl-C, SIGTERM or ``stop_event``; then stop cleanly."""
     catalog = build_catalog(products, catalog_file, seed)
     stop = stop_event or threading.Event()
-    server = EmulatorServer(catalog, host=host, port=port).start()
+    server = EmulatorServer(
+        catalog, host=host, port=port, faults=faults, render_cache_bytes=render_cache_bytes
+    ).start()
     previous = _install_sigterm(stop)
     try:
         source = catalog_file or f"{len(catalog)} generated products (seed {seed})"
         print_fn(f"ACCS emulator listening on {server.base_url} serving {source}")
         print_fn(f"store views: {', '.join(catalog.stores)}")
+        changed = _changed_faults(server.faults)
+        if changed:
+            print_fn(f"faults: {changed}")
+        print_fn(
+            f"emulator controls: {server.base_url}{ADMIN_PREFIX}/stats and {ADMIN_PREFIX}/faults"
+        )
         print_fn("Point accs-sync at it with:")
         for name, value in server.credentials.items():
             print_fn(f"export {name}={shlex.quote(value)}")
@@ -66,6 +79,13 @@ def serve_forever(
         server.stop()
         _restore_sigterm(previous)
         print_fn("ACCS emulator stopped.")
+
+
+def _changed_faults(faults: Faults) -> str:
+    healthy = Faults().settings()
+    return ", ".join(
+        f"{name}={value}" for name, value in faults.settings().items() if value != healthy[name]
+    )
 
 
 _Previous = Callable[[int, FrameType | None], object] | int | signal.Handlers | None

@@ -19,6 +19,7 @@ from typing import Any
 from sync.emulator.app import AUTHORIZE_PATH, TOKEN_PATH, EmulatorApp, Response
 from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults, Stats
+from sync.emulator.pages import DEFAULT_CACHE_BYTES
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -40,6 +41,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 120  # an idle keep-alive connection is dropped after this many seconds
+    # An answer goes out as two writes (headers, then body). With Nagle's algorithm on, the
+    # body waits for the client's (delayed, ~40 ms) ACK of the headers on every keep-alive
+    # request after the first: the emulator would look 40 ms slow per request.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()
@@ -117,7 +122,8 @@ class EmulatorServer:
     """Adobe IMS + ACCS for one tenant, served on ``host:port`` (``port=0``: any free port).
 
     ``clock`` (returns now) drives token expiry; by default it is the catalog's clock, so one
-    fake clock moves both ``updated_at`` and token lifetimes.
+    fake clock moves both ``updated_at`` and token lifetimes. ``render_cache_bytes`` bounds the
+    memory kept for encoded products (see :mod:`.pages`; 0: render every answer afresh).
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class EmulatorServer:
         org_id: str = DEFAULT_ORG_ID,
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
+        render_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.catalog = catalog if catalog is not None else Catalog.generate(500)
         self.faults = faults if faults is not None else Faults()
@@ -145,6 +152,7 @@ class EmulatorServer:
             faults=self.faults,
             clock=clock,
             stats=self.stats,
+            render_cache_bytes=render_cache_bytes,
         )
         self.tenant = tenant
         self.client_id = client_id

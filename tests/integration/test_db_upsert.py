@@ -114,6 +114,18 @@ def test_json_data_round_trips_with_unicode(engine: Engine) -> None:
     assert row.name == data_changes["name"]
 
 
+def test_json_data_keeps_values_orjson_would_write_differently(engine: Engine) -> None:
+    """Huge integers, tiny and exponent floats and escapes come back as they were sent."""
+    data_changes: dict[str, Any] = {
+        "extension_attributes": {"big": 2**64 + 1, "negative": -(2**63) - 1, "tiny": 1e-05},
+        "tier_prices": [{"qty": 2.5e-07, "value": 1.5e16, "label": '\x7f\u2028"\\/'}],
+    }
+    record = _record(8, **data_changes)
+    with engine.begin() as conn:
+        upsert_products(conn, [record], T0)
+    assert _rows(engine)[("default", 8)].data == record.data
+
+
 def test_decimals_keep_their_precision(engine: Engine) -> None:
     with engine.begin() as conn:
         upsert_products(conn, [_record(1, price="1234567.123456", weight="12345678.1234")], T0)

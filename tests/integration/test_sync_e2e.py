@@ -92,13 +92,16 @@ def test_rate_limits_server_errors_and_expired_tokens_still_end_in_a_complete_mi
     assert len(clock.sleeps) >= 3
     assert emulator.stats.rate_limited >= 1
     assert emulator.stats.server_errors >= 2
-    assert emulator.stats.unauthorized == 2
+    # Each revocation refuses every request then in flight with the old token (one per worker
+    # at the most), and costs one mint: the workers share the new token.
+    assert 2 <= emulator.stats.unauthorized <= 2 * 4
     assert emulator.stats.tokens_issued == 3  # one at start, one per revocation
 
 
 def test_a_stop_request_commits_the_current_page_and_the_next_run_resumes(
-    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str
+    sync_env: dict[str, str], emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SYNC_CONCURRENCY", "1")  # one page after another: an exact count
     stop = threading.Event()
     pages = {"n": 0}
 
@@ -123,7 +126,7 @@ def test_a_stop_request_commits_the_current_page_and_the_next_run_resumes(
     full = [r for r in requests if "fields" not in r.params()]
     listing = [r for r in requests if "fields" in r.params()]
     assert len(full) == 5  # pages 4..8, no new probe
-    assert len(listing) == 3  # then the id listing: 750 ids in pages of 300
+    assert listing == []  # no id listing: each page tombstones its own id interval
 
 
 def test_several_store_views_are_mirrored_under_their_codes(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -67,6 +68,25 @@ def test_a_2xx_that_is_not_json_is_a_retriable_invalid_response() -> None:
         response_json(answer(status=200, body='{"items": [{"sku": "tru'))
     with pytest.raises(InvalidResponse, match="HTML page"):
         response_json(answer(status=200, body="<!DOCTYPE html><html></html>"))
+
+
+def test_a_2xx_body_decodes_to_the_values_sent() -> None:
+    """Whatever decoder reads it, a product keeps every value: PHP escapes, integers past 64
+    bits, floats in every notation, non-ASCII both escaped and raw."""
+    body = (
+        '{"items":[{"id":1,"sku":"A\\/B","name":"Caf\\u00e9 \\ud83d\\ude00 über",'
+        '"price":34.99,"weight":1e-05,"qty":1.5E+2,"big":123456789012345678901234567890,'
+        '"neg":-9223372036854775809,"zero":-0.0,"label":null}],"total_count":1}'
+    )
+    got = response_json(answer(status=200, body=body.encode("utf-8")))
+    item = got["items"][0]
+    assert item["sku"] == "A/B" and item["name"] == "Café 😀 über"
+    assert item["big"] == 123456789012345678901234567890 and isinstance(item["big"], int)
+    assert item["neg"] == -9223372036854775809 and isinstance(item["neg"], int)
+    assert (item["price"], item["weight"], item["qty"]) == (34.99, 1e-05, 150.0)
+    assert got == json.loads(body)
+    odd = response_json(answer(status=200, body=b'{"items":[{"x":NaN}],"total_count":1}'))
+    assert odd["items"][0]["x"] != odd["items"][0]["x"]  # json reads NaN; so do we
 
 
 def test_magento_message_handles_ims_style_bodies() -> None:

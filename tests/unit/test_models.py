@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from sync.emulator import Catalog
 from sync.models import (
     ACCS_TIME_FORMAT,
     ItemRejected,
     content_hash,
+    fingerprint,
     parse_accs_time,
     parse_item,
     parse_window_time,
 )
+from tests.unit.jsonvalues import generated, product_items
 
 
 def test_a_minimal_item_needs_only_sku_and_id() -> None:
@@ -187,3 +194,142 @@ def test_parse_accs_time_agrees_with_strptime(text: str) -> None:
             parse_accs_time(text)
     else:
         assert parse_accs_time(text) == expected
+
+
+# --- content hashes: the definition stored in existing mirrors must never change ------------
+
+
+def old_hash(item: Any) -> str:
+    """The content hash as first defined: sha256 of json's canonical text (after NUL removal)."""
+    text = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_content_hash_is_the_old_definition_for_generated_values(seed: int) -> None:
+    for value in generated(1000, seed):
+        assert content_hash(value) == old_hash(value)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_items_hash_as_before_with_or_without_a_fingerprint(seed: int) -> None:
+    """Tricky floats, every plane of Unicode, NULs in strings and keys, nesting."""
+    parsed = 0
+    for item in product_items(400, seed):
+        expected = old_hash(without_nul(item))
+        fp = fingerprint(item)
+        if fp is not None:
+            assert fp.content_hash == expected
+        try:
+            record = parse_item(item, "default")
+        except ItemRejected:
+            continue
+        parsed += 1
+        assert record.content_hash == expected
+        assert fp is not None and fp.id == record.id
+        assert parse_item(item, "default", fingerprint=fp) == record
+    assert parsed > 100
+
+
+def test_catalog_items_hash_as_before() -> None:
+    for item in Catalog.generate(300, seed=4).items():
+        record = parse_item(item, "default")
+        assert record.content_hash == old_hash(item)
+        fp = fingerprint(item)
+        assert fp is not None and fp.content_hash == record.content_hash
+
+
+# --- fingerprints ------------------------------------------------------------------------------
+
+
+def test_a_fingerprint_is_the_id_and_hash_parse_item_would_give() -> None:
+    item = {"id": "42", "sku": "A", "name": "Bad\x00Name", "price": 9.5}
+    fp = fingerprint(item)
+    assert fp is not None
+    assert (fp.id, fp.content_hash) == (42, parse_item(item, "default").content_hash)
+    assert fp.item == {"id": "42", "sku": "A", "name": "BadName", "price": 9.5}
+    assert fp.received is item
+    clean = {"id": 7, "sku": "B"}
+    fp = fingerprint(clean)
+    assert fp is not None and fp.item is clean  # no NULs: no copy
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "not an object",
+        ["id", 1],
+        {"sku": "A"},
+        {"id": None, "sku": "A"},
+        {"id": True, "sku": "A"},
+        {"id": 0, "sku": "A"},
+        {"id": -5, "sku": "A"},
+        {"id": 2**63, "sku": "A"},
+        {"id": 1.5, "sku": "A"},
+        {"id": "x1", "sku": "A"},
+        {"id": [1], "sku": "A"},
+    ],
+    ids=repr,
+)
+def test_an_item_without_a_usable_id_has_no_fingerprint(item: Any) -> None:
+    assert fingerprint(item) is None
+    with pytest.raises(ItemRejected):
+        parse_item(item, "default")
+
+
+def test_a_fingerprint_does_not_validate_the_rest() -> None:
+    item = {"id": 3, "price": "cheap"}  # no sku, bad price: parse_item rejects it
+    fp = fingerprint(item)
+    assert fp is not None and fp.id == 3
+    with pytest.raises(ItemRejected, match="no sku"):
+        parse_item(item, "default", fingerprint=fp)
+
+
+def test_parse_item_with_a_fingerprint_gives_the_same_record_and_reasons() -> None:
+    item = {
+        "id": 9,
+        "sku": "S\x00KU",
+        "price": "12.50",
+        "updated_at": "2026-03-04 05:06:07",
+        "extension_attributes": {"stock_item": {"qty": 3, "is_in_stock": True}},
+        "custom_attributes": [{"attribute_code": "color", "value": ["1", 2.5]}],
+    }
+    fp = fingerprint(item)
+    assert fp is not None
+    with_fp = parse_item(item, "default", fingerprint=fp)
+    assert with_fp == parse_item(item, "default")
+    assert with_fp.sku == "SKU" and with_fp.data is fp.item
+    assert parse_item(fp.item, "default", fingerprint=fp) == with_fp  # the cleaned item will do
+    bad = {"id": 9, "sku": "A", "weight": 10**15}
+    bad_fp = fingerprint(bad)
+    with pytest.raises(ItemRejected) as plain:
+        parse_item(bad, "default")
+    with pytest.raises(ItemRejected) as reused:
+        parse_item(bad, "default", fingerprint=bad_fp)
+    assert plain.value.reason == reused.value.reason
+
+
+def test_data_json_is_the_compact_json_of_data_even_after_replace() -> None:
+    item = {"id": 1, "sku": "A", "b": [1.5, "é"], "a": None}
+    record = parse_item(item, "default")
+    assert record.data_json() == '{"id":1,"sku":"A","b":[1.5,"é"],"a":null}'
+    changed = replace(record, data={"id": 1, "sku": "A", "odd": math.nan, "tiny": 1e-05})
+    assert changed.data_json() == '{"id":1,"sku":"A","odd":NaN,"tiny":1e-05}'
+    tricky = parse_item({"id": 2, "sku": "B", "qty": 1e-07}, "default")
+    assert tricky.data_json() == '{"id":2,"sku":"B","qty":1e-07}'
+
+
+def test_parse_item_refuses_the_fingerprint_of_another_item() -> None:
+    fp = fingerprint({"id": 1, "sku": "A"})
+    with pytest.raises(ValueError, match="another item"):
+        parse_item({"id": 1, "sku": "A"}, "default", fingerprint=fp)

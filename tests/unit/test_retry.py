@@ -84,3 +84,15 @@ def test_a_stop_request_ends_retrying_at_once() -> None:
     with pytest.raises(RetriableApiError):
         RetryPolicy(clock=clock, stop_event=stop).call(fn)
     assert calls["n"] == 1
+
+
+def test_with_several_workers_the_first_wait_is_short_and_an_outage_is_still_waited_out() -> None:
+    one, several = FakeClock(), FakeClock()
+    for clock, workers in ((one, 1), (several, 4)):
+        fn, _ = flaky([RetriableApiError("503")] * 7)
+        RetryPolicy.for_workers(workers, clock=clock).call(fn)
+    assert 1 <= one.sleeps[0] <= 2
+    assert 0.25 <= several.sleeps[0] <= 0.5  # the other workers go on meanwhile
+    for expected, slept in zip([0.25, 0.75, 2.25, 6.75, 20.25, 60], several.sleeps, strict=False):
+        assert expected <= slept <= expected + 0.25
+    assert sum(several.sleeps) >= 0.8 * sum(one.sleeps)

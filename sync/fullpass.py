@@ -1,0 +1,183 @@
+"""A full pass over one store view: id ranges fetched concurrently, written by one writer.
+
+Workers (threads, ``SYNC_CONCURRENCY`` of them) each walk one id range by keyset over the one
+shared session; the rate gate in :mod:`sync.api.limiter` decides when each request may go. The
+calling thread is the only writer: it commits each page together with the checkpoint (every
+range's committed position), so a killed pass resumes every range where its data stops. A
+worker waits for its page to be committed before it asks for the next one, so at most one page
+per range is ever lost to a kill.
+
+**Deletions inside the pass.** A keyset page covers the id interval from its range's cursor to
+its last id (to the range's end for the range's last page). Mirrored rows in that interval that
+the page did not carry are gone upstream, and are tombstoned in the page's own transaction; a
+rejected item counts as present. So a full pass needs no separate id listing. A windowed pass
+(``backfill --since/--until``) sees only part of each interval and never tombstones.
+
+A worker that fails (after the retry policy gave up) or sees a stop request makes the others
+stop after their current request; pages already fetched are still committed, then the first
+error is raised. The pass is resumable from its checkpoint either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from sync.api.criteria import Filter, SearchCriteria
+from sync.api.paging import IdPosition, IdWalk, Page
+from sync.ranges import IdRange, RangeSet, Step
+
+if TYPE_CHECKING:
+    from sync.pipeline import Pipeline, StoreStats
+
+__all__ = ["FullPass"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    """A fetched page on its way to the writer; ``done`` is set once it is handled."""
+
+    rng: IdRange
+    step: Step
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Exit:
+    """A worker has stopped (``error``: why, if it failed)."""
+
+    error: BaseException | None = None
+
+
+class FullPass:
+    """Walk ``ranges`` with ``workers`` threads; write every page on the calling thread."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: StoreStats,
+        run_id: int,
+        ranges: RangeSet,
+        *,
+        workers: int,
+        filters: tuple[tuple[Filter, ...], ...] = (),
+        tombstones: bool = True,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.run_id = run_id
+        self.ranges = ranges
+        self.workers = max(1, workers)
+        self.filters = filters
+        self.tombstones = tombstones
+        #: The checkpoint's other fields (high water, window), saved with every page.
+        self.checkpoint_extra = checkpoint or {}
+
+    def run(self) -> None:
+        """Until every range is walked, or raise the first failure (committed work is kept)."""
+        jobs: queue.Queue[_Job | _Exit] = queue.Queue()
+        threads = [
+            threading.Thread(
+                target=self._worker,
+                args=(jobs,),
+                name=f"accs-sync-{self.store.store_code}-{n}",
+                daemon=True,
+            )
+            for n in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        error: BaseException | None = None
+        running = len(threads)
+        try:
+            while running:
+                try:
+                    message = jobs.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if isinstance(message, _Exit):
+                    running -= 1
+                    if message.error is not None and error is None:
+                        error = message.error
+                        self.ranges.abort()
+                    continue
+                try:
+                    if error is None or not isinstance(error, _WriterFailed):
+                        self._commit(message)
+                except Exception as exc:  # noqa: BLE001 - raised below, after the workers stop
+                    error = _WriterFailed(exc)
+                    self.ranges.abort()
+                finally:
+                    message.done.set()
+        finally:
+            self.ranges.abort()  # a writer interrupted by anything must not leave workers waiting
+            for thread in threads:
+                thread.join(timeout=60)
+        if isinstance(error, _WriterFailed):
+            raise error.cause
+        if error is not None:
+            raise error
+
+    # -- the writer (calling thread) --------------------------------------------------------------
+
+    def _commit(self, job: _Job) -> None:
+        pipeline, code = self.pipeline, self.store.store_code
+        interval = job.step.interval if self.tombstones else None
+        with pipeline.engine.begin() as conn:
+            pipeline.write_page(conn, self.store, self.run_id, job.step.page, interval=interval)
+            value = {"ranges": self.ranges.checkpoint(after=(job.rng, job.step))}
+            pipeline.save_checkpoint(conn, code, {**value, **self.checkpoint_extra})
+        self.ranges.committed(job.rng, job.step)
+
+    # -- the workers --------------------------------------------------------------------------
+
+    def _worker(self, jobs: queue.Queue[_Job | _Exit]) -> None:
+        error: BaseException | None = None
+        try:
+            while (rng := self.ranges.take()) is not None:
+                if not self._walk(rng, jobs):
+                    break
+        except Exception as exc:  # noqa: BLE001 - handed to the writer, which raises it
+            error = exc
+        finally:
+            jobs.put(_Exit(error))
+
+    def _walk(self, rng: IdRange, jobs: queue.Queue[_Job | _Exit]) -> bool:
+        """Walk ``rng`` to its end; False when the pass was aborted meanwhile."""
+        try:
+            while not self.ranges.aborted:
+                page = self._fetch(rng)
+                job = _Job(rng, self.ranges.received(rng, page))
+                jobs.put(job)
+                job.done.wait()
+                if job.step.following is None:
+                    return True
+            return False
+        finally:
+            if not rng.done:
+                self.ranges.release(rng)
+
+    def _fetch(self, rng: IdRange) -> Page:
+        extra = self.filters
+
+        def criteria(at: tuple[IdWalk, IdPosition], size: int) -> SearchCriteria:
+            walk, position = at
+            base = walk.criteria(position, size)
+            return replace(base, groups=base.groups + extra)
+
+        position = self.ranges.criteria_position(rng)
+        return self.pipeline.fetch(criteria, position, self.store.store_code)
+
+
+class _WriterFailed(Exception):
+    """The writer's own failure (a database error): no further page is written."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause

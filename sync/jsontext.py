@@ -1,0 +1,178 @@
+"""JSON at orjson's speed with exactly the standard library's results.
+
+orjson decodes and encodes several times faster than :mod:`json`, but not always the same way.
+Decoding, it reads an integer beyond 64 bits as a float (silently losing digits) and refuses
+what json accepts (``NaN``, ``Infinity``, lone surrogate escapes, a UTF-8 BOM). Encoding, it
+writes NaN and infinities as ``null``, a float below 1e-4 as ``0.00001`` or ``1.5e-7`` where
+json writes ``1e-05`` and ``1.5e-07``, and serialises types json refuses (UUIDs, enums). Every
+function here takes orjson's answer only where it is known to equal json's, and asks json
+otherwise, so callers get json's results, and its exceptions, faster:
+
+* :func:`loads` is ``json.loads``. orjson's answer is used unless it failed or the text has a
+  run of 19 or more digits (where an integer could exceed 64 bits).
+* :func:`canonical` and :func:`compact` are ``json.dumps`` with sorted or original key order.
+  orjson's text is used when (a) orjson could encode the value with every non-JSON type turned
+  away (subclasses, dataclasses and datetimes are handed to a ``default`` that refuses them),
+  (b) decoding that text gives back a value equal to the input, which rules out NaN, the
+  infinities and anything orjson wrote in another shape (a UUID as a string, an enum as its
+  value, a tuple as a list), and (c) the text has no float in exponent form or below 1e-4: no
+  ``e-``/``e+`` followed by a digit and no ``0.0000``. (orjson has changed how it writes
+  exponents before: 3.11.7 went from ``1e30`` to ``1e+30``.) For what is left (dicts, lists,
+  str, int, bool, None, and floats written without an exponent) the two libraries write the
+  same bytes: the same escapes for every code point, the same shortest round-trip digits in
+  ``repr``'s layout, keys sorted by code point (orjson sorts UTF-8 bytes: the same order), the
+  same separators. At import, a set of probe values checks those facts on the installed orjson;
+  should one fail (a future release writing differently), every call goes to json.
+  ``tests/unit/test_jsontext.py`` checks the facts, and the whole functions, against json.
+
+Text that merely looks suspicious (a string holding ``e-1``) only costs a json call.
+
+Checking costs more than orjson's encoding itself (decoding the text again is most of it), so a
+caller that encodes one value twice can check once: :func:`plain_canonical` says whether a value
+passed, and :func:`plain_compact` then encodes that same value without checking again.
+:class:`Encoded` carries such text to the database: :func:`serialize`, the engine's JSON
+serializer, writes it as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+import orjson
+
+__all__ = [
+    "FAST",
+    "Encoded",
+    "canonical",
+    "canonical_bytes",
+    "compact",
+    "loads",
+    "plain_canonical",
+    "plain_compact",
+    "serialize",
+]
+
+_ENCODE = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+_ENCODE |= orjson.OPT_PASSTHROUGH_DATETIME
+_ENCODE_SORTED = _ENCODE | orjson.OPT_SORT_KEYS
+
+# Digits -> "0", everything else -> " ": a run of 19 zeros then marks a long digit run.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
+_EXPONENT = re.compile(rb"e[-+][0-9]")
+
+
+def _refuse(value: Any) -> NoReturn:
+    raise TypeError(type(value).__name__)
+
+
+def loads(data: bytes | str) -> Any:
+    """``json.loads(data)``: the same value, or the same exception (a ``ValueError``)."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if FAST and _LONG_RUN not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # maybe JSON only json accepts (NaN, a BOM, a lone surrogate), or not JSON
+    return json.loads(data)
+
+
+def _orjson_text(value: Any, option: int) -> bytes | None:
+    """orjson's text for ``value`` when it is json's too (see the module docstring), else None."""
+    if not FAST:
+        return None
+    try:
+        text = orjson.dumps(value, default=_refuse, option=option)
+    except orjson.JSONEncodeError:
+        return None
+    if _suspicious(text) or orjson.loads(text) != value:
+        return None
+    return text
+
+
+def _suspicious(text: bytes) -> bool:
+    """Whether ``text`` may hold a float that json writes differently (see module docstring)."""
+    return b"0.0000" in text or _EXPONENT.search(text) is not None
+
+
+def canonical(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``."""
+    text = _orjson_text(value, _ENCODE_SORTED)
+    return _json_canonical(value) if text is None else text.decode("utf-8")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """:func:`canonical` encoded as UTF-8 (what a content hash is taken of)."""
+    text = _orjson_text(value, _ENCODE_SORTED)
+    return _json_canonical(value).encode("utf-8") if text is None else text
+
+
+def compact(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``: keys in their order."""
+    text = _orjson_text(value, _ENCODE)
+    if text is None:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.decode("utf-8")
+
+
+def plain_canonical(value: Any) -> bytes | None:
+    """:func:`canonical_bytes` of ``value`` if orjson wrote it (``value`` is *plain*), else None."""
+    return _orjson_text(value, _ENCODE_SORTED)
+
+
+def plain_compact(value: Any) -> str:
+    """:func:`compact` of a ``value`` that :func:`plain_canonical` accepted and that has not
+    changed since, without checking it again."""
+    return orjson.dumps(value, default=_refuse, option=_ENCODE).decode("utf-8")
+
+
+class Encoded:
+    """JSON text standing in for the value it encodes, for a JSON column: :func:`serialize`
+    writes the text as it is. Not a ``str``, so no other serializer can mistake it for one."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.text[:40]!r})"
+
+
+def serialize(value: Any) -> str:
+    """The engine's JSON serializer: :func:`compact`, or the text of an :class:`Encoded`."""
+    if type(value) is Encoded:
+        return value.text
+    return compact(value)
+
+
+def _json_canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Probes of the facts the fast paths rely on: floats at the edges of repr's two layouts and of
+# the ranges above, every ASCII character and a few others that need escaping or not.
+_PROBE_FLOATS = (
+    0.0, -0.0, 0.1, -2.5, 100.0, 123.456, 1 / 3, 5e-324, 1e-7, 1.5e-7, 1e-5, 9.999999999999999e-05,
+    0.0001, 0.00012, 999999999999999.9, 9999999999999998.0, 1e16, 1.2e30, 1e22,
+    1.7976931348623157e308, -1e-5, -1e16,
+)  # fmt: skip
+_PROBE_TEXT = "".join(map(chr, range(128))) + "\u00e9\u2028\u2029\ufeff\U0001f600\U0010ffff"
+
+
+def _facts_hold() -> bool:
+    for number in _PROBE_FLOATS:
+        text = orjson.dumps(number)
+        if text != repr(number).encode() and not _suspicious(text):
+            return False
+    keys = {_PROBE_TEXT[i:]: i for i in range(len(_PROBE_TEXT))}
+    probe = [_PROBE_TEXT, keys, 0, -(2**63), 2**64 - 1, True, False, None, [], {}]
+    if orjson.dumps(probe, option=orjson.OPT_SORT_KEYS) != _json_canonical(probe).encode():
+        return False
+    return bool(orjson.loads(_json_canonical(probe)) == probe)
+
+
+#: False when the installed orjson writes a probe differently from json: then json does it all.
+FAST = _facts_hold()
