@@ -19,49 +19,21 @@ process groups of their own that are stopped on any exit, Ctrl-C included (``_ha
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
+from sync.db.engine import redacted_url
 
-from sync.db.engine import normalize_url, redacted_url
-
-from _harness import CLI, ChildFailed, Emulator, child_env, interrupt_on_sigterm, run_child
-
-LOCAL_SERVERS = {
-    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
-}
-
-
-@contextmanager
-def scratch_database(database: str, label: str, workdir: Path) -> Iterator[str]:
-    """A ``DATABASE_URL`` for an empty database of the kind ``database`` names."""
-    if database == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{label}.db'}"
-        return
-    server: URL = normalize_url(LOCAL_SERVERS.get(database, database))
-    if server.get_backend_name() == "sqlite":
-        yield server.render_as_string(hide_password=False)
-        return
-    name = f"accs_sync_bench_{label}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    postgres = server.get_backend_name() == "postgresql"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if postgres else ""
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-        admin.dispose()
+from _harness import (
+    CLI,
+    ChildFailed,
+    Emulator,
+    child_env,
+    interrupt_on_sigterm,
+    run_child,
+    scratch_database,
+)
 
 
 def main() -> int:

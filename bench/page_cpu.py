@@ -26,27 +26,23 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Connection, Engine
 
 from sync.api.classify import response_json
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.clock import SystemClock
-from sync.db.engine import make_engine, normalize_url, redacted_url
+from sync.db.engine import make_engine, redacted_url
 from sync.db.migrate import ensure_schema
 from sync.db.state import start_run
 from sync.emulator import (
@@ -59,10 +55,8 @@ from sync.emulator import (
 )
 from sync.pipeline import Pipeline, StoreStats
 
-LOCAL_SERVERS = {
-    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
-}
+from _harness import scratch_database
+
 STORE = "default"
 
 
@@ -154,30 +148,6 @@ def timed_pass(
     return figures, store
 
 
-@contextmanager
-def scratch_database(database: str, workdir: Path) -> Iterator[str]:
-    """A ``DATABASE_URL`` for an empty database of the kind ``database`` names."""
-    if database == "sqlite":
-        yield f"sqlite:///{workdir / 'bench-page-cpu.db'}"
-        return
-    server: URL = normalize_url(LOCAL_SERVERS.get(database, database))
-    if server.get_backend_name() == "sqlite":
-        yield server.render_as_string(hide_password=False)
-        return
-    name = f"accs_sync_bench_cpu_{secrets.token_hex(3)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    postgres = server.get_backend_name() == "postgresql"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if postgres else ""
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-        admin.dispose()
-
-
 def _profiled(run: Callable[[], tuple[list[float], StoreStats]], top: int) -> None:
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(run)
@@ -239,7 +209,10 @@ def main() -> int:
     backend = args.database if "://" not in args.database else redacted_url(args.database)
     print(f"database: {backend}; {len(bodies)} pages of {args.page_size} ({size:.0f} KiB each)")
     print(f"{'path':>8} {'pass':>10} {'median ms':>10} {'min':>7} {'max':>7} {'written':>8}")
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(args.database, "cpu", Path(tmp)) as url,
+    ):
         measure(url, "pipeline", write, bodies, args)
     return 0
 
