@@ -102,7 +102,7 @@ def as_response(body: bytes) -> requests.Response:
 
 
 class _NoCatalog:
-    """``Pipeline`` wants a catalog; ``_write`` never calls it."""
+    """``Pipeline`` wants a catalog; ``write_page`` never calls it."""
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         raise AssertionError("the benchmark does not fetch")
@@ -113,6 +113,9 @@ class _NoCatalog:
         raise AssertionError("the benchmark does not fetch")
 
     def newest_updated_at(self, store_code: str) -> str | None:
+        raise AssertionError("the benchmark does not fetch")
+
+    def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:
         raise AssertionError("the benchmark does not fetch")
 
 
