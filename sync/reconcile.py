@@ -3,9 +3,10 @@
 ACCS has no deletion feed and a deleted product leaves no ``updated_at`` behind, so the only way
 to notice a deletion is to list what exists. A full pass lists everything anyway and finds
 deletions page by page (:mod:`sync.fullpass`); an incremental run, which sees only what
-changed, uses this listing when the counts say something is gone or missing. The listing asks for every id of a store view with
-``fields=items[id,sku,updated_at],total_count`` (a few bytes per product), keyset-paged by
-entity id like a full pass, with large pages (shrunk to the store's pageSize limit if it has one).
+changed, uses this listing when the counts say something is gone or missing. The listing asks
+for every id of a store view with ``fields=items[id,sku,updated_at],total_count`` (a few bytes
+per product), keyset-paged by entity id like a full pass, with large pages (shrunk to the
+store's pageSize limit if it has one).
 
 Only after the listing completed is anything tombstoned: a live row whose id was not listed gets
 ``deleted_at`` and a ``delete`` in the change log (never a hard delete). Ids listed but missing
