@@ -108,7 +108,7 @@ class FullPass:
                         self.ranges.abort()
                     continue
                 try:
-                    if error is None or not isinstance(error, _WriterFailed):
+                    if not isinstance(error, _WriterFailed):
                         self._commit(message)
                 except Exception as exc:  # noqa: BLE001 - raised below, after the workers stop
                     error = _WriterFailed(exc)
