@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from sync.api.classify import response_json
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
+from sync.api.products import Newest
 from sync.clock import SystemClock
 from sync.db.engine import make_engine, redacted_url
 from sync.db.migrate import ensure_schema
@@ -112,7 +113,7 @@ class _NoCatalog:
     def count(self, store_code: str) -> int:
         raise AssertionError("the benchmark does not fetch")
 
-    def newest_updated_at(self, store_code: str) -> str | None:
+    def newest(self, store_code: str) -> Newest:
         raise AssertionError("the benchmark does not fetch")
 
     def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:

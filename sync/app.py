@@ -20,6 +20,8 @@ from sync.db.engine import make_engine, normalize_url
 from sync.db.migrate import ensure_schema
 from sync.db.state import record_auth_audit
 from sync.errors import ConfigError
+from sync.metrics import Metrics
+from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
@@ -47,6 +49,9 @@ class App:
     clock: Clock
     secrets: SecretFilter = field(default_factory=SecretFilter)
     audit: AuthAudit = field(default_factory=AuthAudit)
+    #: Everyone told what runs do (the metrics always; a progress display when added).
+    observers: Observers = field(default_factory=Observers)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def run(self, kind: RunKind, window: Window | None = None) -> RunStats:
         """One run; what authentication did during it is added to its ``sync_runs`` row."""
@@ -95,6 +100,8 @@ def build_app(
     secrets.add(make_url_password(settings.database_url))
 
     engine = make_engine(settings.database_url)
+    metrics = Metrics(stores=settings.sync_store_codes)
+    observers = Observers([metrics])
     try:
         if migrate:
             ensure_schema(engine)
@@ -105,6 +112,7 @@ def build_app(
             max_retry_after=settings.sync_max_retry_after,
             clock=clock,
             stop_event=stop_event,
+            observer=observers,
         )
         session = build_session(
             connect_timeout=settings.sync_connect_timeout,
@@ -117,7 +125,7 @@ def build_app(
         ims_session = build_session(
             connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
         )
-        audit = AuthAudit()
+        audit = AuthAudit(on_count=observers.auth)
         tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
         session.auth = BearerAuth(tokens, audit=audit)
         gate = RequestGate(
@@ -126,7 +134,7 @@ def build_app(
             clock=clock,
             stop_event=stop_event,
         )
-        client = ProductsClient(session, settings.api_endpoint, retry, gate)
+        client = ProductsClient(session, settings.api_endpoint, retry, gate, observer=observers)
         pipeline = Pipeline(
             engine=engine,
             catalog=client,
@@ -137,6 +145,7 @@ def build_app(
             lookback_seconds=settings.sync_lookback_seconds,
             scrub=secrets.scrub,
             concurrency=settings.sync_concurrency,
+            observer=observers,
         )
     except BaseException:
         engine.dispose()
@@ -153,6 +162,8 @@ def build_app(
         clock=clock,
         secrets=secrets,
         audit=audit,
+        observers=observers,
+        metrics=metrics,
     )
 
 

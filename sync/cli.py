@@ -21,6 +21,7 @@ from sync import __version__
 from sync.errors import AccsSyncError, ConfigError
 from sync.models import parse_window_time
 from sync.pipeline import RunKind, Window
+from sync.progress import make_progress
 from sync.redact import SecretFilter
 from sync.status import counts_suffix
 
@@ -110,7 +111,20 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     stop_event = threading.Event()
     install_stop_signals(stop_event)
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
-        stats = app.run(kind, window)
+        progress = make_progress(
+            quiet=args.quiet,
+            interval=settings.sync_progress_seconds,
+            terminal=sys.stderr.isatty(),
+        )
+        if progress is not None:
+            app.observers.add(progress)
+        try:
+            stats = app.run(kind, window)
+        finally:
+            if progress is not None:
+                progress.close()
+        if settings.sync_metrics_file is not None:
+            _write_metrics(settings.sync_metrics_file, app)
     print(
         f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
         f"{stats.seconds:.1f}s"
@@ -124,8 +138,23 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     return EXIT_OK
 
 
+def _write_metrics(path: Path, app: Any) -> None:
+    """Add this run's metrics to SYNC_METRICS_FILE; a file that cannot be written is a
+    warning, never the run's failure."""
+    from sync.textfile import write_metrics_file
+
+    try:
+        write_metrics_file(path, app.metrics.registry)
+    except OSError as exc:
+        log.warning("cannot write SYNC_METRICS_FILE %s: %s", path, exc)
+
+
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from prometheus_client import ProcessCollector
+
     from sync.app import build_app, make_daemon
+    from sync.health import HealthServer, ReadinessCheck
+    from sync.progress import LogProgress
     from sync.scheduler import install_stop_signals
     from sync.settings import load_settings
 
@@ -134,8 +163,26 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         daemon = make_daemon(app)
+        if settings.sync_progress_seconds > 0:
+            app.observers.add(LogProgress(settings.sync_progress_seconds))
+        server: HealthServer | None = None
+        if settings.sync_http_port is not None:
+            app.metrics.load_state(app.engine)
+            ProcessCollector(registry=app.metrics.registry)
+            server = HealthServer(
+                settings.sync_http_host,
+                settings.sync_http_port,
+                app.metrics.registry,
+                live=daemon.alive,
+                ready=ReadinessCheck(app.engine),
+            )
+            server.start()
         install_stop_signals(stop_event)
-        daemon.run()
+        try:
+            daemon.run()
+        finally:
+            if server is not None:
+                server.close()
     return EXIT_OK
 
 
@@ -281,12 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="overrides SYNC_LOG_LEVEL",
     )
+    running = _Parser(add_help=False)
+    running.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar on a terminal and no progress lines elsewhere",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser(
-        "sync", parents=[common], help="one run: incremental if a watermark exists, else full"
+        "sync",
+        parents=[common, running],
+        help="one run: incremental if a watermark exists, else full",
     ).set_defaults(func=cmd_run)
     backfill = sub.add_parser(
-        "backfill", parents=[common], help="a full pass regardless of the watermark (resumable)"
+        "backfill",
+        parents=[common, running],
+        help="a full pass regardless of the watermark (resumable)",
     )
     for flag, meaning in (("--since", "at or after"), ("--until", "before")):
         backfill.add_argument(
@@ -299,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(func=cmd_run)
     sub.add_parser(
         "reconcile",
-        parents=[common],
+        parents=[common, running],
         help="list every id to catch deletions, and re-check every product's content",
     ).set_defaults(func=cmd_run)
     sub.add_parser(

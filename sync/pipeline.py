@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine
 
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
+from sync.api.products import Newest
 from sync.clock import Clock
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.lock import instance_lock
@@ -68,6 +69,7 @@ from sync.models import (
     parse_accs_time,
     parse_item,
 )
+from sync.observe import Observer, PageReport
 from sync.ranges import RangeSet, even_ranges
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
@@ -87,7 +89,7 @@ class Catalog(Protocol):
 
     def count(self, store_code: str) -> int: ...
 
-    def newest_updated_at(self, store_code: str) -> str | None: ...
+    def newest(self, store_code: str) -> Newest: ...
 
     def id_bounds(self, store_code: str) -> tuple[int | None, int | None]: ...
 
@@ -196,8 +198,11 @@ class Pipeline:
         lookback_seconds: int = 300,
         scrub: Callable[[str], str] = str,
         concurrency: int = 1,
+        observer: Observer | None = None,
     ) -> None:
         self.engine = engine
+        #: Told what the run does as it happens (progress, metrics); see :mod:`sync.observe`.
+        self.observer = observer or Observer()
         self.concurrency = max(1, concurrency)
         self.lookback_seconds = lookback_seconds
         self.scrub = scrub
@@ -234,6 +239,7 @@ class Pipeline:
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
         stats = RunStats(run_id=run_id, kind=kind)
+        self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
         try:
             for store_code in self.store_codes:
@@ -255,6 +261,7 @@ class Pipeline:
             stats.error = self.scrub(stats.error)
         stats.seconds = self.clock.monotonic() - started
         finish_run(self.engine, run_id, outcome, self.now(), stats.error)
+        self.observer.run_finished(run_id, kind, outcome, stats.seconds)
         pruned = prune_rejects(self.engine, self.now())
         if pruned:
             log.info("pruned %d stale rows from sync_rejects", pruned)
@@ -287,13 +294,22 @@ class Pipeline:
                 checkpoint = None
         if checkpoint is not None:
             store.mode = "full (resumed)"
-            self._full_pass(store, run_id, checkpoint, Window())
         elif kind != "sync" or watermark is None:
             store.mode = "full" if not window else f"full {_describe(window)}"
-            self._full_pass(store, run_id, None, window)
         else:
             store.mode = "incremental"
+        self.observer.store_started(store.store_code, store.mode)
+        if checkpoint is not None:
+            self._full_pass(store, run_id, checkpoint, Window())
+        elif kind != "sync" or watermark is None:
+            self._full_pass(store, run_id, None, window)
+        else:
             self._incremental(store, run_id, ChangesPosition.from_json(watermark))
+        with self.engine.connect() as conn:
+            watermark = get_state(conn, store.store_code, WATERMARK)
+        self.observer.store_finished(
+            store.store_code, None if watermark is None else watermark.get("updated_at")
+        )
         log.info(
             "store %s: %s pass wrote %d products (%d unchanged) in %d pages",
             store.store_code,
@@ -322,7 +338,10 @@ class Pipeline:
                 highest = self.guarded(lambda: self.catalog.id_bounds(code))[1]
         else:
             # Read before paging: anything changed while we page has updated_at >= this.
-            high_water = self.guarded(lambda: self.catalog.newest_updated_at(code))
+            newest = self.guarded(lambda: self.catalog.newest(code))
+            high_water = newest.updated_at
+            if not window:
+                self.observer.store_total(code, newest.total_count)
             lowest = None
             if self.concurrency > 1:
                 lowest, highest = self.guarded(lambda: self.catalog.id_bounds(code))
@@ -373,6 +392,8 @@ class Pipeline:
                 pending = None
                 if following is not None and ahead is not None:
                     pending = ahead.submit(self.fetch, walk.criteria, following, code)
+                if store.pages == 0:  # everything changed since the watermark, less a lookback
+                    self.observer.store_total(code, page.total_count)
                 high_water = ChangesWalk.high_water(high_water, page)
                 with self.engine.begin() as conn:
                     self.write_page(conn, store, run_id, page)
@@ -500,6 +521,18 @@ class Pipeline:
             rejected=len(rejects),
             revived=outcome.revived,
             deleted=deleted,
+        )
+        self.observer.page_written(
+            code,
+            PageReport(
+                items=len(page.items),
+                inserted=outcome.inserted,
+                updated=outcome.updated,
+                revived=outcome.revived,
+                unchanged=outcome.unchanged,
+                deleted=deleted,
+                rejected=len(rejects),
+            ),
         )
         store.pages += 1
         store.products += outcome.written

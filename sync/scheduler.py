@@ -142,6 +142,22 @@ class Daemon:
             # The daemon outlives a failed run: it is recorded, and the next run tries again.
             log.exception("scheduled %s failed", name)
 
+    def alive(self) -> tuple[bool, str]:
+        """Liveness: the scheduler is running and its thread is alive (``/livez``)."""
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        thread = getattr(self.scheduler, "_thread", None)  # BackgroundScheduler's loop
+        if self.scheduler.state != STATE_RUNNING:
+            return False, "the scheduler is not running"
+        if thread is not None and not thread.is_alive():
+            return False, "the scheduler's thread has died"
+        jobs = self.scheduler.get_jobs()
+        upcoming = min(
+            (job.next_run_time for job in jobs if job.next_run_time is not None), default=None
+        )
+        when = "none" if upcoming is None else f"{upcoming:%Y-%m-%d %H:%M:%S}Z"
+        return True, f"scheduler alive; {len(jobs)} jobs, next at {when}"
+
     def run(self) -> None:
         """Block until the stop event is set, then wait for the running job to commit."""
         self.scheduler.start()

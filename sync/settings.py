@@ -148,6 +148,14 @@ class Settings(DatabaseSettings):
     sync_concurrency: int = Field(default=4, ge=1, le=32)
     #: A cap on ACCS requests per second for the whole process (unset: learnt from 429s).
     sync_max_rps: float | None = Field(default=None, gt=0, le=1000)
+    #: Off a terminal, a progress line this often during a run (0: none).
+    sync_progress_seconds: float = Field(default=30.0, ge=0)
+    #: The daemon serves /metrics, /livez and /readyz on this port (unset: no HTTP server).
+    sync_http_port: int | None = Field(default=None, ge=0, le=65535)
+    #: ... on this address; 127.0.0.1 unless set (0.0.0.0 in a container).
+    sync_http_host: str = "127.0.0.1"
+    #: Cron-style runs add their metrics to this file (node_exporter's textfile collector).
+    sync_metrics_file: Path | None = None
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

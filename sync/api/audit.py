@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 __all__ = ["AuthAudit"]
 
@@ -17,9 +18,11 @@ class AuthAudit:
 
     FIELDS = ("token_mints", "token_refreshes", "auth_retries", "secret_fallbacks")
 
-    def __init__(self) -> None:
+    def __init__(self, on_count: Callable[[str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.FIELDS, 0)
+        #: Told of each event as it is counted (the metrics listen here).
+        self.on_count = on_count
 
     def __repr__(self) -> str:
         return f"AuthAudit({self.snapshot()})"
@@ -27,6 +30,8 @@ class AuthAudit:
     def count(self, name: str) -> None:
         with self._lock:
             self._counts[name] += 1
+        if self.on_count is not None:
+            self.on_count(name)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -14,9 +15,10 @@ from sync.api.limiter import RequestGate
 from sync.api.paging import Page
 from sync.api.retry import RetryPolicy
 from sync.errors import ApiError, RateLimited
+from sync.observe import Observer
 from sync.redact import redact_url
 
-__all__ = ["BOUND_FIELDS", "ID_FIELDS", "ProductsClient"]
+__all__ = ["BOUND_FIELDS", "ID_FIELDS", "Newest", "ProductsClient"]
 
 #: Magento's response filter for the cheap id listing: a few bytes per product.
 ID_FIELDS = "items[id,sku,updated_at],total_count"
@@ -24,6 +26,15 @@ ID_FIELDS = "items[id,sku,updated_at],total_count"
 BOUND_FIELDS = "items[id],total_count"
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The newest ``updated_at`` in a store view (None when it is empty) and its product count,
+    from one request."""
+
+    updated_at: str | None
+    total_count: int
 
 
 class ProductsClient:
@@ -39,8 +50,10 @@ class ProductsClient:
         api_endpoint: str,
         retry: RetryPolicy,
         gate: RequestGate | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._session = session
+        self._observer = observer or Observer()
         self._url = f"{api_endpoint.rstrip('/')}/V1/products"
         self._retry = retry
         self.gate = gate or RequestGate()
@@ -53,12 +66,15 @@ class ProductsClient:
         """One attempt, sent when the shared gate allows it; the gate learns how it went."""
         with self.gate.slot() as slot:
             self.requests += 1
+            sent = time.monotonic()
             try:
                 response = self._session.get(
                     self._url, params=criteria.params(), headers={"Store": store_code}
                 )
             except requests.RequestException as exc:
+                self._observer.request(None, time.monotonic() - sent)
                 raise raise_for_network(exc, self._url) from None
+            self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:
                     body = response_json(response)
@@ -77,8 +93,9 @@ class ProductsClient:
             lambda: Page.from_body(self._get(criteria, store_code), criteria.page_size)
         )
 
-    def newest_updated_at(self, store_code: str) -> str | None:
-        """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours)."""
+    def newest(self, store_code: str) -> Newest:
+        """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours), and
+        how many products it has."""
         criteria = SearchCriteria(
             sorts=(Sort("updated_at", "DESC"), Sort("entity_id", "DESC")), page_size=1
         )
@@ -86,8 +103,12 @@ class ProductsClient:
         for item in page.items:
             stamp = item.get("updated_at") if isinstance(item, dict) else None
             if isinstance(stamp, str) and stamp:
-                return stamp
-        return None
+                return Newest(stamp, page.total_count)
+        return Newest(None, page.total_count)
+
+    def newest_updated_at(self, store_code: str) -> str | None:
+        """The newest ``updated_at`` in the store view right now."""
+        return self.newest(store_code).updated_at
 
     def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:
         """The lowest and highest entity id in the store view right now (two tiny requests;

@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from sync.clock import Clock, SystemClock
 from sync.errors import RateLimited, RetriableApiError
+from sync.observe import Observer, retry_reason
 
 __all__ = ["RetryPolicy"]
 
@@ -44,6 +45,8 @@ class RetryPolicy:
     exp_base: float = 2.0
     clock: Clock = field(default_factory=SystemClock)
     stop_event: threading.Event | None = None
+    #: Told of every retry (for the metrics and the progress display).
+    observer: Observer | None = None
 
     @classmethod
     def for_workers(cls, workers: int, **kwargs: Any) -> RetryPolicy:
@@ -89,6 +92,8 @@ class RetryPolicy:
             exc,
             state.upcoming_sleep,
         )
+        if self.observer is not None:
+            self.observer.retry(retry_reason(exc))
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` until it succeeds or the policy gives up; the last error is re-raised."""

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
+from sync.api.products import Newest
 from sync.clock import FakeClock
 from sync.db.engine import make_engine
 from sync.db.migrate import ensure_schema
@@ -49,8 +50,9 @@ class ScriptedCatalog:
             raise self.fail_with
         return len(self.items)
 
-    def newest_updated_at(self, store_code: str) -> str | None:
-        return max(i["updated_at"] for i in self.items if "updated_at" in i)
+    def newest(self, store_code: str) -> Newest:
+        stamps = [i["updated_at"] for i in self.items if "updated_at" in i]
+        return Newest(max(stamps) if stamps else None, len(self.items))
 
 
 def item(n: int, **extra: Any) -> dict[str, Any]:

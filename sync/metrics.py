@@ -1,0 +1,297 @@
+"""Prometheus metrics: what runs did, counted as they do it.
+
+Named by Prometheus's conventions: the ``accs_sync_`` prefix, ``_total`` counters, ``_seconds``
+for time, and labels only of small, fixed sets (run kind, outcome, store view, operation, status
+class, retry reason): never an id, a sku or a URL. :class:`Metrics` is an
+:class:`~sync.observe.Observer`, so the pipeline, client, retry policy and token provider feed it
+without knowing it exists. Each :class:`Metrics` has its own registry (no global state), which
+the daemon serves on ``/metrics`` (:mod:`sync.health`) and cron-style runs write to
+``SYNC_METRICS_FILE`` (:mod:`sync.textfile`).
+
+==========================================  ===========================================
+metric                                      meaning
+==========================================  ===========================================
+``accs_sync_runs_total{kind,outcome}``      runs that ended (success, failed, interrupted)
+``accs_sync_run_duration_seconds{kind}``    how long runs took (histogram)
+``accs_sync_run_in_progress``               1 while a run holds the run lock
+``accs_sync_products_written_total``        rows written, by ``store`` and ``operation``
+                                            (insert, update, revive, delete)
+``accs_sync_products_unchanged_total``      products read whose content had not changed
+``accs_sync_products_rejected_total``       items refused by validation (see sync_rejects)
+``accs_sync_pages_total{store}``            pages committed
+``accs_sync_api_requests_total``            ACCS requests by ``status_class`` (2xx, 4xx,
+                                            5xx, network, ...)
+``accs_sync_api_request_duration_seconds``  latency of each ACCS page request (histogram)
+``accs_sync_retries_total{reason}``         retried attempts: rate_limited, server_error,
+                                            network, invalid_response, other
+``accs_sync_token_mints_total``             access tokens obtained from IMS
+``accs_sync_auth_retries_total``            requests re-sent after a 401
+``accs_sync_secret_fallbacks_total``        mints that needed IMS_CLIENT_SECRET_NEXT
+``accs_sync_last_success_timestamp_seconds``  when a store view's pass last completed
+``accs_sync_watermark_timestamp_seconds``   the store view's watermark (ACCS ``updated_at``)
+``accs_sync_watermark_lag_seconds``         now minus the watermark: how far the newest
+                                            mirrored change lies behind the present
+``accs_sync_info{version}``                 always 1
+==========================================  ===========================================
+"""
+
+from __future__ import annotations
+
+import calendar
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from sync import __version__
+from sync.observe import Observer, PageReport
+
+__all__ = ["KINDS", "OPERATIONS", "OUTCOMES", "RETRY_REASONS", "Metrics", "status_class"]
+
+KINDS = ("sync", "backfill", "reconcile")
+OUTCOMES = ("success", "failed", "interrupted")
+OPERATIONS = ("insert", "update", "revive", "delete")
+RETRY_REASONS = ("rate_limited", "server_error", "network", "invalid_response", "other")
+STATUS_CLASSES = ("2xx", "4xx", "5xx", "network")
+#: Page latency: ACCS answers a 300-product page in 0.1-2 s; slow proxies and timeouts go higher.
+REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: A run: seconds for an unchanged incremental, hours for a large backfill.
+RUN_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0)
+
+# ``*_created`` series double what a scrape carries and mean nothing in a textfile that sums
+# several processes' counts; rate() and increase() do not need them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def status_class(status: int | None) -> str:
+    """``"2xx"`` for 200, ``"network"`` when there was no answer."""
+    return "network" if status is None else f"{status // 100}xx"
+
+
+def _epoch(accs_time: str) -> float | None:
+    """ACCS's ``YYYY-MM-DD HH:MM:SS`` (UTC) as seconds since the epoch; None if unreadable."""
+    try:
+        parsed = datetime.strptime(accs_time[:19], "%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return None
+    return float(calendar.timegm(parsed.timetuple()))
+
+
+class _StoreClock(Collector):
+    """Per store view: the watermark, its lag behind now (computed when scraped, so it grows
+    between runs as it really does) and when its pass last completed."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self.watermarks: dict[str, float] = {}
+        self.successes: dict[str, float] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            watermarks, successes = dict(self.watermarks), dict(self.successes)
+        now = self._now()
+        success = GaugeMetricFamily(
+            "accs_sync_last_success_timestamp_seconds",
+            "When a store view's pass last completed (Unix time).",
+            labels=["store"],
+        )
+        for store, when in sorted(successes.items()):
+            success.add_metric([store], when)
+        mark = GaugeMetricFamily(
+            "accs_sync_watermark_timestamp_seconds",
+            "The store view's updated_at watermark: the newest change mirrored (Unix time).",
+            labels=["store"],
+        )
+        lag = GaugeMetricFamily(
+            "accs_sync_watermark_lag_seconds",
+            "Seconds between now and the store view's watermark.",
+            labels=["store"],
+        )
+        for store, when in sorted(watermarks.items()):
+            mark.add_metric([store], when)
+            lag.add_metric([store], max(0.0, now - when))
+        yield success
+        yield mark
+        yield lag
+
+
+class Metrics(Observer):
+    """Every accs-sync metric, in a registry of its own; fed as an observer."""
+
+    def __init__(
+        self,
+        stores: Iterable[str] = (),
+        registry: CollectorRegistry | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        self.runs = Counter(
+            "accs_sync_runs",
+            "Runs that ended, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=reg,
+        )
+        self.run_seconds = Histogram(
+            "accs_sync_run_duration_seconds",
+            "How long runs took.",
+            ["kind"],
+            buckets=RUN_BUCKETS,
+            registry=reg,
+        )
+        self.in_progress = Gauge(
+            "accs_sync_run_in_progress", "1 while a run is going on.", registry=reg
+        )
+        self.written = Counter(
+            "accs_sync_products_written",
+            "Product rows written, by store view and operation (insert, update, revive, "
+            "delete: a tombstone).",
+            ["store", "operation"],
+            registry=reg,
+        )
+        self.unchanged = Counter(
+            "accs_sync_products_unchanged",
+            "Products read whose content had not changed (nothing written).",
+            ["store"],
+            registry=reg,
+        )
+        self.rejected = Counter(
+            "accs_sync_products_rejected",
+            "Items refused by validation (kept in sync_rejects).",
+            ["store"],
+            registry=reg,
+        )
+        self.pages = Counter("accs_sync_pages", "Pages committed.", ["store"], registry=reg)
+        self.requests = Counter(
+            "accs_sync_api_requests",
+            "ACCS requests, by the answer's status class (network: no answer).",
+            ["status_class"],
+            registry=reg,
+        )
+        self.request_seconds = Histogram(
+            "accs_sync_api_request_duration_seconds",
+            "Latency of each ACCS page request.",
+            buckets=REQUEST_BUCKETS,
+            registry=reg,
+        )
+        self.retries = Counter(
+            "accs_sync_retries",
+            "Attempts that failed and were retried, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+        self.mints = Counter(
+            "accs_sync_token_mints", "Access tokens obtained from IMS.", registry=reg
+        )
+        self.auth_retries = Counter(
+            "accs_sync_auth_retries",
+            "Requests re-sent with a new token after a 401.",
+            registry=reg,
+        )
+        self.fallbacks = Counter(
+            "accs_sync_secret_fallbacks",
+            "Token mints that needed IMS_CLIENT_SECRET_NEXT.",
+            registry=reg,
+        )
+        info = Gauge("accs_sync_info", "The running accs-sync.", ["version"], registry=reg)
+        info.labels(__version__).set(1)
+        self._stores = _StoreClock(now)
+        reg.register(self._stores)
+        self._now = now
+        # Every series a dashboard or an alert expects exists from the start, at zero.
+        for kind in KINDS:
+            self.run_seconds.labels(kind)
+            for outcome in OUTCOMES:
+                self.runs.labels(kind, outcome)
+        for status in STATUS_CLASSES:
+            self.requests.labels(status)
+        for reason in RETRY_REASONS:
+            self.retries.labels(reason)
+        for store in stores:
+            self._store_series(store)
+
+    def _store_series(self, store: str) -> None:
+        for operation in OPERATIONS:
+            self.written.labels(store, operation)
+        self.unchanged.labels(store)
+        self.rejected.labels(store)
+        self.pages.labels(store)
+
+    # -- observer ------------------------------------------------------------------------------
+
+    def run_started(self, run_id: int, kind: str) -> None:
+        self.in_progress.set(1)
+
+    def store_started(self, store: str, mode: str) -> None:
+        self._store_series(store)
+
+    def request(self, status: int | None, seconds: float) -> None:
+        self.requests.labels(status_class(status)).inc()
+        self.request_seconds.observe(seconds)
+
+    def retry(self, reason: str) -> None:
+        self.retries.labels(reason).inc()
+
+    def page_written(self, store: str, page: PageReport) -> None:
+        for operation, count in (
+            ("insert", page.inserted),
+            ("update", page.updated),
+            ("revive", page.revived),
+            ("delete", page.deleted),
+        ):
+            if count:
+                self.written.labels(store, operation).inc(count)
+        if page.unchanged:
+            self.unchanged.labels(store).inc(page.unchanged)
+        if page.rejected:
+            self.rejected.labels(store).inc(page.rejected)
+        self.pages.labels(store).inc()
+
+    def store_finished(self, store: str, watermark: str | None) -> None:
+        with self._stores._lock:
+            self._stores.successes[store] = self._now()
+            stamp = None if watermark is None else _epoch(watermark)
+            if stamp is not None:
+                self._stores.watermarks[store] = stamp
+
+    def auth(self, event: str) -> None:
+        if event in ("token_mints", "token_refreshes"):
+            self.mints.inc()
+        elif event == "auth_retries":
+            self.auth_retries.inc()
+        elif event == "secret_fallbacks":
+            self.fallbacks.inc()
+
+    def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
+        self.runs.labels(kind, status).inc()
+        self.run_seconds.labels(kind).observe(seconds)
+        self.in_progress.set(0)
+
+    # -- state from the database -----------------------------------------------------------------
+
+    def load_state(self, engine: Engine) -> None:
+        """Watermarks and last successes as the database has them, so a restarted daemon's
+        first scrape already tells how fresh the mirror is."""
+        from sync.db.state import WATERMARK, all_state, recent_runs
+
+        with engine.connect() as conn:
+            entries = all_state(conn)
+        with self._stores._lock:
+            for entry in entries:
+                if entry.key == WATERMARK:
+                    stamp = _epoch(str(entry.value.get("updated_at", "")))
+                    if stamp is not None:
+                        self._stores.watermarks.setdefault(entry.store_code, stamp)
+        for run in recent_runs(engine, 50):
+            if run.status != "success" or run.finished_at is None:
+                continue
+            finished = float(calendar.timegm(run.finished_at.timetuple()))
+            with self._stores._lock:
+                for store in run.store_codes:
+                    self._stores.successes.setdefault(store, finished)

@@ -1,0 +1,139 @@
+"""What a run does, as it happens: the one seam that progress, metrics and logs listen on.
+
+The pipeline, the ACCS client, the retry policy and the token provider report events to an
+:class:`Observer`; they never know who listens. :class:`Observers` fans one event out to many
+(the progress display and the Prometheus metrics, say). Every method may be called from any
+thread (requests and retries come from the full pass's worker threads; pages are reported by
+the single writer), and must be cheap: it runs inside the sync's own loop.
+
+Events::
+
+    run_started(run_id, kind)
+    ├── store_started(store, mode)           once per store view, before its first request
+    │   ├── store_total(store, total)        when ACCS said how many products the pass covers
+    │   ├── request(status, seconds)         every /V1/products attempt (status None: network)
+    │   ├── retry(reason)                    the retry policy is about to wait and try again
+    │   ├── page_written(store, page)        one page committed
+    │   └── store_finished(store, watermark) its pass completed (watermark: ACCS's updated_at)
+    ├── auth(event)                          token_mints, token_refreshes, auth_retries, ...
+    run_finished(run_id, kind, status, seconds)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Observer", "Observers", "PageReport", "RetryReason", "retry_reason"]
+
+log = logging.getLogger(__name__)
+
+RetryReason = Literal["rate_limited", "server_error", "network", "invalid_response", "other"]
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """What one committed page did. ``items``: products the page carried (written, unchanged
+    or rejected); the rest count rows by what happened to them."""
+
+    items: int = 0
+    inserted: int = 0
+    updated: int = 0
+    revived: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+
+
+class Observer:
+    """Receives a run's events; every method does nothing unless overridden."""
+
+    def run_started(self, run_id: int, kind: str) -> None:
+        """A run took the run lock and has its ``sync_runs`` row."""
+
+    def store_started(self, store: str, mode: str) -> None:
+        """A store view's pass begins (``mode``: full, full (resumed), incremental ...)."""
+
+    def store_total(self, store: str, total: int) -> None:
+        """ACCS's ``total_count`` for what this pass will read (when it is known)."""
+
+    def request(self, status: int | None, seconds: float) -> None:
+        """One ACCS request was answered with ``status`` (None: no answer, a network error)."""
+
+    def retry(self, reason: RetryReason) -> None:
+        """A failed attempt will be retried."""
+
+    def page_written(self, store: str, page: PageReport) -> None:
+        """A page was committed."""
+
+    def store_finished(self, store: str, watermark: str | None) -> None:
+        """A store view's pass completed; ``watermark`` is its ``updated_at`` watermark now."""
+
+    def auth(self, event: str) -> None:
+        """Authentication did something (one of :attr:`sync.api.audit.AuthAudit.FIELDS`)."""
+
+    def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
+        """The run ended (``status``: success, failed or interrupted)."""
+
+
+class Observers(Observer):
+    """Hands each event to every observer in turn. One observer's failure is logged and never
+    breaks the sync (a progress bar must not cost a backfill)."""
+
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self.observers = [o for o in observers if o is not None]
+
+    def add(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def _each(self, name: str, *args: object) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, name)(*args)
+            except Exception:
+                log.exception("observer %s failed on %s", type(observer).__name__, name)
+
+    def run_started(self, run_id: int, kind: str) -> None:
+        self._each("run_started", run_id, kind)
+
+    def store_started(self, store: str, mode: str) -> None:
+        self._each("store_started", store, mode)
+
+    def store_total(self, store: str, total: int) -> None:
+        self._each("store_total", store, total)
+
+    def request(self, status: int | None, seconds: float) -> None:
+        self._each("request", status, seconds)
+
+    def retry(self, reason: RetryReason) -> None:
+        self._each("retry", reason)
+
+    def page_written(self, store: str, page: PageReport) -> None:
+        self._each("page_written", store, page)
+
+    def store_finished(self, store: str, watermark: str | None) -> None:
+        self._each("store_finished", store, watermark)
+
+    def auth(self, event: str) -> None:
+        self._each("auth", event)
+
+    def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
+        self._each("run_finished", run_id, kind, status, seconds)
+
+
+def retry_reason(exc: BaseException | None) -> RetryReason:
+    """Why an attempt failed, in the words of the retries metric."""
+    from sync.errors import ApiError, InvalidResponse, RateLimited
+
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, InvalidResponse):
+        return "invalid_response"
+    if isinstance(exc, ApiError):
+        if exc.status is None:
+            return "network"
+        if exc.status >= 500:
+            return "server_error"
+    return "other"
