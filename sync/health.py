@@ -119,9 +119,10 @@ class HealthServer:
         log.info("serving /metrics, /livez and /readyz on http://%s:%d", host, port)
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _handler(
