@@ -25,7 +25,7 @@ import time
 from typing import Any, Literal, TextIO
 
 from sync.logcontext import FIELDS, ContextFilter
-from sync.redact import SecretFilter
+from sync.redact import SecretFilter, record_message
 
 __all__ = ["JsonFormatter", "LogFormat", "TextFormatter", "remove_logging", "setup_logging"]
 
@@ -51,7 +51,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         """Ignored: StreamHandler's constructor and setStream assign it; stderr is looked up."""
 
 
-def context_label(record: logging.LogRecord) -> str:
+def _context_label(record: logging.LogRecord) -> str:
     """The run context of ``record`` in a few characters, e.g. ``run 12 sync default p3``."""
     parts: list[str] = []
     run_id, kind, store, page = (getattr(record, name, None) for name in FIELDS)
@@ -74,7 +74,7 @@ class TextFormatter(logging.Formatter):
         self.secrets = secrets
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        label = context_label(record)
+        label = _context_label(record)
         if not label:
             return super().formatMessage(record)
         saved = record.message
@@ -114,7 +114,7 @@ class JsonFormatter(logging.Formatter):
             "time": _utc_time(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
-            "message": _message(record),
+            "message": record_message(record),
         }
         for name in FIELDS:
             value = getattr(record, name, None)
@@ -154,13 +154,6 @@ class JsonFormatter(logging.Formatter):
         except Exception:  # noqa: BLE001 - a broken __str__ must not lose the line
             text = f"<unprintable {type(value).__name__}>"
         return self.secrets.scrub(text)
-
-
-def _message(record: logging.LogRecord) -> str:
-    try:
-        return record.getMessage()
-    except Exception:  # noqa: BLE001 - wrong %-arguments: show what was logged
-        return f"{record.msg!s} (arguments: {record.args!r})"
 
 
 def _utc_time(created: float, msecs: float | None) -> str:

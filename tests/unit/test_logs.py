@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sync.cli import main
 from sync.clock import FakeClock
 from sync.logcontext import current, log_context
-from sync.logs import JsonFormatter, TextFormatter, remove_logging, setup_logging
+from sync.logs import JsonFormatter, LogFormat, TextFormatter, remove_logging, setup_logging
 from sync.pipeline import Pipeline
 from sync.redact import SecretFilter
 from tests.unit.test_pipeline import ScriptedCatalog, item
@@ -239,6 +239,22 @@ def test_json_turns_what_it_cannot_encode_into_text_and_never_raises(
     assert line["broken"] == "<unprintable Broken>"
     assert isinstance(line["cycle"], list)
     assert SECRET not in line["raw"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_wrong_log_call_neither_raises_nor_shows_a_secret(
+    installed: None, secrets: SecretFilter, capsys: pytest.CaptureFixture[str], fmt: LogFormat
+) -> None:
+    """Logging would raise at the caller (or print the arguments raw from the handler)."""
+    before = list(logging.getLogger().handlers)
+    setup_logging("INFO", fmt, secrets)
+    [handler] = [h for h in logging.getLogger().handlers if h not in before]
+    # Straight to our handler: pytest's own capture handler would fail the test first.
+    handler.handle(record("%d pages with %s", f"token {TOKEN}"))
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and TOKEN not in err
+    assert "%d pages with %s (arguments: ('token ***',))" in err
+    assert len(err.splitlines()) == 1
 
 
 def test_standard_record_attributes_are_not_repeated_as_fields(secrets: SecretFilter) -> None:
