@@ -368,7 +368,11 @@ class Pipeline:
         high_water = watermark
         code = store.store_code
         # With concurrency, the next page is fetched while this one is being written.
-        ahead = ThreadPoolExecutor(max_workers=1) if self.concurrency > 1 else None
+        ahead = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accs-sync-{code}-ahead")
+            if self.concurrency > 1
+            else None
+        )
         pending: Future[Page] | None = None
         try:
             while position is not None:
