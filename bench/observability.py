@@ -72,9 +72,10 @@ def main() -> int:
 
 def run(products: int, rounds: int, latency: float) -> dict[str, list[tuple[float, float]]]:
     results: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
-    with tempfile.TemporaryDirectory() as tmp, Emulator(
-        products, Path(tmp), latency=latency
-    ) as emulator:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Emulator(products, Path(tmp), latency=latency) as emulator,
+    ):
         for round_ in range(rounds):
             for n, (mode, (flags, extra)) in enumerate(MODES.items()):
                 work = Path(tmp) / f"{round_}-{n}"

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sync import __version__
 from sync.errors import AccsSyncError, ConfigError
+from sync.logs import LogFormat, remove_logging, setup_logging
 from sync.models import parse_window_time
 from sync.pipeline import RunKind, Window
 from sync.progress import make_progress
@@ -41,18 +42,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"accs-sync: error: {message}\n")
 
 
-def _setup_logging(level: str, secrets: SecretFilter) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(secrets)
-    _remove_logging()
-    root = logging.getLogger()
-    handler._accs_sync = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
-    # Third-party chatter stays at WARNING unless explicitly debugging.
-    for noisy in ("urllib3", "apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+def _setup_logging(
+    args: argparse.Namespace, secrets: SecretFilter, level: str, fmt: LogFormat
+) -> None:
+    """Logging as the flags say, else as the settings (or the command's default) say."""
+    setup_logging(args.log_level or level, args.log_format or fmt, secrets)
+
+
+def _log_format(args: argparse.Namespace) -> LogFormat:
+    """SYNC_LOG_FORMAT for commands that load no settings of their own (emulator, demo)."""
+    if args.log_format:
+        fmt: LogFormat = args.log_format
+        return fmt
+    from sync.settings import load_database_settings
+
+    return load_database_settings(args.config).sync_log_format
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
-    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
     kind: RunKind = args.command
     window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
@@ -159,7 +163,7 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
-    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         daemon = make_daemon(app)
@@ -196,7 +200,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
-    _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
     if settings.ims_auth_flow != "authorization_code":
         log.warning(
             "IMS_AUTH_FLOW is %s: set IMS_AUTH_FLOW=authorization_code so runs use this login",
@@ -246,7 +250,7 @@ def _database(
 
     settings = load_database_settings(args.config, **_overrides(args))
     secrets.add(make_url_password(settings.database_url))
-    _setup_logging(args.log_level or level, secrets)
+    _setup_logging(args, secrets, level, settings.sync_log_format)
     engine = make_engine(settings.database_url)
     try:
         yield settings.database_url, engine
@@ -289,7 +293,7 @@ def emulator_faults(args: argparse.Namespace) -> Faults:
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.emulator import serve_forever
 
-    _setup_logging(args.log_level or "INFO", secrets)
+    _setup_logging(args, secrets, "INFO", _log_format(args))
     if args.catalog and not Path(args.catalog).is_file():
         raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
     serve_forever(
@@ -307,7 +311,7 @@ def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
 def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.demo import run_demo
 
-    _setup_logging(args.log_level or "WARNING", secrets)
+    _setup_logging(args, secrets, "WARNING", _log_format(args))
     return run_demo(products=args.products, database=Path(args.database), secrets=secrets)
 
 
@@ -328,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="overrides SYNC_LOG_LEVEL",
     )
+    common.add_argument("--log-format", choices=["text", "json"], help="overrides SYNC_LOG_FORMAT")
     running = _Parser(add_help=False)
     running.add_argument(
         "--quiet",
@@ -477,11 +482,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     finally:
-        _remove_logging()
-
-
-def _remove_logging() -> None:
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_accs_sync", False):
-            root.removeHandler(handler)
+        remove_logging()

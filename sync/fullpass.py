@@ -20,6 +20,7 @@ error is raised. The pass is resumable from its checkpoint either way.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -83,9 +84,11 @@ class FullPass:
         """Until every range is walked, or raise the first failure (committed work is kept)."""
         jobs: queue.Queue[_Job | _Exit] = queue.Queue()
         threads = [
+            # Each worker in a copy of this thread's log context (run, kind, store): threads
+            # do not inherit context variables.
             threading.Thread(
-                target=self._worker,
-                args=(jobs,),
+                target=contextvars.copy_context().run,
+                args=(self._worker, jobs),
                 name=f"accs-sync-{self.store.store_code}-{n}",
                 daemon=True,
             )

@@ -26,6 +26,7 @@ Passes:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
@@ -60,6 +61,7 @@ from sync.db.state import (
 )
 from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
 from sync.fullpass import FullPass
+from sync.logcontext import log_context
 from sync.models import (
     Fingerprint,
     ItemRejected,
@@ -238,6 +240,10 @@ class Pipeline:
     def _run_locked(self, kind: RunKind, window: Window) -> RunStats:
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
+        with log_context(run_id=run_id, kind=kind):
+            return self._run_started(kind, window, run_id, started)
+
+    def _run_started(self, kind: RunKind, window: Window, run_id: int, started: float) -> RunStats:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
@@ -245,7 +251,8 @@ class Pipeline:
             for store_code in self.store_codes:
                 store = StoreStats(store_code=store_code, mode="")
                 stats.stores.append(store)
-                self._sync_store(store, kind, run_id, window)
+                with log_context(store=store_code):
+                    self._sync_store(store, kind, run_id, window)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
@@ -380,7 +387,11 @@ class Pipeline:
         high_water = watermark
         code = store.store_code
         # With concurrency, the next page is fetched while this one is being written.
-        ahead = ThreadPoolExecutor(max_workers=1) if self.concurrency > 1 else None
+        ahead = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accs-sync-{code}-ahead")
+            if self.concurrency > 1
+            else None
+        )
         pending: Future[Page] | None = None
         try:
             while position is not None:
@@ -391,7 +402,10 @@ class Pipeline:
                 following = walk.advance(position, page)
                 pending = None
                 if following is not None and ahead is not None:
-                    pending = ahead.submit(self.fetch, walk.criteria, following, code)
+                    # In this run's log context, which threads do not inherit.
+                    pending = ahead.submit(
+                        contextvars.copy_context().run, self.fetch, walk.criteria, following, code
+                    )
                 if store.pages == 0:  # everything changed since the watermark, less a lookback
                     self.observer.store_total(code, page.total_count)
                 high_water = ChangesWalk.high_water(high_water, page)
@@ -461,6 +475,17 @@ class Pipeline:
         ``interval``: the ids the page covers in a keyset walk; live rows there that the page
         did not carry are tombstoned (a rejected item counts as present).
         """
+        with log_context(page=store.pages + 1):
+            self._write_page(conn, store, run_id, page, interval)
+
+    def _write_page(
+        self,
+        conn: Connection,
+        store: StoreStats,
+        run_id: int,
+        page: Page,
+        interval: IdInterval | None,
+    ) -> None:
         code = store.store_code
         # The id and content hash of every item first: an item whose hash equals its live
         # row's was accepted before with exactly this content, so only the others are

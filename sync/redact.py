@@ -11,7 +11,7 @@ import logging
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SecretFilter", "redact_url"]
+__all__ = ["REDACTED", "SecretFilter", "record_message", "redact_url"]
 
 REDACTED = "***"
 _SENSITIVE = re.compile(
@@ -59,13 +59,32 @@ class SecretFilter:
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+            fits = True
+        except Exception:  # noqa: BLE001 - arguments that do not fit the format
+            # Logging would raise at the caller, or print them raw from the handler: the text
+            # standing in for them becomes the message.
+            message, fits = _unformatted(record), False
         scrubbed = self.scrub(message)
         if record.exc_info and record.exc_info[1] is not None:
             # Format the traceback now, scrubbed, so handlers never see the raw text.
             formatter = logging.Formatter()
             record.exc_text = self.scrub(formatter.formatException(record.exc_info))
             record.exc_info = None
-        if scrubbed != message:
+        if scrubbed != message or not fits:
             record.msg, record.args = scrubbed, None
         return True
+
+
+def record_message(record: logging.LogRecord) -> str:
+    """The record's message; when its arguments do not fit the format, the format and the
+    arguments as text, instead of the exception logging would raise or print unscrubbed."""
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - a wrong log call must not stop a sync
+        return _unformatted(record)
+
+
+def _unformatted(record: logging.LogRecord) -> str:
+    return f"{record.msg!s} (arguments: {record.args!r})"

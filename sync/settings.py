@@ -85,6 +85,16 @@ class DatabaseSettings(BaseSettings):
 
     # repr=False: a server URL may hold a password.
     database_url: str = Field(default="sqlite:///accs-sync.db", repr=False)
+    #: text for people, json (one object per line) for log collectors; every command's logs.
+    sync_log_format: Literal["text", "json"] = "text"
+
+    @field_validator("sync_log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text not in ("text", "json"):
+            raise ValueError("SYNC_LOG_FORMAT must be text or json")
+        return text
 
     @classmethod
     def settings_customise_sources(

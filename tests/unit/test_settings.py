@@ -81,6 +81,7 @@ def test_toml_file_is_read_and_environment_wins(
         ({"SYNC_PAGE_SIZE": "500"}, "SYNC_PAGE_SIZE", "300"),
         ({"SYNC_SCHEDULE": "every tuesday"}, "SYNC_SCHEDULE", "crontab"),
         ({"SYNC_STORE_CODES": "default,bad code"}, "SYNC_STORE_CODES", "bad code"),
+        ({"SYNC_LOG_FORMAT": "xml"}, "SYNC_LOG_FORMAT", "text or json"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -117,6 +118,20 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_database_only_commands_need_no_credentials() -> None:
     assert load_database_settings().database_url.startswith("sqlite:///")
+
+
+def test_log_format_is_text_unless_json_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch)
+    assert load_settings().sync_log_format == "text"
+    monkeypatch.setenv("SYNC_LOG_FORMAT", " JSON ")
+    assert load_settings().sync_log_format == "json"
+    # migrate and status read only the database settings: they log as asked too.
+    assert load_database_settings().sync_log_format == "json"
+    monkeypatch.setenv("SYNC_LOG_FORMAT", "yaml")
+    with pytest.raises(ConfigError) as info:
+        load_database_settings()
+    assert info.value.setting == "SYNC_LOG_FORMAT"
+    assert info.value.message == "SYNC_LOG_FORMAT must be text or json"
 
 
 def test_secret_never_appears_in_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
