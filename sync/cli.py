@@ -143,8 +143,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.api.auth import ImsRefreshTokens
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
-    from sync.api.session import build_session
-    from sync.app import build_token_provider
+    from sync.app import build_ims_session, build_token_provider
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
@@ -156,9 +155,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
             settings.ims_auth_flow,
         )
     clock = SystemClock()
-    session = build_session(
-        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
-    )
+    session = build_ims_session(settings)
     with session:
         provider = build_token_provider(
             settings.model_copy(update={"ims_auth_flow": "authorization_code"}),
