@@ -6,6 +6,7 @@ Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configurati
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import threading
@@ -215,13 +216,22 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.status import render_status
+    from sync.status import read_status, status_json, status_text
 
     with _database(args, secrets, "WARNING") as (url, engine):
-        text, healthy = render_status(engine, url, runs=args.runs)
-    print(text)
+        report = read_status(engine, url, runs=args.runs)
     # Non-zero when the last run failed, so `status` doubles as a health check.
-    return EXIT_OK if healthy else EXIT_FAILED
+    code = EXIT_OK if report.healthy else EXIT_FAILED
+    if args.json:
+        _print_json({**status_json(report), "exit_code": code}, secrets)
+    else:
+        print(secrets.scrub(status_text(report)))
+    return code
+
+
+def _print_json(document: dict[str, Any], secrets: SecretFilter) -> None:
+    """One JSON document on stdout, with every known secret masked."""
+    print(secrets.scrub(json.dumps(document, indent=2, default=str)))
 
 
 def emulator_faults(args: argparse.Namespace) -> Faults:
@@ -323,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="last runs, product counts, watermarks"
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(func=cmd_status)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
