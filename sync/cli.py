@@ -1,6 +1,7 @@
 """The ``accs-sync`` command: parse, validate settings once, call the app, map to exit codes.
 
-Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage.
+Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage
+(``check``: 1 a service failed, 2 the configuration needs fixing).
 """
 
 from __future__ import annotations
@@ -234,6 +235,19 @@ def _print_json(document: dict[str, Any], secrets: SecretFilter) -> None:
     print(secrets.scrub(json.dumps(document, indent=2, default=str)))
 
 
+def cmd_check(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.doctor import render_json, render_text, run_check, verdict
+
+    # WARNING: the findings are the report; INFO lines about the mint would repeat them.
+    _setup_logging(args.log_level or "WARNING", secrets)
+    findings = run_check(args.config, _overrides(args), secrets)
+    if args.json:
+        _print_json(render_json(findings), secrets)
+    else:
+        print(render_text(findings))
+    return verdict(findings)
+
+
 def emulator_faults(args: argparse.Namespace) -> Faults:
     """The :class:`~sync.emulator.Faults` that ``accs-sync emulator``'s flags ask for."""
     from sync.emulator import Faults
@@ -335,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(func=cmd_status)
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="read-only doctor: credentials, ACCS per store view, database, token cache; "
+        "exit 0 all good, 1 a service failed, 2 the configuration needs fixing",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.set_defaults(func=cmd_check)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
