@@ -116,4 +116,4 @@ def token_cache_finding(path: Path | None) -> Finding:
         return Finding("token cache", "warn", "config", "; ".join(problems))
     if not path.exists():
         return Finding("token cache", "ok", "config", f"{path} not created yet (the first mint)")
-    return Finding("token cache", "ok", "config", f"{path} is 0600 in a 0700 directory, yours")
+    return Finding("token cache", "ok", "config", f"{path}: yours, and only you can read it")

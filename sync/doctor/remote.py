@@ -39,7 +39,14 @@ from sync.errors import (
 )
 from sync.redact import redact_url
 
-__all__ = ["StoreProbe", "accs_findings", "check_token", "probe_store", "skipped_accs"]
+__all__ = [
+    "StoreProbe",
+    "accs_findings",
+    "check_token",
+    "probe_store",
+    "probe_stores",
+    "skipped_accs",
+]
 
 # Magento's answers for a Store header naming no store view (the first is what ACCS and the
 # emulator send; older Magento releases word it the second way).
@@ -138,6 +145,26 @@ def probe_store(client: ProductsClient, store_code: str, page_size: int) -> Stor
         return StoreProbe(store_code, page=page, cap=exc.limit)
     except AccsSyncError as exc:
         return StoreProbe(store_code, error=exc)
+
+
+def probe_stores(
+    client: ProductsClient, store_codes: Sequence[str], page_size: int
+) -> list[StoreProbe]:
+    """:func:`probe_store` for each store view. Once ACCS gave no HTTP answer at all (a
+    network error), the other store views are not asked: each would wait out the same
+    timeouts, and the answer would be the same."""
+    probes: list[StoreProbe] = []
+    for code in store_codes:
+        last = probes[-1] if probes else None
+        if (
+            last is not None
+            and isinstance(last.error, RetriableApiError)
+            and last.error.status is None
+        ):
+            probes.append(replace(last, store_code=code))
+        else:
+            probes.append(probe_store(client, code, page_size))
+    return probes
 
 
 def skipped_accs(store_codes: Sequence[str], reason: str) -> list[Finding]:

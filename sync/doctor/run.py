@@ -20,7 +20,7 @@ from sync.app import (
 from sync.clock import Clock, SystemClock
 from sync.doctor.findings import Finding, scrubbed
 from sync.doctor.local import database_findings, token_cache_finding
-from sync.doctor.remote import accs_findings, check_token, probe_store, skipped_accs
+from sync.doctor.remote import accs_findings, check_token, probe_stores, skipped_accs
 from sync.errors import ConfigError
 from sync.redact import SecretFilter, redact_url
 from sync.settings import Settings, load_database_settings, load_settings
@@ -99,9 +99,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             return found + skipped_accs(settings.sync_store_codes, reason)
         session.auth = BearerAuth(provider, audit=audit)
         client = ProductsClient(session, settings.api_endpoint, retry)
-        probes = [
-            probe_store(client, code, settings.sync_page_size) for code in settings.sync_store_codes
-        ]
+        probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
     return found + accs_findings(
         probes,
         api_endpoint=redact_url(settings.api_endpoint),

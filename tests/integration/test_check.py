@@ -227,6 +227,19 @@ def test_an_unreachable_database_fails_as_a_service_and_accs_is_still_checked(
 
 
 @sqlite_only
+def test_an_unreachable_endpoint_fails_as_a_service(
+    sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("API_ENDPOINT", f"http://127.0.0.1:{closed_port()}/demo-tenant")
+    monkeypatch.setenv("SYNC_STORE_CODES", "default,fr")
+    code, found, _ = check_json(capsys)
+    assert code == 1
+    assert found["token"]["status"] == "ok"
+    assert found["endpoint"]["status"] == "fail" and "network error" in found["endpoint"]["detail"]
+    assert found["store default"]["status"] == found["store fr"]["status"] == "skip"
+
+
+@sqlite_only
 def test_ims_down_fails_as_a_service_and_skips_acss(
     sync_env: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,12 +12,13 @@ from pydantic import SecretStr
 
 from sync.api.auth import ImsClientCredentials
 from sync.api.paging import Page
+from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.clock import FakeClock
 from sync.doctor import Finding, render_json, render_text, verdict
 from sync.doctor.local import database_findings, token_cache_finding
-from sync.doctor.remote import StoreProbe, accs_findings, check_token
+from sync.doctor.remote import StoreProbe, accs_findings, check_token, probe_stores
 from sync.errors import (
     AuthError,
     FatalApiError,
@@ -274,6 +275,17 @@ def test_a_page_size_error_that_cannot_be_adapted_to_fails_the_store() -> None:
     error = PageSizeLimited("ACCS: Maximum SearchCriteria pageSize is 300", limit=300)
     found = accs(StoreProbe("default", page=page(1, 1)), StoreProbe("fr", error=error))
     assert by_name(found)["store fr"].status == "fail"
+
+
+@responses.activate
+def test_after_a_network_error_the_other_stores_are_not_asked() -> None:
+    responses.get(f"{API}/V1/products", body=requests.ConnectionError("refused"))
+    clock = FakeClock()
+    client = ProductsClient(requests.Session(), API, RetryPolicy(max_attempts=2, clock=clock))
+    probes = probe_stores(client, ["default", "fr", "de"], 100)
+    assert [p.store_code for p in probes] == ["default", "fr", "de"]
+    assert len(responses.calls) == 2  # the first store's two attempts, nothing more
+    assert statuses(accs(*probes))["endpoint"] == "fail"
 
 
 # -- local checks ----------------------------------------------------------------------------
