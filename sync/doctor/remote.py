@@ -51,7 +51,7 @@ __all__ = [
 # Magento's answers for a Store header naming no store view (the first is what ACCS and the
 # emulator send; older Magento releases word it the second way).
 _UNKNOWN_STORE = re.compile(
-    r"store that was requested wasn't found|requested store is not found", re.I
+    r"(?:the )?store that was requested wasn't found|requested store is not found", re.I
 )
 
 

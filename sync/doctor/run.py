@@ -61,8 +61,8 @@ def check_settings(
     register_secrets(settings, secrets)
     clock = clock or SystemClock()
     detail = (
-        f"valid: store views {','.join(settings.sync_store_codes)}, "
-        f"SYNC_PAGE_SIZE={settings.sync_page_size}, IMS_AUTH_FLOW={settings.ims_auth_flow}"
+        f"valid: SYNC_STORE_CODES={','.join(settings.sync_store_codes)}; "
+        f"SYNC_PAGE_SIZE={settings.sync_page_size}; IMS_AUTH_FLOW={settings.ims_auth_flow}"
     )
     findings = [Finding("settings", "ok", "config", detail)]
     findings += _accs(settings, secrets, clock)
