@@ -95,16 +95,15 @@ def check_token(
 
 def _token_failure(exc: AccsSyncError) -> list[Finding]:
     """Which of token, credentials and scopes failed; the ones behind it are skipped."""
-    token_skip = Finding("token", "skip", "service", "no token: IMS refused to issue one")
     if isinstance(exc, ScopeRejected):
         return [
-            token_skip,
+            Finding("token", "skip", "service", "none issued (see scopes)"),
             Finding("credentials", "ok", "config", "IMS accepted the client id and secret"),
             Finding("scopes", "fail", "config", exc.message),
         ]
     if isinstance(exc, (AuthError, ConfigError)):
         return [
-            token_skip,
+            Finding("token", "skip", "service", "none issued (see credentials)"),
             Finding("credentials", "fail", "config", exc.message),
             Finding("scopes", "skip", "config", "not checked: IMS refused the client first"),
         ]
