@@ -26,7 +26,16 @@ from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
-__all__ = ["App", "build_app", "build_token_provider", "build_token_store", "make_daemon"]
+__all__ = [
+    "App",
+    "build_accs_session",
+    "build_app",
+    "build_ims_session",
+    "build_token_provider",
+    "build_token_store",
+    "make_daemon",
+    "register_secrets",
+]
 
 if TYPE_CHECKING:
     from sync.scheduler import Daemon
@@ -95,9 +104,7 @@ def build_app(
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
-    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
-        secrets.add(value.get_secret_value() if value is not None else None)
-    secrets.add(make_url_password(settings.database_url))
+    register_secrets(settings, secrets)
 
     engine = make_engine(settings.database_url)
     metrics = Metrics(stores=settings.sync_store_codes)
@@ -114,17 +121,9 @@ def build_app(
             stop_event=stop_event,
             observer=observers,
         )
-        session = build_session(
-            connect_timeout=settings.sync_connect_timeout,
-            read_timeout=settings.sync_http_timeout,
-            headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
-            # Every worker and the incremental read-ahead keep a connection alive.
-            pool_size=max(8, settings.sync_concurrency + 2),
-        )
-        # IMS gets its own plain session: no bearer auth, no ACCS headers.
-        ims_session = build_session(
-            connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
-        )
+        # Every worker and the incremental read-ahead keep a connection alive.
+        session = build_accs_session(settings, pool_size=max(8, settings.sync_concurrency + 2))
+        ims_session = build_ims_session(settings)
         audit = AuthAudit(on_count=observers.auth)
         tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
         session.auth = BearerAuth(tokens, audit=audit)
@@ -164,6 +163,32 @@ def build_app(
         audit=audit,
         observers=observers,
         metrics=metrics,
+    )
+
+
+def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
+    """Teach ``secrets`` the client secrets and the database password before anything runs,
+    so no log line or printed error can show them."""
+    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
+        secrets.add(value.get_secret_value() if value is not None else None)
+    secrets.add(make_url_password(settings.database_url))
+
+
+def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
+    """The session for ACCS: the settings' timeouts and the gateway's identifying headers
+    (the caller attaches the bearer auth)."""
+    return build_session(
+        connect_timeout=settings.sync_connect_timeout,
+        read_timeout=settings.sync_http_timeout,
+        headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
+        pool_size=pool_size,
+    )
+
+
+def build_ims_session(settings: Settings) -> TimeoutSession:
+    """IMS gets its own plain session: no bearer auth, no ACCS headers."""
+    return build_session(
+        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
     )
 
 

@@ -1,11 +1,13 @@
 """The ``accs-sync`` command: parse, validate settings once, call the app, map to exit codes.
 
-Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage.
+Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage
+(``check``: 1 a service failed, 2 the configuration needs fixing).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import threading
@@ -194,8 +196,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.api.auth import ImsRefreshTokens
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
-    from sync.api.session import build_session
-    from sync.app import build_token_provider
+    from sync.app import build_ims_session, build_token_provider
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
@@ -207,9 +208,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
             settings.ims_auth_flow,
         )
     clock = SystemClock()
-    session = build_session(
-        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
-    )
+    session = build_ims_session(settings)
     with session:
         provider = build_token_provider(
             settings.model_copy(update={"ims_auth_flow": "authorization_code"}),
@@ -269,13 +268,35 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.status import render_status
+    from sync.status import read_status, status_json, status_text
 
     with _database(args, secrets, "WARNING") as (url, engine):
-        text, healthy = render_status(engine, url, runs=args.runs)
-    print(text)
+        report = read_status(engine, url, runs=args.runs)
     # Non-zero when the last run failed, so `status` doubles as a health check.
-    return EXIT_OK if healthy else EXIT_FAILED
+    code = EXIT_OK if report.healthy else EXIT_FAILED
+    if args.json:
+        _print_json({**status_json(report), "exit_code": code}, secrets)
+    else:
+        print(secrets.scrub(status_text(report)))
+    return code
+
+
+def _print_json(document: dict[str, Any], secrets: SecretFilter) -> None:
+    """One JSON document on stdout, with every known secret masked."""
+    print(secrets.scrub(json.dumps(document, indent=2, default=str)))
+
+
+def cmd_check(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.doctor import render_json, render_text, run_check, verdict
+
+    # WARNING: the findings are the report; INFO lines about the mint would repeat them.
+    _setup_logging(args, secrets, "WARNING", _log_format(args))
+    findings = run_check(args.config, _overrides(args), secrets)
+    if args.json:
+        _print_json(render_json(findings), secrets)
+    else:
+        print(render_text(findings))
+    return verdict(findings)
 
 
 def emulator_faults(args: argparse.Namespace) -> Faults:
@@ -388,7 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="last runs, product counts, watermarks"
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(func=cmd_status)
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="read-only doctor: credentials, ACCS per store view, database, token cache; "
+        "exit 0 all good, 1 a service failed, 2 the configuration needs fixing",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.set_defaults(func=cmd_check)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )

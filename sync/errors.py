@@ -10,7 +10,8 @@
     │   │   └── RateLimited        429, with the server's Retry-After in seconds
     │   ├── AuthError              IMS refused credentials or ACCS refused the token twice
     │   │   ├── CredentialsRejected  invalid_client: the client id or secret is wrong; exit 2
-    │   │   └── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
+    │   │   ├── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
+    │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES
     │   ├── PermissionDenied       403: organisation or product profile lacks access
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
     │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimited",
     "RetriableApiError",
     "SchemaError",
+    "ScopeRejected",
 ]
 
 
@@ -106,6 +108,14 @@ class LoginRequired(AuthError):
     """The user login (authorization-code flow) is missing, expired or revoked: exit 2."""
 
     exit_code = 2
+
+
+class ScopeRejected(AuthError):
+    """IMS answered ``invalid_scope``: the credential lacks a scope that ``IMS_SCOPES`` asks for.
+
+    A run still exits 1 (as any :class:`AuthError`); ``accs-sync check`` counts it as
+    configuration, because only the Developer Console or ``IMS_SCOPES`` can fix it.
+    """
 
 
 class PermissionDenied(ApiError):

@@ -1,14 +1,35 @@
-"""``accs-sync status``: what an operator wants to know at a glance, read from the database."""
+"""``accs-sync status``: what an operator wants to know at a glance, read from the database.
+
+:func:`read_status` reads it once; :func:`status_text` and :func:`status_json` render that one
+report, so the text and ``status --json`` never disagree.
+"""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, inspect
 
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision
-from sync.db.state import all_state, product_counts, recent_runs
+from sync.db.state import (
+    ProductCount,
+    RunInfo,
+    StateEntry,
+    all_state,
+    product_counts,
+    recent_runs,
+)
 
-__all__ = ["counts_suffix", "render_status"]
+__all__ = [
+    "StatusReport",
+    "counts_suffix",
+    "read_status",
+    "status_json",
+    "status_text",
+]
 
 
 def counts_suffix(*, unchanged: int, revived: int, deleted: int, rejected: int) -> str:
@@ -30,37 +51,115 @@ def _when(value: object) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}Z"
 
 
-def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str, bool]:
-    """The report, and whether the mirror is healthy (schema present, last run not failed)."""
-    lines = [f"database: {redacted_url(database_url)}"]
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``status`` reads from the database, once; the text and the JSON both render it.
+
+    ``revision`` is None and the lists are empty when the database has no accs-sync schema.
+    """
+
+    database: str
+    schema_present: bool
+    revision: str | None
+    head: str
+    counts: list[ProductCount]
+    state: list[StateEntry]
+    runs: list[RunInfo]
+
+    @property
+    def healthy(self) -> bool:
+        """Schema present and the last finished run did not fail."""
+        finished = [r for r in self.runs if r.status != "running"]
+        return self.schema_present and (
+            not finished or finished[0].status in ("success", "interrupted")
+        )
+
+
+def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusReport:
+    """Read everything ``status`` shows (the last ``runs`` runs) from the database."""
+    database, head = redacted_url(database_url), head_revision()
     if not inspect(engine).has_table("sync_runs"):
+        return StatusReport(database, False, None, head, [], [], [])
+    with engine.connect() as conn:
+        state = all_state(conn)
+    return StatusReport(
+        database=database,
+        schema_present=True,
+        revision=current_revision(engine),
+        head=head,
+        counts=product_counts(engine),
+        state=state,
+        runs=recent_runs(engine, runs),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Naive UTC from the database as ISO 8601 with its ``Z``."""
+    return None if value is None else f"{value:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """``status --json``: the report as plain JSON values (times are ISO 8601 UTC)."""
+    return {
+        "database": report.database,
+        "schema": {
+            "present": report.schema_present,
+            "revision": report.revision,
+            "head": report.head,
+        },
+        "healthy": report.healthy,
+        "counts": [
+            {"store_code": c.store_code, "live": c.alive, "deleted": c.deleted}
+            for c in report.counts
+        ],
+        "state": [
+            {
+                "store_code": e.store_code,
+                "key": e.key,
+                "value": e.value,
+                "updated_at": _iso(e.updated_at),
+            }
+            for e in report.state
+        ],
+        "runs": [
+            {
+                **asdict(run),
+                "started_at": _iso(run.started_at),
+                "finished_at": _iso(run.finished_at),
+            }
+            for run in report.runs
+        ],
+    }
+
+
+def status_text(report: StatusReport) -> str:
+    """The report as the lines an operator reads."""
+    lines = [f"database: {report.database}"]
+    if not report.schema_present:
         lines.append("no accs-sync schema yet: run `accs-sync migrate` or `accs-sync sync`")
-        return "\n".join(lines), False
-    revision, head = current_revision(engine), head_revision()
+        return "\n".join(lines)
+    revision, head = report.revision, report.head
     note = "" if revision == head else f" (this accs-sync expects {head}: run accs-sync migrate)"
     lines.append(f"schema revision: {revision}{note}")
 
     lines.append("")
     lines.append("products per store view:")
-    counts = product_counts(engine)
-    if not counts:
+    if not report.counts:
         lines.append("  (none yet)")
-    for count in counts:
+    for count in report.counts:
         lines.append(
             f"  {count.store_code:<16} {count.alive:>9} live  {count.deleted:>7} deleted upstream"
         )
 
-    with engine.connect() as conn:
-        state = all_state(conn)
     lines.append("")
     lines.append("sync state:")
-    if not state:
+    if not report.state:
         lines.append("  (no watermark yet: the next sync is a full pass)")
-    for entry in state:
+    for entry in report.state:
         detail = ", ".join(f"{k}={v}" for k, v in entry.value.items())
         lines.append(f"  {entry.store_code:<16} {entry.key:<20} {detail}")
 
-    history = recent_runs(engine, runs)
+    history = report.runs
     lines.append("")
     lines.append(f"last {len(history)} runs:")
     if not history:
@@ -98,5 +197,4 @@ def render_status(engine: Engine, database_url: str, runs: int = 5) -> tuple[str
             f"{finished[0].products_rejected} products rejected in the last run "
             f"(#{finished[0].id}); see sync_rejects for each item's reason and payload"
         )
-    healthy = not finished or finished[0].status in ("success", "interrupted")
-    return "\n".join(lines), healthy
+    return "\n".join(lines)

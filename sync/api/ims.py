@@ -4,7 +4,7 @@ Shared by the token providers (:mod:`sync.api.auth`) and ``accs-sync login``
 (:mod:`sync.api.login`), so every grant explains IMS's errors the same way:
 
 - ``invalid_client`` -> :class:`~sync.errors.CredentialsRejected` (exit 2): id or secret wrong.
-- ``invalid_scope`` -> which scope the credential lacks.
+- ``invalid_scope`` -> :class:`~sync.errors.ScopeRejected`: which scope the credential lacks.
 - ``invalid_grant`` on a refresh -> :class:`~sync.errors.LoginRequired`: run ``accs-sync login``.
 - 429 -> :class:`~sync.errors.RateLimited` with IMS's ``Retry-After``; 5xx -> retriable.
 - An HTML page (a proxy, a captive portal) -> said so, with the status.
@@ -32,6 +32,7 @@ from sync.errors import (
     LoginRequired,
     RateLimited,
     RetriableApiError,
+    ScopeRejected,
 )
 
 __all__ = ["ClientSecret", "TokenAnswer", "normalise_expires_in", "parse_token_answer"]
@@ -128,7 +129,7 @@ def _error_for(
             url=url,
         )
     if code == "invalid_scope":
-        return AuthError(_scope_advice(description, scopes) + detail, status=status, url=url)
+        return ScopeRejected(_scope_advice(description, scopes) + detail, status=status, url=url)
     if code == "invalid_grant" and grant in ("refresh_token", "authorization_code"):
         what = (
             "stored login has expired or was revoked"

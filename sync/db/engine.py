@@ -27,7 +27,13 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sync import jsontext
 from sync.errors import ConfigError
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "normalize_url", "redacted_url"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "make_engine",
+    "normalize_url",
+    "redacted_url",
+    "sqlite_file",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +109,12 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
     """An engine for ``url`` (the ``DATABASE_URL`` setting), configured for its backend.
 
-    The caller owns the engine and must ``dispose()`` it.
+    ``connect_timeout`` (seconds) bounds connecting to a server, so a check of an unreachable
+    database answers quickly instead of waiting for the operating system to give up. The
+    caller owns the engine and must ``dispose()`` it.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -117,6 +125,8 @@ def make_engine(url: str) -> Engine:
         # Long-running daemons outlive server-side idle timeouts; test before use.
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 3600
+        if connect_timeout is not None:  # psycopg and PyMySQL both take whole seconds
+            kwargs["connect_args"] = {"connect_timeout": connect_timeout}
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (ImportError, NoSuchModuleError) as exc:
@@ -133,7 +143,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_file(url: URL) -> str | None:
+def sqlite_file(url: URL) -> str | None:
     """The file path of a SQLite URL, or None for an in-memory or URI-style database."""
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -143,7 +153,7 @@ def _sqlite_file(url: URL) -> str | None:
 
 def _prepare_sqlite_path(url: URL) -> URL:
     """Expand ``~`` and create the parent directory, so a fresh install just works."""
-    database = _sqlite_file(url)
+    database = sqlite_file(url)
     if database is None:
         return url
     path = Path(database).expanduser()
@@ -180,7 +190,7 @@ def _enable_wal(cursor: Any) -> None:
 
 def _configure_sqlite(engine: Engine) -> None:
     """Pragmas on every new connection; SQLAlchemy, not sqlite3, emits BEGIN (see module doc)."""
-    file_backed = _sqlite_file(engine.url) is not None
+    file_backed = sqlite_file(engine.url) is not None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

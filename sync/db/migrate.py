@@ -39,6 +39,8 @@ __all__ = [
     "current_revision",
     "ensure_schema",
     "head_revision",
+    "known_revision",
+    "schema_revision",
     "upgrade",
 ]
 
@@ -79,6 +81,12 @@ def head_revision() -> str:
     return head
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this code ships ``revision``; a database at any other one was migrated by a
+    newer accs-sync."""
+    return revision in {script.revision for script in _script().walk_revisions()}
+
+
 def _current_heads(conn: Connection) -> tuple[str, ...]:
     # Read directly: a MigrationContext would log two INFO lines on every sync run.
     if not sa.inspect(conn).has_table(_VERSION_TABLE):
@@ -114,27 +122,42 @@ def ensure_schema(engine: Engine) -> None:
     _migrate(engine, quiet=True)
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The checks :func:`ensure_schema` makes, without migrating (``accs-sync check``): the
+    database's revision (None when it is empty); raises :class:`SchemaError` where
+    :func:`ensure_schema` would refuse to touch it."""
+    with engine.connect() as conn:
+        return _usable_revision(conn, head_revision())
+
+
+def _usable_revision(conn: Connection, head: str) -> str | None:
+    """The revision of ``conn``'s database if it may be used or upgraded (None: empty)."""
+    heads = _current_heads(conn)
+    if len(heads) > 1:
+        raise SchemaError(f"database has several schema revisions ({', '.join(heads)})")
+    current = heads[0] if heads else None
+    if current is None:
+        _refuse_unversioned_tables(conn)
+    elif not known_revision(current):
+        raise SchemaError(
+            f"database schema is at revision {current}, newer than this accs-sync "
+            f"(head {head}); upgrade accs-sync"
+        )
+    return current
+
+
 def _migrate(engine: Engine, *, quiet: bool) -> None:
     head = head_revision()
     with engine.connect() as conn, _migration_lock(conn):
         # Read only now, under the lock: another process may have just migrated.
-        heads = _current_heads(conn)
-        if len(heads) > 1:
-            raise SchemaError(f"database has several schema revisions ({', '.join(heads)})")
-        current = heads[0] if heads else None
+        current = _usable_revision(conn, head)
         if current is None:
-            _refuse_unversioned_tables(conn)
             logger.info("creating database schema (revision %s)", head)
         elif current == head:
             logger.log(
                 logging.DEBUG if quiet else logging.INFO, "database schema is up to date (%s)", head
             )
             return
-        elif current not in {script.revision for script in _script().walk_revisions()}:
-            raise SchemaError(
-                f"database schema is at revision {current}, newer than this accs-sync "
-                f"(head {head}); upgrade accs-sync"
-            )
         else:
             logger.info("upgrading database schema from revision %s to %s", current, head)
         command.upgrade(alembic_config(conn), "head")

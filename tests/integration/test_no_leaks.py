@@ -161,3 +161,30 @@ def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credenti
         assert value not in dump
     assert runs[0][0] == 1 and runs[0][1] == 1  # the audit saw the refresh and the fallback
     assert runs[-1][2] == "failed"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_check_at_debug_never_prints_a_secret_or_a_token(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`accs-sync check` quotes what IMS, ACCS and the database said: never a credential."""
+    caplog.set_level(logging.DEBUG)
+    secret = sync_env["IMS_CLIENT_SECRET"]
+    assert main(["check", "--log-level", "DEBUG"]) == 0  # mints
+    emulator.revoke_all_tokens()
+    assert main(["check", "--json", "--log-level", "DEBUG"]) == 0  # cached, refused, re-minted
+    monkeypatch.setenv("DATABASE_URL", "postgresql://accs:db-pass-W0rd-secret@127.0.0.1:1/m")
+    monkeypatch.setenv("IMS_CLIENT_SECRET", "p8e-WRONG-secret-value")
+    monkeypatch.setenv("SYNC_TOKEN_CACHE", "none")
+    assert main(["check", "--log-level", "DEBUG"]) == 2
+    captured = capsys.readouterr()
+    output = captured.out + captured.err + caplog.text
+    tokens = emulator.app.tokens.issued()
+    assert len(tokens) == 2
+    assert "invalid_client" in output and "accs:***@127.0.0.1" in output
+    for value in [secret, "p8e-WRONG-secret-value", "db-pass-W0rd-secret", *tokens]:
+        assert value not in output

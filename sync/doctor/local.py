@@ -1,0 +1,119 @@
+"""The doctor's checks on this machine: the mirror database and the token cache file.
+
+The database is only read: connecting and reading ``alembic_version`` (a missing SQLite file is
+not even created). Migrating is left to ``accs-sync migrate`` or the next run, so a check never
+changes what another accs-sync process is working on.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
+from sync.db.migrate import head_revision, schema_revision
+from sync.doctor.findings import Finding
+from sync.errors import ConfigError, SchemaError
+
+__all__ = ["database_findings", "token_cache_finding"]
+
+_MIGRATE = "run accs-sync migrate; sync migrates itself"
+
+
+def database_findings(url: str, *, connect_timeout: int) -> list[Finding]:
+    """``database`` (reachable, which backend, the URL without its password) and ``schema``
+    (the revision against this accs-sync's head)."""
+    try:
+        parsed = normalize_url(url)
+    except ConfigError as exc:
+        return [
+            Finding("database", "fail", "config", exc.message),
+            Finding("schema", "skip", "service", "no database to read"),
+        ]
+    where = f"{parsed.get_backend_name()} at {redacted_url(url)}"
+    file = sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if file is not None and not Path(file).expanduser().exists():
+        return [
+            Finding("database", "ok", "service", f"{where}: no file yet; the first run creates it"),
+            Finding("schema", "warn", "service", f"not migrated yet: {_MIGRATE}"),
+        ]
+    try:
+        engine = make_engine(url, connect_timeout=connect_timeout)
+    except ConfigError as exc:
+        return [
+            Finding("database", "fail", "config", exc.message),
+            Finding("schema", "skip", "service", "no database to read"),
+        ]
+    try:
+        return _read(engine, where)
+    finally:
+        engine.dispose()
+
+
+def _read(engine: sa.Engine, where: str) -> list[Finding]:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        lines = str(orig).strip().splitlines()
+        reason = f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__
+        return [
+            Finding(
+                "database",
+                "fail",
+                "service",
+                f"cannot connect to {where} ({reason}); check DATABASE_URL and that the server "
+                "is running",
+            ),
+            Finding("schema", "skip", "service", "the database did not answer"),
+        ]
+    found = Finding("database", "ok", "service", f"{where} reachable")
+    head = head_revision()
+    try:
+        revision = schema_revision(engine)
+    except SchemaError as exc:
+        return [found, Finding("schema", "fail", "service", exc.message)]
+    except SQLAlchemyError as exc:
+        detail = f"cannot read the schema revision ({type(exc).__name__})"
+        return [found, Finding("schema", "fail", "service", detail)]
+    if revision is None:
+        return [found, Finding("schema", "warn", "service", f"not migrated yet: {_MIGRATE}")]
+    if revision != head:
+        detail = f"at revision {revision}, this accs-sync expects {head}: {_MIGRATE}"
+        return [found, Finding("schema", "warn", "service", detail)]
+    return [found, Finding("schema", "ok", "service", f"at revision {revision} (current)")]
+
+
+def token_cache_finding(path: Path | None) -> Finding:
+    """``token cache``: a file only its owner can read (0600, in a 0700 directory), owned by
+    the user running accs-sync. It holds live access tokens, so broader access is a warning
+    with the command that fixes it."""
+    if path is None:
+        return Finding(
+            "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
+        )
+    problems: list[str] = []
+    uid = os.getuid()
+    for target, wanted, what in ((path.parent, 0o700, "directory"), (path, 0o600, "file")):
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(f"{what} {target} cannot be read ({type(exc).__name__})")
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid != uid:
+            problems.append(f"{what} {target} belongs to uid {info.st_uid}, not to you ({uid})")
+        if mode & 0o077:
+            problems.append(f"{what} {target} is {mode:04o}: chmod {wanted:o} {target}")
+    if problems:
+        return Finding("token cache", "warn", "config", "; ".join(problems))
+    if not path.exists():
+        return Finding("token cache", "ok", "config", f"{path} not created yet (the first mint)")
+    return Finding("token cache", "ok", "config", f"{path}: yours, and only you can read it")

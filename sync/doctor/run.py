@@ -1,0 +1,108 @@
+"""Wire the doctor's checks from the settings, with the same builders a run uses
+(:mod:`sync.app`), so it meets what a run would meet."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from sync.api.auth import AuthAudit, BearerAuth
+from sync.api.products import ProductsClient
+from sync.api.retry import RetryPolicy
+from sync.app import (
+    build_accs_session,
+    build_ims_session,
+    build_token_provider,
+    make_url_password,
+    register_secrets,
+)
+from sync.clock import Clock, SystemClock
+from sync.doctor.findings import Finding, scrubbed
+from sync.doctor.local import database_findings, token_cache_finding
+from sync.doctor.remote import accs_findings, check_token, probe_stores, skipped_accs
+from sync.errors import ConfigError
+from sync.redact import SecretFilter, redact_url
+from sync.settings import Settings, load_database_settings, load_settings
+
+__all__ = ["check_settings", "run_check"]
+
+#: Seconds to wait for a database server when the settings that give the timeout are invalid.
+_DEFAULT_CONNECT_TIMEOUT = 10
+
+
+def run_check(
+    config_file: str | Path | None, overrides: dict[str, Any], secrets: SecretFilter
+) -> list[Finding]:
+    """Every finding for the settings from ``config_file``, the environment and ``overrides``.
+
+    Settings that do not validate are one failing ``settings`` finding; the database is still
+    checked when ``DATABASE_URL`` alone loads. Every detail has passed through ``secrets``.
+    """
+    try:
+        settings = load_settings(config_file, **overrides)
+    except ConfigError as exc:
+        findings = [Finding("settings", "fail", "config", exc.message)]
+        try:
+            url = load_database_settings(config_file, **overrides).database_url
+        except ConfigError:
+            return scrubbed(findings, secrets.scrub)
+        secrets.add(make_url_password(url))
+        findings += database_findings(url, connect_timeout=_DEFAULT_CONNECT_TIMEOUT)
+        return scrubbed(findings, secrets.scrub)
+    return check_settings(settings, secrets)
+
+
+def check_settings(
+    settings: Settings, secrets: SecretFilter, clock: Clock | None = None
+) -> list[Finding]:
+    """Every finding for valid ``settings``: token, ACCS per store view, database, token
+    cache (in that order: the token cache is looked at after a mint may have created it)."""
+    register_secrets(settings, secrets)
+    clock = clock or SystemClock()
+    detail = (
+        f"valid: SYNC_STORE_CODES={','.join(settings.sync_store_codes)}; "
+        f"SYNC_PAGE_SIZE={settings.sync_page_size}; IMS_AUTH_FLOW={settings.ims_auth_flow}"
+    )
+    findings = [Finding("settings", "ok", "config", detail)]
+    findings += _accs(settings, secrets, clock)
+    timeout = max(1, math.ceil(settings.sync_connect_timeout))  # drivers take whole seconds
+    findings += database_findings(settings.database_url, connect_timeout=timeout)
+    findings.append(token_cache_finding(settings.token_cache_path()))
+    return scrubbed(findings, secrets.scrub)
+
+
+def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Finding]:
+    # A doctor answers in seconds: two attempts, short waits, no long Retry-After.
+    retry = RetryPolicy(
+        max_attempts=2,
+        max_total_wait=5.0,
+        max_retry_after=5.0,
+        initial_backoff=0.5,
+        jitter=0.25,
+        clock=clock,
+    )
+    with build_ims_session(settings) as ims_session, build_accs_session(settings) as session:
+        audit = AuthAudit()
+        provider = build_token_provider(settings, ims_session, clock, secrets, audit)
+        found, have_token = check_token(
+            provider,
+            retry,
+            clock,
+            token_url=settings.ims_token_url,
+            client_id=settings.ims_client_id,
+            scopes=settings.scopes,
+            cache=settings.token_cache_path(),
+        )
+        if not have_token:
+            reason = "not asked: no token (see above)"
+            return found + skipped_accs(settings.sync_store_codes, reason)
+        session.auth = BearerAuth(provider, audit=audit)
+        client = ProductsClient(session, settings.api_endpoint, retry)
+        probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
+    return found + accs_findings(
+        probes,
+        api_endpoint=redact_url(settings.api_endpoint),
+        org_id=settings.ims_org_id,
+        page_size=settings.sync_page_size,
+    )
