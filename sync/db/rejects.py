@@ -25,15 +25,20 @@ __all__ = [
     "RETENTION",
     "Reject",
     "clear_rejects",
+    "clear_resource_rejects",
     "has_rejects",
     "pending_rejects",
     "prune_rejects",
     "record_rejects",
+    "record_resource_rejects",
     "rejects_of_run",
 ]
 
 RETENTION = timedelta(days=30)
 _SKU_MAX = 255
+PRODUCTS = "products"
+#: The rows of products (the resource that has its own id and sku columns here).
+_PRODUCTS = sync_rejects.c.resource == PRODUCTS
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ def record_rejects(
         conn.execute(
             sa.delete(sync_rejects).where(
                 sync_rejects.c.store_code == store_code,
+                _PRODUCTS,
                 sync_rejects.c.product_id.is_(None),
                 sync_rejects.c.sku.in_(part),
             )
@@ -109,7 +115,9 @@ def clear_rejects(conn: Connection, store_code: str, ids: Sequence[int]) -> None
     for part in chunks(list(ids)):
         conn.execute(
             sa.delete(sync_rejects).where(
-                sync_rejects.c.store_code == store_code, sync_rejects.c.product_id.in_(part)
+                sync_rejects.c.store_code == store_code,
+                _PRODUCTS,
+                sync_rejects.c.product_id.in_(part),
             )
         )
 
@@ -125,7 +133,9 @@ def prune_rejects(engine: Engine, now: datetime) -> int:
 
 def has_rejects(conn: Connection, store_code: str) -> bool:
     """Whether ``sync_rejects`` holds any row of ``store_code``."""
-    query = sa.select(sync_rejects.c.store_code).where(sync_rejects.c.store_code == store_code)
+    query = sa.select(sync_rejects.c.store_code).where(
+        sync_rejects.c.store_code == store_code, _PRODUCTS
+    )
     return conn.execute(query.limit(1)).first() is not None
 
 
@@ -143,7 +153,7 @@ def pending_rejects(conn: Connection, store_code: str) -> int:
     query = (
         sa.select(sa.func.count())
         .select_from(sync_rejects)
-        .where(sync_rejects.c.store_code == store_code, ~live)
+        .where(sync_rejects.c.store_code == store_code, _PRODUCTS, ~live)
     )
     return int(conn.execute(query).scalar_one())
 
@@ -154,3 +164,48 @@ def rejects_of_run(conn: Connection, run_id: int) -> int:
         sa.select(sa.func.count()).select_from(sync_rejects).where(sync_rejects.c.run_id == run_id)
     )
     return int(conn.execute(query).scalar_one())
+
+
+def record_resource_rejects(
+    conn: Connection,
+    resource: str,
+    store_code: str,
+    rejects: Sequence[tuple[str | None, str, str]],
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    """Store rejected items of another resource than products: (key text or None, reason,
+    payload) each, replacing earlier rows of the same keys. Does not commit."""
+    if not rejects:
+        return
+    clear_resource_rejects(conn, resource, store_code, [k for k, _, _ in rejects if k])
+    stamp = naive_utc(now)
+    conn.execute(
+        sa.insert(sync_rejects),
+        [
+            {
+                "run_id": run_id,
+                "store_code": store_code,
+                "resource": resource,
+                "entity_key": key,
+                "reason": reason,
+                "payload": payload,
+                "rejected_at": stamp,
+            }
+            for key, reason, payload in rejects
+        ],
+    )
+
+
+def clear_resource_rejects(
+    conn: Connection, resource: str, store_code: str, keys: Sequence[str]
+) -> None:
+    """Forget rejections of ``keys`` of ``resource`` (written now, or rejected anew)."""
+    for part in chunks(list(keys)):
+        conn.execute(
+            sa.delete(sync_rejects).where(
+                sync_rejects.c.store_code == store_code,
+                sync_rejects.c.resource == resource,
+                sync_rejects.c.entity_key.in_(part),
+            )
+        )

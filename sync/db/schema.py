@@ -19,6 +19,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "JSON_TYPE",
+    "catalog_changes",
+    "categories",
+    "inventory_source_items",
+    "product_categories",
     "NAMING_CONVENTION",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
@@ -123,6 +127,86 @@ product_changes = sa.Table(
     mysql_charset="utf8mb4",
 )
 
+# -- revision 0004: categories, inventory source items, one change log for every resource --------
+
+categories = sa.Table(
+    "categories",
+    metadata,
+    sa.Column("store_code", sa.String(64), nullable=False),
+    # Magento's category entity id (1 is the tree's root, 2 "Default Category").
+    sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("parent_id", sa.BigInteger(), nullable=True),
+    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("is_active", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("position", sa.Integer(), nullable=True),
+    sa.Column("level", sa.Integer(), nullable=True),
+    # Ids from the root, "1/2/20/21".
+    sa.Column("path", sa.String(255), nullable=True),
+    sa.Column("include_in_menu", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("created_at", UTC_DATETIME, nullable=True),
+    sa.Column("updated_at", UTC_DATETIME, nullable=True),
+    sa.Column("data", JSON_TYPE, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("synced_at", UTC_DATETIME, nullable=False),
+    sa.Column("deleted_at", UTC_DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "id"),
+    sa.Index(None, "store_code", "parent_id"),
+    sa.Index(None, "store_code", "updated_at"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+product_categories = sa.Table(
+    "product_categories",
+    metadata,
+    # From each product's extension_attributes.category_links; replaced when the product is
+    # written, kept (like its attributes) when it is tombstoned.
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("category_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("position", sa.Integer(), nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "product_id", "category_id"),
+    sa.Index(None, "store_code", "category_id"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+inventory_source_items = sa.Table(
+    "inventory_source_items",
+    metadata,
+    # Multi-source inventory: one row per source and sku, for every store view alike.
+    sa.Column("source_code", sa.String(255), nullable=False),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("quantity", sa.Numeric(20, 6), nullable=True),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("data", JSON_TYPE, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("synced_at", UTC_DATETIME, nullable=False),
+    sa.Column("deleted_at", UTC_DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint("source_code", "sku"),
+    sa.Index(None, "sku"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+catalog_changes = sa.Table(
+    "catalog_changes",
+    metadata,
+    # Every resource's inserts, updates and deletes, in commit order (one writer per database).
+    sa.Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("resource", sa.String(32), nullable=False),
+    # The store view; "*" for resources that are the same in every store view (source items).
+    sa.Column("store_code", sa.String(64), nullable=False),
+    # The row's key as text: a product or category id; "<source_code>/<sku>" for a source item.
+    sa.Column("entity_key", sa.String(320), nullable=False),
+    sa.Column("op", sa.String(8), nullable=False),
+    sa.Column("changed_at", UTC_DATETIME, nullable=False),
+    sa.Column("run_id", sa.Integer(), nullable=True),
+    sa.Index(None, "resource", "seq"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
 sync_rejects = sa.Table(
     "sync_rejects",
     metadata,
@@ -131,6 +215,12 @@ sync_rejects = sa.Table(
     sa.Column("store_code", sa.String(64), nullable=False),
     sa.Column("product_id", sa.BigInteger(), nullable=True, autoincrement=False),
     sa.Column("sku", sa.String(255), nullable=True),
+    # Which resource the item came from (revision 0004; older rows are products).
+    sa.Column(
+        "resource", sa.String(32), nullable=False, server_default=sa.text("'products'")
+    ),
+    # A rejected item's key as text when it has one (categories, source items).
+    sa.Column("entity_key", sa.String(320), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("payload", PAYLOAD_TEXT, nullable=False),
     sa.Column("rejected_at", UTC_DATETIME, nullable=False),
