@@ -24,7 +24,14 @@ from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter
 from sync.settings import Settings
 
-__all__ = ["App", "build_app", "build_token_provider", "build_token_store", "make_daemon"]
+__all__ = [
+    "App",
+    "build_app",
+    "build_token_provider",
+    "build_token_store",
+    "make_daemon",
+    "warn_insecure_http",
+]
 
 if TYPE_CHECKING:
     from sync.scheduler import Daemon
@@ -90,6 +97,7 @@ def build_app(
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
+    warn_insecure_http(settings)
     for value in (settings.ims_client_secret, settings.ims_client_secret_next):
         secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
@@ -154,6 +162,25 @@ def build_app(
         secrets=secrets,
         audit=audit,
     )
+
+
+def warn_insecure_http(settings: Settings) -> None:
+    """Say at start-up that SYNC_ALLOW_INSECURE_HTTP is on, and what it lets through."""
+    if not settings.sync_allow_insecure_http:
+        return
+    insecure = settings.insecure_urls()
+    if insecure:
+        log.warning(
+            "SYNC_ALLOW_INSECURE_HTTP is on and %s use plain http:// to another host: the "
+            "client secret and tokens cross the network unencrypted. Only for a test server "
+            "such as the bundled emulator; never for a real tenant",
+            ", ".join(insecure),
+        )
+    else:
+        log.warning(
+            "SYNC_ALLOW_INSECURE_HTTP is on (every URL is https:// or loopback, so it changes "
+            "nothing now); turn it off so a mistyped http:// URL is refused"
+        )
 
 
 def build_token_store(settings: Settings) -> TokenStore:

@@ -144,12 +144,13 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
     from sync.api.session import build_session
-    from sync.app import build_token_provider
+    from sync.app import build_token_provider, warn_insecure_http
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args.log_level or settings.sync_log_level, secrets)
+    warn_insecure_http(settings)
     if settings.ims_auth_flow != "authorization_code":
         log.warning(
             "IMS_AUTH_FLOW is %s: set IMS_AUTH_FLOW=authorization_code so runs use this login",
