@@ -14,7 +14,6 @@ import http.server
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from sync.emulator import (
 )
 from sync.errors import ConfigError
 from sync.settings import Settings, load_settings
-from tests.integration.processes import CLI, clean_env, run_cli
+from tests.integration.processes import CLI, clean_env, run_cli, terminate
 
 pytestmark = pytest.mark.integration
 
@@ -188,14 +187,7 @@ def compose_emulator(tmp_path: Path) -> Iterator[int]:
         assert f"export API_ENDPOINT=http://127.0.0.1:{port}/{DEFAULT_TENANT}" in lines
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        terminate(proc)
 
 
 @pytest.mark.timeout(240)
