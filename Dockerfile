@@ -9,7 +9,9 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres,mysql]'
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite:////data/accs-sync.db
-RUN useradd --system --uid 10001 --home-dir /data --create-home accs
+# uid and gid 10001, as deploy/kubernetes/ expects (runAsUser, runAsGroup, fsGroup).
+RUN groupadd --system --gid 10001 accs \
+    && useradd --system --uid 10001 --gid accs --home-dir /data --create-home accs
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER accs

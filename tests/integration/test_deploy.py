@@ -364,7 +364,8 @@ def test_the_image_healthcheck_asks_livez_when_the_http_port_is_set(
 
 def test_the_image_runs_as_the_user_kubernetes_expects_and_exposes_the_metrics_port() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--uid 10001" in dockerfile and "\nUSER accs\n" in dockerfile
+    assert "--gid 10001 accs" in dockerfile and "--uid 10001 --gid accs" in dockerfile
+    assert "\nUSER accs\n" in dockerfile
     assert "\nEXPOSE 9464\n" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     for pattern in (".env", "secrets/", ".git", ".venv/", "*.db", ".pytest_cache/"):
