@@ -322,6 +322,31 @@ def test_without_the_demo_the_daemon_reads_your_env_file_and_secret() -> None:
     assert "secrets/" in (ROOT / ".gitignore").read_text().split()
 
 
+def test_a_filled_in_env_file_with_the_mounted_secret_is_a_valid_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """.env.example filled in as the README says, IMS_CLIENT_SECRET left empty, the secret a
+    file in the secrets directory: what the daemon container sees without the demo."""
+    for name in list(os.environ):
+        if name.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    env = read_env_file(ROOT / ".env.example")
+    assert env["IMS_CLIENT_SECRET"] == ""
+    env.update(IMS_CLIENT_ID="client-abc", IMS_ORG_ID="ABC@AdobeOrg")
+    env["API_ENDPOINT"] = env["API_ENDPOINT"].replace("<tenant-id>", "TENANT123")
+    env.update(compose()["services"]["sync"]["environment"])
+    (tmp_path / "ims_client_secret").write_text("p8e-from-a-file\n")
+    env["IMS_SECRETS_DIR"] = str(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = load_settings()
+    assert settings.api_endpoint == "https://na1.api.commerce.adobe.com/TENANT123"
+    assert settings.sync_allow_insecure_http is False and settings.insecure_urls() == []
+    [secret] = settings.client_secrets()
+    assert secret.path == tmp_path / "ims_client_secret"
+
+
 # -- the image -------------------------------------------------------------------------------
 
 
