@@ -35,6 +35,7 @@ __all__ = [
     "build_token_store",
     "make_daemon",
     "register_secrets",
+    "warn_insecure_http",
 ]
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def build_app(
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
+    warn_insecure_http(settings)
     register_secrets(settings, secrets)
 
     engine = make_engine(settings.database_url)
@@ -190,6 +192,25 @@ def build_ims_session(settings: Settings) -> TimeoutSession:
     return build_session(
         connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
     )
+
+
+def warn_insecure_http(settings: Settings) -> None:
+    """Say at start-up that SYNC_ALLOW_INSECURE_HTTP is on, and what it lets through."""
+    if not settings.sync_allow_insecure_http:
+        return
+    insecure = settings.insecure_urls()
+    if insecure:
+        log.warning(
+            "SYNC_ALLOW_INSECURE_HTTP is on and %s use plain http:// to another host: the "
+            "client secret and tokens cross the network unencrypted. Only for a test server "
+            "such as the bundled emulator; never for a real tenant",
+            ", ".join(insecure),
+        )
+    else:
+        log.warning(
+            "SYNC_ALLOW_INSECURE_HTTP is on (every URL is https:// or loopback, so it changes "
+            "nothing now); turn it off so a mistyped http:// URL is refused"
+        )
 
 
 def build_token_store(settings: Settings) -> TokenStore:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -93,6 +94,15 @@ def _at_least(low: float, kind: type[int] | type[float] = int) -> Callable[[str]
         return value
 
     return parse
+
+
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a base URL such as http://emulator:8080 (no path)"
+        )
+    return text.rstrip("/")
 
 
 def _window_time(text: str) -> Any:
@@ -196,12 +206,13 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.api.auth import ImsRefreshTokens
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
-    from sync.app import build_ims_session, build_token_provider
+    from sync.app import build_ims_session, build_token_provider, warn_insecure_http
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
     _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
+    warn_insecure_http(settings)
     if settings.ims_auth_flow != "authorization_code":
         log.warning(
             "IMS_AUTH_FLOW is %s: set IMS_AUTH_FLOW=authorization_code so runs use this login",
@@ -318,7 +329,9 @@ def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
     if args.catalog and not Path(args.catalog).is_file():
         raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
     serve_forever(
+        host=args.host,
         port=args.port,
+        public_url=args.public_url,
         products=args.products,
         catalog_file=args.catalog,
         print_fn=lambda line: print(line, flush=True),
@@ -422,7 +435,23 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
+    emulator.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1). Anything but loopback (e.g. 0.0.0.0 in "
+        "a container) exposes a credential-less test server, its /_emulator controls included, "
+        "to everyone who can reach the port",
+    )
     emulator.add_argument("--port", type=int, default=8080)
+    emulator.add_argument(
+        "--public-url",
+        metavar="URL",
+        type=_http_url,
+        default=None,
+        help="base URL clients reach it by, used in the printed export lines (default "
+        "http://HOST:PORT, with 127.0.0.1 for 0.0.0.0); e.g. http://emulator:8080 in docker "
+        "compose",
+    )
     emulator.add_argument(
         "--products", type=int, default=None, help="generate N products (default 500)"
     )

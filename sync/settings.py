@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -35,6 +42,7 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "DatabaseSettings",
     "Settings",
+    "is_insecure_url",
     "is_loopback_url",
     "load_settings",
 ]
@@ -60,15 +68,26 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def _require_https(url: str, setting: str) -> str:
+def is_insecure_url(url: str) -> bool:
+    """True for a plain ``http://`` URL to another machine (credentials would cross in clear)."""
+    return urlsplit(url).scheme == "http" and not is_loopback_url(url)
+
+
+def _require_https(url: str, setting: str, *, allow_insecure: bool = False) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{setting} must be an absolute https:// URL, got {url!r}")
-    if parts.scheme != "https" and not is_loopback_url(url):
+    if is_insecure_url(url) and not allow_insecure:
         raise ValueError(
-            f"{setting} must use https:// (plain http is only allowed for a loopback emulator)"
+            f"{setting} must use https:// (plain http is only allowed for a loopback emulator, "
+            "or for a test server with SYNC_ALLOW_INSECURE_HTTP=true)"
         )
     return url.rstrip("/")
+
+
+def _allow_insecure(info: ValidationInfo) -> bool:
+    # Declared before the URL fields, so it is already validated when they are.
+    return bool(info.data.get("sync_allow_insecure_http", False))
 
 
 class DatabaseSettings(BaseSettings):
@@ -124,6 +143,10 @@ class Settings(DatabaseSettings):
     # Docker/Kubernetes secrets directory: files named ims_client_secret / ims_client_secret_next.
     ims_secrets_dir: Path = Path("/run/secrets")
     ims_org_id: str = Field(min_length=1)
+    #: Accept plain http:// for API_ENDPOINT, IMS_TOKEN_URL and IMS_AUTHORIZE_URL on another
+    #: host (a test server such as the emulator in docker compose's demo). Declared before
+    #: those fields: their validators read it. Never for a real tenant.
+    sync_allow_insecure_http: bool = False
     api_endpoint: str
     ims_token_url: str = DEFAULT_TOKEN_URL
     ims_scopes: str = DEFAULT_SCOPES
@@ -300,8 +323,8 @@ class Settings(DatabaseSettings):
 
     @field_validator("api_endpoint")
     @classmethod
-    def _api_endpoint(cls, value: str) -> str:
-        url = _require_https(value.strip(), "API_ENDPOINT")
+    def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
+        url = _require_https(value.strip(), "API_ENDPOINT", allow_insecure=_allow_insecure(info))
         path = urlsplit(url).path.strip("/")
         if not path:
             raise ValueError(
@@ -316,13 +339,17 @@ class Settings(DatabaseSettings):
 
     @field_validator("ims_token_url")
     @classmethod
-    def _token_url(cls, value: str) -> str:
-        return _require_https(value.strip(), "IMS_TOKEN_URL")
+    def _token_url(cls, value: str, info: ValidationInfo) -> str:
+        return _require_https(value.strip(), "IMS_TOKEN_URL", allow_insecure=_allow_insecure(info))
 
     @field_validator("ims_authorize_url")
     @classmethod
-    def _authorize_url(cls, value: str | None) -> str | None:
-        return _require_https(value.strip(), "IMS_AUTHORIZE_URL") if value else None
+    def _authorize_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        return _require_https(
+            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=_allow_insecure(info)
+        )
 
     @field_validator("ims_scopes")
     @classmethod
@@ -372,6 +399,15 @@ class Settings(DatabaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("SYNC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    def insecure_urls(self) -> list[str]:
+        """The URL settings that use plain http:// to another host (SYNC_ALLOW_INSECURE_HTTP)."""
+        urls = {
+            "API_ENDPOINT": self.api_endpoint,
+            "IMS_TOKEN_URL": self.ims_token_url,
+            "IMS_AUTHORIZE_URL": self.authorize_url,
+        }
+        return [name for name, url in urls.items() if is_insecure_url(url)]
 
     @property
     def scopes(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""``accs-sync emulator``: build a catalog, serve it on loopback, print how to connect, block.
+"""``accs-sync emulator``: build a catalog, serve it (on loopback unless told otherwise), print
+how to connect, block.
 
 The credentials printed are the emulator's published demo values, never real ones, so printing
 them is the point: a user pastes the ``export`` lines into the shell that runs the sync.
@@ -47,17 +48,28 @@ def serve_forever(
     on_ready: Callable[[EmulatorServer], None] | None = None,
     faults: Faults | None = None,
     render_cache_bytes: int = DEFAULT_CACHE_BYTES,
+    public_url: str | None = None,
 ) -> None:
     """Serve until Ctrl-C, SIGTERM or ``stop_event``; then stop cleanly."""
     catalog = build_catalog(products, catalog_file, seed)
     stop = stop_event or threading.Event()
     server = EmulatorServer(
-        catalog, host=host, port=port, faults=faults, render_cache_bytes=render_cache_bytes
+        catalog,
+        host=host,
+        port=port,
+        faults=faults,
+        render_cache_bytes=render_cache_bytes,
+        public_url=public_url,
     ).start()
     previous = _install_sigterm(stop)
     try:
         source = catalog_file or f"{len(catalog)} generated products (seed {seed})"
-        print_fn(f"ACCS emulator listening on {server.base_url} serving {source}")
+        print_fn(f"ACCS emulator listening on {server.bound_address} serving {source}")
+        if not server.is_loopback_only:
+            print_fn(
+                "WARNING: not on loopback: anyone who can reach this port can use this test "
+                "server and its controls, without credentials"
+            )
         print_fn(f"store views: {', '.join(catalog.stores)}")
         changed = _changed_faults(server.faults)
         if changed:
@@ -68,6 +80,9 @@ def serve_forever(
         print_fn("Point accs-sync at it with:")
         for name, value in server.credentials.items():
             print_fn(f"export {name}={shlex.quote(value)}")
+        if not server.reached_over_loopback:  # e.g. http://emulator:8080 in docker compose
+            # accs-sync refuses plain http to another host unless told this is a test server.
+            print_fn("export SYNC_ALLOW_INSECURE_HTTP=true")
         print_fn("Press Ctrl-C to stop.")
         if on_ready is not None:
             on_ready(server)

@@ -1,4 +1,4 @@
-"""The emulator over real HTTP: a standard-library threading server on loopback.
+"""The emulator over real HTTP: a standard-library threading server, on loopback by default.
 
 HTTP/1.1 keep-alive with a ``Content-Length`` on every answer, like the real gateway, so a
 client's connection pool is exercised. ``stop()`` also closes idle keep-alive connections, so
@@ -7,6 +7,7 @@ a test never waits on a client that forgot to close its session.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -15,6 +16,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from sync.emulator.app import AUTHORIZE_PATH, TOKEN_PATH, EmulatorApp, Response
 from sync.emulator.catalog import Catalog
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_ORG_ID",
     "DEFAULT_TENANT",
     "EmulatorServer",
+    "advertised_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,25 @@ DEFAULT_TENANT = "demo-tenant"
 DEFAULT_CLIENT_ID = "accs-sync-demo"
 DEFAULT_CLIENT_SECRET = "p8e-DEMO-not-a-real-secret"  # noqa: S105 - a published demo value
 DEFAULT_ORG_ID = "DEMO0000000000000000@AdobeOrg"
+#: A client cannot connect to a wildcard address; this machine's loopback reaches the server.
+_CONNECTABLE = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+def advertised_url(host: str, port: int, public_url: str | None = None) -> str:
+    """The base URL a client uses for a server listening on ``host:port``."""
+    if public_url:
+        return public_url.rstrip("/")
+    host = _CONNECTABLE.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,6 +118,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = False
 
     def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+        if ":" in address[0]:  # an IPv6 literal such as "::" or "::1"
+            self.address_family = socket.AF_INET6
         self.app = app
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
@@ -124,6 +148,9 @@ class EmulatorServer:
     ``clock`` (returns now) drives token expiry; by default it is the catalog's clock, so one
     fake clock moves both ``updated_at`` and token lifetimes. ``render_cache_bytes`` bounds the
     memory kept for encoded products (see :mod:`.pages`; 0: render every answer afresh).
+    ``public_url`` is the base URL clients reach it by when that is not ``http://host:port``
+    (in docker compose: ``http://emulator:8080`` while it listens on ``0.0.0.0``); it is what
+    :attr:`base_url`, :attr:`credentials` and the printed ``export`` lines use.
     """
 
     def __init__(
@@ -139,6 +166,7 @@ class EmulatorServer:
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         render_cache_bytes: int = DEFAULT_CACHE_BYTES,
+        public_url: str | None = None,
     ) -> None:
         self.catalog = catalog if catalog is not None else Catalog.generate(500)
         self.faults = faults if faults is not None else Faults()
@@ -160,6 +188,7 @@ class EmulatorServer:
         self.org_id = org_id
         self._host = host
         self._port = port
+        self._public_url = public_url.rstrip("/") if public_url else None
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -181,7 +210,12 @@ class EmulatorServer:
             daemon=True,
         )
         self._thread.start()
-        log.info("ACCS emulator listening on %s (tenant %s)", self.base_url, self.tenant)
+        log.info(
+            "ACCS emulator listening on %s, reached as %s (tenant %s)",
+            self.bound_address,
+            self.base_url,
+            self.tenant,
+        )
         return self
 
     def stop(self) -> None:
@@ -217,8 +251,26 @@ class EmulatorServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def bound_address(self) -> str:
+        """Where it listens, as ``host:port`` (``0.0.0.0:8080`` when on every interface)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{self.port}"
+
+    @property
+    def is_loopback_only(self) -> bool:
+        """False when other machines (or containers) can reach it: it has no credentials."""
+        return _is_loopback_host(self._host)
+
+    @property
+    def reached_over_loopback(self) -> bool:
+        """Whether :attr:`base_url` points at this machine (else clients cross a network)."""
+        return _is_loopback_host(urlsplit(self.base_url).hostname or "")
+
+    @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        """How clients reach it: ``public_url`` when given, else ``http://host:port`` with a
+        wildcard address (``0.0.0.0``, ``::``) shown as this machine's loopback address."""
+        return advertised_url(self._host, self.port, self._public_url)
 
     @property
     def api_endpoint(self) -> str:

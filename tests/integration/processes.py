@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["CLI", "clean_env", "run_cli"]
+__all__ = ["CLI", "clean_env", "run_cli", "terminate"]
 
 CLI = [sys.executable, "-m", "sync"]
 
@@ -30,3 +31,17 @@ def run_cli(
     return subprocess.run(
         CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def terminate(proc: subprocess.Popen[str], timeout: float = 15) -> None:
+    """SIGTERM ``proc`` and assert it exits 0 (a graceful stop); kill it if it does not stop,
+    and close its pipes."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=timeout) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sync.db.engine import make_engine
 from sync.db.schema import products, sync_runs
 from sync.emulator import Catalog, EmulatorServer
-from tests.integration.processes import CLI, clean_env, run_cli
+from tests.integration.processes import CLI, clean_env, run_cli, terminate
 
 
 @pytest.fixture
@@ -44,15 +44,7 @@ def emulator_process(tmp_path: Path) -> Iterator[dict[str, str]]:
         assert {"IMS_CLIENT_ID", "IMS_CLIENT_SECRET", "IMS_ORG_ID", "API_ENDPOINT"} <= set(exports)
         yield exports
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        terminate(proc)
 
 
 def test_sync_against_a_separately_started_emulator(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 import requests
 
 from sync.cli import build_parser, emulator_faults
-from sync.emulator import Faults
+from sync.emulator import Catalog, EmulatorServer, Faults
+from sync.emulator.server import advertised_url
 
 
 def parse(*flags: str) -> Faults:
@@ -113,3 +115,98 @@ def test_a_separately_started_emulator_serves_with_its_flags(tmp_path: Path) -> 
                 proc.kill()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_host_defaults_to_loopback_and_its_help_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["emulator"])
+    assert (args.host, args.public_url) == ("127.0.0.1", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["emulator", "--help"])
+    assert "credential-less test server" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("url", ["emulator:8080", "ftp://emulator", "http://emulator:8080/t"])
+def test_public_url_must_be_a_base_url(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["emulator", "--public-url", url])
+    assert exited.value.code == 2
+    assert "--public-url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url", "expected"),
+    [
+        ("127.0.0.1", None, "http://127.0.0.1:8080"),
+        ("0.0.0.0", None, "http://127.0.0.1:8080"),  # noqa: S104 - only a string here
+        ("::", None, "http://[::1]:8080"),
+        ("::1", None, "http://[::1]:8080"),
+        ("0.0.0.0", "http://emulator:8080/", "http://emulator:8080"),  # noqa: S104
+        ("emulator", None, "http://emulator:8080"),
+    ],
+)
+def test_the_advertised_url_is_one_a_client_can_connect_to(
+    host: str, public_url: str | None, expected: str
+) -> None:
+    assert advertised_url(host, 8080, public_url) == expected
+
+
+def test_with_a_public_url_the_exports_use_it_and_opt_in_to_plain_http() -> None:
+    """As in compose.yaml, whose emulator is reached as http://emulator:8080 (here it still
+    listens on loopback: tests stay off the network)."""
+    from sync.emulator import serve_forever
+
+    lines: list[str] = []
+    stop = threading.Event()
+    served: list[int] = []
+
+    def on_ready(server: EmulatorServer) -> None:
+        url = f"http://{server.bound_address}/_emulator/stats"
+        served.append(requests.get(url, timeout=5).status_code)
+        stop.set()
+
+    serve_forever(
+        port=0,
+        products=5,
+        public_url="http://emulator:8080/",
+        print_fn=lines.append,
+        stop_event=stop,
+        on_ready=on_ready,
+    )
+    assert served == [200]
+    assert lines[0].startswith("ACCS emulator listening on 127.0.0.1:")
+    assert not any("without credentials" in line for line in lines)
+    assert "export API_ENDPOINT=http://emulator:8080/demo-tenant" in lines
+    assert "export IMS_TOKEN_URL=http://emulator:8080/ims/token/v3" in lines
+    assert "export SYNC_ALLOW_INSECURE_HTTP=true" in lines
+
+
+def test_on_loopback_nothing_changes() -> None:
+    from sync.emulator import serve_forever
+
+    lines: list[str] = []
+    stop = threading.Event()
+    serve_forever(
+        port=0, products=5, print_fn=lines.append, stop_event=stop, on_ready=lambda _: stop.set()
+    )
+    assert lines[0].startswith("ACCS emulator listening on 127.0.0.1:")
+    assert not any("SYNC_ALLOW_INSECURE_HTTP" in line for line in lines)
+    assert any(line.startswith("export API_ENDPOINT=http://127.0.0.1:") for line in lines)
+
+
+def test_a_host_other_than_loopback_is_flagged() -> None:
+    # Never started: only the flag is checked, nothing listens beyond loopback in tests.
+    assert not EmulatorServer(Catalog.generate(1), host="0.0.0.0").is_loopback_only  # noqa: S104
+    assert EmulatorServer(Catalog.generate(1), host="::1").is_loopback_only
+
+
+def test_it_serves_on_ipv6_loopback() -> None:
+    try:
+        server = EmulatorServer(Catalog.generate(3), host="::1").start()
+    except OSError as exc:  # IPv6 disabled in this kernel
+        pytest.skip(f"cannot bind [::1]: {exc}")
+    try:
+        assert server.base_url == f"http://[::1]:{server.port}"
+        assert server.reached_over_loopback
+        assert requests.get(f"{server.base_url}/_emulator/stats", timeout=5).status_code == 200
+    finally:
+        server.stop()

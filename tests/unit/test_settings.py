@@ -104,6 +104,93 @@ def test_plain_http_is_fine_for_a_loopback_emulator(monkeypatch: pytest.MonkeyPa
     assert load_settings().api_endpoint == "http://127.0.0.1:8080/tenant-1"
 
 
+INSECURE = {
+    "API_ENDPOINT": "http://emulator:8080/demo-tenant",
+    "IMS_TOKEN_URL": "http://emulator:8080/ims/token/v3",
+}
+
+
+@pytest.mark.parametrize("setting", sorted(INSECURE))
+def test_plain_http_to_another_host_is_refused_by_default(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    set_required(monkeypatch, **{setting: INSECURE[setting]})
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == setting
+    assert "https" in info.value.message and "SYNC_ALLOW_INSECURE_HTTP" in info.value.message
+
+
+@pytest.mark.parametrize("value", ["false", "0", "no"])
+def test_the_insecure_opt_in_set_false_still_refuses(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    set_required(monkeypatch, SYNC_ALLOW_INSECURE_HTTP=value, **INSECURE)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "API_ENDPOINT"
+
+
+def test_plain_http_to_another_host_is_accepted_with_the_opt_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_required(monkeypatch, SYNC_ALLOW_INSECURE_HTTP="true", **INSECURE)
+    s = load_settings()
+    assert s.sync_allow_insecure_http is True
+    assert (s.api_endpoint, s.ims_token_url) == (
+        INSECURE["API_ENDPOINT"],
+        INSECURE["IMS_TOKEN_URL"],
+    )
+    # The authorize URL follows the token URL's origin, so it is plain http too.
+    assert s.insecure_urls() == ["API_ENDPOINT", "IMS_TOKEN_URL", "IMS_AUTHORIZE_URL"]
+
+
+def test_the_opt_in_is_logged_as_a_warning_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sync.app import warn_insecure_http
+
+    set_required(monkeypatch, SYNC_ALLOW_INSECURE_HTTP="true", **INSECURE)
+    with caplog.at_level("WARNING", logger="sync.app"):
+        warn_insecure_http(load_settings())
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    assert "SYNC_ALLOW_INSECURE_HTTP" in record.getMessage()
+    assert "API_ENDPOINT, IMS_TOKEN_URL" in record.getMessage()
+    assert REQUIRED["IMS_CLIENT_SECRET"] not in record.getMessage()
+
+
+def test_the_opt_in_with_https_urls_changes_nothing_but_is_still_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sync.app import warn_insecure_http
+
+    set_required(monkeypatch, SYNC_ALLOW_INSECURE_HTTP="true")
+    s = load_settings()
+    assert s.api_endpoint == REQUIRED["API_ENDPOINT"] and s.insecure_urls() == []
+    with caplog.at_level("WARNING", logger="sync.app"):
+        warn_insecure_http(s)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "turn it off" in caplog.records[0].getMessage()
+
+
+def test_no_warning_without_the_opt_in(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sync.app import warn_insecure_http
+
+    set_required(
+        monkeypatch,
+        API_ENDPOINT="http://127.0.0.1:8080/tenant-1",
+        IMS_TOKEN_URL="http://[::1]:8080/ims/token/v3",
+    )
+    s = load_settings()
+    assert s.sync_allow_insecure_http is False and s.insecure_urls() == []
+    with caplog.at_level("WARNING", logger="sync.app"):
+        warn_insecure_http(s)
+    assert caplog.records == []
+
+
 def test_missing_settings_are_listed_together() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings()
