@@ -54,7 +54,8 @@ class ProductsClient:
     ) -> None:
         self._session = session
         self._observer = observer or Observer()
-        self._url = f"{api_endpoint.rstrip('/')}/V1/products"
+        self._base = api_endpoint.rstrip("/")
+        self._url = f"{self._base}/V1/products"
         self._retry = retry
         self.gate = gate or RequestGate()
         self.requests = 0
@@ -62,18 +63,19 @@ class ProductsClient:
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
 
-    def _get(self, criteria: SearchCriteria, store_code: str) -> Any:
+    def _get(self, criteria: SearchCriteria, store_code: str, url: str | None = None) -> Any:
         """One attempt, sent when the shared gate allows it; the gate learns how it went."""
+        url = url or self._url
         with self.gate.slot() as slot:
             self.requests += 1
             sent = time.monotonic()
             try:
                 response = self._session.get(
-                    self._url, params=criteria.params(), headers={"Store": store_code}
+                    url, params=criteria.params(), headers={"Store": store_code}
                 )
             except requests.RequestException as exc:
                 self._observer.request(None, time.monotonic() - sent)
-                raise raise_for_network(exc, self._url) from None
+                raise raise_for_network(exc, url) from None
             self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:
@@ -91,6 +93,14 @@ class ProductsClient:
         """One page, retried per the policy. Raises the classified error when it gives up."""
         return self._retry.call(
             lambda: Page.from_body(self._get(criteria, store_code), criteria.page_size)
+        )
+
+    def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page:
+        """One page of another ``searchCriteria`` list endpoint (``/V1/categories/list``...),
+        through the same gate, retries and observers as products."""
+        url = f"{self._base}{path}"
+        return self._retry.call(
+            lambda: Page.from_body(self._get(criteria, store_code, url), criteria.page_size)
         )
 
     def newest(self, store_code: str) -> Newest:

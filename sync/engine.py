@@ -1,0 +1,414 @@
+"""The engine that mirrors any ``searchCriteria`` list resource described in
+:mod:`sync.resources` (categories, inventory source items, ...) into its table.
+
+One pass over one resource (and store view, for per-store resources):
+
+* **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
+  each page compared with the mirror by content hash, only new, changed or revived rows written,
+  each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
+  items included) are remembered; once the walk is complete, live rows whose key was not seen
+  are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
+  incremental field sets its watermark to the newest ``updated_at`` read *before* paging, so a
+  change made while the pass ran is picked up by the next incremental run.
+* **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
+  watermark less the lookback, by keyset on the key; the watermark moves with each committed
+  page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
+  ``total_count`` with the live rows (one tiny request) and runs a full pass when they differ.
+
+A resource without an incremental field (source items) runs a full pass every time: reading is
+the cost, writing is only what changed. An interrupted pass keeps every committed page and
+starts over at the next run (passes over these resources are short, so no checkpoint is kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from sync import jsontext
+from sync.api.criteria import Filter, SearchCriteria, Sort
+from sync.api.keyset import KeyPosition, KeysetWalk
+from sync.api.paging import Page
+from sync.db.changes import chunks, log_catalog_changes
+from sync.db.dialect import upsert_rows
+from sync.db.rejects import clear_resource_rejects, record_resource_rejects
+from sync.db.schema import naive_utc
+from sync.db.state import get_state, set_state
+from sync.models import ItemRejected, _cleaned, format_accs_time, parse_accs_time
+from sync.observe import Observer, PageReport
+from sync.resources import GLOBAL_STORE, Resource
+
+__all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[Any, ...]
+INSERT, UPDATE, DELETE = "insert", "update", "delete"
+
+
+class Lister(Protocol):
+    """What the engine needs from the ACCS client."""
+
+    def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page: ...
+
+
+class PassContext(Protocol):
+    """What a pass borrows from the run (the pipeline provides it)."""
+
+    engine: Engine
+    observer: Observer
+    lookback_seconds: int
+
+    def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
+
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class ResourceStats:
+    """What one pass over one resource did."""
+
+    resource: str
+    store_code: str
+    mode: str = ""
+    pages: int = 0
+    written: int = 0  # inserted, updated or revived rows
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+
+def watermark_key(resource: Resource) -> str:
+    return f"{resource.name}:watermark"
+
+
+class ResourcePass:
+    """Mirror ``resource`` for one store view (``store_code``; ``request_store`` is the
+    ``Store`` header sent, the first configured store view for a global resource)."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        context: PassContext,
+        lister: Lister,
+        *,
+        store_code: str,
+        request_store: str,
+        run_id: int,
+        stats: ResourceStats,
+    ) -> None:
+        self.resource = resource
+        self.context = context
+        self.lister = lister
+        self.store_code = store_code if resource.per_store else GLOBAL_STORE
+        self.request_store = request_store
+        self.run_id = run_id
+        self.stats = stats
+
+    # -- the passes -------------------------------------------------------------------------------
+
+    def run(self, full: bool) -> None:
+        """A full pass when asked, when the resource has no incremental field or no watermark
+        yet; else an incremental pass (which turns into a full one when counts differ)."""
+        watermark = None
+        if self.resource.incremental is not None and not full:
+            with self.context.engine.connect() as conn:
+                watermark = get_state(conn, self.store_code, watermark_key(self.resource))
+        if watermark is None:
+            self._full()
+            return
+        self.stats.mode = "incremental"
+        self._incremental(str(watermark["updated_at"]))
+        if self._counts_differ():
+            log.info(
+                "%s %s: ACCS's count differs from the mirror's; a full pass finds what is gone",
+                self.resource.name,
+                self.store_code,
+            )
+            self._full(mode="incremental + full")
+
+    def _full(self, mode: str = "full") -> None:
+        self.stats.mode = mode
+        high_water = self._newest() if self.resource.incremental else None
+        walk = self._walk(())
+        seen: set[Key] = set()
+        complete = self._walk_pages(walk, seen)
+        if complete is None:
+            log.warning(
+                "%s %s: a rejected item has no key; deletions wait for the next full pass",
+                self.resource.name,
+                self.store_code,
+            )
+        with self.context.engine.begin() as conn:
+            if complete is not None:
+                self.stats.deleted += self._sweep(conn, seen)
+            if high_water is not None:
+                self._raise_watermark(conn, high_water)
+
+    def _incremental(self, watermark: str) -> None:
+        start = parse_accs_time(watermark) - timedelta(seconds=self.context.lookback_seconds)
+        field = self.resource.incremental
+        assert field is not None
+        walk = self._walk(((Filter(field, format_accs_time(start), "gteq"),),))
+        self._walk_pages(walk, None)
+
+    def _walk(self, groups: tuple[tuple[Filter, ...], ...]) -> KeysetWalk:
+        return KeysetWalk(
+            fields=[key.filter for key in self.resource.keys],
+            key_of=self.resource.key_of,
+            groups=groups,
+        )
+
+    def _walk_pages(self, walk: KeysetWalk, seen: set[Key] | None) -> bool | None:
+        """Fetch and write every page of ``walk``, the next page fetched while one is written.
+        Returns whether every item had a key (None: one had not), so a sweep can trust
+        ``seen``."""
+        keyed = True
+        position: KeyPosition | None = KeyPosition()
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accs-sync-ahead")
+        pending: Future[Page] | None = None
+        try:
+            while position is not None:
+                page = pending.result() if pending is not None else self._fetch(walk, position)
+                following = walk.advance(position, page)
+                pending = None
+                if following is not None:
+                    pending = ahead.submit(self._fetch, walk, following)
+                with self.context.engine.begin() as conn:
+                    keyed &= self._write_page(conn, page, seen)
+                position = following
+        finally:
+            ahead.shutdown(wait=True, cancel_futures=True)
+        return True if keyed else None
+
+    def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
+        path, store = self.resource.path, self.request_store
+        return self.context.fetch_with(
+            lambda size: self.lister.list(path, walk.criteria(position, size), store)
+        )
+
+    def _newest(self) -> str | None:
+        """The newest ``updated_at`` upstream right now (before paging: a change made while we
+        page is newer than this)."""
+        field = self.resource.incremental
+        assert field is not None
+        sorts = (Sort(field, "DESC"), *(Sort(k.filter, "DESC") for k in self.resource.keys))
+        criteria = SearchCriteria(sorts=sorts, page_size=1)
+        page = self.context.fetch_with(
+            lambda size: self.lister.list(self.resource.path, criteria, self.request_store)
+        )
+        for item in page.items:
+            stamp = item.get(field) if isinstance(item, dict) else None
+            if isinstance(stamp, str) and stamp:
+                return stamp
+        return None
+
+    def _counts_differ(self) -> bool:
+        criteria = SearchCriteria(page_size=1)
+        page = self.context.fetch_with(
+            lambda size: self.lister.list(self.resource.path, criteria, self.request_store)
+        )
+        table = self.resource.table
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.deleted_at.is_(None))
+        if self.resource.per_store:
+            query = query.where(table.c.store_code == self.store_code)
+        with self.context.engine.connect() as conn:
+            live = int(conn.execute(query).scalar_one())
+        return live != page.total_count
+
+    # -- one page ---------------------------------------------------------------------------------
+
+    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None) -> bool:
+        """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
+        every item had a key."""
+        resource, now = self.resource, self.context.now()
+        hashed: dict[Key, tuple[dict[str, Any], str, bool]] = {}
+        rejects: list[tuple[str | None, str, str]] = []
+        keyed = True
+        for item in page.items:
+            key = resource.key_of(item)
+            if key is None:
+                keyed = False
+                reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
+                rejects.append((None, reason, _payload(item)))
+                continue
+            hashed[key] = _cleaned(item)  # a repeated key in one page: the last one wins
+        stored = self._stored(conn, list(hashed))
+        rows: list[tuple[Any, ...]] = []
+        changes: list[tuple[Key, str]] = []
+        report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
+        high = None
+        for key, (item, digest, plain) in hashed.items():
+            row = stored.get(key)
+            if row is not None and row.deleted_at is None and row.content_hash == digest:
+                report["unchanged"] += 1
+                continue
+            try:
+                values = resource.parse(item)
+            except ItemRejected as exc:
+                rejects.append((resource.key_text(key), exc.reason, _payload(item)))
+                continue
+            op = INSERT if row is None or row.deleted_at is not None else UPDATE
+            report["inserted" if row is None else "revived" if op == INSERT else "updated"] += 1
+            data = jsontext.plain_compact(item) if plain else jsontext.compact(item)
+            rows.append(self._row(key, values, data, digest, now))
+            changes.append((key, op))
+            stamp = values.get("updated_at") if resource.incremental else None
+            if stamp is not None and (high is None or stamp > high):
+                high = stamp
+        if rows:
+            self._upsert(conn, rows)
+            log_catalog_changes(
+                conn,
+                resource.name,
+                self.store_code,
+                [(resource.key_text(key), op) for key, op in changes],
+                now,
+                self.run_id,
+            )
+        if seen is not None:
+            seen.update(hashed)
+        written = [resource.key_text(key) for key, _ in changes]
+        if written:
+            clear_resource_rejects(conn, resource.name, self.store_code, written)
+        if rejects:
+            for key_text, reason, _ in rejects:
+                log.warning("%s %s: rejected item %s: %s", resource.name, self.store_code,
+                            key_text or "(no key)", reason)
+            record_resource_rejects(
+                conn, resource.name, self.store_code, rejects, self.run_id, now
+            )
+        if high is not None and self.stats.mode == "incremental":
+            self._raise_watermark(conn, format_accs_time(high))
+        self.stats.pages += 1
+        written_count = report["inserted"] + report["updated"] + report["revived"]
+        self.stats.written += written_count
+        self.stats.unchanged += report["unchanged"]
+        self.stats.rejected += len(rejects)
+        self.context.observer.page_written(
+            self.store_code,
+            PageReport(items=len(page.items), rejected=len(rejects), resource=resource.name,
+                       **report),
+        )
+        return keyed
+
+    def _key_columns(self) -> list[sa.Column[Any]]:
+        table = self.resource.table
+        scope = [table.c.store_code] if self.resource.per_store else []
+        return [*scope, *(table.c[k.column] for k in self.resource.keys)]
+
+    def _stored(self, conn: Connection, keys: list[Key]) -> dict[Key, Any]:
+        """The stored hash and tombstone of ``keys``."""
+        table, found = self.resource.table, {}
+        columns = [table.c[k.column] for k in self.resource.keys]
+        for part in chunks(keys):
+            query = sa.select(*columns, table.c.content_hash, table.c.deleted_at).where(
+                sa.tuple_(*columns).in_([tuple(k) for k in part])
+                if len(columns) > 1
+                else columns[0].in_([k[0] for k in part])
+            )
+            if self.resource.per_store:
+                query = query.where(table.c.store_code == self.store_code)
+            for row in conn.execute(query):
+                found[tuple(row[: len(columns)])] = row
+        return found
+
+    def _row(
+        self, key: Key, values: dict[str, Any], data: str, digest: str, now: datetime
+    ) -> tuple[Any, ...]:
+        scope = (self.store_code,) if self.resource.per_store else ()
+        other = tuple(values[name] for name in self._value_columns())
+        return (*scope, *key, *other, jsontext.Encoded(data), digest, naive_utc(now))
+
+    def _value_columns(self) -> list[str]:
+        fixed = {"store_code", "data", "content_hash", "synced_at", "deleted_at"}
+        fixed |= {k.column for k in self.resource.keys}
+        return [c.name for c in self.resource.table.columns if c.name not in fixed]
+
+    def _upsert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        keys = [c.name for c in self._key_columns()]
+        columns = [*keys, *self._value_columns(), "data", "content_hash", "synced_at"]
+        upsert_rows(
+            conn,
+            self.resource.table,
+            columns,
+            rows,
+            [c for c in columns if c not in keys],
+            literal_updates={"deleted_at": sa.null()},
+        )
+
+    # -- deletions and the watermark --------------------------------------------------------------
+
+    def _live_keys(self, conn: Connection) -> Iterator[list[Key]]:
+        """The live rows' keys, a thousand at a time, in the database's own key order."""
+        columns = [self.resource.table.c[k.column] for k in self.resource.keys]
+        table, last = self.resource.table, None
+        while True:
+            query = (
+                sa.select(*columns).where(table.c.deleted_at.is_(None)).order_by(*columns)
+                .limit(1000)
+            )
+            if self.resource.per_store:
+                query = query.where(table.c.store_code == self.store_code)
+            if last is not None:
+                query = query.where(sa.tuple_(*columns) > sa.tuple_(*last))
+            batch = [tuple(row) for row in conn.execute(query)]
+            if not batch:
+                return
+            yield batch
+            last = batch[-1]
+
+    def _sweep(self, conn: Connection, seen: set[Key]) -> int:
+        """Tombstone the live rows a complete pass did not see. Returns how many."""
+        gone = [key for batch in self._live_keys(conn) for key in batch if key not in seen]
+        if not gone:
+            return 0
+        table, now = self.resource.table, naive_utc(self.context.now())
+        columns = [table.c[k.column] for k in self.resource.keys]
+        for part in chunks(gone):
+            match = (
+                sa.tuple_(*columns).in_(list(part))
+                if len(columns) > 1
+                else columns[0].in_([k[0] for k in part])
+            )
+            query = sa.update(table).where(match, table.c.deleted_at.is_(None))
+            if self.resource.per_store:
+                query = query.where(table.c.store_code == self.store_code)
+            conn.execute(query.values(deleted_at=now))
+        log_catalog_changes(
+            conn,
+            self.resource.name,
+            self.store_code,
+            [(self.resource.key_text(key), DELETE) for key in gone],
+            now,
+            self.run_id,
+        )
+        self.context.observer.page_written(
+            self.store_code, PageReport(deleted=len(gone), resource=self.resource.name)
+        )
+        return len(gone)
+
+    def _raise_watermark(self, conn: Connection, candidate: str) -> None:
+        key = watermark_key(self.resource)
+        current = get_state(conn, self.store_code, key)
+        if current is not None and str(current.get("updated_at", "")) >= candidate:
+            return
+        set_state(conn, self.store_code, key, {"updated_at": candidate}, self.context.now())
+
+
+def _payload(item: Any) -> str:
+    import json
+
+    return json.dumps(item, ensure_ascii=False, default=str)
+
+
+_ = threading  # the read-ahead thread runs in the pool above
