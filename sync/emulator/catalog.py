@@ -111,10 +111,13 @@ class Catalog(ResourceMutations):
         stores: Sequence[str] = ("default",),
         clock: ClockFn | None = None,
     ) -> Catalog:
-        """A deterministic synthetic catalog of ``n`` products (see :mod:`.generate`)."""
-        from sync.emulator.generate import generate_products
+        """A deterministic synthetic catalog of ``n`` products (see :mod:`.generate`); its
+        category tree has every id the generator links, whether or not a product does."""
+        from sync.emulator.generate import CATEGORY_IDS, generate_products
 
-        return cls(generate_products(n, seed, start, stores), stores=stores, clock=clock)
+        catalog = cls(generate_products(n, seed, start, stores), stores=stores, clock=clock)
+        catalog._categories.ensure(CATEGORY_IDS, catalog._categories.records()[0].created_at)
+        return catalog
 
     @classmethod
     def from_csv(

@@ -112,6 +112,8 @@ class CategoryTree:
         self._high_id = max(self._by_id, default=0)
         self._lock = threading.RLock()
         self._records: tuple[Category, ...] | None = None
+        # Each category's row columns as last settled: what ON UPDATE compares against.
+        self._rows: dict[int, tuple[Any, ...]] = {}
 
     # -- construction -------------------------------------------------------------------------
 
@@ -269,7 +271,10 @@ class CategoryTree:
                 if c.position >= position and c.id != cid:
                     self._by_id[c.id] = replace(c, position=c.position + 1)
             self._by_id[cid] = replace(category, parent_id=parent_id, position=position)
-            self.settle(stamp)
+            # children_count goes down on every old ancestor, then up on every new one: two
+            # UPDATEs, so a common ancestor's row changed (twice) even though its count is back.
+            ancestors = category.path.split("/")[:-1] + self._require(parent_id).path.split("/")
+            self.settle(stamp, touched={int(a) for a in ancestors if a})
             return self._by_id[cid]
 
     def delete(self, cid: int, *, stamp: str) -> list[int]:
@@ -284,9 +289,10 @@ class CategoryTree:
             self.settle(stamp)
             return removed
 
-    def settle(self, stamp: str) -> None:
+    def settle(self, stamp: str, touched: frozenset[int] | set[int] = frozenset()) -> None:
         """Recompute path, level, children_count and children from the parent links; a row
-        whose columns changed gets ``updated_at = stamp`` (MySQL's ON UPDATE)."""
+        whose columns changed since the last settle, or in ``touched``, gets
+        ``updated_at = stamp`` (MySQL's ON UPDATE)."""
         kids: dict[int, list[Category]] = {}
         for c in self._by_id.values():
             if c.id != ROOT_ID:
@@ -301,8 +307,10 @@ class CategoryTree:
             children = ",".join(str(k.id) for k in below)
             new = replace(c, path=path, level=level, children_count=count, children=children,
                           url_path=url or None)  # fmt: skip
-            if any(getattr(new, f) != getattr(c, f) for f in _ROW_COLUMNS):
+            row = tuple(getattr(new, f) for f in _ROW_COLUMNS)
+            if c.id in touched or row != self._rows.get(c.id, row):
                 new = replace(new, updated_at=stamp)
+            self._rows[c.id] = row
             settled[c.id] = new
             return count + 1
 
@@ -310,6 +318,7 @@ class CategoryTree:
         if root is not None:
             visit(root, str(ROOT_ID), 0, "")
         self._by_id = settled
+        self._rows = {cid: row for cid, row in self._rows.items() if cid in settled}
         self._records = None
 
     def ensure(self, ids: Iterable[int], stamp: str) -> None:
