@@ -133,7 +133,7 @@ class EmulatorApp(ImsEndpoints):
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
         if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
-            return admin_response(method, path, body, self.faults, self.stats)
+            return admin_response(method, path, body, self.faults, self.stats, self.catalog)
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
