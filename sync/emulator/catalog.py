@@ -89,10 +89,10 @@ class Catalog(ResourceMutations):
         self._stock_changes: dict[StockKey, SourceItem | None] = {}
         self._source_cache: tuple[int, list[SourceItem]] | None = None
         loaded = list(products)
-        self._load(loaded)
         stamp = self._install_stamp(loaded)
         self._categories = categories or CategoryTree.luma(stamp)
         self._categories.ensure({c for ids in {p.category_ids for p in loaded} for c in ids}, stamp)
+        self._load(loaded)
 
     def _install_stamp(self, products: list[Product]) -> str:
         """When the categories were made: before the first product, or now."""
@@ -248,6 +248,7 @@ class Catalog(ResourceMutations):
             bisect.insort(self._ids, product.id)
         self._high_id = max(self._high_id, product.id)
         self._note_attributes(product)
+        self._link_categories(product)
         self._version += 1
 
     def _note_attributes(self, product: Product) -> None:
@@ -258,6 +259,7 @@ class Catalog(ResourceMutations):
     def _store(self, product: Product) -> Product:
         self._by_id[product.id] = product
         self._note_attributes(product)
+        self._link_categories(product)
         self._version += 1
         return product
 

@@ -52,6 +52,7 @@ class ResourceMutations:
         def snapshot(self) -> Snapshot: ...
         def _get(self, key: str | int) -> Product: ...
         def _store(self, product: Product) -> Product: ...
+        def _check_store(self, store: str | None) -> None: ...
         def set_stock(
             self, key: str | int, qty: float, is_in_stock: bool | None = None
         ) -> None: ...
@@ -87,6 +88,7 @@ class ResourceMutations:
     ) -> dict[str, Any]:
         """Rename (``name=...``) or change attributes; with ``store``, that store view's name.
         The category's ``updated_at`` moves."""
+        self._check_store(store)
         with self._lock:
             changed = self._categories.update(cid, stamp=self._stamp(), store=store, **fields)
             self._version += 1
@@ -122,9 +124,13 @@ class ResourceMutations:
             if cached is not None and cached[0] == self._version:
                 return cached[1]
             snap = self.snapshot()
-            items = build_source_items(snap.products, self._stock_changes)
-            self._source_cache = (snap.version, items)
-            return items
+            changes = dict(self._stock_changes)
+        # Building them for 200k products takes a while: not while holding the lock.
+        items = build_source_items(snap.products, changes)
+        with self._lock:
+            if self._version == snap.version:
+                self._source_cache = (snap.version, items)
+        return items
 
     def _source_key(self, sku: str, source_code: str) -> tuple[Product, StockKey]:
         if source_code not in SOURCES:
@@ -160,6 +166,13 @@ class ResourceMutations:
                 self.set_stock(product.id, 0.0, False)
             else:
                 self._version += 1
+
+    def _link_categories(self, product: Product) -> None:
+        """Keep every category a product links to in the tree: one a product is given that
+        the tree lacks is created under the store root (Magento would refuse the link)."""
+        missing = [c for c in product.category_ids if c not in self._categories]
+        if missing:
+            self._categories.ensure(missing, self._stamp())
 
     def _forget_stock(self, product: Product) -> None:
         """A deleted product's source items go with it (MSI deletes them)."""

@@ -16,7 +16,6 @@ children in creation order; a deleted id is never reused.
 from __future__ import annotations
 
 import csv
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -110,7 +109,6 @@ class CategoryTree:
     def __init__(self, categories: Iterable[Category] = ()) -> None:
         self._by_id: dict[int, Category] = {c.id: c for c in categories}
         self._high_id = max(self._by_id, default=0)
-        self._lock = threading.RLock()
         self._records: tuple[Category, ...] | None = None
         # Each category's row columns as last settled: what ON UPDATE compares against.
         self._rows: dict[int, tuple[Any, ...]] = {}
@@ -168,10 +166,9 @@ class CategoryTree:
 
     def records(self) -> tuple[Category, ...]:
         """Every category in id order (a tuple later changes do not disturb)."""
-        with self._lock:
-            if self._records is None:
-                self._records = tuple(self._by_id[i] for i in sorted(self._by_id))
-            return self._records
+        if self._records is None:
+            self._records = tuple(self._by_id[i] for i in sorted(self._by_id))
+        return self._records
 
     def _kids(self, cid: int) -> list[Category]:
         kids = [c for c in self._by_id.values() if c.parent_id == cid and c.id != cid]
@@ -221,19 +218,18 @@ class CategoryTree:
     ) -> Category:
         """Add a category under ``parent_id``: id one past the highest ever seen, position one
         past its last sibling unless given."""
-        with self._lock:
-            self._require(parent_id)
-            cid = self._high_id + 1 if id is None else id
-            if cid in self._by_id:
-                raise ValueError(f"category id {cid} already exists")
-            if position is None:
-                position = self._max_position(parent_id) + 1
-            category = Category(cid, parent_id, name, position=position, created_at=stamp,
-                                updated_at=stamp, **attributes)  # fmt: skip
-            self._by_id[cid] = category
-            self._high_id = max(self._high_id, cid)
-            self.settle(stamp)
-            return self._by_id[cid]
+        self._require(parent_id)
+        cid = self._high_id + 1 if id is None else id
+        if cid in self._by_id:
+            raise ValueError(f"category id {cid} already exists")
+        if position is None:
+            position = self._max_position(parent_id) + 1
+        category = Category(cid, parent_id, name, position=position, created_at=stamp,
+                            updated_at=stamp, **attributes)  # fmt: skip
+        self._by_id[cid] = category
+        self._high_id = max(self._high_id, cid)
+        self.settle(stamp)
+        return self._by_id[cid]
 
     def update(self, cid: int, *, stamp: str, store: str | None = None, **fields: Any) -> Category:
         """Change attributes (``name``, ``is_active``, ...); ``store``: that store view's name.
@@ -241,53 +237,50 @@ class CategoryTree:
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} on a category; use move or delete")
-        with self._lock:
-            category = self._require(cid)
-            if store is not None and store != "default":
-                if set(fields) - {"name"}:
-                    raise ValueError("only the name is kept per store view")
-                names = dict(category.names or {})
-                names[store] = str(fields["name"])
-                category = replace(category, names=names)
-            else:
-                category = replace(category, **fields)
-            self._by_id[cid] = replace(category, updated_at=stamp)
-            self.settle(stamp)
-            return self._by_id[cid]
+        category = self._require(cid)
+        if store is not None and store != "default":
+            if set(fields) != {"name"}:
+                raise ValueError("a store view keeps only its own name: give name=...")
+            names = dict(category.names or {})
+            names[store] = str(fields["name"])
+            category = replace(category, names=names)
+        else:
+            category = replace(category, **fields)
+        self._by_id[cid] = replace(category, updated_at=stamp)
+        self.settle(stamp)
+        return self._by_id[cid]
 
     def move(self, cid: int, parent_id: int, after_id: int | None, *, stamp: str) -> Category:
         """Magento's ``PUT /V1/categories/{id}/move``: close the gap among the old siblings,
         then take the position after ``after_id`` (first without it), shifting the rest."""
-        with self._lock:
-            category = self._require(cid)
-            self._require(parent_id)
-            if parent_id in self.subtree(cid):
-                raise ValueError("a category cannot move below itself")
-            for c in self._kids(category.parent_id):
-                if c.position > category.position:
-                    self._by_id[c.id] = replace(c, position=c.position - 1)
-            position = 1 if after_id is None else self._require(after_id).position + 1
-            for c in self._kids(parent_id):
-                if c.position >= position and c.id != cid:
-                    self._by_id[c.id] = replace(c, position=c.position + 1)
-            self._by_id[cid] = replace(category, parent_id=parent_id, position=position)
-            # children_count goes down on every old ancestor, then up on every new one: two
-            # UPDATEs, so a common ancestor's row changed (twice) even though its count is back.
-            ancestors = category.path.split("/")[:-1] + self._require(parent_id).path.split("/")
-            self.settle(stamp, touched={int(a) for a in ancestors if a})
-            return self._by_id[cid]
+        category = self._require(cid)
+        self._require(parent_id)
+        if parent_id in self.subtree(cid):
+            raise ValueError("a category cannot move below itself")
+        for c in self._kids(category.parent_id):
+            if c.position > category.position:
+                self._by_id[c.id] = replace(c, position=c.position - 1)
+        position = 1 if after_id is None else self._require(after_id).position + 1
+        for c in self._kids(parent_id):
+            if c.position >= position and c.id != cid:
+                self._by_id[c.id] = replace(c, position=c.position + 1)
+        self._by_id[cid] = replace(category, parent_id=parent_id, position=position)
+        # children_count goes down on every old ancestor, then up on every new one: two
+        # UPDATEs, so a common ancestor's row changed (twice) even though its count is back.
+        ancestors = category.path.split("/")[:-1] + self._require(parent_id).path.split("/")
+        self.settle(stamp, touched={int(a) for a in ancestors if a})
+        return self._by_id[cid]
 
     def delete(self, cid: int, *, stamp: str) -> list[int]:
         """Remove ``cid`` and its subtree; returns the removed ids."""
         if cid in (ROOT_ID, STORE_ROOT_ID):
             raise ValueError(f"category {cid} is a root and cannot be deleted")
-        with self._lock:
-            self._require(cid)
-            removed = self.subtree(cid)
-            for gone in removed:
-                del self._by_id[gone]
-            self.settle(stamp)
-            return removed
+        self._require(cid)
+        removed = self.subtree(cid)
+        for gone in removed:
+            del self._by_id[gone]
+        self.settle(stamp)
+        return removed
 
     def settle(self, stamp: str, touched: frozenset[int] | set[int] = frozenset()) -> None:
         """Recompute path, level, children_count and children from the parent links; a row
@@ -324,7 +317,6 @@ class CategoryTree:
     def ensure(self, ids: Iterable[int], stamp: str) -> None:
         """Add a plain category under the store root for every id products link to that the
         tree lacks (a generated catalog links ids 3-42, Luma's tree ends at 36)."""
-        with self._lock:
-            for cid in sorted(set(ids) - set(self._by_id)):
-                self.create(f"Category {cid}", STORE_ROOT_ID, stamp=stamp, id=cid,
-                            include_in_menu=False, url_key=f"category-{cid}")  # fmt: skip
+        for cid in sorted(set(ids) - set(self._by_id)):
+            self.create(f"Category {cid}", STORE_ROOT_ID, stamp=stamp, id=cid,
+                        include_in_menu=False, url_key=f"category-{cid}")  # fmt: skip

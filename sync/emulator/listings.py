@@ -82,7 +82,7 @@ def category_table(categories: Sequence[Category], store: str) -> Table[Category
     )
 
 
-def source_item_table(items: Sequence[SourceItem], store: str) -> Table[SourceItem]:
+def source_item_table(items: Sequence[SourceItem]) -> Table[SourceItem]:
     """Source items; no field is unique on its own (sort by sku and source_code)."""
     return Table(records=items, column=_source_item_column, identity=_source_item_key)
 
@@ -101,7 +101,7 @@ LISTINGS: dict[str, Listing] = {
         lambda catalog, store: category_table(catalog.categories(), store), render_category
     ),
     "source_items": Listing(
-        lambda catalog, store: source_item_table(catalog.source_items(), store),
+        lambda catalog, store: source_item_table(catalog.source_items()),
         lambda item, store: render_source_item(item),
     ),
 }

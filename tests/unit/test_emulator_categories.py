@@ -99,6 +99,21 @@ def test_every_category_a_generated_product_links_exists(n: int, seed: int) -> N
     assert set(range(1, 43)) <= tree
 
 
+def test_a_product_given_an_unknown_category_keeps_the_tree_whole() -> None:
+    catalog = Catalog.generate(20, seed=1, stores=("default", "fr"))
+    sku = catalog.skus()[0]
+    catalog.update(sku, category_ids=[14, 77])
+    catalog.add(
+        {"sku": "NEW-1", "extension_attributes": {"category_links": [{"category_id": "78"}]}}
+    )
+    tree = {c.id: c for c in catalog.categories()}
+    assert {77, 78} <= set(tree) and tree[77].path == "1/2/77"
+    with pytest.raises(ValueError, match="unknown store"):
+        catalog.update_category(14, store="xx", name="X")
+    with pytest.raises(ValueError, match="own name"):
+        catalog.update_category(14, store="fr", is_active=False)
+
+
 @pytest.mark.skipif(not LUMA.is_file(), reason="Luma sample data not available")
 def test_luma_products_link_to_lumas_category_ids() -> None:
     catalog = Catalog.from_csv(LUMA)
