@@ -1,27 +1,37 @@
 """The bundled Adobe IMS + ACCS REST emulator, for the demo, the tests and users' own testing.
 
-It serves ``POST /ims/token/v3`` and ``GET /<tenant>/V1/products[/<sku>]`` on loopback with
-the real services' answers, errors and traps (no default sort order, DESC as the default sort
-direction, the 300 pageSize limit, 429s with Retry-After, stock changes that leave
-``updated_at`` alone), switchable at run time through :class:`Faults`::
+It serves ``POST /ims/token/v3``, ``GET /<tenant>/V1/products[/<sku>]``,
+``GET /<tenant>/V1/categories/list`` and ``GET /<tenant>/V1/inventory/source-items`` on
+loopback with the real services' answers, errors and traps (no default sort order, DESC as the
+default sort direction, the 300 pageSize limit, 429s with Retry-After, stock changes and
+category deletes that leave products' ``updated_at`` alone), switchable at run time through
+:class:`Faults`::
 
     catalog = Catalog.generate(1000, seed=1)
     with EmulatorServer(catalog) as emu:
         env = emu.credentials          # IMS_CLIENT_ID, ..., API_ENDPOINT, IMS_TOKEN_URL
         emu.faults.rate_limit_next = 2
         emu.faults.rate_limit_rps = 20  # a real limit: 429 with Retry-After past 20/s
+        emu.faults.forbidden = {"categories"}  # 403 naming Magento_Catalog::categories
         catalog.update("SP000003", price=9.99)
+        catalog.update_category(14, name="Coats")  # also create_/move_/delete_category
+        catalog.set_source_item("SP000003", "eu_warehouse", 0)  # or remove_source_item
 
-Another process (a benchmark) reads ``GET /_emulator/stats`` and sets faults with
-``POST /_emulator/faults`` (see :mod:`.admin`).
+Categories are Luma's sample-data tree (bundled, see :mod:`.categories`); source items are a
+``default`` and an ``eu_warehouse`` item per stock-managed product (see :mod:`.inventory`).
+Another process (a benchmark) reads ``GET /_emulator/stats``, sets faults with
+``POST /_emulator/faults`` (see :mod:`.admin`) and changes categories and stock through
+``/_emulator/categories`` and ``/_emulator/source-items`` (see :mod:`.admin_catalog`).
 """
 
 from __future__ import annotations
 
 from sync.emulator.app import EmulatorApp, Response
 from sync.emulator.catalog import Catalog, Snapshot
-from sync.emulator.faults import Faults, RequestRecord, Stats
+from sync.emulator.categories import Category
+from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.ims import REQUIRED_SCOPES
+from sync.emulator.inventory import SOURCES, SourceItem
 from sync.emulator.records import Product
 from sync.emulator.runner import build_catalog, serve_forever
 from sync.emulator.server import (
@@ -38,7 +48,10 @@ __all__ = [
     "DEFAULT_ORG_ID",
     "DEFAULT_TENANT",
     "REQUIRED_SCOPES",
+    "RESOURCES",
+    "SOURCES",
     "Catalog",
+    "Category",
     "EmulatorApp",
     "EmulatorServer",
     "Faults",
@@ -46,6 +59,7 @@ __all__ = [
     "RequestRecord",
     "Response",
     "Snapshot",
+    "SourceItem",
     "Stats",
     "build_catalog",
     "serve_forever",

@@ -7,6 +7,8 @@ Outside any tenant path, and only on the loopback emulator, so they need no cred
     GET  /_emulator/faults         every fault that can be set, with its value
     POST /_emulator/faults         {"name": value, ...}: set those faults (all or none)
     POST /_emulator/faults/reset   back to a healthy instance
+    /_emulator/categories..., /_emulator/source-items...: change categories and stock
+                                   (see :mod:`.admin_catalog`)
 
 They are not requests to IMS or ACCS: no latency, no faults, not counted in the stats.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import json
 
+from sync.emulator.admin_catalog import catalog_response, is_catalog_route
+from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults, Stats
 from sync.emulator.response import Response, json_response
 
@@ -27,9 +31,13 @@ def is_admin_path(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
-def admin_response(method: str, path: str, body: bytes, faults: Faults, stats: Stats) -> Response:
+def admin_response(
+    method: str, path: str, body: bytes, faults: Faults, stats: Stats, catalog: Catalog
+) -> Response:
     """Answer one request to an :func:`is_admin_path` path."""
     route = path[len(ADMIN_PREFIX) :].rstrip("/")
+    if is_catalog_route(route):
+        return catalog_response(method, route, body, catalog)
     allowed = {
         "/stats": "GET",
         "/stats/reset": "POST",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,27 +20,30 @@ from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
-from sync.emulator.criteria import Criteria, MagentoError, parse_criteria
-from sync.emulator.faults import Faults, RequestRecord, Stats
+from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
+from sync.emulator.faults import ACCS_KINDS, RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
+from sync.emulator.listings import LISTINGS
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, Product, render, render_top
 from sync.emulator.response import JSON_HEADERS, Response, encode_json
 from sync.emulator.response import json_response as _json
-from sync.emulator.search import Result, execute
+from sync.emulator.search import Result, Table, product_table, run
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "EmulatorApp", "Response"]
 
 log = logging.getLogger(__name__)
 
 _PRODUCTS = re.compile(r"^/(?P<tenant>[^/]+)/V1/products(?:/(?P<sku>[^/]+))?/?$")
-_UNAUTHORIZED = {
-    "message": "The consumer isn't authorized to access %resources.",
-    "parameters": {"resources": "Magento_Catalog::products"},
+# The other list endpoints, by the request kind they count as.
+_LISTS = {
+    "categories": re.compile(r"^/(?P<tenant>[^/]+)/V1/categories/list/?$"),
+    "source_items": re.compile(r"^/(?P<tenant>[^/]+)/V1/inventory/source-items/?$"),
 }
+_RESOURCE_OF = {"list": "products", "item": "products"}  # other kinds are their resource
 _NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
 _NO_PRODUCT = "The product that was requested doesn't exist. Verify the product and try again."
 _REASONS = {
@@ -50,6 +52,15 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+def _not_authorized(status: int, resource: str) -> Response:
+    """Magento's answer to a bad token (401) or a role without the ACL resource (403)."""
+    body = {
+        "message": "The consumer isn't authorized to access %resources.",
+        "parameters": {"resources": RESOURCES[resource]},
+    }
+    return _json(status, body)
 
 
 def _too_many_requests(retry_after: int) -> Response:
@@ -122,7 +133,7 @@ class EmulatorApp(ImsEndpoints):
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
         if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
-            return admin_response(method, path, body, self.faults, self.stats)
+            return admin_response(method, path, body, self.faults, self.stats, self.catalog)
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -130,6 +141,10 @@ class EmulatorApp(ImsEndpoints):
         kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
+        for name, pattern in _LISTS.items():
+            found = pattern.match(path)
+            if found and found.group("tenant") == self.tenant:
+                kind, match = name, found
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
         kept = () if kind in ("token", "authorize") else params
@@ -170,7 +185,7 @@ class EmulatorApp(ImsEndpoints):
                 return self._token(method, headers, body, params)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
-            if kind in ("list", "item") and method == "GET" and match is not None:
+            if kind in ACCS_KINDS and method == "GET" and match is not None:
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":
                 return _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
@@ -185,12 +200,10 @@ class EmulatorApp(ImsEndpoints):
 
     def _server_error(self, status: int) -> Response:
         if status == 500:
-            report = secrets.token_hex(8)
-            message = "Internal Error. Details are available in Magento log file. Report ID: %1"
-            return _json(500, {"message": message.replace("%1", f"webapi-{report}")})
+            return _json(500, internal_error().body)
         return _json(status, {"message": _REASONS.get(status, "Server Error")})
 
-    def _gateway(self, headers: Mapping[str, str], seq: int) -> Response | None:
+    def _gateway(self, headers: Mapping[str, str], seq: int, resource: str) -> Response | None:
         if headers.get("x-api-key") != self.client_id:
             return _json(403, {"error_code": "403003", "message": "Api Key is invalid"})
         org = headers.get("x-gw-ims-org-id")
@@ -210,7 +223,9 @@ class EmulatorApp(ImsEndpoints):
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
-            return _json(401, _UNAUTHORIZED)
+            return _not_authorized(401, resource)
+        if resource in self.faults.forbidden:
+            return _not_authorized(403, resource)
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
             return self._server_error(self.faults.error_5xx_status)
         return None
@@ -235,7 +250,7 @@ class EmulatorApp(ImsEndpoints):
         record: RequestRecord,
         seq: int,
     ) -> Response:
-        refused = self._gateway(headers, seq)
+        refused = self._gateway(headers, seq, _RESOURCE_OF.get(kind, kind))
         if refused is not None:
             return refused
         if self.faults.take("disconnect_next"):
@@ -250,7 +265,9 @@ class EmulatorApp(ImsEndpoints):
         # Whole products (no fields filter) come as cached bytes, identical to encoding the
         # rendered dicts (see .pages); a filtered answer is rendered and encoded afresh.
         renders = self.renders if tree is None else None
-        if kind == "item":
+        if kind in LISTINGS:
+            body = self._listing(kind, params, store, seq, tree)
+        elif kind == "item":
             product = self._item(unquote(match.group("sku")))
             if renders is not None:
                 body = renders.product(product, store)
@@ -276,7 +293,15 @@ class EmulatorApp(ImsEndpoints):
 
     def _search(
         self, params: tuple[tuple[str, str], ...], store: str, seq: int
-    ) -> tuple[Criteria, Result]:
+    ) -> tuple[Criteria, Result[Product]]:
+        snap = self.catalog.snapshot()
+        return self._run(product_table(snap, store), params, seq, snap.version)
+
+    def _run(
+        self, table: Table[Any], params: tuple[tuple[str, str], ...], seq: int, version: int
+    ) -> tuple[Criteria, Result[Any]]:
+        """Any list endpoint's ``searchCriteria``: Magento's webapi input limit on
+        ``pageSize``, then filter, sort and page ``table``."""
         criteria = parse_criteria(params)
         faults = self.faults
         if faults.input_limit and criteria.page_size is not None:
@@ -289,30 +314,52 @@ class EmulatorApp(ImsEndpoints):
                         "parameters": [limit],
                     },
                 )
-        snap = self.catalog.snapshot()
         # Unsorted order: reshuffled per request, or only when the catalog changes.
-        salt = seq if faults.shuffle_per_request else snap.version
-        result = execute(
-            snap,
+        salt = seq if faults.shuffle_per_request else version
+        result = run(
+            table,
             criteria,
-            store=store,
             salt=salt,
             legacy_last_page=faults.legacy_last_page,
             default_page_size=faults.default_page_size,
         )
         return criteria, result
 
+    def _listing(
+        self,
+        kind: str,
+        params: tuple[tuple[str, str], ...],
+        store: str,
+        seq: int,
+        tree: FieldTree | None,
+    ) -> bytes:
+        """A categories or source-items answer, rendered afresh (they are small)."""
+        listing = LISTINGS[kind]
+        version = self.catalog.version
+        criteria, result = self._run(listing.table(self.catalog, store), params, seq, version)
+        payload = _payload(criteria, result, store, listing.draw)
+        return encode_json(apply_fields_filter(payload, tree))
 
-def _page_payload(
-    criteria: Criteria, result: Result, store: str, tree: FieldTree | None
+
+def _payload(
+    criteria: Criteria,
+    result: Result[Any],
+    store: str,
+    draw: Callable[[Any, str], Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """A list answer as dicts. A listing that wants only top-level fields (the id listing)
-    skips the full render."""
-    wanted = None if tree is None else tree.get("items", False)
-    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
-    draw = render_top if cheap else render
+    """A list answer as dicts: ``{items, search_criteria, total_count}``."""
     return {
-        "items": [draw(p, store) for p in result.items],
+        "items": [draw(r, store) for r in result.items],
         "search_criteria": criteria.echo(),
         "total_count": result.total_count,
     }
+
+
+def _page_payload(
+    criteria: Criteria, result: Result[Product], store: str, tree: FieldTree | None
+) -> dict[str, Any]:
+    """A product list answer as dicts. A listing that wants only top-level fields (the id
+    listing) skips the full render."""
+    wanted = None if tree is None else tree.get("items", False)
+    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
+    return _payload(criteria, result, store, render_top if cheap else render)

@@ -1,4 +1,5 @@
-"""The emulator's product catalog: in memory, thread-safe, with a clock for ``updated_at``.
+"""The emulator's catalog: products, categories and source items, in memory, thread-safe, with a
+clock for ``updated_at``. Categories and source items live in :mod:`.catalog_resources`.
 
 Tests and users change it while clients page through it, so every mutation replaces a product
 record under a lock and bumps :attr:`Catalog.version`; requests work on a :class:`Snapshot` that
@@ -20,6 +21,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from sync.emulator.catalog_resources import ResourceMutations
+from sync.emulator.categories import CategoryTree
+from sync.emulator.inventory import SourceItem, StockKey
 from sync.emulator.records import (
     Product,
     apply_fields,
@@ -54,11 +58,13 @@ class Snapshot:
     attribute_codes: frozenset[str]
 
 
-class Catalog:
+class Catalog(ResourceMutations):
     """An in-memory ACCS catalog. Keys are a sku (``str``) or an entity id (``int``).
 
     ``clock`` returns the current time (naive UTC, or aware of any zone); it stamps
     ``updated_at`` on mutations and, by default, drives the emulator's token expiry too.
+    ``categories``: the category tree (default: Luma's, installed at the earliest product
+    ``created_at``); a category id a product links to that the tree lacks is added to it.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class Catalog:
         *,
         stores: Sequence[str] = ("default",),
         clock: ClockFn | None = None,
+        categories: CategoryTree | None = None,
     ) -> None:
         self.clock: ClockFn = clock or _system_now
         codes = list(dict.fromkeys(["default", *stores]))
@@ -79,7 +86,18 @@ class Catalog:
         self._version = 0
         self._high_id = 0  # like MySQL's auto-increment: ids of deleted products stay used
         self._snapshot: Snapshot | None = None
-        self._load(list(products))
+        self._stock_changes: dict[StockKey, SourceItem | None] = {}
+        self._source_cache: tuple[int, list[SourceItem]] | None = None
+        loaded = list(products)
+        stamp = self._install_stamp(loaded)
+        self._categories = categories or CategoryTree.luma(stamp)
+        self._categories.ensure({c for ids in {p.category_ids for p in loaded} for c in ids}, stamp)
+        self._load(loaded)
+
+    def _install_stamp(self, products: list[Product]) -> str:
+        """When the categories were made: before the first product, or now."""
+        stamps = [p.created_at for p in products if p.created_at]
+        return min(stamps) if stamps else format_time(self.now())
 
     # -- construction -------------------------------------------------------------------------
 
@@ -93,10 +111,13 @@ class Catalog:
         stores: Sequence[str] = ("default",),
         clock: ClockFn | None = None,
     ) -> Catalog:
-        """A deterministic synthetic catalog of ``n`` products (see :mod:`.generate`)."""
-        from sync.emulator.generate import generate_products
+        """A deterministic synthetic catalog of ``n`` products (see :mod:`.generate`); its
+        category tree has every id the generator links, whether or not a product does."""
+        from sync.emulator.generate import CATEGORY_IDS, generate_products
 
-        return cls(generate_products(n, seed, start, stores), stores=stores, clock=clock)
+        catalog = cls(generate_products(n, seed, start, stores), stores=stores, clock=clock)
+        catalog._categories.ensure(CATEGORY_IDS, catalog._categories.records()[0].created_at)
+        return catalog
 
     @classmethod
     def from_csv(
@@ -112,8 +133,8 @@ class Catalog:
         Store views named in the file are added to ``stores``."""
         from sync.emulator.csvload import load_csv
 
-        products, seen_stores = load_csv(Path(path), seed=seed, start=start)
-        return cls(products, stores=[*(stores or ()), *seen_stores], clock=clock)
+        products, seen_stores, tree = load_csv(Path(path), seed=seed, start=start)
+        return cls(products, stores=[*(stores or ()), *seen_stores], clock=clock, categories=tree)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -124,7 +145,7 @@ class Catalog:
 
     @property
     def version(self) -> int:
-        """Increases on every change, including stock and image changes."""
+        """Increases on every change, including stock, image and category changes."""
         return self._version
 
     def now(self) -> datetime:
@@ -227,6 +248,7 @@ class Catalog:
             bisect.insort(self._ids, product.id)
         self._high_id = max(self._high_id, product.id)
         self._note_attributes(product)
+        self._link_categories(product)
         self._version += 1
 
     def _note_attributes(self, product: Product) -> None:
@@ -237,6 +259,7 @@ class Catalog:
     def _store(self, product: Product) -> Product:
         self._by_id[product.id] = product
         self._note_attributes(product)
+        self._link_categories(product)
         self._version += 1
         return product
 
@@ -297,6 +320,7 @@ class Catalog:
             product = self._get(key)
             del self._by_id[product.id]
             del self._by_sku[product.sku.lower()]
+            self._forget_stock(product)
             index = bisect.bisect_left(self._ids, product.id)
             del self._ids[index]
             self._version += 1

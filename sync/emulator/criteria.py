@@ -8,11 +8,20 @@ are :class:`MagentoError` with the body Magento would send.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Criteria", "Filter", "MagentoError", "SortOrder", "parse_criteria"]
+__all__ = [
+    "Criteria",
+    "Filter",
+    "MagentoError",
+    "SortOrder",
+    "internal_error",
+    "parse_criteria",
+    "required",
+]
 
 _KEY = re.compile(r"^searchCriteria((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
@@ -32,6 +41,13 @@ class MagentoError(Exception):
         super().__init__(body.get("message", ""))
         self.status = status
         self.body = body
+
+
+def internal_error() -> MagentoError:
+    """Magento's production-mode answer to an exception it did not expect (an SQL error, a
+    bug): a 500 that names only a report id in its log."""
+    message = "Internal Error. Details are available in Magento log file. Report ID: %1"
+    return MagentoError(500, {"message": message.replace("%1", f"webapi-{secrets.token_hex(8)}")})
 
 
 def required(name: str) -> MagentoError:

@@ -2,7 +2,10 @@
 
 The file has no entity ids and often no timestamps: Magento assigns both at import time, so ids
 follow file order and missing timestamps are synthesised deterministically from ``seed``. Rows
-with a ``store_view_code`` override their product's values in that store view only.
+with a ``store_view_code`` override their product's values in that store view only. Category
+paths resolve against Luma's category tree (the sample data installs it before importing
+products), so Luma's products link to Luma's category ids; a path the tree lacks is created,
+as Magento's import does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sync.emulator.categories import ROOT_ID, CategoryTree
 from sync.emulator.generate import option_id
 from sync.emulator.records import ATTRIBUTE_IDS, MAIN_IMAGE_TYPES, Image, Product, format_time
 
@@ -122,18 +126,28 @@ def _pairs(text: str, item_sep: str = ",") -> dict[str, str]:
 
 
 class _Categories:
-    """Category paths -> ids, assigned on first sight (Magento's root category is 2)."""
+    """Category paths ("Default Category/Men/Tops") -> ids in ``tree``. Like Magento's import,
+    a missing category is created, active and in the menu; an unknown first name is a new
+    root category."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {"Default Category": 2}
+    def __init__(self, tree: CategoryTree, stamp: str) -> None:
+        self.tree = tree
+        self.stamp = stamp
+        self.ids: dict[str, int] = {}
 
     def id_of(self, path: str) -> int:
-        parts = [p.strip() for p in path.split("/") if p.strip()]
-        found = 0
-        for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
-            found = self.ids.setdefault(prefix, len(self.ids) + 2)
-        return found
+        found = self.ids.get(path)
+        if found is not None:
+            return found
+        parent = ROOT_ID
+        for name in (p.strip() for p in path.split("/") if p.strip()):
+            child = self.tree.find_child(parent, name)
+            if child is None:
+                slug = _SLUG.sub("-", name.lower()).strip("-")
+                child = self.tree.create(name, parent, stamp=self.stamp, url_key=slug or None)
+            parent = child.id
+        self.ids[path] = parent
+        return parent
 
     def ids_of(self, text: str) -> tuple[int, ...]:
         paths = [p for p in text.split(",") if p.strip()]
@@ -265,9 +279,11 @@ def load_csv(
     *,
     seed: int = 0,
     start: datetime | None = None,
-) -> tuple[list[Product], list[str]]:
-    """Products (ids in file order) and the store view codes the file mentions."""
-    cats = _Categories()
+) -> tuple[list[Product], list[str], CategoryTree]:
+    """Products (ids in file order), the store view codes the file mentions, and the category
+    tree they link to (Luma's, with the file's other paths added)."""
+    start = start or datetime(2024, 1, 15, 9, 0, 0)
+    cats = _Categories(CategoryTree.luma(format_time(start)), format_time(start))
     products: list[Product] = []
     seen: dict[str, int] = {}
     variations: dict[str, str] = {}
@@ -291,10 +307,10 @@ def load_csv(
             if row.get("configurable_variations", "").strip():
                 variations[sku] = row["configurable_variations"]
     products = _link_configurables(products, variations)
-    products = _synthesise_times(products, seed, start or datetime(2024, 1, 15, 9, 0, 0))
+    products = _synthesise_times(products, seed, start)
     for sku_key, scoped in overrides.items():
         index = seen.get(sku_key)
         if index is not None:
             kept = {store: values for store, values in scoped.items() if values}
             products[index] = replace(products[index], overrides=kept or None)
-    return products, stores
+    return products, stores, cats.tree

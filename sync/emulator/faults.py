@@ -16,10 +16,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ACCS_KINDS", "Faults", "RequestHook", "RequestRecord", "Stats"]
+__all__ = ["ACCS_KINDS", "RESOURCES", "Faults", "RequestHook", "RequestRecord", "Stats"]
 
-#: Request kinds that are ACCS calls (the rest are IMS or unknown routes).
-ACCS_KINDS = frozenset({"list", "item"})
+#: Request kinds that are ACCS calls (the rest are IMS or unknown routes): a product list, one
+#: product, a category list, a source-item list.
+ACCS_KINDS = frozenset({"list", "item", "categories", "source_items"})
+#: What the ``forbidden`` fault can refuse, and the ACL resource Magento names in its answer.
+RESOURCES: dict[str, str] = {
+    "products": "Magento_Catalog::products",
+    "categories": "Magento_Catalog::categories",
+    "source_items": "Magento_InventoryApi::source",
+}
 
 
 @dataclass
@@ -28,7 +35,7 @@ class RequestRecord:
 
     seq: int
     method: str
-    kind: str  # "token", "authorize", "list", "item", "other"
+    kind: str  # "token", "authorize", "list", "item", "categories", "source_items", "other"
     path: str
     query: tuple[tuple[str, str], ...]
     store: str | None
@@ -79,6 +86,10 @@ class Faults:
     default_page_size: int | None = None  # pageSize when absent (None: all matching items)
     legacy_last_page: bool = False  # Magento < 2.4: a page past the end repeats the last page
     shuffle_per_request: bool = True  # unsorted order changes every request (else per change)
+    # Resources (RESOURCES' keys) this credential may not use: their endpoints answer 403 with
+    # Magento's "The consumer isn't authorized to access %resources." naming the ACL resource,
+    # as when the integration's role lacks it.
+    forbidden: set[str] = field(default_factory=set)
     # Called before each ACCS request is answered, e.g. to change the catalog between pages.
     on_request: list[RequestHook] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -107,12 +118,12 @@ class Faults:
 
     def settings(self) -> dict[str, Any]:
         """Every field that :meth:`update` can set, with its value (JSON-ready)."""
-        return {name: getattr(self, name) for name in _SETTABLE}
+        return {name: _plain(getattr(self, name)) for name in _SETTABLE}
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set fields by name, all or none: any unknown name or bad value raises
-        :class:`ValueError` naming it, and nothing changes. Only numbers and switches can be
-        set so: ``on_request`` (Python callables) cannot."""
+        :class:`ValueError` naming it, and nothing changes. Only numbers, switches and the
+        ``forbidden`` list can be set so: ``on_request`` (Python callables) cannot."""
         checked = {name: _check_setting(name, value) for name, value in values.items()}
         with self._lock:
             for name, value in checked.items():
@@ -123,10 +134,25 @@ class Faults:
 _SETTABLE: dict[str, str] = {
     f.name: str(f.type)
     for f in dataclasses.fields(Faults)
-    if str(f.type) in ("int", "float", "bool", "int | None")
+    if str(f.type) in ("int", "float", "bool", "int | None", "set[str]")
 }
 _AT_LEAST = {"rate_limit_burst": 1, "max_page_size": 1}
 _STATUS_RANGES = {"error_5xx_status": (500, 599), "ims_html_status": (100, 599)}
+
+
+def _plain(value: Any) -> Any:
+    return sorted(value) if isinstance(value, set) else value
+
+
+def _check_names(name: str, value: Any) -> set[str]:
+    """A list of resource names (JSON has no sets), each one :data:`RESOURCES` knows."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"fault {name!r} must be a list of resource names, not {value!r}")
+    for item in value:
+        if item not in RESOURCES:
+            known = ", ".join(RESOURCES)
+            raise ValueError(f"fault {name!r}: unknown resource {item!r}; known: {known}")
+    return set(value)
 
 
 def _check_setting(name: str, value: Any) -> Any:
@@ -135,6 +161,8 @@ def _check_setting(name: str, value: Any) -> Any:
         if name in Faults.__dataclass_fields__ and not name.startswith("_"):
             raise ValueError(f"fault {name!r} cannot be set this way (only numbers and switches)")
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_SETTABLE))}")
+    if kind == "set[str]":
+        return _check_names(name, value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"fault {name!r} must be true or false, not {value!r}")

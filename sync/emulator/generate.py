@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from sync.emulator.records import MAIN_IMAGE_TYPES, Image, Product
 
-__all__ = ["COLOR_IDS", "SIZE_IDS", "generate_products", "option_id"]
+__all__ = ["CATEGORY_IDS", "COLOR_IDS", "SIZE_IDS", "generate_products", "option_id"]
 
 # Luma-like option ids for the configurable attributes, so value_index matches children's values.
 COLOR_IDS = {
@@ -95,6 +95,8 @@ _NOUNS = (
     "Pullover",
 )
 _CATEGORIES = tuple(range(3, 43))
+#: The category ids generated products link to (Luma's 3-36 and six more).
+CATEGORY_IDS = _CATEGORIES
 _DESCRIPTIONS = tuple(
     f"<p>The {a} line is built for {u}. {m} fabric keeps you comfortable.</p>"
     for a, u, m in zip(

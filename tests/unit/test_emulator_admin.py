@@ -103,3 +103,48 @@ def test_unknown_admin_paths_and_methods(emu: EmulatorServer, session: requests.
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
     assert session.delete(f"{emu.base_url}/_emulator/faults", timeout=5).status_code == 405
     assert emu.stats.as_dict()["requests"] == {}
+
+
+def test_categories_and_stock_can_be_changed_over_http(
+    emu: EmulatorServer, session: requests.Session
+) -> None:
+    admin = f"{emu.base_url}/_emulator"
+    sku = next(p.sku for p in emu.catalog if p.type_id == "simple")
+    before = emu.catalog.item(sku)
+    moved = session.post(
+        f"{admin}/source-items",
+        json={"sku": sku, "source_code": "default", "quantity": 4},
+        timeout=5,
+    )
+    assert moved.status_code == 200
+    assert moved.json() == {"sku": sku, "source_code": "default", "quantity": 4, "status": 1}
+    after = emu.catalog.item(sku)
+    assert after is not None and before is not None
+    assert after["extension_attributes"]["stock_item"]["qty"] == 4
+    assert after["updated_at"] == before["updated_at"]
+    gone = session.delete(f"{admin}/source-items/eu_warehouse/{sku}", timeout=5)
+    assert gone.status_code == 200
+    assert ("eu_warehouse", sku) not in {(i.source_code, i.sku) for i in emu.catalog.source_items()}
+
+    made = session.post(f"{admin}/categories", json={"name": "Sale", "parent_id": 2}, timeout=5)
+    assert made.status_code == 200 and made.json()["path"] == "1/2/43"
+    renamed = session.post(
+        f"{admin}/categories/43", json={"name": "Soldes", "store": "default"}, timeout=5
+    )
+    assert renamed.json()["name"] == "Soldes"
+    moved = session.post(f"{admin}/categories/43/move", json={"parent_id": 11}, timeout=5)
+    assert (moved.json()["path"], moved.json()["position"]) == ("1/2/11/43", 1)
+    deleted = session.delete(f"{admin}/categories/11", timeout=5)
+    assert deleted.json() == {"deleted": [11, 12, 13, 14, 15, 16, 17, 18, 19, 43]}
+
+    assert session.delete(f"{admin}/categories/11", timeout=5).status_code == 404
+    assert session.post(f"{admin}/categories/3", json={"nope": 1}, timeout=5).status_code == 400
+    assert session.post(f"{admin}/categories/3", data=b"[1]", timeout=5).status_code == 400
+    assert session.get(f"{admin}/categories", timeout=5).status_code == 405
+    unknown = session.post(
+        f"{admin}/source-items",
+        json={"sku": "NOPE", "source_code": "default", "quantity": 1},
+        timeout=5,
+    )
+    assert unknown.status_code == 404
+    assert emu.stats.as_dict()["requests"] == {}  # controls are not counted

@@ -8,48 +8,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from sync.emulator import Catalog, EmulatorApp, Faults
+from sync.emulator import Catalog, EmulatorApp
 from sync.emulator.criteria import MagentoError, parse_criteria
 from sync.emulator.records import Product
-
-TENANT = "t1"
-
-
-def sc(
-    *filters: tuple[int, int, str, str, str | None],
-    sorts: tuple[tuple[str, str | None], ...] = (),
-    page_size: int | None = None,
-    page: int | None = None,
-    snake: bool = False,
-) -> list[tuple[str, str]]:
-    """Query parameters: filters as (group, index, field, value, condition)."""
-    groups, conds, orders = (
-        ("filter_groups", "condition_type", "sort_orders")
-        if snake
-        else ("filterGroups", "conditionType", "sortOrders")
-    )
-    params: list[tuple[str, str]] = []
-    for g, i, field, value, cond in filters:
-        prefix = f"searchCriteria[{groups}][{g}][filters][{i}]"
-        params += [(f"{prefix}[field]", field), (f"{prefix}[value]", value)]
-        if cond is not None:
-            params.append((f"{prefix}[{conds}]", cond))
-    for n, (field, direction) in enumerate(sorts):
-        params.append((f"searchCriteria[{orders}][{n}][field]", field))
-        if direction is not None:
-            params.append((f"searchCriteria[{orders}][{n}][direction]", direction))
-    if page_size is not None:
-        params.append(
-            (
-                "searchCriteria[pageSize]" if not snake else "searchCriteria[page_size]",
-                str(page_size),
-            )
-        )
-    if page is not None:
-        params.append(("searchCriteria[currentPage]", str(page)))
-    if not params:
-        params.append(("searchCriteria", ""))
-    return params
+from tests.unit import emulator_calls
+from tests.unit.emulator_calls import TENANT, sc
 
 
 def small_catalog() -> Catalog:
@@ -118,20 +81,7 @@ def small_catalog() -> Catalog:
 
 
 def make_app(catalog: Catalog | None = None, **faults: Any) -> tuple[EmulatorApp, dict[str, str]]:
-    app = EmulatorApp(
-        catalog or small_catalog(),
-        tenant=TENANT,
-        client_id="cid",
-        client_secret="secret",
-        org_id="ORG@AdobeOrg",
-        faults=Faults(**faults),
-    )
-    headers = {
-        "Authorization": f"Bearer {app.issue_token()}",
-        "x-api-key": "cid",
-        "x-gw-ims-org-id": "ORG@AdobeOrg",
-    }
-    return app, headers
+    return emulator_calls.make_app(catalog or small_catalog(), **faults)
 
 
 def get(
