@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,10 +64,16 @@ class App:
     observers: Observers = field(default_factory=Observers)
     metrics: Metrics = field(default_factory=Metrics)
 
-    def run(self, kind: RunKind, window: Window | None = None) -> RunStats:
-        """One run; what authentication did during it is added to its ``sync_runs`` row."""
+    def run(
+        self,
+        kind: RunKind,
+        window: Window | None = None,
+        resources: Sequence[str] | None = None,
+    ) -> RunStats:
+        """One run (of ``resources``, default SYNC_RESOURCES); what authentication did during
+        it is added to its ``sync_runs`` row."""
         before = self.audit.snapshot()
-        stats = self.pipeline.run(kind, window)
+        stats = self.pipeline.run(kind, window, resources)
         record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
         return stats
 
@@ -147,6 +154,8 @@ def build_app(
             scrub=secrets.scrub,
             concurrency=settings.sync_concurrency,
             observer=observers,
+            resources=settings.sync_resources,
+            lister=client,
         )
     except BaseException:
         engine.dispose()
@@ -251,21 +260,40 @@ def build_token_provider(
 def make_daemon(app: App) -> Daemon:
     """The daemon for ``app``: ``sync`` on SYNC_SCHEDULE (and at start), ``reconcile`` on
     SYNC_RECONCILE_SCHEDULE unless that is off."""
-    from sync.scheduler import Daemon, ScheduledJob  # late: APScheduler only for the daemon
+    from sync.resources import SOURCE_ITEMS
+    from sync.scheduler import DISABLED, Daemon, ScheduledJob  # late: APScheduler, daemon only
 
     settings = app.settings
+    resources = list(settings.sync_resources)
+    # Stock moves touch no updated_at: source items get a frequent job of their own, and the
+    # main sync leaves them to it (unless that job is off).
+    frequent = SOURCE_ITEMS.name in resources and (
+        settings.sync_source_items_schedule.strip().lower() not in DISABLED
+    )
+    main = [r for r in resources if not (frequent and r == SOURCE_ITEMS.name)]
+    extra = [
+        ScheduledJob(
+            id="accs-sync-reconcile",
+            name="reconcile (content check and deletions)",
+            func=lambda: app.run("reconcile"),
+            schedule=settings.sync_reconcile_schedule,
+            setting="SYNC_RECONCILE_SCHEDULE",
+        )
+    ]
+    if frequent:
+        extra.append(
+            ScheduledJob(
+                id="accs-sync-source-items",
+                name="source items (stock per source)",
+                func=lambda: app.run("sync", resources=[SOURCE_ITEMS.name]),
+                schedule=settings.sync_source_items_schedule,
+                setting="SYNC_SOURCE_ITEMS_SCHEDULE",
+            )
+        )
     return Daemon(
-        job=lambda: app.run("sync"),
+        job=lambda: app.run("sync", resources=main) if main else None,
         schedule=settings.sync_schedule,
         stop_event=app.stop_event,
         misfire_grace_seconds=settings.sync_misfire_grace_seconds,
-        extra_jobs=[
-            ScheduledJob(
-                id="accs-sync-reconcile",
-                name="reconcile (content check and deletions)",
-                func=lambda: app.run("reconcile"),
-                schedule=settings.sync_reconcile_schedule,
-                setting="SYNC_RECONCILE_SCHEDULE",
-            )
-        ],
+        extra_jobs=extra,
     )

@@ -27,6 +27,7 @@ from sync.models import parse_window_time
 from sync.pipeline import RunKind, Window
 from sync.progress import make_progress
 from sync.redact import SecretFilter
+from sync.resources import resource_names
 from sync.status import counts_suffix
 
 if TYPE_CHECKING:
@@ -70,6 +71,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
+    _print_product_stats(stats, out)
+    for r in stats.resources:
+        where = "" if r.store_code == "*" else f" {r.store_code}"
+        if r.error:
+            out(f"  {r.resource}{where}: not mirrored ({r.error})")
+            continue
+        out(
+            f"  {r.resource}{where}: {r.mode}, {r.written} rows written in {r.pages} pages"
+            + counts_suffix(
+                unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
+            )
+        )
+
+
+def _print_product_stats(stats: Any, out: Callable[[str], None]) -> None:
     for store in stats.stores:
         out(
             f"  store {store.store_code}: {store.mode}, {store.products} products written in "
@@ -135,7 +151,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
         if progress is not None:
             app.observers.add(progress)
         try:
-            stats = app.run(kind, window)
+            stats = app.run(kind, window, resources=args.resource or None)
         finally:
             if progress is not None:
                 progress.close()
@@ -151,6 +167,10 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     if stats.status == "failed":
         print(f"accs-sync: error: {stats.error}", file=sys.stderr)
         return stats.exception.exit_code if stats.exception else EXIT_FAILED
+    if stats.status == "partial":  # the other resources were mirrored
+        for line in stats.denied:
+            print(f"accs-sync: error: {line}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -372,6 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet",
         action="store_true",
         help="no progress bar on a terminal and no progress lines elsewhere",
+    )
+    running.add_argument(
+        "--resource",
+        action="append",
+        choices=resource_names(),
+        metavar="NAME",
+        help=f"mirror only this resource ({', '.join(resource_names())}); repeat for more "
+        "(default: SYNC_RESOURCES)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser(

@@ -26,7 +26,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,9 +41,11 @@ from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, record_resource_rejects
 from sync.db.schema import naive_utc
 from sync.db.state import get_state, set_state
-from sync.models import ItemRejected, _cleaned, format_accs_time, parse_accs_time
+from sync.models import ItemRejected, format_accs_time, parse_accs_time
+from sync.models import cleaned as _cleaned
 from sync.observe import Observer, PageReport
 from sync.resources import GLOBAL_STORE, Resource
+from sync.stats import ResourceStats
 
 __all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
 
@@ -70,21 +71,6 @@ class PassContext(Protocol):
     def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
 
     def now(self) -> datetime: ...
-
-
-@dataclass
-class ResourceStats:
-    """What one pass over one resource did."""
-
-    resource: str
-    store_code: str
-    mode: str = ""
-    pages: int = 0
-    written: int = 0  # inserted, updated or revived rows
-    unchanged: int = 0
-    deleted: int = 0
-    rejected: int = 0
-    error: str | None = None
 
 
 def watermark_key(resource: Resource) -> str:
@@ -127,6 +113,7 @@ class ResourcePass:
             self._full()
             return
         self.stats.mode = "incremental"
+        self._started()
         self._incremental(str(watermark["updated_at"]))
         if self._counts_differ():
             log.info(
@@ -136,8 +123,12 @@ class ResourcePass:
             )
             self._full(mode="incremental + full")
 
+    def _started(self) -> None:
+        self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
+
     def _full(self, mode: str = "full") -> None:
         self.stats.mode = mode
+        self._started()
         high_water = self._newest() if self.resource.incremental else None
         walk = self._walk(())
         seen: set[Key] = set()
@@ -282,11 +273,14 @@ class ResourcePass:
             clear_resource_rejects(conn, resource.name, self.store_code, written)
         if rejects:
             for key_text, reason, _ in rejects:
-                log.warning("%s %s: rejected item %s: %s", resource.name, self.store_code,
-                            key_text or "(no key)", reason)
-            record_resource_rejects(
-                conn, resource.name, self.store_code, rejects, self.run_id, now
-            )
+                log.warning(
+                    "%s %s: rejected item %s: %s",
+                    resource.name,
+                    self.store_code,
+                    key_text or "(no key)",
+                    reason,
+                )
+            record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
         if high is not None and self.stats.mode == "incremental":
             self._raise_watermark(conn, format_accs_time(high))
         self.stats.pages += 1
@@ -296,8 +290,9 @@ class ResourcePass:
         self.stats.rejected += len(rejects)
         self.context.observer.page_written(
             self.store_code,
-            PageReport(items=len(page.items), rejected=len(rejects), resource=resource.name,
-                       **report),
+            PageReport(
+                items=len(page.items), rejected=len(rejects), resource=resource.name, **report
+            ),
         )
         return keyed
 
@@ -354,7 +349,9 @@ class ResourcePass:
         table, last = self.resource.table, None
         while True:
             query = (
-                sa.select(*columns).where(table.c.deleted_at.is_(None)).order_by(*columns)
+                sa.select(*columns)
+                .where(table.c.deleted_at.is_(None))
+                .order_by(*columns)
                 .limit(1000)
             )
             if self.resource.per_store:

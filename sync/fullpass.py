@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.ranges import IdRange, RangeSet, Step
+from sync.stats import StoreStats
 
 if TYPE_CHECKING:
-    from sync.pipeline import Pipeline, StoreStats
+    from sync.seams import ProductPasses
 
 __all__ = ["FullPass"]
 
@@ -60,7 +61,7 @@ class FullPass:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: ProductPasses,
         store: StoreStats,
         run_id: int,
         ranges: RangeSet,

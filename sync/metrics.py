@@ -18,6 +18,9 @@ metric                                      meaning
                                             (insert, update, revive, delete)
 ``accs_sync_products_unchanged_total``      products read whose content had not changed
 ``accs_sync_products_rejected_total``       items refused by validation (see sync_rejects)
+``accs_sync_rows_written_total``            rows of other resources written, by ``resource``
+                                            and ``operation`` (also ``_unchanged``,
+                                            ``_rejected``)
 ``accs_sync_pages_total{store}``            pages committed
 ``accs_sync_api_requests_total``            ACCS requests by ``status_class`` (2xx, 4xx,
                                             5xx, network, ...)
@@ -54,7 +57,7 @@ from sync.observe import Observer, PageReport
 __all__ = ["KINDS", "OPERATIONS", "OUTCOMES", "RETRY_REASONS", "Metrics", "status_class"]
 
 KINDS = ("sync", "backfill", "reconcile")
-OUTCOMES = ("success", "failed", "interrupted")
+OUTCOMES = ("success", "partial", "failed", "interrupted")
 OPERATIONS = ("insert", "update", "revive", "delete")
 RETRY_REASONS = ("rate_limited", "server_error", "network", "invalid_response", "other")
 STATUS_CLASSES = ("2xx", "4xx", "5xx", "network")
@@ -167,6 +170,24 @@ class Metrics(Observer):
             ["store"],
             registry=reg,
         )
+        self.rows = Counter(
+            "accs_sync_rows_written",
+            "Rows of the other resources written (categories, source_items), by operation.",
+            ["resource", "operation"],
+            registry=reg,
+        )
+        self.rows_unchanged = Counter(
+            "accs_sync_rows_unchanged",
+            "Rows of the other resources read whose content had not changed.",
+            ["resource"],
+            registry=reg,
+        )
+        self.rows_rejected = Counter(
+            "accs_sync_rows_rejected",
+            "Items of the other resources refused by validation (kept in sync_rejects).",
+            ["resource"],
+            registry=reg,
+        )
         self.pages = Counter("accs_sync_pages", "Pages committed.", ["store"], registry=reg)
         self.requests = Counter(
             "accs_sync_api_requests",
@@ -228,8 +249,12 @@ class Metrics(Observer):
     def run_started(self, run_id: int, kind: str) -> None:
         self.in_progress.set(1)
 
-    def store_started(self, store: str, mode: str) -> None:
-        self._store_series(store)
+    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+        if resource == "products":
+            self._store_series(store)
+        else:
+            for operation in OPERATIONS:
+                self.rows.labels(resource, operation)
 
     def request(self, status: int | None, seconds: float) -> None:
         self.requests.labels(status_class(status)).inc()
@@ -239,6 +264,9 @@ class Metrics(Observer):
         self.retries.labels(reason).inc()
 
     def page_written(self, store: str, page: PageReport) -> None:
+        if page.resource != "products":
+            self._resource_page(page)
+            return
         for operation, count in (
             ("insert", page.inserted),
             ("update", page.updated),
@@ -252,6 +280,20 @@ class Metrics(Observer):
         if page.rejected:
             self.rejected.labels(store).inc(page.rejected)
         self.pages.labels(store).inc()
+
+    def _resource_page(self, page: PageReport) -> None:
+        for operation, count in (
+            ("insert", page.inserted),
+            ("update", page.updated),
+            ("revive", page.revived),
+            ("delete", page.deleted),
+        ):
+            if count:
+                self.rows.labels(page.resource, operation).inc(count)
+        if page.unchanged:
+            self.rows_unchanged.labels(page.resource).inc(page.unchanged)
+        if page.rejected:
+            self.rows_rejected.labels(page.resource).inc(page.rejected)
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         with self._stores._lock:

@@ -65,6 +65,8 @@ class ProductRecord:
     is_in_stock: bool | None = None
     #: (attribute_code, value as text) from ``custom_attributes``, one per code.
     attributes: tuple[tuple[str, str | None], ...] = ()
+    #: (category id, position) from ``extension_attributes.category_links``, one per category.
+    categories: tuple[tuple[int, int | None], ...] = ()
     #: True when ``data`` is known to be *plain* JSON (see :func:`sync.jsontext.plain_canonical`),
     #: so :meth:`data_json` need not check it again. A copy made with ``dataclasses.replace``
     #: forgets it unless given again, so changed data is always checked.
@@ -252,6 +254,32 @@ def _stock(item: dict[str, Any]) -> tuple[Decimal | None, bool | None]:
     raise ItemRejected(f"stock_item 'is_in_stock' must be a boolean, got {flag!r:.40}")
 
 
+def _category_links(item: dict[str, Any]) -> tuple[tuple[int, int | None], ...]:
+    """``extension_attributes.category_links`` as (category id, position) pairs. Magento sends
+    ids as text; a link it could not mean (no usable id) is left out, not the product."""
+    ext = item.get("extension_attributes")
+    links = ext.get("category_links") if isinstance(ext, dict) else None
+    if not isinstance(links, list):
+        return ()
+    out: dict[int, int | None] = {}
+    for link in links:
+        if not isinstance(link, dict):
+            continue
+        category, position = link.get("category_id"), link.get("position")
+        try:
+            cid = int(str(category))
+        except ValueError:
+            continue
+        if isinstance(category, bool) or not 0 < cid < 2**63 or cid in out:
+            continue
+        try:
+            pos = None if position is None or isinstance(position, bool) else int(str(position))
+        except ValueError:
+            pos = None
+        out[cid] = pos if pos is None or -(2**31) <= pos < 2**31 else None
+    return tuple(out.items())
+
+
 def _attributes(item: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
     raw = item.get("custom_attributes")
     if raw is None:
@@ -300,6 +328,12 @@ def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         item = _without_nul(item)
         text, plain = _canonical(item)
     return item, _digest(text), plain
+
+
+def cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+    """``item`` without NUL characters, its content hash (:func:`content_hash`) and whether it
+    is plain JSON: what any resource's page compares with the mirror."""
+    return _cleaned(item)
 
 
 def _canonical(item: dict[str, Any]) -> tuple[bytes, bool]:
@@ -375,5 +409,6 @@ def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = Non
         qty=qty,
         is_in_stock=is_in_stock,
         attributes=_attributes(item),
+        categories=_category_links(item),
         plain=plain,
     )

@@ -45,6 +45,8 @@ class PageReport:
     unchanged: int = 0
     deleted: int = 0
     rejected: int = 0
+    #: Which resource the page belongs to (:mod:`sync.resources`).
+    resource: str = "products"
 
 
 class Observer:
@@ -53,8 +55,9 @@ class Observer:
     def run_started(self, run_id: int, kind: str) -> None:
         """A run took the run lock and has its ``sync_runs`` row."""
 
-    def store_started(self, store: str, mode: str) -> None:
-        """A store view's pass begins (``mode``: full, full (resumed), incremental ...)."""
+    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+        """A store view's pass over ``resource`` begins (``mode``: full, incremental ...;
+        ``store`` is ``*`` for a resource that is the same in every store view)."""
 
     def store_total(self, store: str, total: int) -> None:
         """ACCS's ``total_count`` for what this pass will read (when it is known)."""
@@ -98,8 +101,8 @@ class Observers(Observer):
     def run_started(self, run_id: int, kind: str) -> None:
         self._each("run_started", run_id, kind)
 
-    def store_started(self, store: str, mode: str) -> None:
-        self._each("store_started", store, mode)
+    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+        self._each("store_started", store, mode, resource)
 
     def store_total(self, store: str, total: int) -> None:
         self._each("store_total", store, total)

@@ -30,9 +30,9 @@ import contextvars
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -59,7 +59,14 @@ from sync.db.state import (
     start_run,
     update_run,
 )
-from sync.errors import AccsSyncError, Interrupted, PageSizeLimited, RetriableApiError
+from sync.engine import Lister, ResourcePass
+from sync.errors import (
+    AccsSyncError,
+    Interrupted,
+    PageSizeLimited,
+    PermissionDenied,
+    RetriableApiError,
+)
 from sync.fullpass import FullPass
 from sync.logcontext import log_context
 from sync.models import (
@@ -73,6 +80,9 @@ from sync.models import (
 )
 from sync.observe import Observer, PageReport
 from sync.ranges import RangeSet, even_ranges
+from sync.reconcile import counts_differ, reconcile_ids
+from sync.resources import PRODUCTS, RESOURCES, Resource
+from sync.stats import ResourceStats, RunStats, StoreStats
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
@@ -138,49 +148,6 @@ class Window:
         return tuple(out)
 
 
-@dataclass
-class StoreStats:
-    store_code: str
-    mode: str
-    pages: int = 0
-    products: int = 0  # rows written: inserted, updated or revived
-    unchanged: int = 0
-    rejected: int = 0
-    deleted: int = 0
-    revived: int = 0
-    rejected_ids: set[int] = field(default_factory=set, repr=False)
-    #: Whether sync_rejects has rows of this store (None: not asked yet). The run lock makes
-    #: this run the only writer, so it stays true to the table once known.
-    rejects_pending: bool | None = field(default=None, repr=False)
-
-
-@dataclass
-class RunStats:
-    run_id: int
-    kind: str
-    status: Literal["running", "success", "failed", "interrupted"] = "running"
-    seconds: float = 0.0
-    stores: list[StoreStats] = field(default_factory=list)
-    error: str | None = None
-    exception: AccsSyncError | None = field(default=None, repr=False)
-
-    @property
-    def pages(self) -> int:
-        return sum(s.pages for s in self.stores)
-
-    @property
-    def products(self) -> int:
-        return sum(s.products for s in self.stores)
-
-    @property
-    def rejected(self) -> int:
-        return sum(s.rejected for s in self.stores)
-
-    @property
-    def deleted(self) -> int:
-        return sum(s.deleted for s in self.stores)
-
-
 class Pipeline:
     """Mirrors the configured store views into the database, one page per transaction."""
 
@@ -201,8 +168,13 @@ class Pipeline:
         scrub: Callable[[str], str] = str,
         concurrency: int = 1,
         observer: Observer | None = None,
+        resources: Sequence[str] = (PRODUCTS,),
+        lister: Lister | None = None,
     ) -> None:
         self.engine = engine
+        #: Which resources a run mirrors (:func:`sync.resources.resource_names`), in order.
+        self.lister = lister
+        self.resources = self._check_resources(resources)
         #: Told what the run does as it happens (progress, metrics); see :mod:`sync.observe`.
         self.observer = observer or Observer()
         self.concurrency = max(1, concurrency)
@@ -216,13 +188,22 @@ class Pipeline:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self, kind: RunKind = "sync", window: Window | None = None) -> RunStats:
+    def run(
+        self,
+        kind: RunKind = "sync",
+        window: Window | None = None,
+        resources: Sequence[str] | None = None,
+    ) -> RunStats:
         """Run once over every store view.
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
         ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
         ``reconcile`` (a full content pass; its pages tombstone what is gone).
+
+        ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
+        resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
+        the others still run, and the run ends ``partial``.
 
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
         (``status``, ``error`` and, for our own errors, ``exception``). Raises
@@ -232,27 +213,49 @@ class Pipeline:
         window = window or Window()
         if window and kind != "backfill":
             raise ValueError("only a backfill takes an updated_at window")
+        chosen = self._check_resources(resources) if resources is not None else self.resources
         with instance_lock(self.engine):
             # Holding the lock, any run still marked "running" belongs to a dead process.
             mark_stale_runs(self.engine, self.now())
-            return self._run_locked(kind, window)
+            return self._run_locked(kind, window, chosen)
 
-    def _run_locked(self, kind: RunKind, window: Window) -> RunStats:
+    def _check_resources(self, resources: Sequence[str]) -> tuple[str, ...]:
+        chosen = tuple(resources)
+        unknown = [r for r in chosen if r != PRODUCTS and r not in RESOURCES]
+        if unknown:
+            raise ValueError(f"unknown resources: {', '.join(unknown)}")
+        if self.lister is None and any(r != PRODUCTS for r in chosen):
+            raise ValueError("resources other than products need a lister")
+        return chosen
+
+    def _run_locked(self, kind: RunKind, window: Window, resources: tuple[str, ...]) -> RunStats:
         started = self.clock.monotonic()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
         with log_context(run_id=run_id, kind=kind):
-            return self._run_started(kind, window, run_id, started)
+            return self._run_started(kind, window, run_id, started, resources)
 
-    def _run_started(self, kind: RunKind, window: Window, run_id: int, started: float) -> RunStats:
+    def _run_started(
+        self,
+        kind: RunKind,
+        window: Window,
+        run_id: int,
+        started: float,
+        resources: tuple[str, ...],
+    ) -> RunStats:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
+        denied = stats.denied
         try:
-            for store_code in self.store_codes:
-                store = StoreStats(store_code=store_code, mode="")
-                stats.stores.append(store)
-                with log_context(store=store_code):
-                    self._sync_store(store, kind, run_id, window)
+            if PRODUCTS in resources:
+                self._products(stats, kind, run_id, window, denied)
+            for name in resources:
+                if name == PRODUCTS:
+                    continue
+                if window:
+                    log.info("%s: a windowed backfill mirrors products only", name)
+                    continue
+                self._resource(RESOURCES[name], stats, kind, run_id, denied)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
@@ -263,6 +266,8 @@ class Pipeline:
             outcome, stats.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
             outcome = "success"
+            if denied:
+                outcome, stats.error = "partial", "; ".join(denied)
         stats.status = outcome
         if stats.error is not None:
             stats.error = self.scrub(stats.error)
@@ -283,6 +288,56 @@ class Pipeline:
             stats.seconds,
         )
         return stats
+
+    def _products(
+        self, stats: RunStats, kind: RunKind, run_id: int, window: Window, denied: list[str]
+    ) -> None:
+        try:
+            for store_code in self.store_codes:
+                store = StoreStats(store_code=store_code, mode="")
+                stats.stores.append(store)
+                with log_context(store=store_code):
+                    self._sync_store(store, kind, run_id, window)
+        except PermissionDenied as exc:
+            denied.append(_denied(PRODUCTS, "Magento_Catalog::products", exc))
+            log.error("%s", denied[-1])
+
+    def _resource(
+        self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int, denied: list[str]
+    ) -> None:
+        """One pass per store view (one in all for a resource that is the same in each)."""
+        assert self.lister is not None
+        scopes = self.store_codes if resource.per_store else self.store_codes[:1]
+        for store_code in scopes:
+            rstats = ResourceStats(resource.name, store_code if resource.per_store else "*")
+            stats.resources.append(rstats)
+            with log_context(store=rstats.store_code):
+                try:
+                    ResourcePass(
+                        resource,
+                        self,
+                        self.lister,
+                        store_code=store_code,
+                        request_store=store_code,
+                        run_id=run_id,
+                        stats=rstats,
+                    ).run(full=kind != "sync")
+                except PermissionDenied as exc:
+                    rstats.error = _denied(resource.name, resource.acl, exc)
+                    denied.append(rstats.error)
+                    log.error("%s", rstats.error)
+                    return  # every store view would be refused alike
+            log.info(
+                "%s %s: %s pass wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
+                resource.name,
+                rstats.store_code,
+                rstats.mode,
+                rstats.written,
+                rstats.unchanged,
+                rstats.deleted,
+                rstats.rejected,
+                rstats.pages,
+            )
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
         with self.engine.connect() as conn:
@@ -376,8 +431,6 @@ class Pipeline:
                 self._raise_watermark(conn, code, ChangesPosition(high_water))
 
     def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
-        from sync.reconcile import counts_differ, reconcile_ids
-
         walk = ChangesWalk()
         # Start a little before the watermark: a product can be changed within a second we
         # already read (ids in one second are not in time order), and Magento stamps
@@ -443,6 +496,11 @@ class Pipeline:
             "page_size",
             lambda size: self.catalog.search(criteria(position, size), store_code),
         )
+
+    def fetch_with(self, call: Callable[[int], Page]) -> Page:
+        """``call(page_size)`` (one page of any list), adapting to the store's page-size limit
+        and honouring stop requests. Thread-safe."""
+        return self._adapting("page_size", call)
 
     def fetch_ids(self, criteria: Callable[[int], SearchCriteria], store_code: str) -> Page:
         """One page of the id listing (large pages, shrunk to the store's limit if it has one)."""
@@ -629,6 +687,14 @@ def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) 
             return None
         present.add(pid)
     return present
+
+
+def _denied(resource: str, acl: str, exc: PermissionDenied) -> str:
+    """One line naming the resource and the ACL it needs."""
+    return (
+        f"{resource}: ACCS refused access ({exc.status or 403}); the API credential's "
+        f"integration needs the ACL resource {acl} (or leave {resource} out of SYNC_RESOURCES)"
+    )
 
 
 def _describe(window: Window) -> str:

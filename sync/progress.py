@@ -41,6 +41,7 @@ class StoreTally:
     pages: int = 0
     retries: int = 0
     finished: float | None = None
+    resource: str = "products"
 
     def rate(self, now: float) -> float:
         elapsed = (self.finished or now) - self.started
@@ -55,11 +56,12 @@ class StoreTally:
     def line(self, now: float) -> str:
         """``store default (full): 12,300 of 200,000 products (6.2%), 41 pages, 4,100
         products/s, 2 retries, ETA 46s``"""
+        noun = "products" if self.resource == "products" else "items"
         if self.total:
             share = min(100.0, 100.0 * self.done / self.total)
-            done = f"{self.done:,} of {self.total:,} products ({share:.1f}%)"
+            done = f"{self.done:,} of {self.total:,} {noun} ({share:.1f}%)"
         else:
-            done = f"{self.done:,} products"
+            done = f"{self.done:,} {noun}"
         eta = self.eta(now)
         parts = [
             done,
@@ -69,7 +71,15 @@ class StoreTally:
         ]
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
-        return f"store {self.store} ({self.mode}): " + ", ".join(parts)
+        return f"{self.label} ({self.mode}): " + ", ".join(parts)
+
+    @property
+    def label(self) -> str:
+        """``store default``; ``categories default``; ``source_items`` (the same in every
+        store view)."""
+        if self.resource == "products":
+            return f"store {self.store}"
+        return self.resource if self.store == "*" else f"{self.resource} {self.store}"
 
 
 def _duration(seconds: float) -> str:
@@ -88,8 +98,8 @@ class Tally(Observer):
     """Counts a run's progress per store view (thread-safe)."""
 
     monotonic: Callable[[], float] = time.monotonic
-    stores: dict[str, StoreTally] = field(default_factory=dict)
-    current: str | None = None
+    stores: dict[tuple[str, str], StoreTally] = field(default_factory=dict)
+    current: tuple[str, str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run_started(self, run_id: int, kind: str) -> None:
@@ -97,15 +107,16 @@ class Tally(Observer):
             self.stores.clear()
             self.current = None
 
-    def store_started(self, store: str, mode: str) -> None:
+    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
         with self._lock:
-            self.stores[store] = StoreTally(store, mode, self.monotonic())
-            self.current = store
+            key = (resource, store)
+            self.stores[key] = StoreTally(store, mode, self.monotonic(), resource=resource)
+            self.current = key
 
     def store_total(self, store: str, total: int) -> None:
         with self._lock:
-            if store in self.stores:
-                self.stores[store].total = total
+            if ("products", store) in self.stores:
+                self.stores[("products", store)].total = total
 
     def retry(self, reason: str) -> None:
         with self._lock:
@@ -114,14 +125,14 @@ class Tally(Observer):
 
     def page_written(self, store: str, page: PageReport) -> None:
         with self._lock:
-            tally = self.stores.get(store)
+            tally = self.stores.get((page.resource, store))
             if tally is not None:
                 tally.done += page.items
-                tally.pages += 1
+                tally.pages += 1 if page.items else 0
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         with self._lock:
-            tally = self.stores.get(store)
+            tally = self.stores.get(("products", store))
             if tally is not None:
                 tally.finished = self.monotonic()
                 if tally.total is not None and tally.done > tally.total:
@@ -206,7 +217,7 @@ class BarProgress(Tally):
             refresh_per_second=4,
             transient=False,
         )
-        self._tasks: dict[str, Any] = {}
+        self._tasks: dict[tuple[str, str], Any] = {}
         self._live = False
 
     def run_started(self, run_id: int, kind: str) -> None:
@@ -215,16 +226,17 @@ class BarProgress(Tally):
             self._progress.start()
             self._live = True
 
-    def store_started(self, store: str, mode: str) -> None:
-        super().store_started(store, mode)
-        self._tasks[store] = self._progress.add_task(
-            f"{store} ({mode})", total=None, pages=0, rate=0, retries=0
+    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+        super().store_started(store, mode, resource)
+        label = self.stores[(resource, store)].label.removeprefix("store ")
+        self._tasks[(resource, store)] = self._progress.add_task(
+            f"{label} ({mode})", total=None, pages=0, rate=0, retries=0
         )
 
     def store_total(self, store: str, total: int) -> None:
         super().store_total(store, total)
-        if store in self._tasks:
-            self._progress.update(self._tasks[store], total=total)
+        if ("products", store) in self._tasks:
+            self._progress.update(self._tasks[("products", store)], total=total)
 
     def retry(self, reason: str) -> None:
         super().retry(reason)
@@ -232,24 +244,24 @@ class BarProgress(Tally):
 
     def page_written(self, store: str, page: PageReport) -> None:
         super().page_written(store, page)
-        self._refresh(store)
+        self._refresh((page.resource, store))
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         super().store_finished(store, watermark)
-        self._refresh(store, finished=True)
+        self._refresh(("products", store), finished=True)
 
-    def _refresh(self, store: str | None, finished: bool = False) -> None:
-        task = self._tasks.get(store or "")
-        if task is None:
+    def _refresh(self, key: tuple[str, str] | None, finished: bool = False) -> None:
+        task = self._tasks.get(key) if key is not None else None
+        if task is None or key is None:
             return
         with self._lock:
-            tally = self.stores.get(store or "")
+            tally = self.stores.get(key)
             if tally is None:
                 return
             now = self.monotonic()
             done, total = tally.done, tally.total
-            if finished and total is None:
-                total = done
+            if total is None and (finished or tally.resource != "products"):
+                total = done  # no total_count asked for: the bar shows what was read
             pages, rate, retries = f"{tally.pages:,}", f"{tally.rate(now):,.0f}", tally.retries
         self._progress.update(
             task, completed=done, total=total, pages=pages, rate=rate, retries=retries

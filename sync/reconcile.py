@@ -36,9 +36,10 @@ from sync.db.rejects import pending_rejects
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.models import format_accs_time
+from sync.stats import StoreStats
 
 if TYPE_CHECKING:
-    from sync.pipeline import Pipeline, StoreStats
+    from sync.seams import ProductPasses
 
 __all__ = ["IdDiff", "counts_differ", "diff_upstream_ids", "reconcile_ids"]
 
@@ -56,7 +57,7 @@ class IdDiff:
     fetch: list[int] = field(default_factory=list)
 
 
-def diff_upstream_ids(pipeline: Pipeline, store_code: str, skip: set[int]) -> IdDiff:
+def diff_upstream_ids(pipeline: ProductPasses, store_code: str, skip: set[int]) -> IdDiff:
     """Walk the id listing page by page, comparing each page with the mirror's rows in the same
     id range. Raises if the listing fails, so an incomplete listing never tombstones anything."""
     walk = IdWalk()
@@ -105,7 +106,7 @@ def _compare(
             diff.fetch.append(pid)
 
 
-def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
+def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> None:
     """List every id; tombstone the gone, fetch the missing, revived and stale."""
     code = store.store_code
     diff = diff_upstream_ids(pipeline, code, store.rejected_ids)
@@ -128,7 +129,7 @@ def reconcile_ids(pipeline: Pipeline, store: StoreStats, run_id: int) -> None:
     _fetch_by_id(pipeline, store, run_id, sorted(diff.fetch))
 
 
-def _fetch_by_id(pipeline: Pipeline, store: StoreStats, run_id: int, ids: list[int]) -> None:
+def _fetch_by_id(pipeline: ProductPasses, store: StoreStats, run_id: int, ids: list[int]) -> None:
     """Fetch ``ids`` in full, a page at a time (``entity_id in (...)``), and write them."""
     position = 0
     while position < len(ids):
@@ -147,7 +148,7 @@ def _fetch_by_id(pipeline: Pipeline, store: StoreStats, run_id: int, ids: list[i
         position += min(len(part), pipeline.page_size)
 
 
-def counts_differ(pipeline: Pipeline, store: StoreStats) -> bool:
+def counts_differ(pipeline: ProductPasses, store: StoreStats) -> bool:
     """Whether ACCS's ``total_count`` differs from the live rows plus pending rejects."""
     code = store.store_code
     upstream = pipeline.guarded(lambda: pipeline.catalog.count(code))

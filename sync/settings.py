@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
+from sync.resources import resource_names
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -167,6 +168,12 @@ class Settings(DatabaseSettings):
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
+    #: What a run mirrors, in this order (sync.resources): products, categories, source_items.
+    sync_resources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(resource_names())
+    )
+    #: The daemon's source-items runs (stock changes do not move any updated_at); "off": none.
+    sync_source_items_schedule: str = "15m"
     sync_schedule: str = "15m"
     #: The id listing + content reconciliation; nightly at 03:00 UTC; "off" disables it.
     sync_reconcile_schedule: str = "0 3 * * *"
@@ -374,6 +381,20 @@ class Settings(DatabaseSettings):
             return list(dict.fromkeys(codes))
         return value
 
+    @field_validator("sync_resources", mode="before")
+    @classmethod
+    def _resources(cls, value: Any) -> Any:
+        return parse_resources(value, "SYNC_RESOURCES")
+
+    @field_validator("sync_source_items_schedule")
+    @classmethod
+    def _source_items_schedule(cls, value: str) -> str:
+        from sync.scheduler import DISABLED, parse_schedule
+
+        if value.strip().lower() not in DISABLED:
+            parse_schedule(value, "SYNC_SOURCE_ITEMS_SCHEDULE")
+        return value
+
     @field_validator("sync_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
@@ -412,6 +433,24 @@ class Settings(DatabaseSettings):
     @property
     def scopes(self) -> list[str]:
         return self.ims_scopes.split(",")
+
+
+def parse_resources(value: Any, setting: str) -> Any:
+    """``"products,categories"`` (or a list) -> the known resource names, in order, once each."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return value
+    names = [str(v).strip().lower() for v in value if str(v).strip()]
+    if not names:
+        raise ValueError(f"{setting} must name at least one of {', '.join(resource_names())}")
+    unknown = [n for n in names if n not in resource_names()]
+    if unknown:
+        raise ValueError(
+            f"{setting} has unknown resources: {', '.join(unknown)} "
+            f"(known: {', '.join(resource_names())})"
+        )
+    return list(dict.fromkeys(names))
 
 
 def _describe(error: dict[str, Any]) -> str:

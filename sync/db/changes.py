@@ -24,7 +24,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from sync.db.dialect import dialect_name, insert_rows
-from sync.db.schema import naive_utc, product_attributes, product_changes, products
+from sync.db.schema import (
+    catalog_changes,
+    naive_utc,
+    product_attributes,
+    product_categories,
+    product_changes,
+    products,
+)
 from sync.db.upsert import upsert_products
 from sync.models import ProductRecord
 
@@ -34,6 +41,7 @@ __all__ = [
     "PageOutcome",
     "chunks",
     "local_index",
+    "log_catalog_changes",
     "stored_rows",
     "tombstone",
     "tombstone_missing",
@@ -50,6 +58,8 @@ INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
 _ATTRIBUTE_COLUMNS = ("store_code", "product_id", "attribute_code", "value")
 _CHANGE_COLUMNS = ("store_code", "product_id", "sku", "op", "changed_at", "run_id")
+_CATALOG_COLUMNS = ("resource", "store_code", "entity_key", "op", "changed_at", "run_id")
+_LINK_COLUMNS = ("store_code", "product_id", "category_id", "position")
 
 
 def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -162,6 +172,7 @@ def write_products(
         # A product new to the mirror has no attribute rows yet: nothing to delete for it.
         known = [r.id for r, op in log if r.id in stored]
         _replace_attributes(conn, store_code, changed, known)
+        _replace_categories(conn, store_code, changed, known)
         _log(conn, [(store_code, r.id, r.sku, op) for r, op in log], now, run_id)
     return outcome
 
@@ -181,16 +192,48 @@ def _replace_attributes(
     insert_rows(conn, product_attributes, _ATTRIBUTE_COLUMNS, rows)
 
 
+def _replace_categories(
+    conn: Connection, store_code: str, records: Sequence[ProductRecord], existing: Sequence[int]
+) -> None:
+    """The ``product_categories`` rows of ``records`` (from their category links)."""
+    for part in chunks(existing):
+        conn.execute(
+            sa.delete(product_categories).where(
+                product_categories.c.store_code == store_code,
+                product_categories.c.product_id.in_(part),
+            )
+        )
+    rows = [(store_code, r.id, cid, pos) for r in records for cid, pos in r.categories]
+    insert_rows(conn, product_categories, _LINK_COLUMNS, rows)
+
+
 def _log(
     conn: Connection,
     entries: Sequence[tuple[str, int, str, str]],
     now: datetime,
     run_id: int | None,
 ) -> None:
-    """Append to ``product_changes`` in the given order (so ``seq`` follows it)."""
+    """Append to ``product_changes`` and ``catalog_changes`` in the given order (so ``seq``
+    follows it)."""
     stamp = naive_utc(now)
     rows = [(store, pid, sku, op, stamp, run_id) for store, pid, sku, op in entries]
     insert_rows(conn, product_changes, _CHANGE_COLUMNS, rows)
+    catalog = [("products", store, str(pid), op, stamp, run_id) for store, pid, _, op in entries]
+    insert_rows(conn, catalog_changes, _CATALOG_COLUMNS, catalog)
+
+
+def log_catalog_changes(
+    conn: Connection,
+    resource: str,
+    store_code: str,
+    entries: Sequence[tuple[str, str]],
+    now: datetime,
+    run_id: int | None,
+) -> None:
+    """Append (entity key, op) entries of ``resource`` to ``catalog_changes``, in order."""
+    stamp = naive_utc(now)
+    rows = [(resource, store_code, key, op, stamp, run_id) for key, op in entries]
+    insert_rows(conn, catalog_changes, _CATALOG_COLUMNS, rows)
 
 
 def tombstone_missing(

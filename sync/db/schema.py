@@ -19,16 +19,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "JSON_TYPE",
-    "catalog_changes",
-    "categories",
-    "inventory_source_items",
-    "product_categories",
     "NAMING_CONVENTION",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
+    "catalog_changes",
+    "categories",
+    "inventory_source_items",
     "metadata",
     "naive_utc",
     "product_attributes",
+    "product_categories",
     "product_changes",
     "products",
     "sync_rejects",
@@ -216,9 +216,7 @@ sync_rejects = sa.Table(
     sa.Column("product_id", sa.BigInteger(), nullable=True, autoincrement=False),
     sa.Column("sku", sa.String(255), nullable=True),
     # Which resource the item came from (revision 0004; older rows are products).
-    sa.Column(
-        "resource", sa.String(32), nullable=False, server_default=sa.text("'products'")
-    ),
+    sa.Column("resource", sa.String(32), nullable=False, server_default=sa.text("'products'")),
     # A rejected item's key as text when it has one (categories, source items).
     sa.Column("entity_key", sa.String(320), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),

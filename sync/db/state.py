@@ -57,8 +57,8 @@ BACKFILL_CHECKPOINT = "backfill_checkpoint"  # {"last_id": int, ...}
 RUNNING = "running"
 #: A run left "running" by a process that died; set by :func:`mark_stale_runs`.
 ABANDONED = "abandoned"
-FinishedStatus = Literal["success", "failed", "interrupted"]
-_FINISHED: frozenset[str] = frozenset(("success", "failed", "interrupted"))
+FinishedStatus = Literal["success", "partial", "failed", "interrupted"]
+_FINISHED: frozenset[str] = frozenset(("success", "partial", "failed", "interrupted"))
 
 _STORE_CODES_MAX = 255
 _ERROR_MAX = 8000  # characters; 4-byte UTF-8 still fits MySQL's 64 KiB TEXT

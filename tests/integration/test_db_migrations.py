@@ -67,6 +67,8 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "store_code": False,
         "product_id": True,
         "sku": True,
+        "resource": False,
+        "entity_key": True,
         "reason": False,
         "payload": False,
         "rejected_at": False,
@@ -91,6 +93,48 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "products_revived": False,
     },
     "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
+    "categories": {
+        "store_code": False,
+        "id": False,
+        "parent_id": True,
+        "name": True,
+        "is_active": True,
+        "position": True,
+        "level": True,
+        "path": True,
+        "include_in_menu": True,
+        "created_at": True,
+        "updated_at": True,
+        "data": False,
+        "content_hash": True,
+        "synced_at": False,
+        "deleted_at": True,
+    },
+    "product_categories": {
+        "store_code": False,
+        "product_id": False,
+        "category_id": False,
+        "position": True,
+    },
+    "inventory_source_items": {
+        "source_code": False,
+        "sku": False,
+        "quantity": True,
+        "status": True,
+        "data": False,
+        "content_hash": True,
+        "synced_at": False,
+        "deleted_at": True,
+    },
+    "catalog_changes": {
+        "seq": False,
+        "resource": False,
+        "store_code": False,
+        "entity_key": False,
+        "op": False,
+        "changed_at": False,
+        "run_id": True,
+    },
 }
 PRIMARY_KEYS = {
     "products": ["store_code", "id"],
@@ -99,6 +143,10 @@ PRIMARY_KEYS = {
     "product_attributes": ["store_code", "product_id", "attribute_code"],
     "product_changes": ["seq"],
     "sync_rejects": ["id"],
+    "categories": ["store_code", "id"],
+    "product_categories": ["store_code", "product_id", "category_id"],
+    "inventory_source_items": ["source_code", "sku"],
+    "catalog_changes": ["seq"],
 }
 PRODUCT_INDEXES = {
     "ix_products_store_code_sku": ["store_code", "sku"],
@@ -283,4 +331,73 @@ def test_upgrading_from_0001_keeps_rows_and_fills_defaults(empty_engine: Engine)
         ).one()
     assert tuple(product) == ("A", None, None)
     assert tuple(run) == ("sync", 1, 0, 0, 0, 0, 0, 0, 0)
-    assert current_revision(empty_engine) == head_revision() == "0003"
+    assert current_revision(empty_engine) == head_revision() == "0004"
+
+
+def test_upgrading_from_0003_keeps_every_row_and_links_products_to_categories(
+    empty_engine: Engine,
+) -> None:
+    """Today's schema upgrades in place: products, attributes, the change log, rejects, runs
+    and state are kept; product_categories is filled from the products' own category links,
+    so no pass is needed; existing rejects are products'."""
+    with empty_engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.commit()
+    links = (
+        '{"sku": "A", "extension_attributes": {"category_links": '
+        '[{"position": 0, "category_id": "3"}, {"position": 2, "category_id": "14"}]}}'
+    )
+    with empty_engine.begin() as conn:
+        for store, pid, data in (("default", 1, links), ("fr", 1, links), ("default", 2, "{}")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO products (store_code, id, sku, data, synced_at, content_hash) "
+                    "VALUES (:s, :i, :k, :d, '2026-01-01 00:00:00', 'h')"
+                ),
+                {"s": store, "i": pid, "k": f"SKU{pid}", "d": data},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO product_attributes (store_code, product_id, attribute_code, value) "
+                "VALUES ('default', 1, 'color', '49')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO product_changes (store_code, product_id, sku, op, changed_at) "
+                "VALUES ('default', 1, 'SKU1', 'insert', '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sync_rejects (store_code, product_id, sku, reason, payload, "
+                "rejected_at) VALUES ('default', 9, 'X', 'bad', '{}', '2026-01-01 00:00:00')"
+            )
+        )
+    ensure_schema(empty_engine)
+    with empty_engine.connect() as conn:
+        count = {
+            table: conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()  # noqa: S608
+            for table in ("products", "product_attributes", "product_changes", "sync_rejects")
+        }
+        linked = conn.execute(
+            sa.text(
+                "SELECT store_code, product_id, category_id, position FROM product_categories "
+                "ORDER BY store_code, product_id, category_id"
+            )
+        ).all()
+        reject = conn.execute(sa.text("SELECT resource, entity_key FROM sync_rejects")).one()
+    assert count == {
+        "products": 3,
+        "product_attributes": 1,
+        "product_changes": 1,
+        "sync_rejects": 1,
+    }
+    assert [tuple(row) for row in linked] == [
+        ("default", 1, 3, 0),
+        ("default", 1, 14, 2),
+        ("fr", 1, 3, 0),
+        ("fr", 1, 14, 2),
+    ]
+    assert tuple(reject) == ("products", None)
+    assert current_revision(empty_engine) == "0004"

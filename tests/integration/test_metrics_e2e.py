@@ -45,6 +45,9 @@ def test_counters_equal_what_a_faulty_backfill_did(
 ) -> None:
     metrics_file = tmp_path / "textfile" / "accs_sync.prom"
     monkeypatch.setenv("SYNC_METRICS_FILE", str(metrics_file))
+    monkeypatch.setenv(
+        "SYNC_RESOURCES", "products"
+    )  # every request counted below is a product page
     emulator.faults.error_5xx_every = 4
     emulator.faults.disconnect_next = 2
     seen = {"n": 0}

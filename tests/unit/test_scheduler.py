@@ -63,7 +63,7 @@ def test_daemon_runs_at_start_survives_failures_and_stops_on_request() -> None:
     assert len(calls) == 3
 
 
-def _fake_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, list[str]]:
+def _fake_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, list[Any]]:
     """An object with what make_daemon reads from an App, recording the runs it starts."""
     for name, value in {
         "IMS_CLIENT_ID": "id",
@@ -73,11 +73,11 @@ def _fake_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, list[st
         **env,
     }.items():
         monkeypatch.setenv(name, value)
-    calls: list[str] = []
+    calls: list[Any] = []
     app = SimpleNamespace(
         settings=load_settings(),
         stop_event=threading.Event(),
-        run=lambda kind: calls.append(kind),
+        run=lambda kind, resources=None: calls.append((kind, resources)),
     )
     return app, calls
 
@@ -90,7 +90,7 @@ def test_the_daemon_schedules_reconcile_nightly_by_default(
     app, calls = _fake_app(monkeypatch, SYNC_SCHEDULE="10m")
     daemon = make_daemon(app)
     jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
-    assert set(jobs) == {Daemon.JOB_ID, "accs-sync-reconcile"}
+    assert set(jobs) == {Daemon.JOB_ID, "accs-sync-reconcile", "accs-sync-source-items"}
     reconcile = jobs["accs-sync-reconcile"]
     assert isinstance(reconcile.trigger, CronTrigger)
     start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -101,7 +101,44 @@ def test_the_daemon_schedules_reconcile_nightly_by_default(
     assert isinstance(jobs[Daemon.JOB_ID].trigger, IntervalTrigger)
     reconcile.func(*reconcile.args)
     jobs[Daemon.JOB_ID].func(*jobs[Daemon.JOB_ID].args)
-    assert calls == ["reconcile", "sync"]
+    assert calls == [("reconcile", None), ("sync", ["products", "categories"])]
+
+
+def test_source_items_run_every_15_minutes_on_their_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stock moves touch no updated_at: the daemon reads source items on a job of their own."""
+    monkeypatch.chdir(tmp_path)
+    app, calls = _fake_app(monkeypatch)
+    jobs = {job.id: job for job in make_daemon(app).scheduler.get_jobs()}
+    stock = jobs["accs-sync-source-items"]
+    assert isinstance(stock.trigger, IntervalTrigger)
+    assert stock.trigger.interval.total_seconds() == 15 * 60
+    stock.func(*stock.args)
+    assert calls == [("sync", ["source_items"])]
+
+
+@pytest.mark.parametrize(
+    ("env", "main", "jobs"),
+    [
+        ({"SYNC_SOURCE_ITEMS_SCHEDULE": "off"}, ["products", "categories", "source_items"], 2),
+        ({"SYNC_RESOURCES": "products,categories"}, ["products", "categories"], 2),
+        ({"SYNC_RESOURCES": "source_items"}, None, 3),
+    ],
+)
+def test_which_job_mirrors_what(
+    env: dict[str, str],
+    main: list[str] | None,
+    jobs: int,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app, calls = _fake_app(monkeypatch, **env)
+    scheduled = {job.id: job for job in make_daemon(app).scheduler.get_jobs()}
+    assert len(scheduled) == jobs
+    scheduled[Daemon.JOB_ID].func(*scheduled[Daemon.JOB_ID].args)
+    assert calls == ([("sync", main)] if main else [])
 
 
 @pytest.mark.parametrize("off", ["off", "never", "OFF"])
@@ -110,7 +147,8 @@ def test_the_scheduled_reconcile_can_be_turned_off(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app, _ = _fake_app(monkeypatch, SYNC_RECONCILE_SCHEDULE=off)
-    assert [job.id for job in make_daemon(app).scheduler.get_jobs()] == [Daemon.JOB_ID]
+    jobs = [job.id for job in make_daemon(app).scheduler.get_jobs()]
+    assert sorted(jobs) == sorted([Daemon.JOB_ID, "accs-sync-source-items"])
 
 
 def test_a_bad_reconcile_schedule_names_its_setting(

@@ -1,0 +1,75 @@
+"""What a run did, counted as it goes: per store view for products, per resource and store
+view for the others, and for the run as a whole. Plain data, shared by the passes
+(:mod:`sync.pipeline`, :mod:`sync.fullpass`, :mod:`sync.reconcile`, :mod:`sync.engine`) and
+the commands that print it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sync.errors import AccsSyncError
+
+__all__ = ["ResourceStats", "RunStats", "StoreStats"]
+
+
+@dataclass
+class ResourceStats:
+    """What one pass over one resource did."""
+
+    resource: str
+    store_code: str
+    mode: str = ""
+    pages: int = 0
+    written: int = 0  # inserted, updated or revived rows
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+
+@dataclass
+class StoreStats:
+    store_code: str
+    mode: str
+    pages: int = 0
+    products: int = 0  # rows written: inserted, updated or revived
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    revived: int = 0
+    rejected_ids: set[int] = field(default_factory=set, repr=False)
+    #: Whether sync_rejects has rows of this store (None: not asked yet). The run lock makes
+    #: this run the only writer, so it stays true to the table once known.
+    rejects_pending: bool | None = field(default=None, repr=False)
+
+
+@dataclass
+class RunStats:
+    run_id: int
+    kind: str
+    status: Literal["running", "success", "partial", "failed", "interrupted"] = "running"
+    seconds: float = 0.0
+    stores: list[StoreStats] = field(default_factory=list)
+    #: Passes over the other resources (categories, source items), one per store view.
+    resources: list[ResourceStats] = field(default_factory=list)
+    #: One line per resource ACCS refused (the run is then ``partial``).
+    denied: list[str] = field(default_factory=list)
+    error: str | None = None
+    exception: AccsSyncError | None = field(default=None, repr=False)
+
+    @property
+    def pages(self) -> int:
+        return sum(s.pages for s in self.stores)
+
+    @property
+    def products(self) -> int:
+        return sum(s.products for s in self.stores)
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.stores)
+
+    @property
+    def deleted(self) -> int:
+        return sum(s.deleted for s in self.stores)
