@@ -52,6 +52,12 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
         return 1
     with sqlite3.connect(database) as conn:
         total = conn.execute("SELECT COUNT(*) FROM products WHERE deleted_at IS NULL").fetchone()[0]
+        tree = conn.execute("SELECT COUNT(*) FROM categories WHERE deleted_at IS NULL").fetchone()[
+            0
+        ]
+        stock = conn.execute(
+            "SELECT COUNT(*) FROM inventory_source_items WHERE deleted_at IS NULL"
+        ).fetchone()[0]
         sample = conn.execute(
             "SELECT sku, name, price FROM products WHERE deleted_at IS NULL "
             "ORDER BY updated_at DESC, id DESC LIMIT 3"
@@ -59,7 +65,9 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     mode = ", ".join(f"{s.store_code}: {s.mode}" for s in stats.stores)
     print()
     print(f"Synced {stats.products} products in {stats.pages} pages in {elapsed:.1f}s ({mode}).")
-    print(f"The mirror holds {total} products: {database}")
+    print(
+        f"The mirror holds {total} products, {tree} categories and {stock} source items: {database}"
+    )
     for sku, name, price in sample:
         shown = "-" if price is None else f"{float(price):.2f}"
         print(f"  {sku:<24} {str(name)[:40]:<40} {shown:>10}")

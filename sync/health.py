@@ -62,8 +62,9 @@ class ReadinessCheck:
             reason = f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__
             self._result = (False, f"database does not answer ({reason})")
             return
-        if row is not None and row.status == "failed":
-            self._result = (False, f"the last run (#{row.id}) failed; see accs-sync status")
+        if row is not None and row.status in ("failed", "partial"):
+            what = "failed" if row.status == "failed" else "was partial (a resource was refused)"
+            self._result = (False, f"the last run (#{row.id}) {what}; see accs-sync status")
         elif row is None:
             self._result = (True, "database answers; no run has finished yet")
         else:

@@ -171,40 +171,29 @@ def write_products(
         upsert_products(conn, changed, now)
         # A product new to the mirror has no attribute rows yet: nothing to delete for it.
         known = [r.id for r, op in log if r.id in stored]
-        _replace_attributes(conn, store_code, changed, known)
-        _replace_categories(conn, store_code, changed, known)
+        attributes = [(store_code, r.id, c, v) for r in changed for c, v in r.attributes]
+        _replace_rows(conn, product_attributes, _ATTRIBUTE_COLUMNS, store_code, attributes, known)
+        links = [(store_code, r.id, c, p) for r in changed for c, p in r.categories]
+        _replace_rows(conn, product_categories, _LINK_COLUMNS, store_code, links, known)
         _log(conn, [(store_code, r.id, r.sku, op) for r, op in log], now, run_id)
     return outcome
 
 
-def _replace_attributes(
-    conn: Connection, store_code: str, records: Sequence[ProductRecord], existing: Sequence[int]
+def _replace_rows(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    store_code: str,
+    rows: Sequence[tuple[Any, ...]],
+    existing: Sequence[int],
 ) -> None:
-    """The attribute rows of ``records``; the old rows of the ``existing`` ids go first."""
+    """A product child table's rows (``product_attributes``, ``product_categories``) for the
+    products written: the old rows of the ``existing`` ids go first."""
     for part in chunks(existing):
         conn.execute(
-            sa.delete(product_attributes).where(
-                product_attributes.c.store_code == store_code,
-                product_attributes.c.product_id.in_(part),
-            )
+            sa.delete(table).where(table.c.store_code == store_code, table.c.product_id.in_(part))
         )
-    rows = [(store_code, r.id, code, value) for r in records for code, value in r.attributes]
-    insert_rows(conn, product_attributes, _ATTRIBUTE_COLUMNS, rows)
-
-
-def _replace_categories(
-    conn: Connection, store_code: str, records: Sequence[ProductRecord], existing: Sequence[int]
-) -> None:
-    """The ``product_categories`` rows of ``records`` (from their category links)."""
-    for part in chunks(existing):
-        conn.execute(
-            sa.delete(product_categories).where(
-                product_categories.c.store_code == store_code,
-                product_categories.c.product_id.in_(part),
-            )
-        )
-    rows = [(store_code, r.id, cid, pos) for r in records for cid, pos in r.categories]
-    insert_rows(conn, product_categories, _LINK_COLUMNS, rows)
+    insert_rows(conn, table, columns, rows)
 
 
 def _log(

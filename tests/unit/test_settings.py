@@ -82,6 +82,9 @@ def test_toml_file_is_read_and_environment_wins(
         ({"SYNC_SCHEDULE": "every tuesday"}, "SYNC_SCHEDULE", "crontab"),
         ({"SYNC_STORE_CODES": "default,bad code"}, "SYNC_STORE_CODES", "bad code"),
         ({"SYNC_LOG_FORMAT": "xml"}, "SYNC_LOG_FORMAT", "text or json"),
+        ({"SYNC_RESOURCES": "products,stock"}, "SYNC_RESOURCES", "unknown resources: stock"),
+        ({"SYNC_RESOURCES": " , "}, "SYNC_RESOURCES", "at least one"),
+        ({"SYNC_SOURCE_ITEMS_SCHEDULE": "often"}, "SYNC_SOURCE_ITEMS_SCHEDULE", "crontab"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -93,6 +96,15 @@ def test_bad_values_name_the_setting(
     assert info.value.setting == setting
     assert setting in info.value.message and fragment in info.value.message
     assert "\n" not in info.value.message
+
+
+def test_resources_default_to_all_and_keep_the_order_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_required(monkeypatch)
+    assert load_settings().sync_resources == ["products", "categories", "source_items"]
+    set_required(monkeypatch, SYNC_RESOURCES="Source_Items, products,source_items")
+    assert load_settings().sync_resources == ["source_items", "products"]
 
 
 def test_plain_http_is_fine_for_a_loopback_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
