@@ -51,13 +51,10 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
         print(f"accs-sync demo: the sync {stats.status}: {stats.error}")
         return 1
     with sqlite3.connect(database) as conn:
-        total = conn.execute("SELECT COUNT(*) FROM products WHERE deleted_at IS NULL").fetchone()[0]
-        tree = conn.execute("SELECT COUNT(*) FROM categories WHERE deleted_at IS NULL").fetchone()[
-            0
-        ]
-        stock = conn.execute(
-            "SELECT COUNT(*) FROM inventory_source_items WHERE deleted_at IS NULL"
-        ).fetchone()[0]
+        total, tree, stock = (
+            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL").fetchone()[0]  # noqa: S608
+            for table in ("products", "categories", "inventory_source_items")  # fixed names
+        )
         sample = conn.execute(
             "SELECT sku, name, price FROM products WHERE deleted_at IS NULL "
             "ORDER BY updated_at DESC, id DESC LIMIT 3"
