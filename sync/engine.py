@@ -22,8 +22,8 @@ starts over at the next run (passes over these resources are short, so no checkp
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -165,7 +165,9 @@ class ResourcePass:
         ``seen``."""
         keyed = True
         position: KeyPosition | None = KeyPosition()
-        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accs-sync-ahead")
+        ahead = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"accs-sync-{self.resource.name}-ahead"
+        )
         pending: Future[Page] | None = None
         try:
             while position is not None:
@@ -173,7 +175,10 @@ class ResourcePass:
                 following = walk.advance(position, page)
                 pending = None
                 if following is not None:
-                    pending = ahead.submit(self._fetch, walk, following)
+                    # In this run's log context, which threads do not inherit.
+                    pending = ahead.submit(
+                        contextvars.copy_context().run, self._fetch, walk, following
+                    )
                 with self.context.engine.begin() as conn:
                     keyed &= self._write_page(conn, page, seen)
                 position = following
@@ -406,6 +411,3 @@ def _payload(item: Any) -> str:
     import json
 
     return json.dumps(item, ensure_ascii=False, default=str)
-
-
-_ = threading  # the read-ahead thread runs in the pool above

@@ -24,6 +24,7 @@ def _env(emulator: EmulatorServer, db_url: str, **extra: str) -> dict[str, str]:
         SYNC_PAGE_SIZE="100",
         SYNC_CONCURRENCY="1",
         SYNC_PROGRESS_SECONDS="0.4",
+        SYNC_RESOURCES="products",  # the lines counted below are the products' pass
         **extra,
     )
 
