@@ -6,7 +6,7 @@ report, so the text and ``status --json`` never disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sync.db.state import (
     product_counts,
     recent_runs,
 )
+from sync.resources import RESOURCES
 
 __all__ = [
     "StatusReport",
@@ -65,6 +66,8 @@ class StatusReport:
     counts: list[ProductCount]
     state: list[StateEntry]
     runs: list[RunInfo]
+    #: Rows of the other resources (categories, source items) per store view.
+    resources: dict[str, list[ProductCount]] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -82,6 +85,12 @@ def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusRepor
         return StatusReport(database, False, None, head, [], [], [])
     with engine.connect() as conn:
         state = all_state(conn)
+    present = inspect(engine)
+    resources = {
+        resource.name: product_counts(engine, resource.table)
+        for resource in RESOURCES.values()
+        if present.has_table(resource.table.name)
+    }
     return StatusReport(
         database=database,
         schema_present=True,
@@ -90,6 +99,7 @@ def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusRepor
         counts=product_counts(engine),
         state=state,
         runs=recent_runs(engine, runs),
+        resources=resources,
     )
 
 
@@ -112,6 +122,12 @@ def status_json(report: StatusReport) -> dict[str, Any]:
             {"store_code": c.store_code, "live": c.alive, "deleted": c.deleted}
             for c in report.counts
         ],
+        "resources": {
+            name: [
+                {"store_code": c.store_code, "live": c.alive, "deleted": c.deleted} for c in counts
+            ]
+            for name, counts in report.resources.items()
+        },
         "state": [
             {
                 "store_code": e.store_code,
@@ -150,6 +166,17 @@ def status_text(report: StatusReport) -> str:
         lines.append(
             f"  {count.store_code:<16} {count.alive:>9} live  {count.deleted:>7} deleted upstream"
         )
+
+    for name, counts in report.resources.items():
+        lines.append("")
+        lines.append(f"{name.replace('_', ' ')}:")
+        if not counts:
+            lines.append("  (none yet)")
+        for count in counts:
+            lines.append(
+                f"  {count.store_code:<16} {count.alive:>9} live  {count.deleted:>7} "
+                "deleted upstream"
+            )
 
     lines.append("")
     lines.append("sync state:")

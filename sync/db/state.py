@@ -339,13 +339,19 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
     ]
 
 
-def product_counts(engine: Engine) -> list[ProductCount]:
-    """Per store view: how many products are mirrored, and how many of them are deleted."""
-    deleted = sa.func.sum(sa.case((products.c.deleted_at.is_not(None), 1), else_=0))
+def product_counts(engine: Engine, table: sa.Table = products) -> list[ProductCount]:
+    """Per store view: how many rows of ``table`` (products by default) are mirrored, and how
+    many of them are deleted. A table of rows shared by every store view counts as ``*``."""
+    deleted = sa.func.sum(sa.case((table.c.deleted_at.is_not(None), 1), else_=0))
+    scope = table.c.store_code if "store_code" in table.c else sa.literal("*")
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(products.c.store_code, sa.func.count(), deleted)
-            .group_by(products.c.store_code)
-            .order_by(products.c.store_code)
-        ).all()
-    return [ProductCount(store, int(total), int(dead or 0)) for store, total, dead in rows]
+        if "store_code" in table.c:
+            query = sa.select(scope, sa.func.count(), deleted).group_by(scope).order_by(scope)
+        else:
+            query = sa.select(scope, sa.func.count(), deleted).select_from(table)
+        rows = conn.execute(query).all()
+    return [
+        ProductCount(str(store), int(total), int(dead or 0))
+        for store, total, dead in rows
+        if int(total)
+    ]

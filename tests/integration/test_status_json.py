@@ -25,6 +25,11 @@ def test_status_json_carries_runs_counts_and_state(
         "head": head_revision(),
     }
     assert document["counts"] == [{"store_code": "default", "live": 750, "deleted": 0}]
+    resources = document["resources"]
+    [categories] = resources["categories"]
+    [stock] = resources["source_items"]
+    assert categories["store_code"] == "default" and categories["live"] > 0
+    assert stock["store_code"] == "*" and stock["live"] > 750 and stock["deleted"] == 0
     [watermark] = [e for e in document["state"] if e["key"] == "watermark"]
     assert watermark["store_code"] == "default" and watermark["updated_at"].endswith("Z")
     assert set(watermark["value"]) == {"updated_at", "id"}
@@ -40,6 +45,7 @@ def test_status_json_carries_runs_counts_and_state(
     text = capsys.readouterr().out
     assert f"schema revision: {head_revision()}" in text
     assert f"#{run['id']:<5} {run['kind']:<9} success" in text
+    assert f"  *{stock['live']:>25} live" in text.split("source items:")[1]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
