@@ -107,6 +107,12 @@ def test_readiness_follows_the_last_finished_run(tmp_path: Path) -> None:
         second = start_run(engine, "sync", ["default"], now)
         finish_run(engine, second, "interrupted", now, None)
         assert check() == (True, f"database answers; last run #{second} interrupted")
+        third = start_run(engine, "sync", ["default"], now)
+        finish_run(engine, third, "partial", now, "source_items: ACCS refused access (403)")
+        assert check() == (
+            False,
+            f"the last run (#{third}) was partial (a resource was refused); see accs-sync status",
+        )
     finally:
         engine.dispose()
 
