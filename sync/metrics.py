@@ -61,6 +61,8 @@ OUTCOMES = ("success", "partial", "failed", "interrupted")
 OPERATIONS = ("insert", "update", "revive", "delete")
 RETRY_REASONS = ("rate_limited", "server_error", "network", "invalid_response", "other")
 STATUS_CLASSES = ("2xx", "4xx", "5xx", "network")
+#: The row counters' two families: products by store view, the other resources by resource.
+_FAMILIES = (("products", "Product rows", "store"), ("rows", "Rows of other resources", "resource"))
 #: Page latency: ACCS answers a 300-product page in 0.1-2 s; slow proxies and timeouts go higher.
 REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: A run: seconds for an unchanged incremental, hours for a large backfill.
@@ -151,42 +153,34 @@ class Metrics(Observer):
         self.in_progress = Gauge(
             "accs_sync_run_in_progress", "1 while a run is going on.", registry=reg
         )
-        self.written = Counter(
-            "accs_sync_products_written",
-            "Product rows written, by store view and operation (insert, update, revive, "
-            "delete: a tombstone).",
-            ["store", "operation"],
-            registry=reg,
+        # Products by store view; the other resources (categories, source items) by resource.
+        self.written, self.rows = (
+            Counter(
+                f"accs_sync_{what}_written",
+                f"{noun} written, by {by} and operation (insert, update, revive, delete: a "
+                "tombstone).",
+                [by, "operation"],
+                registry=reg,
+            )
+            for what, noun, by in _FAMILIES
         )
-        self.unchanged = Counter(
-            "accs_sync_products_unchanged",
-            "Products read whose content had not changed (nothing written).",
-            ["store"],
-            registry=reg,
+        self.unchanged, self.rows_unchanged = (
+            Counter(
+                f"accs_sync_{what}_unchanged",
+                f"{noun} read whose content had not changed (nothing written), by {by}.",
+                [by],
+                registry=reg,
+            )
+            for what, noun, by in _FAMILIES
         )
-        self.rejected = Counter(
-            "accs_sync_products_rejected",
-            "Items refused by validation (kept in sync_rejects).",
-            ["store"],
-            registry=reg,
-        )
-        self.rows = Counter(
-            "accs_sync_rows_written",
-            "Rows of the other resources written (categories, source_items), by operation.",
-            ["resource", "operation"],
-            registry=reg,
-        )
-        self.rows_unchanged = Counter(
-            "accs_sync_rows_unchanged",
-            "Rows of the other resources read whose content had not changed.",
-            ["resource"],
-            registry=reg,
-        )
-        self.rows_rejected = Counter(
-            "accs_sync_rows_rejected",
-            "Items of the other resources refused by validation (kept in sync_rejects).",
-            ["resource"],
-            registry=reg,
+        self.rejected, self.rows_rejected = (
+            Counter(
+                f"accs_sync_{what}_rejected",
+                f"{noun} refused by validation (kept in sync_rejects), by {by}.",
+                [by],
+                registry=reg,
+            )
+            for what, noun, by in _FAMILIES
         )
         self.pages = Counter("accs_sync_pages", "Pages committed.", ["store"], registry=reg)
         self.requests = Counter(

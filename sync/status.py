@@ -158,18 +158,11 @@ def status_text(report: StatusReport) -> str:
     note = "" if revision == head else f" (this accs-sync expects {head}: run accs-sync migrate)"
     lines.append(f"schema revision: {revision}{note}")
 
-    lines.append("")
-    lines.append("products per store view:")
-    if not report.counts:
-        lines.append("  (none yet)")
-    for count in report.counts:
-        lines.append(
-            f"  {count.store_code:<16} {count.alive:>9} live  {count.deleted:>7} deleted upstream"
-        )
-
-    for name, counts in report.resources.items():
+    tables = {"products per store view": report.counts}
+    tables |= {name.replace("_", " "): counts for name, counts in report.resources.items()}
+    for title, counts in tables.items():
         lines.append("")
-        lines.append(f"{name.replace('_', ' ')}:")
+        lines.append(f"{title}:")
         if not counts:
             lines.append("  (none yet)")
         for count in counts:

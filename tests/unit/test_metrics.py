@@ -190,3 +190,27 @@ def test_an_unwritable_textfile_fails_loudly_only_in_the_writer(tmp_path: Path) 
     blocked.write_text("")
     with pytest.raises(OSError):
         write_metrics_file(blocked / "accs_sync.prom", one_run().registry)
+
+
+def test_other_resources_count_by_resource_not_by_store() -> None:
+    metrics = Metrics(stores=["default"])
+    metrics.store_started("*", "full", resource="source_items")
+    found = scrape(metrics)
+    assert (
+        found[key("accs_sync_rows_written_total", resource="source_items", operation="delete")] == 0
+    )
+    metrics.page_written(
+        "*", PageReport(items=3, inserted=1, updated=1, unchanged=1, resource="source_items")
+    )
+    metrics.page_written("*", PageReport(deleted=2, resource="source_items"))
+    found = scrape(metrics)
+    assert (
+        found[key("accs_sync_rows_written_total", resource="source_items", operation="insert")] == 1
+    )
+    assert (
+        found[key("accs_sync_rows_written_total", resource="source_items", operation="delete")] == 2
+    )
+    assert found[key("accs_sync_rows_unchanged_total", resource="source_items")] == 1
+    # Products' counters and series are untouched; no product series for the store "*".
+    assert found[key("accs_sync_pages_total", store="default")] == 0
+    assert key("accs_sync_products_written_total", store="*", operation="insert") not in found
