@@ -61,9 +61,13 @@ class EmulatorUnsupported(RuntimeError):
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment minus accs-sync's settings, plus ``extra``."""
+    """This process's environment minus accs-sync's settings, plus ``extra``. Runs mirror
+    products only unless ``extra`` says otherwise: the product benchmarks' figures stay
+    comparable with those taken before categories and source items were mirrored too
+    (``bench/resources.py`` measures those)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_OWN_SETTINGS)}
     env["PYTHONUNBUFFERED"] = "1"
+    env["SYNC_RESOURCES"] = "products"
     env.update(extra or {})
     return env
 
