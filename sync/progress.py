@@ -10,7 +10,9 @@ of ACCS's ``total_count``, pages, products/s, retries, ETA), so they can never d
   goes on (cron, containers, the daemon), and stops at the run's end.
 
 Updating the tally is a few integer additions under a lock per page; drawing happens on rich's
-own refresh thread (twice a second: at four, the bar cost a 20,000-product backfill 4% of its CPU) or the log timer, never in the sync's loop.
+own refresh thread, twice a second (at four, the bar cost a 20,000-product backfill 4% of its
+CPU; at two it is within noise, see ``bench/observability.py``), or on the log timer, never in
+the sync's loop.
 """
 
 from __future__ import annotations
