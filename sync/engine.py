@@ -16,7 +16,9 @@ One pass over one resource (and store view, for per-store resources):
   ``total_count`` with the live rows (one tiny request) and runs a full pass when they differ.
 
 A resource without an incremental field (source items) runs a full pass every time: reading is
-the cost, writing is only what changed. An interrupted pass keeps every committed page and
+the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read
+one value of its first field per worker (source items: a worker per source), written by one
+writer. An interrupted pass keeps every committed page and
 starts over at the next run (passes over these resources are short, so no checkpoint is kept).
 """
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
+#: More values than this in a key's first field (sources) and the pass walks the key as a whole.
+MAX_PARTITIONS = 64
 
 
 class Lister(Protocol):
@@ -67,6 +73,8 @@ class PassContext(Protocol):
     engine: Engine
     observer: Observer
     lookback_seconds: int
+    #: SYNC_CONCURRENCY: how many partitions of a resource are walked at once.
+    concurrency: int
 
     def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
 
@@ -130,9 +138,12 @@ class ResourcePass:
         self.stats.mode = mode
         self._started()
         high_water = self._newest() if self.resource.incremental else None
-        walk = self._walk(())
         seen: set[Key] = set()
-        complete = self._walk_pages(walk, seen)
+        partitions = self._partitions()
+        if partitions is None:
+            complete = self._walk_pages(self._walk(()), seen)
+        else:
+            complete = self._walk_partitions(partitions, seen)
         if complete is None:
             log.warning(
                 "%s %s: a rejected item has no key; deletions wait for the next full pass",
@@ -186,6 +197,124 @@ class ResourcePass:
             ahead.shutdown(wait=True, cancel_futures=True)
         return True if keyed else None
 
+    # -- concurrency: one walk per value of the key's first field ------------------------------
+
+    def _partitions(self) -> list[KeysetWalk] | None:
+        """For a key of two fields (source items: ``source_code`` + ``sku``) and
+        ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with one-item
+        requests (``first > previous``, sorted), each walking the second field within it. None
+        (walk the key as a whole) otherwise, or when there are more than
+        :data:`MAX_PARTITIONS` values."""
+        keys = self.resource.keys
+        if len(keys) != 2 or self.context.concurrency < 2:
+            return None
+        first, second = keys
+        values: list[Any] = []
+        while len(values) <= MAX_PARTITIONS:
+            groups = ((Filter(first.filter, str(values[-1]), "gt"),),) if values else ()
+            criteria = SearchCriteria(
+                groups=groups,
+                sorts=(Sort(first.filter, "ASC"),),
+                page_size=1,
+                fields=f"items[{first.item}],total_count",
+            )
+            page = self._probe(criteria)
+            if not page.items:
+                break
+            value = first.read(page.items[0]) if isinstance(page.items[0], dict) else None
+            if value is None or value in values:
+                return None  # unreadable, or the store ignored the filter: walk it whole
+            values.append(value)
+        if len(values) > MAX_PARTITIONS:
+            return None
+
+        def key_of(item: Any) -> Key | None:
+            value = second.read(item) if isinstance(item, dict) else None
+            return None if value is None else (value,)
+
+        return [
+            KeysetWalk(
+                fields=[second.filter],
+                key_of=key_of,
+                groups=((Filter(first.filter, str(value), "eq"),),),
+            )
+            for value in values
+        ]
+
+    def _probe(self, criteria: SearchCriteria) -> Page:
+        """One request with fixed ``criteria`` (a one-item probe)."""
+        path, store = self.resource.path, self.request_store
+        return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
+
+    def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool | None:
+        """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` threads; this thread is the only
+        writer and commits each page as it comes. A worker waits for its page's commit before
+        it asks for the next one (memory stays at one page per worker). The first failure
+        stops the others after their current request; pages fetched are still written."""
+        todo: queue.SimpleQueue[KeysetWalk] = queue.SimpleQueue()
+        for walk in walks:
+            todo.put(walk)
+        jobs: queue.Queue[tuple[Page, threading.Event] | BaseException | None] = queue.Queue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    try:
+                        walk = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    position: KeyPosition | None = KeyPosition()
+                    while position is not None and not stop.is_set():
+                        page = self._fetch(walk, position)
+                        position = walk.advance(position, page)
+                        done = threading.Event()
+                        jobs.put((page, done))
+                        done.wait()
+            except BaseException as exc:  # noqa: BLE001 - handed to the writer, raised there
+                jobs.put(exc)
+            finally:
+                jobs.put(None)
+
+        workers = [
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(work,),
+                name=f"accs-sync-{self.resource.name}-{n}",
+                daemon=True,
+            )
+            for n in range(min(self.context.concurrency, len(walks)))
+        ]
+        for worker in workers:
+            worker.start()
+        keyed, error, running = True, None, len(workers)
+        try:
+            while running:
+                message = jobs.get()
+                if message is None:
+                    running -= 1
+                elif isinstance(message, BaseException):
+                    error = error or message
+                    stop.set()
+                else:
+                    page, done = message
+                    try:
+                        if error is None:
+                            with self.context.engine.begin() as conn:
+                                keyed &= self._write_page(conn, page, seen)
+                    except Exception as exc:  # noqa: BLE001 - raised below, once workers stop
+                        error = exc
+                        stop.set()
+                    finally:
+                        done.set()
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+        if error is not None:
+            raise error
+        return True if keyed else None
+
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
         return self.context.fetch_with(
@@ -198,10 +327,7 @@ class ResourcePass:
         field = self.resource.incremental
         assert field is not None
         sorts = (Sort(field, "DESC"), *(Sort(k.filter, "DESC") for k in self.resource.keys))
-        criteria = SearchCriteria(sorts=sorts, page_size=1)
-        page = self.context.fetch_with(
-            lambda size: self.lister.list(self.resource.path, criteria, self.request_store)
-        )
+        page = self._probe(SearchCriteria(sorts=sorts, page_size=1))
         for item in page.items:
             stamp = item.get(field) if isinstance(item, dict) else None
             if isinstance(stamp, str) and stamp:
@@ -209,10 +335,7 @@ class ResourcePass:
         return None
 
     def _counts_differ(self) -> bool:
-        criteria = SearchCriteria(page_size=1)
-        page = self.context.fetch_with(
-            lambda size: self.lister.list(self.resource.path, criteria, self.request_store)
-        )
+        page = self._probe(SearchCriteria(page_size=1))
         table = self.resource.table
         query = sa.select(sa.func.count()).select_from(table).where(table.c.deleted_at.is_(None))
         if self.resource.per_store:

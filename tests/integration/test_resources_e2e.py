@@ -234,3 +234,37 @@ def test_a_forbidden_resource_is_named_and_the_others_are_mirrored(
     assert sync() == 0
     assert mirrored_stock(db_url) == upstream_stock(emulator)
     assert last_run_status(db_url) == "success"
+
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_source_items_by_source_side_by_side_or_one_after_another(
+    concurrency: str,
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With SYNC_CONCURRENCY > 1 each source is walked by its own worker (one writer); with 1
+    the key is walked as a whole. Both mirror every item once and sweep what is gone."""
+    monkeypatch.setenv("SYNC_RESOURCES", "source_items")
+    monkeypatch.setenv("SYNC_CONCURRENCY", concurrency)
+    emulator.faults.latency = 0.01  # requests overlap only if they are sent side by side
+    emulator.faults.error_5xx_every = 9
+    assert sync() == 0
+    assert mirrored_stock(db_url) == upstream_stock(emulator)
+    records = [r for r in emulator.stats.recent if r.kind == "source_items"]
+    sources = {
+        r.params().get("searchCriteria[filterGroups][0][filters][0][value]") for r in records
+    }
+    if concurrency == "1":
+        assert emulator.stats.max_in_flight == 1
+    else:
+        assert {"default", "eu_warehouse"} <= sources
+        assert emulator.stats.max_in_flight >= 2
+    # Every item was written once: one insert each in the change log.
+    log = changes(db_url, "source_items")
+    assert len(log) == len(set(log)) == len(upstream_stock(emulator))
+    some = sorted(upstream_stock(emulator))[5]
+    emulator.catalog.remove_source_item(some[1], some[0])
+    assert sync() == 0
+    assert mirrored_stock(db_url) == upstream_stock(emulator)
