@@ -35,12 +35,17 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--database", default="sqlite", help="sqlite, postgresql, mariadb or a URL")
     parser.add_argument("--moves", type=int, default=500, help="stock moves before the last run")
+    parser.add_argument("--latency", type=float, default=0.0, help="emulator latency, seconds")
+    parser.add_argument("--concurrency", type=int, default=4, help="SYNC_CONCURRENCY")
     args = parser.parse_args()
     interrupt_on_sigterm()
-    print(f"{args.products} products; database {args.database}")
+    print(
+        f"{args.products} products; database {args.database}; latency {args.latency:g} s; "
+        f"SYNC_CONCURRENCY={args.concurrency}"
+    )
     print(f"{'run':<34} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'CPU s':>7} {'RSS MiB':>8}")
     try:
-        run(args.products, args.database, args.moves)
+        run(args.products, args.database, args.moves, args.latency, args.concurrency)
     except KeyboardInterrupt:
         print("\ninterrupted: every child process has been stopped", file=sys.stderr)
         return 130
@@ -50,15 +55,19 @@ def main() -> int:
     return 0
 
 
-def run(products: int, database: str, moves: int) -> None:
+def run(products: int, database: str, moves: int, latency: float, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        with Emulator(products, work) as emulator, scratch_database(database, "r", work) as url:
+        with (
+            Emulator(products, work, latency=latency) as emulator,
+            scratch_database(database, "r", work) as url,
+        ):
             env = child_env(
                 {
                     **emulator.exports,
                     "DATABASE_URL": url,
                     "SYNC_TOKEN_CACHE": str(work / "tokens.json"),
+                    "SYNC_CONCURRENCY": str(concurrency),
                 }
             )
             base = emulator.exports["API_ENDPOINT"].rsplit("/", 1)[0]
