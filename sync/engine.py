@@ -42,7 +42,7 @@ from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
-from sync.db.rejects import clear_resource_rejects, record_resource_rejects
+from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.schema import naive_utc
 from sync.db.state import get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
@@ -141,17 +141,17 @@ class ResourcePass:
         seen: set[Key] = set()
         partitions = self._partitions()
         if partitions is None:
-            complete = self._walk_pages(self._walk(()), seen)
+            keyed = self._walk_pages(self._walk(()), seen)
         else:
-            complete = self._walk_partitions(partitions, seen)
-        if complete is None:
+            keyed = self._walk_partitions(partitions, seen)
+        if not keyed:
             log.warning(
                 "%s %s: a rejected item has no key; deletions wait for the next full pass",
                 self.resource.name,
                 self.store_code,
             )
         with self.context.engine.begin() as conn:
-            if complete is not None:
+            if keyed:
                 self.stats.deleted += self._sweep(conn, seen)
             if high_water is not None:
                 self._raise_watermark(conn, high_water)
@@ -170,10 +170,9 @@ class ResourcePass:
             groups=groups,
         )
 
-    def _walk_pages(self, walk: KeysetWalk, seen: set[Key] | None) -> bool | None:
+    def _walk_pages(self, walk: KeysetWalk, seen: set[Key] | None) -> bool:
         """Fetch and write every page of ``walk``, the next page fetched while one is written.
-        Returns whether every item had a key (None: one had not), so a sweep can trust
-        ``seen``."""
+        Returns whether every item had a key, so a sweep can trust ``seen``."""
         keyed = True
         position: KeyPosition | None = KeyPosition()
         ahead = ThreadPoolExecutor(
@@ -195,7 +194,7 @@ class ResourcePass:
                 position = following
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
-        return True if keyed else None
+        return keyed
 
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
@@ -246,7 +245,7 @@ class ResourcePass:
         path, store = self.resource.path, self.request_store
         return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
 
-    def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool | None:
+    def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
         """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` threads; this thread is the only
         writer and commits each page as it comes. A worker waits for its page's commit before
         it asks for the next one (memory stays at one page per worker). The first failure
@@ -313,7 +312,7 @@ class ResourcePass:
                 worker.join(timeout=60)
         if error is not None:
             raise error
-        return True if keyed else None
+        return keyed
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
@@ -358,7 +357,7 @@ class ResourcePass:
             if key is None:
                 keyed = False
                 reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
-                rejects.append((None, reason, _payload(item)))
+                rejects.append((None, reason, payload_text(item)))
                 continue
             hashed[key] = _cleaned(item)  # a repeated key in one page: the last one wins
         stored = self._stored(conn, list(hashed))
@@ -374,7 +373,7 @@ class ResourcePass:
             try:
                 values = resource.parse(item)
             except ItemRejected as exc:
-                rejects.append((resource.key_text(key), exc.reason, _payload(item)))
+                rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
                 continue
             op = INSERT if row is None or row.deleted_at is not None else UPDATE
             report["inserted" if row is None else "revived" if op == INSERT else "updated"] += 1
@@ -384,21 +383,14 @@ class ResourcePass:
             stamp = values.get("updated_at") if resource.incremental else None
             if stamp is not None and (high is None or stamp > high):
                 high = stamp
+        written = [resource.key_text(key) for key, _ in changes]
         if rows:
             self._upsert(conn, rows)
-            log_catalog_changes(
-                conn,
-                resource.name,
-                self.store_code,
-                [(resource.key_text(key), op) for key, op in changes],
-                now,
-                self.run_id,
-            )
+            ops = [(text, op) for text, (_, op) in zip(written, changes, strict=True)]
+            log_catalog_changes(conn, resource.name, self.store_code, ops, now, self.run_id)
+            clear_resource_rejects(conn, resource.name, self.store_code, written)
         if seen is not None:
             seen.update(hashed)
-        written = [resource.key_text(key) for key, _ in changes]
-        if written:
-            clear_resource_rejects(conn, resource.name, self.store_code, written)
         if rejects:
             for key_text, reason, _ in rejects:
                 log.warning(
@@ -528,9 +520,3 @@ class ResourcePass:
         if current is not None and str(current.get("updated_at", "")) >= candidate:
             return
         set_state(conn, self.store_code, key, {"updated_at": candidate}, self.context.now())
-
-
-def _payload(item: Any) -> str:
-    import json
-
-    return json.dumps(item, ensure_ascii=False, default=str)

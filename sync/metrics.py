@@ -97,6 +97,21 @@ class _StoreClock(Collector):
         self.watermarks: dict[str, float] = {}
         self.successes: dict[str, float] = {}
 
+    def record(
+        self,
+        store: str,
+        *,
+        success: float | None = None,
+        watermark: float | None = None,
+        keep: bool = False,
+    ) -> None:
+        """A store view's last success and watermark (Unix time); ``keep``: only where none
+        is known yet (values read from the database at start-up)."""
+        with self._lock:
+            for values, value in ((self.successes, success), (self.watermarks, watermark)):
+                if value is not None and not (keep and store in values):
+                    values[store] = value
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             watermarks, successes = dict(self.watermarks), dict(self.successes)
@@ -290,11 +305,8 @@ class Metrics(Observer):
             self.rows_rejected.labels(page.resource).inc(page.rejected)
 
     def store_finished(self, store: str, watermark: str | None) -> None:
-        with self._stores._lock:
-            self._stores.successes[store] = self._now()
-            stamp = None if watermark is None else _epoch(watermark)
-            if stamp is not None:
-                self._stores.watermarks[store] = stamp
+        stamp = None if watermark is None else _epoch(watermark)
+        self._stores.record(store, success=self._now(), watermark=stamp)
 
     def auth(self, event: str) -> None:
         if event in ("token_mints", "token_refreshes"):
@@ -318,16 +330,13 @@ class Metrics(Observer):
 
         with engine.connect() as conn:
             entries = all_state(conn)
-        with self._stores._lock:
-            for entry in entries:
-                if entry.key == WATERMARK:
-                    stamp = _epoch(str(entry.value.get("updated_at", "")))
-                    if stamp is not None:
-                        self._stores.watermarks.setdefault(entry.store_code, stamp)
+        for entry in entries:
+            if entry.key == WATERMARK:
+                stamp = _epoch(str(entry.value.get("updated_at", "")))
+                self._stores.record(entry.store_code, watermark=stamp, keep=True)
         for run in recent_runs(engine, 50):
             if run.status != "success" or run.finished_at is None:
                 continue
             finished = float(calendar.timegm(run.finished_at.timetuple()))
-            with self._stores._lock:
-                for store in run.store_codes:
-                    self._stores.successes.setdefault(store, finished)
+            for store in run.store_codes:
+                self._stores.record(store, success=finished, keep=True)

@@ -81,7 +81,7 @@ from sync.models import (
 from sync.observe import Observer, PageReport
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
-from sync.resources import PRODUCTS, RESOURCES, Resource
+from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
 from sync.stats import ResourceStats, RunStats, StoreStats
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
@@ -172,8 +172,8 @@ class Pipeline:
         lister: Lister | None = None,
     ) -> None:
         self.engine = engine
-        #: Which resources a run mirrors (:func:`sync.resources.resource_names`), in order.
         self.lister = lister
+        #: Which resources a run mirrors (:func:`sync.resources.resource_names`), in order.
         self.resources = self._check_resources(resources)
         #: Told what the run does as it happens (progress, metrics); see :mod:`sync.observe`.
         self.observer = observer or Observer()
@@ -245,17 +245,16 @@ class Pipeline:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
-        denied = stats.denied
         try:
             if PRODUCTS in resources:
-                self._products(stats, kind, run_id, window, denied)
+                self._products(stats, kind, run_id, window)
             for name in resources:
                 if name == PRODUCTS:
                     continue
                 if window:
                     log.info("%s: a windowed backfill mirrors products only", name)
                     continue
-                self._resource(RESOURCES[name], stats, kind, run_id, denied)
+                self._resource(RESOURCES[name], stats, kind, run_id)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
@@ -266,8 +265,8 @@ class Pipeline:
             outcome, stats.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
             outcome = "success"
-            if denied:
-                outcome, stats.error = "partial", "; ".join(denied)
+            if stats.denied:
+                outcome, stats.error = "partial", "; ".join(stats.denied)
         stats.status = outcome
         if stats.error is not None:
             stats.error = self.scrub(stats.error)
@@ -289,9 +288,7 @@ class Pipeline:
         )
         return stats
 
-    def _products(
-        self, stats: RunStats, kind: RunKind, run_id: int, window: Window, denied: list[str]
-    ) -> None:
+    def _products(self, stats: RunStats, kind: RunKind, run_id: int, window: Window) -> None:
         try:
             for store_code in self.store_codes:
                 store = StoreStats(store_code=store_code, mode="")
@@ -299,12 +296,10 @@ class Pipeline:
                 with log_context(store=store_code):
                     self._sync_store(store, kind, run_id, window)
         except PermissionDenied as exc:
-            denied.append(_denied(PRODUCTS, "Magento_Catalog::products", exc))
-            log.error("%s", denied[-1])
+            stats.denied.append(_denied(PRODUCTS, PRODUCTS_ACL, exc))
+            log.error("%s", stats.denied[-1])
 
-    def _resource(
-        self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int, denied: list[str]
-    ) -> None:
+    def _resource(self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int) -> None:
         """One pass per store view (one in all for a resource that is the same in each)."""
         assert self.lister is not None
         scopes = self.store_codes if resource.per_store else self.store_codes[:1]
@@ -324,7 +319,7 @@ class Pipeline:
                     ).run(full=kind != "sync")
                 except PermissionDenied as exc:
                     rstats.error = _denied(resource.name, resource.acl, exc)
-                    denied.append(rstats.error)
+                    stats.denied.append(rstats.error)
                     log.error("%s", rstats.error)
                     return  # every store view would be refused alike
             log.info(
@@ -354,19 +349,19 @@ class Pipeline:
                     _describe(window),
                 )
                 checkpoint = None
+        run_pass: Callable[[], None]
         if checkpoint is not None:
             store.mode = "full (resumed)"
+            run_pass = functools.partial(self._full_pass, store, run_id, checkpoint, Window())
         elif kind != "sync" or watermark is None:
             store.mode = "full" if not window else f"full {_describe(window)}"
+            run_pass = functools.partial(self._full_pass, store, run_id, None, window)
         else:
             store.mode = "incremental"
+            position = ChangesPosition.from_json(watermark)
+            run_pass = functools.partial(self._incremental, store, run_id, position)
         self.observer.store_started(store.store_code, store.mode)
-        if checkpoint is not None:
-            self._full_pass(store, run_id, checkpoint, Window())
-        elif kind != "sync" or watermark is None:
-            self._full_pass(store, run_id, None, window)
-        else:
-            self._incremental(store, run_id, ChangesPosition.from_json(watermark))
+        run_pass()
         with self.engine.connect() as conn:
             watermark = get_state(conn, store.store_code, WATERMARK)
         self.observer.store_finished(

@@ -28,6 +28,7 @@ __all__ = [
     "CATEGORIES",
     "GLOBAL_STORE",
     "PRODUCTS",
+    "PRODUCTS_ACL",
     "RESOURCES",
     "SOURCE_ITEMS",
     "KeyField",
@@ -188,6 +189,8 @@ def parse_source_item(item: dict[str, Any]) -> dict[str, Any]:
 #: Products have a pipeline of their own (:mod:`sync.pipeline`: concurrent id ranges,
 #: attributes, windows); this name only selects it.
 PRODUCTS = "products"
+#: The ACL ``GET /V1/products`` needs.
+PRODUCTS_ACL = "Magento_Catalog::products"
 
 CATEGORIES = Resource(
     name="categories",

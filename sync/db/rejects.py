@@ -27,6 +27,7 @@ __all__ = [
     "clear_rejects",
     "clear_resource_rejects",
     "has_rejects",
+    "payload_text",
     "pending_rejects",
     "prune_rejects",
     "record_rejects",
@@ -61,9 +62,13 @@ class Reject:
             product_id = None
         sku = item.get("sku") if isinstance(item, dict) else None
         sku = sku[:_SKU_MAX] if isinstance(sku, str) and sku else None
-        # JSON escapes NUL, so the text is storable everywhere (PostgreSQL refuses raw NULs).
-        payload = json.dumps(item, ensure_ascii=False, default=str)
-        return cls(product_id, sku, reason, payload)
+        return cls(product_id, sku, reason, payload_text(item))
+
+
+def payload_text(item: Any) -> str:
+    """A rejected item as the JSON text ``sync_rejects.payload`` keeps. JSON escapes NUL, so
+    the text is storable everywhere (PostgreSQL refuses raw NULs)."""
+    return json.dumps(item, ensure_ascii=False, default=str)
 
 
 def record_rejects(
