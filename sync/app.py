@@ -24,7 +24,7 @@ from sync.errors import ConfigError
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
-from sync.redact import SecretFilter
+from sync.redact import SecretFilter, query_values
 from sync.settings import Settings
 
 __all__ = [
@@ -135,7 +135,7 @@ def build_app(
         ims_session = build_ims_session(settings)
         audit = AuthAudit(on_count=observers.auth)
         tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
-        session.auth = BearerAuth(tokens, audit=audit)
+        session.auth = BearerAuth(tokens, origin=settings.api_endpoint, audit=audit)
         gate = RequestGate(
             max_concurrency=settings.sync_concurrency,
             max_rps=settings.sync_max_rps,
@@ -183,23 +183,32 @@ def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
     for value in (settings.ims_client_secret, settings.ims_client_secret_next):
         secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
+    # A gateway key or secret in IMS_TOKEN_URL's query: urllib3 logs the request line at DEBUG.
+    for query_value in query_values(settings.ims_token_url):
+        secrets.add(query_value)
 
 
 def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
-    """The session for ACCS: the settings' timeouts and the gateway's identifying headers
-    (the caller attaches the bearer auth)."""
+    """The session for ACCS: the settings' timeouts and body cap, and the gateway's identifying
+    headers (the caller attaches the bearer auth). A redirect is an error naming API_ENDPOINT."""
     return build_session(
         connect_timeout=settings.sync_connect_timeout,
         read_timeout=settings.sync_http_timeout,
         headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
         pool_size=pool_size,
+        setting="API_ENDPOINT",
+        max_response_bytes=settings.sync_max_response_bytes,
     )
 
 
 def build_ims_session(settings: Settings) -> TimeoutSession:
-    """IMS gets its own plain session: no bearer auth, no ACCS headers."""
+    """IMS gets its own plain session: no bearer auth, no ACCS headers. A redirect is an error
+    naming IMS_TOKEN_URL (the only URL it is used for, ``accs-sync login`` included)."""
     return build_session(
-        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
+        connect_timeout=settings.sync_connect_timeout,
+        read_timeout=settings.sync_http_timeout,
+        setting="IMS_TOKEN_URL",
+        max_response_bytes=settings.sync_max_response_bytes,
     )
 
 
