@@ -173,3 +173,20 @@ def test_the_configured_origin_still_gets_its_one_401_re_send(
         assert len(sent) == 2 and all(v.startswith("Bearer tok-") for v in sent)
         assert sent[0] != sent[1]
     assert len(token_server.requests) == 2
+
+
+def test_a_redirect_answering_the_401_re_send_is_refused_too(
+    tmp_path: Path, token_server: LocalServer
+) -> None:
+    with LocalServer(unauthorized) as elsewhere:
+        answers = iter([unauthorized, redirect(307, elsewhere.url + "/V1/products")])
+        with LocalServer(lambda seen: next(answers)(seen)) as accs:
+            settings = settings_for(
+                tmp_path,
+                api_endpoint=accs.url + "/TENANT",
+                ims_token_url=token_server.url + TOKEN_PATH,
+            )
+            with build_app(settings) as app, pytest.raises(RedirectRefused, match="API_ENDPOINT"):
+                app.client.search(SearchCriteria(page_size=1), "default")
+            assert len(accs.requests) == 2  # the request and its one re-send
+        assert elsewhere.requests == []
