@@ -183,9 +183,6 @@ def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
     for value in (settings.ims_client_secret, settings.ims_client_secret_next):
         secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
-    # A gateway key or secret in IMS_TOKEN_URL's query: urllib3 logs the request line at DEBUG.
-    for query_value in query_values(settings.ims_token_url):
-        secrets.add(query_value)
 
 
 def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
@@ -246,7 +243,14 @@ def build_token_provider(
     secrets: SecretFilter,
     audit: AuthAudit | None = None,
 ) -> ImsClientCredentials:
-    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login)."""
+    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login).
+
+    ``secrets`` learns every value in ``IMS_TOKEN_URL``'s query first (a gateway key or a
+    secret may sit there, and urllib3 logs the request line at DEBUG), then each token and
+    secret the provider handles.
+    """
+    for query_value in query_values(settings.ims_token_url):
+        secrets.add(query_value)
     cls = (
         ImsRefreshTokens
         if settings.ims_auth_flow == "authorization_code"

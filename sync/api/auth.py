@@ -330,8 +330,14 @@ class _CallableSecret(ClientSecret):
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port of ``url``, the port spelled out when it is the scheme's default."""
-    parts = urlsplit(url)
+    """Scheme, host and port of ``url`` as requests sends it (an internationalised host in its
+    IDNA form), the port spelled out when it is the scheme's default."""
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except requests.RequestException:
+        return ("", "", None)  # never equal to a URL requests can send
+    parts = urlsplit(prepared.url or "")
     scheme = parts.scheme.lower()
     try:
         port = parts.port

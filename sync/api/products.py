@@ -76,10 +76,6 @@ class ProductsClient:
             except requests.RequestException as exc:
                 self._observer.request(None, time.monotonic() - sent)
                 raise raise_for_network(exc, url) from None
-            except ApiError as exc:  # the session refused a redirect or an oversized body
-                self._observer.request(exc.status, time.monotonic() - sent)
-                slot.answered(success=False)
-                raise
             self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:

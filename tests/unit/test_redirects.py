@@ -12,7 +12,7 @@ import pytest
 import requests
 import responses
 
-from sync.api.auth import BearerAuth
+from sync.api.auth import BearerAuth, origin_of
 from sync.api.criteria import SearchCriteria
 from sync.api.retry import RetryPolicy
 from sync.app import build_app, build_ims_session, build_token_provider
@@ -190,3 +190,14 @@ def test_a_redirect_answering_the_401_re_send_is_refused_too(
                 app.client.search(SearchCriteria(page_size=1), "default")
             assert len(accs.requests) == 2  # the request and its one re-send
         assert elsewhere.requests == []
+
+
+def test_an_origin_is_scheme_host_and_port_with_default_ports_spelled_out() -> None:
+    configured = origin_of("https://NA1.api.commerce.adobe.com/TENANT")
+    assert origin_of("https://na1.api.commerce.adobe.com:443/TENANT/V1/products") == configured
+    for other in (
+        "http://na1.api.commerce.adobe.com/TENANT",
+        "https://na1.api.commerce.adobe.com:8443/TENANT",
+        "https://na1.api.commerce.adobe.com.evil.example/TENANT",
+    ):
+        assert origin_of(other) != configured
