@@ -42,7 +42,7 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]"
+            [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

@@ -13,7 +13,7 @@ import pytest
 
 from sync.app import build_ims_session, build_token_provider, register_secrets
 from sync.clock import FakeClock
-from sync.redact import REDACTED, SecretFilter
+from sync.redact import REDACTED, SecretFilter, redact_url
 from sync.settings import load_settings
 from tests.local_http import LocalServer, json_reply, no_settings_env
 
@@ -107,3 +107,8 @@ def _stress() -> list[BaseException]:
         thread.join(timeout=60)
     assert secrets.scrub("secret-3-00999") == REDACTED
     return errors
+
+
+def test_redacted_query_values_read_as_the_mask_not_percent_encoded() -> None:
+    url = redact_url("https://ims.example/ims/token/v3?api_key=abc123456&sig=zz99zz99&v=3")
+    assert url == "https://ims.example/ims/token/v3?api_key=***&sig=***&v=3"
