@@ -24,7 +24,7 @@ from sync.errors import ConfigError
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
-from sync.redact import SecretFilter
+from sync.redact import SecretFilter, query_values
 from sync.settings import Settings
 
 __all__ = [
@@ -135,7 +135,7 @@ def build_app(
         ims_session = build_ims_session(settings)
         audit = AuthAudit(on_count=observers.auth)
         tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
-        session.auth = BearerAuth(tokens, audit=audit)
+        session.auth = BearerAuth(tokens, origin=settings.api_endpoint, audit=audit)
         gate = RequestGate(
             max_concurrency=settings.sync_concurrency,
             max_rps=settings.sync_max_rps,
@@ -186,20 +186,26 @@ def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
 
 
 def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
-    """The session for ACCS: the settings' timeouts and the gateway's identifying headers
-    (the caller attaches the bearer auth)."""
+    """The session for ACCS: the settings' timeouts and body cap, and the gateway's identifying
+    headers (the caller attaches the bearer auth). A redirect is an error naming API_ENDPOINT."""
     return build_session(
         connect_timeout=settings.sync_connect_timeout,
         read_timeout=settings.sync_http_timeout,
         headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
         pool_size=pool_size,
+        setting="API_ENDPOINT",
+        max_response_bytes=settings.sync_max_response_bytes,
     )
 
 
 def build_ims_session(settings: Settings) -> TimeoutSession:
-    """IMS gets its own plain session: no bearer auth, no ACCS headers."""
+    """IMS gets its own plain session: no bearer auth, no ACCS headers. A redirect is an error
+    naming IMS_TOKEN_URL (the only URL it is used for, ``accs-sync login`` included)."""
     return build_session(
-        connect_timeout=settings.sync_connect_timeout, read_timeout=settings.sync_http_timeout
+        connect_timeout=settings.sync_connect_timeout,
+        read_timeout=settings.sync_http_timeout,
+        setting="IMS_TOKEN_URL",
+        max_response_bytes=settings.sync_max_response_bytes,
     )
 
 
@@ -237,7 +243,14 @@ def build_token_provider(
     secrets: SecretFilter,
     audit: AuthAudit | None = None,
 ) -> ImsClientCredentials:
-    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login)."""
+    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login).
+
+    ``secrets`` learns every value in ``IMS_TOKEN_URL``'s query first (a gateway key or a
+    secret may sit there, and urllib3 logs the request line at DEBUG), then each token and
+    secret the provider handles.
+    """
+    for query_value in query_values(settings.ims_token_url):
+        secrets.add(query_value)
     cls = (
         ImsRefreshTokens
         if settings.ims_auth_flow == "authorization_code"

@@ -13,6 +13,7 @@
     │   │   ├── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
     │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES
     │   ├── PermissionDenied       403: organisation or product profile lacks access
+    │   ├── RedirectRefused        a 3xx: never followed (credentials stay put); exit 2
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
     │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
     ├── InvalidResponse            a 2xx whose body is not the documented shape
@@ -37,6 +38,7 @@ __all__ = [
     "PageSizeLimited",
     "PermissionDenied",
     "RateLimited",
+    "RedirectRefused",
     "RetriableApiError",
     "SchemaError",
     "ScopeRejected",
@@ -120,6 +122,20 @@ class ScopeRejected(AuthError):
 
 class PermissionDenied(ApiError):
     """HTTP 403: the token is valid but not allowed to do this."""
+
+
+class RedirectRefused(ApiError):
+    """IMS or ACCS answered a redirect (3xx). accs-sync follows none: a redirect would carry the
+    client secret, a token or the gateway headers to wherever it points. Retrying cannot help
+    and only the setting named in ``setting`` can fix it, so the CLI exits 2."""
+
+    exit_code = 2
+
+    def __init__(
+        self, message: str, setting: str, status: int | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.setting = setting
 
 
 class FatalApiError(ApiError):

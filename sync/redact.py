@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import threading
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SecretFilter", "record_message", "redact_url"]
+__all__ = [
+    "REDACTED",
+    "SecretFilter",
+    "encoded_forms",
+    "query_values",
+    "record_message",
+    "redact_url",
+]
 
 REDACTED = "***"
 _SENSITIVE = re.compile(
-    r"(token|secret|password|passwd|authorization|api[-_]?key|code|assertion)", re.I
+    r"(token|secret|password|passwd|authorization|key|sig|code|assertion|credential)", re.I
 )
+#: What requests leaves unescaped when it re-quotes a URL (``requests.utils.requote_uri``).
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -32,24 +42,56 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]"
+            [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def encoded_forms(secret: str) -> list[str]:
+    """``secret`` and the ways a URL or a form carries it (percent-encoded, ``+`` for spaces,
+    as requests re-quotes a URL), longest first, so a log line shows none of them."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        quote(secret, safe=_URL_SAFE),
+        quote(secret, safe="/"),
+    }
+    return sorted(forms, key=len, reverse=True)
+
+
+def query_values(url: str) -> list[str]:
+    """Every query value of ``url``, decoded and as written: ``IMS_TOKEN_URL`` may carry a key
+    or a secret in its query, and urllib3 logs the request line at DEBUG."""
+    query = urlsplit(url).query
+    raw = [part.partition("=")[2] for part in query.split("&")]
+    return [*raw, *(value for _, value in parse_qsl(query, keep_blank_values=True))]
+
+
 class SecretFilter:
-    """A logging filter that masks known secret values and bearer tokens in every record.
+    """A logging filter that masks known secret values and bearer tokens in every record,
+    percent-encoded forms included.
 
     Installed on the root handlers by the CLI; secrets are registered as they become known
-    (the client secret at start-up, each access token when minted).
+    (the client secret at start-up, each access token when minted), from any thread: the
+    known values are an immutable tuple, replaced whole under a lock, so a log call in another
+    thread always iterates a complete one.
     """
 
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
+        self._secrets: tuple[str, ...] = ()
+        self._known: set[str] = set()  # the same values, for add() only (under the lock)
+        self._lock = threading.Lock()
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 6:
-            self._secrets.add(secret)
+        if not secret or len(secret) < 6:
+            return
+        with self._lock:
+            new = [form for form in encoded_forms(secret) if form not in self._known]
+            if new:
+                self._known.update(new)
+                # Longest first: a secret containing another is masked whole.
+                self._secrets = tuple(sorted((*self._secrets, *new), key=len, reverse=True))
 
     def scrub(self, text: str) -> str:
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)

@@ -196,6 +196,8 @@ class Settings(DatabaseSettings):
     sync_http_host: str = "127.0.0.1"
     #: Cron-style runs add their metrics to this file (node_exporter's textfile collector).
     sync_metrics_file: Path | None = None
+    #: The largest answer body (decompressed) read from IMS or ACCS; a larger one is an error.
+    sync_max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

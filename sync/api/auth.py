@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
@@ -328,29 +329,69 @@ class _CallableSecret(ClientSecret):
         return self.read_fn()
 
 
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` as requests sends it (an internationalised host in its
+    IDNA form), the port spelled out when it is the scheme's default."""
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except requests.RequestException:
+        return ("", "", None)  # never equal to a URL requests can send
+    parts = urlsplit(prepared.url or "")
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 class BearerAuth(requests.auth.AuthBase):
-    """Attach ``Authorization: Bearer``; on a 401, refresh the token and re-send once."""
+    """Attach ``Authorization: Bearer``; on a 401, refresh the token and re-send once.
+
+    Only for ``origin`` (``API_ENDPOINT``): a request to any other scheme, host or port gets no
+    token, and its 401 is handed back untouched, with no token minted for it.
+    """
 
     def __init__(
         self,
         provider: TokenProvider,
+        *,
+        origin: str,
         on_refresh: Callable[[], None] | None = None,
         audit: AuthAudit | None = None,
     ) -> None:
         self.provider = provider
+        self.origin = origin_of(origin)
         self.on_refresh = on_refresh
         self.audit = audit
 
     def __repr__(self) -> str:
         return f"BearerAuth({self.provider!r})"
 
+    def _ours(self, request: requests.PreparedRequest) -> bool:
+        return origin_of(request.url or "") == self.origin
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not self._ours(request):
+            log.warning(
+                "not sending the access token to %s: only API_ENDPOINT's origin gets it",
+                redact_url(request.url or ""),
+            )
+            return request
         request.headers["Authorization"] = f"Bearer {self.provider.get_token()}"
         request.register_hook("response", self.handle_401)  # type: ignore[no-untyped-call]
         return request
 
     def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_accs_retried", False):
+        if (
+            response.status_code != 401
+            or getattr(response.request, "_accs_retried", False)
+            or not self._ours(response.request)
+        ):
             return response
         sent = response.request.headers.get("Authorization", "")
         self.provider.invalidate(sent.removeprefix("Bearer "))
@@ -359,7 +400,7 @@ class BearerAuth(requests.auth.AuthBase):
             self.audit.count("auth_retries")
         if self.on_refresh is not None:
             self.on_refresh()
-        # Drain and release the connection before re-sending on it.
+        # The session's adapter has read the body already: this only releases the connection.
         _ = response.content
         response.close()
         retry = response.request.copy()
@@ -368,6 +409,9 @@ class BearerAuth(requests.auth.AuthBase):
         connection = response.connection
         if connection is None:  # pragma: no cover - requests always sets it
             raise AuthError("cannot retry after 401: no connection adapter")
+        # The adapter sends exactly this request: it follows no redirect (requests does that in
+        # Session.send, and a 3xx comes back to the session, which refuses it).
+        kwargs.pop("allow_redirects", None)
         again: requests.Response = connection.send(retry, **kwargs)
         again.history.append(response)
         again.request = retry

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -22,11 +23,18 @@ from sync.errors import (
     PageSizeLimited,
     PermissionDenied,
     RateLimited,
+    RedirectRefused,
     RetriableApiError,
 )
 from sync.redact import redact_url
 
-__all__ = ["magento_message", "parse_retry_after", "raise_for_network", "response_json"]
+__all__ = [
+    "magento_message",
+    "parse_retry_after",
+    "raise_for_network",
+    "redirect_refused",
+    "response_json",
+]
 
 _PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
 
@@ -160,3 +168,29 @@ def raise_for_network(exc: requests.RequestException, url: str) -> ApiError:
             url=safe,
         )
     return RetriableApiError(f"network error talking to {safe}: {kind}", url=safe)
+
+
+_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
+def redirect_refused(response: requests.Response, setting: str) -> RedirectRefused:
+    """The error for a 3xx answer (:mod:`sync.api.session` follows none): where it pointed,
+    redacted and with control characters escaped, and the setting to correct."""
+    status = response.status_code
+    source = redact_url(response.url or "")
+    location = response.headers.get("Location")
+    if location:
+        target = redact_url(urljoin(response.url or "", location))
+        target = _UNPRINTABLE.sub(lambda m: quote(m.group(), safe=""), target)
+        host = urlsplit(target).netloc.rpartition("@")[2] or "the same host"
+        where = f"a redirect to {host} ({target})"
+    else:
+        where = "a redirect without a Location"
+    return RedirectRefused(
+        f"{setting} ({source}) answered {status}, {where}; accs-sync follows no redirect, "
+        "so the client secret, tokens and gateway headers never leave the configured host: "
+        f"set {setting} to the URL that answers itself",
+        setting=setting,
+        status=status,
+        url=source,
+    )

@@ -13,6 +13,7 @@ Shared by the token providers (:mod:`sync.api.auth`) and ``accs-sync login``
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,13 @@ from sync.errors import (
     ScopeRejected,
 )
 
-__all__ = ["ClientSecret", "TokenAnswer", "normalise_expires_in", "parse_token_answer"]
+__all__ = [
+    "MAX_TOKEN_LIFETIME",
+    "ClientSecret",
+    "TokenAnswer",
+    "normalise_expires_in",
+    "parse_token_answer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +80,34 @@ class ClientSecret:
         return SecretStr(text)
 
 
+#: The longest lifetime a token is used for, whatever IMS says: a day, IMS's own lifetime.
+MAX_TOKEN_LIFETIME = 86400.0
+
+
 def normalise_expires_in(value: Any) -> float:
-    """``expires_in`` in seconds. Older IMS endpoints answered milliseconds (86399000)."""
+    """``expires_in`` in seconds. Older IMS endpoints answered milliseconds (86399000).
+
+    Not a positive, finite number (absent, text, ``NaN``, ``Infinity``, zero, negative):
+    :class:`~sync.errors.InvalidResponse`, as an answer without a token is; a lifetime cached
+    as ``NaN`` would never be fresh, and every request would mint. An absurdly long one is
+    capped at :data:`MAX_TOKEN_LIFETIME`.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if isinstance(value, str) and value.isdigit():
             value = int(value)
         else:
             raise InvalidResponse("IMS token answer has no numeric expires_in")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return MAX_TOKEN_LIFETIME
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidResponse(
+            f"IMS token answer has expires_in={value!r}, not a positive number of seconds"
+        )
     if seconds > 10 * 86400:  # a lifetime over 10 days only makes sense as milliseconds
         seconds /= 1000.0
-    if seconds <= 0:
-        raise InvalidResponse("IMS token answer has a non-positive expires_in")
-    return seconds
+    return min(seconds, MAX_TOKEN_LIFETIME)
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
         if not have_token:
             reason = "not asked: no token (see above)"
             return found + skipped_accs(settings.sync_store_codes, reason)
-        session.auth = BearerAuth(provider, audit=audit)
+        session.auth = BearerAuth(provider, origin=settings.api_endpoint, audit=audit)
         client = ProductsClient(session, settings.api_endpoint, retry)
         probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
     return found + accs_findings(

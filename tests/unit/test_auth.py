@@ -175,7 +175,7 @@ def test_a_401_refreshes_the_token_and_retries_once() -> None:
     responses.get(API, json={"items": [], "search_criteria": {}, "total_count": 0})
     ims = provider()
     session = requests.Session()
-    session.auth = BearerAuth(ims)
+    session.auth = BearerAuth(ims, origin=API)
     response = session.get(API, timeout=5)
     assert response.status_code == 200
     api_calls = [c for c in responses.calls if c.request.url.startswith(API)]
@@ -196,7 +196,7 @@ def test_a_second_401_fails_with_what_to_check() -> None:
     responses.get(API, status=401, json=body)
     responses.get(API, status=401, json=body)
     session = requests.Session()
-    session.auth = BearerAuth(provider())
+    session.auth = BearerAuth(provider(), origin=API)
     response = session.get(API, timeout=5)
     with pytest.raises(AuthError) as info:
         response_json(response)
@@ -217,7 +217,7 @@ def test_a_403_points_at_the_org_id() -> None:
 def test_reprs_never_show_the_secret_or_token() -> None:
     ims = provider()
     assert SECRET not in repr(ims)
-    assert SECRET not in repr(BearerAuth(ims))
+    assert SECRET not in repr(BearerAuth(ims, origin=API))
 
 
 # -- issue 3: explained IMS failures, shared store, secrets, refresh tokens ------------------
@@ -442,6 +442,6 @@ def test_a_401_re_send_is_counted() -> None:
     responses.get(API, json={"items": [], "search_criteria": {}, "total_count": 0})
     audit = AuthAudit()
     session = requests.Session()
-    session.auth = BearerAuth(provider(), audit=audit)
+    session.auth = BearerAuth(provider(), origin=API, audit=audit)
     assert session.get(API, timeout=5).status_code == 200
     assert audit.snapshot()["auth_retries"] == 1

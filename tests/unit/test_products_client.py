@@ -33,7 +33,8 @@ def client(clock: FakeClock) -> ProductsClient:
             SecretStr("s3cret-xyz"),
             ["commerce.accs"],
             clock,
-        )
+        ),
+        origin=ENDPOINT,
     )
     return ProductsClient(session, ENDPOINT, retry)
 
