@@ -181,7 +181,7 @@ def _write_metrics(path: Path, app: Any) -> None:
 
     try:
         write_metrics_file(path, app.metrics.registry)
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:  # ConfigError: its lock file is a symbolic link
         log.warning("cannot write SYNC_METRICS_FILE %s: %s", path, exc)
 
 

@@ -2,11 +2,11 @@
 
 Adobe throttles integrations that mint too many tokens. :class:`FileTokenStore` keeps tokens in
 one JSON file readable only by its owner (0600, in a 0700 directory), replaced atomically, and
-guarded by ``fcntl.flock`` on a sibling ``.lock`` file: a process takes the lock, re-reads the
-file and mints only if the token is still missing or near expiry, so concurrent processes mint
-once. Entries are keyed by a hash of (token URL, client id, scopes, flow); the client secret is
-never written. :class:`MemoryTokenStore` is the same seam without a file
-(``SYNC_TOKEN_CACHE=none``).
+guarded by ``fcntl.flock`` on a sibling ``.lock`` file (never a symbolic link): a process takes
+the lock, re-reads the file and mints only if the token is still missing or near expiry, so
+concurrent processes mint once. Entries are keyed by a hash of (token URL, client id, scopes,
+flow); the client secret is never written. :class:`MemoryTokenStore` is the same seam without a
+file (``SYNC_TOKEN_CACHE=none``).
 
 A damaged or unreadable file is never fatal: it is reported (without its content) and treated
 as empty, and the next save replaces it.
@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from sync.lockfile import open_lock_file
 
 __all__ = ["FileTokenStore", "MemoryTokenStore", "StoredToken", "TokenStore", "cache_key"]
 
@@ -179,7 +181,7 @@ class FileTokenStore(_Base):
                     self._depth -= 1
                 return
             self._ensure_dir()
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock_file(self._lock_path, "SYNC_TOKEN_CACHE")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._depth = 1
