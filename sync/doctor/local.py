@@ -1,8 +1,9 @@
 """The doctor's checks on this machine: the mirror database and the token cache file.
 
-The database is only read: connecting and reading ``alembic_version`` (a missing SQLite file is
-not even created). Migrating is left to ``accs-sync migrate`` or the next run, so a check never
-changes what another accs-sync process is working on.
+The database is only read: connecting and reading ``alembic_version`` (a SQLite file is opened
+read-only, so one in a read-only directory is checked too, and a missing one is not created).
+Migrating is left to ``accs-sync migrate`` or the next run, so a check never changes what
+another accs-sync process is working on.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def database_findings(url: str, *, connect_timeout: int) -> list[Finding]:
             Finding("schema", "warn", "service", f"not migrated yet: {_MIGRATE}"),
         ]
     try:
-        engine = make_engine(url, connect_timeout=connect_timeout)
+        engine = make_engine(url, connect_timeout=connect_timeout, read_only=True)
     except ConfigError as exc:
         return [
             Finding("database", "fail", "config", exc.message),
