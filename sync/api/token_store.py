@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -28,7 +29,14 @@ from typing import Any, Protocol
 
 from sync.lockfile import open_lock_file
 
-__all__ = ["FileTokenStore", "MemoryTokenStore", "StoredToken", "TokenStore", "cache_key"]
+__all__ = [
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "StoredToken",
+    "TokenStore",
+    "cache_key",
+    "exposure",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,26 @@ class StoredToken:
             )
         except (TypeError, ValueError):
             return None
+
+
+def exposure(target: Path, wanted: int, what: str) -> list[str]:
+    """What lets someone else read ``target`` (the cache ``file`` or its ``directory``): it
+    belongs to another user, or its mode grants more than ``wanted``; each problem with the
+    command that fixes it. Nothing for a target that does not exist."""
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"{what} {target} cannot be read ({type(exc).__name__})"]
+    problems = []
+    uid = os.getuid()
+    if info.st_uid != uid:
+        problems.append(f"{what} {target} belongs to uid {info.st_uid}, not to you ({uid})")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        problems.append(f"{what} {target} is {mode:04o}: chmod {wanted:o} {target}")
+    return problems
 
 
 def _stale(value: Any, now: float) -> bool:
@@ -166,6 +194,7 @@ class FileTokenStore(_Base):
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._warned = False
+        self._exposure_checked = False
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
@@ -213,6 +242,15 @@ class FileTokenStore(_Base):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _read(self) -> dict[str, Any]:
+        if not self._exposure_checked:
+            self._exposure_checked = True
+            problems = exposure(self.path, 0o600, "file")
+            if problems:
+                log.warning(
+                    "token cache %s holds live access tokens others may read: %s",
+                    self.path,
+                    "; ".join(problems),
+                )
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -161,7 +161,10 @@ def sqlite_file(url: URL) -> str | None:
 
 
 def _prepare_sqlite_path(url: URL) -> URL:
-    """Expand ``~`` and create the parent directory, so a fresh install just works."""
+    """Expand ``~`` and create the parent directory, so a fresh install just works; create a
+    new database file 0600 (SQLite would make it 0644 less the umask): the catalog, prices and
+    stock are the tenant's business. SQLite gives its -wal and -shm files the database file's
+    mode, and an existing file keeps the mode it has (chmod it to share the mirror)."""
     database = sqlite_file(url)
     if database is None:
         return url
@@ -174,6 +177,12 @@ def _prepare_sqlite_path(url: URL) -> URL:
             f"database: {exc.strerror}",
             setting=_SETTING,
         ) from None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # e.g. a read-only directory: SQLite says what it says
+        logger.debug("cannot create %s beforehand: %s", path, exc.strerror)
     return url.set(database=str(path))
 
 

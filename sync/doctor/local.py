@@ -8,13 +8,12 @@ another accs-sync process is working on.
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from sync.api.token_store import exposure
 from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
 from sync.db.migrate import head_revision, schema_revision
 from sync.doctor.findings import Finding
@@ -98,21 +97,7 @@ def token_cache_finding(path: Path | None) -> Finding:
         return Finding(
             "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
         )
-    problems: list[str] = []
-    uid = os.getuid()
-    for target, wanted, what in ((path.parent, 0o700, "directory"), (path, 0o600, "file")):
-        try:
-            info = target.stat()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            problems.append(f"{what} {target} cannot be read ({type(exc).__name__})")
-            continue
-        mode = stat.S_IMODE(info.st_mode)
-        if info.st_uid != uid:
-            problems.append(f"{what} {target} belongs to uid {info.st_uid}, not to you ({uid})")
-        if mode & 0o077:
-            problems.append(f"{what} {target} is {mode:04o}: chmod {wanted:o} {target}")
+    problems = exposure(path.parent, 0o700, "directory") + exposure(path, 0o600, "file")
     if problems:
         return Finding("token cache", "warn", "config", "; ".join(problems))
     if not path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -146,3 +147,24 @@ def test_a_read_only_engine_never_creates_a_missing_file(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match=r"DATABASE_URL: the SQLite database .* does not exist"):
         make_engine(f"sqlite:///{missing}", read_only=True)
     assert not missing.parent.exists()
+
+
+def test_a_new_sqlite_mirror_is_private(tmp_path: Path) -> None:
+    """Created 0600 (the catalog is the tenant's business); a mode set later is kept."""
+    path = tmp_path / "mirror.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.glob("mirror.db-*"))
+    finally:
+        engine.dispose()
+    path.chmod(0o640)  # shared with a reader's group on purpose
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
