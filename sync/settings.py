@@ -76,7 +76,7 @@ def is_insecure_url(url: str) -> bool:
     return urlsplit(url).scheme == "http" and not is_loopback_url(url)
 
 
-#: Upper bounds of float settings (seconds, but requests per second for SYNC_MAX_RPS): past
+#: Upper bounds of numeric settings (seconds, but requests per second for SYNC_MAX_RPS): past
 #: them a value is a mistake, and infinite or huge ones overflow the clocks and sockets they
 #: reach. A float setting not listed here gets _FLOAT_MAX.
 _FLOAT_LIMITS = {
@@ -87,6 +87,8 @@ _FLOAT_LIMITS = {
     "sync_max_retry_after": 86400.0,
     "sync_progress_seconds": 86400.0,
     "sync_max_rps": 1000.0,
+    # An int, but APScheduler turns it into a timedelta, which overflows on a huge one.
+    "sync_misfire_grace_seconds": 86400.0,
 }
 _FLOAT_MAX = 1e9
 
@@ -372,11 +374,15 @@ class Settings(DatabaseSettings):
     @field_validator("*", mode="before")
     @classmethod
     def _finite(cls, value: Any, info: ValidationInfo) -> Any:
-        """Every float setting is finite and at most its bound (see _FLOAT_LIMITS)."""
+        """Every float setting (and an int listed in _FLOAT_LIMITS) is finite and at most its
+        bound."""
         name = info.field_name
         if name is None or value is None or isinstance(value, bool):
             return value
-        if cls.model_fields[name].annotation not in (float, float | None):
+        if name not in _FLOAT_LIMITS and cls.model_fields[name].annotation not in (
+            float,
+            float | None,
+        ):
             return value
         try:
             number = float(value)

@@ -362,6 +362,7 @@ FLOAT_SETTINGS = [
     "SYNC_MAX_RPS",
     "SYNC_PROGRESS_SECONDS",
     "IMS_LOGIN_TIMEOUT",
+    "SYNC_MISFIRE_GRACE_SECONDS",  # an int, but a huge one overflows APScheduler's timedelta
 ]
 
 
