@@ -13,13 +13,15 @@ on the network needs to read).
 Its cost does not grow with its connections. One thread reads every request head without
 blocking; a connection that has not sent a whole head within ``idle_timeout`` seconds is closed
 (a port scanner, a slow or forgetful client), and past ``max_waiting`` open connections the
-oldest is closed. Only a complete request gets one of ``workers`` threads, which answers it and
-closes the connection (``Connection: close``: a scrape every few seconds gains nothing from
-keep-alive). A client that leaves before its answer is one log line, never a traceback.
+oldest is closed. Only a complete request gets one of ``workers`` threads (past ``max_queued``
+waiting for one, it is answered 503 at once); the worker answers and closes the connection
+(``Connection: close``: a scrape every few seconds gains nothing from keep-alive). A client
+that leaves before its answer is one log line, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import selectors
@@ -102,7 +104,8 @@ class HealthServer:
 
     ``idle_timeout``: seconds a connection may take to send its request (and each write of
     the answer may take); ``workers``: requests answered at once; ``max_waiting``: open
-    connections that have not sent a request yet (see the module docstring).
+    connections that have not sent a request yet; ``max_queued``: complete requests waiting
+    for a worker, past which a request is answered 503 at once (see the module docstring).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class HealthServer:
         idle_timeout: float = 5.0,
         workers: int = 4,
         max_waiting: int = 256,
+        max_queued: int = 64,
     ) -> None:
         handler = _handler(registry, live, ready)
         try:
@@ -125,6 +129,7 @@ class HealthServer:
                 idle_timeout=idle_timeout,
                 workers=workers,
                 max_waiting=max_waiting,
+                max_queued=max_queued,
             )
         except OSError as exc:
             raise ConfigError(
@@ -155,6 +160,10 @@ class HealthServer:
 
 #: A probe's or a scrape's request head is a few hundred bytes; a larger one is not for us.
 _MAX_HEAD = 16 * 1024
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 21\r\nConnection: close\r\n\r\nfail: server is busy\n"
+)
 
 
 class _Server(HTTPServer):
@@ -172,6 +181,7 @@ class _Server(HTTPServer):
         idle_timeout: float,
         workers: int,
         max_waiting: int,
+        max_queued: int,
     ) -> None:
         self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, handler)
@@ -179,6 +189,9 @@ class _Server(HTTPServer):
         self._handler = handler
         self._idle_timeout = idle_timeout
         self._max_waiting = max_waiting
+        self._max_in_flight = workers + max_queued
+        self._in_flight = 0  # requests handed to the workers and not answered yet
+        self._in_flight_lock = threading.Lock()
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="accs-sync-http")
         self._stopping = threading.Event()
 
@@ -254,6 +267,14 @@ class _Server(HTTPServer):
         if not data or len(head) > _MAX_HEAD:  # gone, or not a probe's request
             self._drop(selector, waiting, conn)
         elif b"\r\n\r\n" in head or b"\n\n" in head:
+            with self._in_flight_lock:
+                busy = self._in_flight >= self._max_in_flight
+                self._in_flight += 0 if busy else 1
+            if busy:  # a flood of requests: answer at once rather than queue without end
+                with contextlib.suppress(OSError):
+                    conn.send(_BUSY)
+                self._drop(selector, waiting, conn)
+                return
             selector.unregister(conn)
             del waiting[conn]
             self._workers.submit(self._answer, conn, address, bytes(head))
@@ -283,6 +304,8 @@ class _Server(HTTPServer):
             log.exception("http: answering %s failed", address[0] if address else "?")
         finally:
             self.shutdown_request(conn)
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
 
 class _Handler(BaseHTTPRequestHandler):

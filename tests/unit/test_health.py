@@ -216,3 +216,36 @@ def test_a_client_that_leaves_early_is_one_log_line_not_a_traceback(
     lines = [r for r in caplog.records if r.name == "sync.health" and "client" in r.getMessage()]
     assert len(lines) == 1
     assert all("\n" not in r.getMessage() and r.exc_info is None for r in lines)
+
+
+def test_a_flood_of_requests_is_answered_busy_not_queued_for_ever() -> None:
+    release = threading.Event()
+
+    def slow() -> tuple[bool, str]:
+        release.wait(5)
+        return True, "scheduler alive"
+
+    health = HealthServer(
+        "127.0.0.1", 0, Metrics().registry, live=slow, ready=slow, workers=1, max_queued=1
+    )
+    health.start()
+    port = health.address[1]
+    before = threading.active_count()
+    answers: list[tuple[int, str]] = []
+    try:
+        held = [
+            threading.Thread(target=lambda: answers.append(get(port, "/livez"))) for _ in range(2)
+        ]
+        for thread in held:  # one answered by the worker, one queued for it
+            thread.start()
+        deadline = time.monotonic() + 5
+        while health._server._in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert get(port, "/livez") == (503, "fail: server is busy\n")
+        assert threading.active_count() <= before + 3  # the two clients and one worker
+    finally:
+        release.set()
+        for thread in held:
+            thread.join(10)
+        health.close()
+    assert answers == [(200, "ok: scheduler alive\n")] * 2
