@@ -181,7 +181,7 @@ def _write_metrics(path: Path, app: Any) -> None:
 
     try:
         write_metrics_file(path, app.metrics.registry)
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:  # ConfigError: its lock file is a symbolic link
         log.warning("cannot write SYNC_METRICS_FILE %s: %s", path, exc)
 
 
@@ -271,9 +271,10 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 @contextmanager
 def _database(
-    args: argparse.Namespace, secrets: SecretFilter, level: str
+    args: argparse.Namespace, secrets: SecretFilter, level: str, *, read_only: bool = False
 ) -> Iterator[tuple[str, Engine]]:
-    """For commands that only need the database: its URL and an engine, disposed after."""
+    """For commands that only need the database: its URL and an engine, disposed after.
+    ``read_only``: for commands that only read (a SQLite file opened read-only, never created)."""
     from sync.app import make_url_password
     from sync.db.engine import make_engine
     from sync.settings import load_database_settings
@@ -281,7 +282,7 @@ def _database(
     settings = load_database_settings(args.config, **_overrides(args))
     secrets.add(make_url_password(settings.database_url))
     _setup_logging(args, secrets, level, settings.sync_log_format)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield settings.database_url, engine
     finally:
@@ -301,7 +302,7 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
 def cmd_status(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.status import read_status, status_json, status_text
 
-    with _database(args, secrets, "WARNING") as (url, engine):
+    with _database(args, secrets, "WARNING", read_only=True) as (url, engine):
         report = read_status(engine, url, runs=args.runs)
     # Non-zero when the last run failed, so `status` doubles as a health check.
     code = EXIT_OK if report.healthy else EXIT_FAILED

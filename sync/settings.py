@@ -12,11 +12,12 @@ setting and says what to do; a secret's value never appears in it.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     Field,
@@ -36,6 +37,7 @@ from pydantic_settings import (
 
 from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
+from sync.redact import redact_url
 from sync.resources import resource_names
 
 __all__ = [
@@ -74,10 +76,51 @@ def is_insecure_url(url: str) -> bool:
     return urlsplit(url).scheme == "http" and not is_loopback_url(url)
 
 
+#: Upper bounds of numeric settings (seconds, but requests per second for SYNC_MAX_RPS): past
+#: them a value is a mistake, and infinite or huge ones overflow the clocks and sockets they
+#: reach. A float setting not listed here gets _FLOAT_MAX.
+_FLOAT_LIMITS = {
+    "sync_http_timeout": 3600.0,
+    "sync_connect_timeout": 600.0,
+    "ims_login_timeout": 86400.0,
+    "sync_max_retry_seconds": 86400.0,
+    "sync_max_retry_after": 86400.0,
+    "sync_progress_seconds": 86400.0,
+    "sync_max_rps": 1000.0,
+    # An int, but APScheduler turns it into a timedelta, which overflows on a huge one.
+    "sync_misfire_grace_seconds": 86400.0,
+}
+_FLOAT_MAX = 1e9
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters as escapes (``\\r``, ``\\x1b``): a value echoed in an
+    error must not start a new log line or drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _no_control(value: str, setting: str) -> str:
+    found = sorted(set(_CONTROL.findall(value)))
+    if found:
+        raise ValueError(
+            f"{setting} contains control characters ({_escaped(''.join(found))}); remove them "
+            "(a line break copied with the value, say)"
+        )
+    return value
+
+
 def _require_https(url: str, setting: str, *, allow_insecure: bool = False) -> str:
+    _no_control(url, setting)
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{setting} must not carry a user name or password (user@host); IMS and ACCS "
+            "credentials come from IMS_CLIENT_ID and IMS_CLIENT_SECRET"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{setting} must be an absolute https:// URL, got {url!r}")
+        raise ValueError(f"{setting} must be an absolute https:// URL, got {redact_url(url)!r}")
     if is_insecure_url(url) and not allow_insecure:
         raise ValueError(
             f"{setting} must use https:// (plain http is only allowed for a loopback emulator, "
@@ -330,11 +373,54 @@ class Settings(DatabaseSettings):
         parts = urlsplit(self.ims_token_url)
         return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _finite(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every float setting (and an int listed in _FLOAT_LIMITS) is finite and at most its
+        bound."""
+        name = info.field_name
+        if name is None or value is None or isinstance(value, bool):
+            return value
+        if name not in _FLOAT_LIMITS and cls.model_fields[name].annotation not in (
+            float,
+            float | None,
+        ):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return value  # pydantic says it is not a number
+        setting = name.upper()
+        if not math.isfinite(number):
+            raise ValueError(f"{setting} must be a finite number, not {number}")
+        limit = _FLOAT_LIMITS.get(name, _FLOAT_MAX)
+        if number > limit:
+            raise ValueError(f"{setting} must be at most {limit:g}, not {number:g}")
+        return value
+
+    @field_validator("ims_client_id", "ims_org_id")
+    @classmethod
+    def _header_safe(cls, value: str, info: ValidationInfo) -> str:
+        # Both are sent as HTTP headers (x-api-key, x-gw-ims-org-id): a line break would end
+        # the header, and requests refuses to send it.
+        return _no_control(value, str(info.field_name).upper())
+
     @field_validator("api_endpoint")
     @classmethod
     def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
         url = _require_https(value.strip(), "API_ENDPOINT", allow_insecure=_allow_insecure(info))
-        path = urlsplit(url).path.strip("/")
+        parts = urlsplit(url)
+        if parts.query or parts.fragment or "?" in url or "#" in url:
+            raise ValueError(
+                "API_ENDPOINT must be the base URL only, without ?query or #fragment: "
+                "https://<region>.api.commerce.adobe.com/<tenant-id>"
+            )
+        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+            raise ValueError(
+                "API_ENDPOINT must not contain . or .. path segments; write the tenant's path "
+                "as it is: https://<region>.api.commerce.adobe.com/<tenant-id>"
+            )
+        path = parts.path.strip("/")
         if not path:
             raise ValueError(
                 "API_ENDPOINT must include the tenant id, "
@@ -379,7 +465,10 @@ class Settings(DatabaseSettings):
                 raise ValueError("SYNC_STORE_CODES must name at least one store view code")
             bad = [c for c in codes if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", c)]
             if bad:
-                raise ValueError(f"SYNC_STORE_CODES has invalid store view codes: {', '.join(bad)}")
+                raise ValueError(
+                    "SYNC_STORE_CODES has invalid store view codes: "
+                    f"{_escaped(', '.join(bad))} (letters, digits and _ only)"
+                )
             return list(dict.fromkeys(codes))
         return value
 

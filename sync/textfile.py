@@ -8,7 +8,8 @@ for the daemon. A gauge the run did not set (the last success of a store view th
 reach) keeps its previous value. A file that cannot be read is replaced, with a warning.
 
 The file is replaced atomically (written beside it, then renamed), so node_exporter never reads
-half a file, and ``flock`` on a lock file beside it serialises two processes that end at once.
+half a file, and ``flock`` on a lock file beside it (never a symbolic link) serialises two
+processes that end at once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+
+from sync.lockfile import open_lock_file
 
 __all__ = ["merge_families", "write_metrics_file"]
 
@@ -96,8 +99,8 @@ def _read(path: Path) -> list[Metric]:
 def write_metrics_file(path: Path, registry: CollectorRegistry) -> None:
     """Add ``registry``'s metrics to those already in ``path`` and replace it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a") as lock:
+    lock = open_lock_file(path.with_name(f".{path.name}.lock"), "SYNC_METRICS_FILE", 0o644)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = list(text_string_to_metric_families(generate_latest(registry).decode()))
         merged = merge_families(_read(path), current)
@@ -113,3 +116,5 @@ def write_metrics_file(path: Path, registry: CollectorRegistry) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+    finally:
+        os.close(lock)  # releases the flock

@@ -2,11 +2,11 @@
 
 Adobe throttles integrations that mint too many tokens. :class:`FileTokenStore` keeps tokens in
 one JSON file readable only by its owner (0600, in a 0700 directory), replaced atomically, and
-guarded by ``fcntl.flock`` on a sibling ``.lock`` file: a process takes the lock, re-reads the
-file and mints only if the token is still missing or near expiry, so concurrent processes mint
-once. Entries are keyed by a hash of (token URL, client id, scopes, flow); the client secret is
-never written. :class:`MemoryTokenStore` is the same seam without a file
-(``SYNC_TOKEN_CACHE=none``).
+guarded by ``fcntl.flock`` on a sibling ``.lock`` file (never a symbolic link): a process takes
+the lock, re-reads the file and mints only if the token is still missing or near expiry, so
+concurrent processes mint once. Entries are keyed by a hash of (token URL, client id, scopes,
+flow); the client secret is never written. :class:`MemoryTokenStore` is the same seam without a
+file (``SYNC_TOKEN_CACHE=none``).
 
 A damaged or unreadable file is never fatal: it is reported (without its content) and treated
 as empty, and the next save replaces it.
@@ -20,13 +20,23 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["FileTokenStore", "MemoryTokenStore", "StoredToken", "TokenStore", "cache_key"]
+from sync.lockfile import open_lock_file
+
+__all__ = [
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "StoredToken",
+    "TokenStore",
+    "cache_key",
+    "exposure",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +82,26 @@ class StoredToken:
             )
         except (TypeError, ValueError):
             return None
+
+
+def exposure(target: Path, wanted: int, what: str) -> list[str]:
+    """What lets someone else read ``target`` (the cache ``file`` or its ``directory``): it
+    belongs to another user, or its mode grants more than ``wanted``; each problem with the
+    command that fixes it. Nothing for a target that does not exist."""
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"{what} {target} cannot be read ({type(exc).__name__})"]
+    problems = []
+    uid = os.getuid()
+    if info.st_uid != uid:
+        problems.append(f"{what} {target} belongs to uid {info.st_uid}, not to you ({uid})")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        problems.append(f"{what} {target} is {mode:04o}: chmod {wanted:o} {target}")
+    return problems
 
 
 def _stale(value: Any, now: float) -> bool:
@@ -164,6 +194,7 @@ class FileTokenStore(_Base):
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._warned = False
+        self._exposure_checked = False
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
@@ -179,7 +210,7 @@ class FileTokenStore(_Base):
                     self._depth -= 1
                 return
             self._ensure_dir()
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock_file(self._lock_path, "SYNC_TOKEN_CACHE")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._depth = 1
@@ -211,6 +242,15 @@ class FileTokenStore(_Base):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _read(self) -> dict[str, Any]:
+        if not self._exposure_checked:
+            self._exposure_checked = True
+            problems = exposure(self.path, 0o600, "file")
+            if problems:
+                log.warning(
+                    "token cache %s holds live access tokens others may read: %s",
+                    self.path,
+                    "; ".join(problems),
+                )
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

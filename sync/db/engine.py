@@ -14,10 +14,12 @@ wait for it, where upgrading a read transaction later would fail at once.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -109,18 +111,25 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
+def make_engine(url: str, *, connect_timeout: int | None = None, read_only: bool = False) -> Engine:
     """An engine for ``url`` (the ``DATABASE_URL`` setting), configured for its backend.
 
     ``connect_timeout`` (seconds) bounds connecting to a server, so a check of an unreachable
-    database answers quickly instead of waiting for the operating system to give up. The
-    caller owns the engine and must ``dispose()`` it.
+    database answers quickly instead of waiting for the operating system to give up.
+    ``read_only`` (``status``, ``check``): a SQLite file is opened read-only, so a file this
+    user may read but not write (or in a read-only directory) can be read, and a missing one is
+    a :class:`ConfigError`, never created; servers are unaffected (the commands only read).
+    The caller owns the engine and must ``dispose()`` it.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"json_serializer": _json_serializer}
+    read_only_uri: str | None = None
     if backend == "sqlite":
-        parsed = _prepare_sqlite_path(parsed)
+        if read_only:
+            read_only_uri = _read_only_uri(parsed)
+        else:
+            parsed = _prepare_sqlite_path(parsed)
     else:
         # Long-running daemons outlive server-side idle timeouts; test before use.
         kwargs["pool_pre_ping"] = True
@@ -138,7 +147,7 @@ def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
     except ArgumentError as exc:
         raise ConfigError(f"{_SETTING}: {exc}; {_EXAMPLES}", setting=_SETTING) from None
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only_uri, read_only=read_only)
     logger.debug("database engine for %s", redacted_url(parsed))
     return engine
 
@@ -152,7 +161,10 @@ def sqlite_file(url: URL) -> str | None:
 
 
 def _prepare_sqlite_path(url: URL) -> URL:
-    """Expand ``~`` and create the parent directory, so a fresh install just works."""
+    """Expand ``~`` and create the parent directory, so a fresh install just works; create a
+    new database file 0600 (SQLite would make it 0644 less the umask): the catalog, prices and
+    stock are the tenant's business. SQLite gives its -wal and -shm files the database file's
+    mode, and an existing file keeps the mode it has (chmod it to share the mirror)."""
     database = sqlite_file(url)
     if database is None:
         return url
@@ -165,7 +177,38 @@ def _prepare_sqlite_path(url: URL) -> URL:
             f"database: {exc.strerror}",
             setting=_SETTING,
         ) from None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # e.g. a read-only directory: SQLite says what it says
+        logger.debug("cannot create %s beforehand: %s", path, exc.strerror)
     return url.set(database=str(path))
+
+
+def _read_only_uri(url: URL) -> str | None:
+    """The SQLite URI that opens ``url``'s file read-only (None: not a plain file URL).
+
+    ``mode=ro`` reads a WAL database only where SQLite can find or create its ``-shm`` file. In
+    a directory this user cannot write, with no ``-wal`` file (no writer has changes pending:
+    a writer would have created it, and the last one to close removes both), the file is
+    opened ``immutable`` instead, which needs no ``-shm``.
+    """
+    database = sqlite_file(url)
+    if database is None:
+        return None
+    path = Path(database).expanduser().absolute()
+    if not path.is_file():
+        raise ConfigError(
+            f"{_SETTING}: the SQLite database {str(path)!r} does not exist; check the path, or "
+            "create it with accs-sync migrate (a sync creates it too)",
+            setting=_SETTING,
+        )
+    uri = f"file:{quote(str(path))}?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    if not os.access(path.parent, os.W_OK) and not wal.exists():
+        uri += "&immutable=1"
+    return uri
 
 
 def _enable_wal(cursor: Any) -> None:
@@ -188,9 +231,21 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """Pragmas on every new connection; SQLAlchemy, not sqlite3, emits BEGIN (see module doc)."""
-    file_backed = sqlite_file(engine.url) is not None
+def _configure_sqlite(engine: Engine, read_only_uri: str | None, *, read_only: bool) -> None:
+    """Pragmas on every new connection; SQLAlchemy, not sqlite3, emits BEGIN (see module doc).
+
+    Read-only: the file is opened through ``read_only_uri`` (the engine's URL stays the one
+    the user wrote, for messages), its journal mode is left alone and transactions take no
+    write lock.
+    """
+    file_backed = sqlite_file(engine.url) is not None and not read_only
+
+    if read_only_uri is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _open_read_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: Any) -> None:
+            cargs[:] = [read_only_uri]
+            cparams["uri"] = True
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -210,4 +265,4 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

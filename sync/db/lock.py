@@ -1,7 +1,9 @@
 """One accs-sync run per database at a time (a daemon and a cron job must not interleave).
 
 Held for the whole run on a dedicated connection: PostgreSQL's session advisory lock, MySQL's
-GET_LOCK, or, for SQLite, ``flock`` on a ``<database>.lock`` file beside it. All three vanish
+GET_LOCK, or, for SQLite, ``flock`` on a ``<database>.lock`` file beside the database's real
+path (symbolic links resolved, so two spellings of one file share the lock; the lock file
+itself is never a link). All three vanish
 with the process that holds them, so a crashed run never leaves the mirror locked.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from sync.errors import AccsSyncError
+from sync.lockfile import open_lock_file
 
 __all__ = ["AlreadyRunning", "instance_lock", "mysql_lock_name"]
 
@@ -55,16 +59,20 @@ def instance_lock(engine: Engine) -> Iterator[None]:
         if not database or database == ":memory:":
             yield  # a private in-memory database cannot be shared
             return
-        path = Path(database).with_name(Path(database).name + ".lock")
-        with open(path, "a+b") as handle:
+        # The real path: the same file reached through a link must meet the same lock.
+        real = Path(os.path.realpath(database))
+        fd = open_lock_file(real.with_name(real.name + ".lock"), "DATABASE_URL")
+        try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise _busy() from None
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
         return
     with engine.connect() as conn:
         if dialect == "postgresql":

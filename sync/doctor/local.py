@@ -1,19 +1,19 @@
 """The doctor's checks on this machine: the mirror database and the token cache file.
 
-The database is only read: connecting and reading ``alembic_version`` (a missing SQLite file is
-not even created). Migrating is left to ``accs-sync migrate`` or the next run, so a check never
-changes what another accs-sync process is working on.
+The database is only read: connecting and reading ``alembic_version`` (a SQLite file is opened
+read-only, so one in a read-only directory is checked too, and a missing one is not created).
+Migrating is left to ``accs-sync migrate`` or the next run, so a check never changes what
+another accs-sync process is working on.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from sync.api.token_store import exposure
 from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
 from sync.db.migrate import head_revision, schema_revision
 from sync.doctor.findings import Finding
@@ -42,7 +42,7 @@ def database_findings(url: str, *, connect_timeout: int) -> list[Finding]:
             Finding("schema", "warn", "service", f"not migrated yet: {_MIGRATE}"),
         ]
     try:
-        engine = make_engine(url, connect_timeout=connect_timeout)
+        engine = make_engine(url, connect_timeout=connect_timeout, read_only=True)
     except ConfigError as exc:
         return [
             Finding("database", "fail", "config", exc.message),
@@ -97,21 +97,7 @@ def token_cache_finding(path: Path | None) -> Finding:
         return Finding(
             "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
         )
-    problems: list[str] = []
-    uid = os.getuid()
-    for target, wanted, what in ((path.parent, 0o700, "directory"), (path, 0o600, "file")):
-        try:
-            info = target.stat()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            problems.append(f"{what} {target} cannot be read ({type(exc).__name__})")
-            continue
-        mode = stat.S_IMODE(info.st_mode)
-        if info.st_uid != uid:
-            problems.append(f"{what} {target} belongs to uid {info.st_uid}, not to you ({uid})")
-        if mode & 0o077:
-            problems.append(f"{what} {target} is {mode:04o}: chmod {wanted:o} {target}")
+    problems = exposure(path.parent, 0o700, "directory") + exposure(path, 0o600, "file")
     if problems:
         return Finding("token cache", "warn", "config", "; ".join(problems))
     if not path.exists():

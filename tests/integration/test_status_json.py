@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,8 @@ def test_status_json_carries_runs_counts_and_state(
 def test_status_json_on_an_empty_database(
     sync_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # An empty file: status opens SQLite read-only and never creates a missing one.
+    Path(sync_env["DATABASE_URL"].removeprefix("sqlite:///")).touch()
     assert main(["status", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["schema"]["present"] is False and document["healthy"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -119,3 +120,51 @@ def test_naive_utc() -> None:
     assert naive_utc(datetime(2025, 3, 1, 12, 0, tzinfo=plus_two)) == datetime(2025, 3, 1, 10, 0)
     assert naive_utc(datetime(2025, 3, 1, 12, 0, tzinfo=UTC)) == datetime(2025, 3, 1, 12, 0)
     assert naive_utc(datetime(2025, 3, 1, 12, 0)) == datetime(2025, 3, 1, 12, 0)
+
+
+def test_a_read_only_engine_reads_and_never_writes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    writer = make_engine(url)
+    try:
+        with writer.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+            conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        writer.dispose()
+    reader = make_engine(url, read_only=True)
+    try:
+        with reader.connect() as conn:
+            assert conn.execute(sa.text("SELECT x FROM t")).scalar() == 1
+            with pytest.raises(sa.exc.OperationalError, match="readonly"):
+                conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+    finally:
+        reader.dispose()
+    assert reader.url.database == str(tmp_path / "mirror.db")  # messages show the user's URL
+
+
+def test_a_read_only_engine_never_creates_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "mirror.db"
+    with pytest.raises(ConfigError, match=r"DATABASE_URL: the SQLite database .* does not exist"):
+        make_engine(f"sqlite:///{missing}", read_only=True)
+    assert not missing.parent.exists()
+
+
+def test_a_new_sqlite_mirror_is_private(tmp_path: Path) -> None:
+    """Created 0600 (the catalog is the tenant's business); a mode set later is kept."""
+    path = tmp_path / "mirror.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.glob("mirror.db-*"))
+    finally:
+        engine.dispose()
+    path.chmod(0o640)  # shared with a reader's group on purpose
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -140,3 +144,108 @@ def test_a_hanging_database_is_not_ready_after_the_timeout() -> None:
         assert check() == (False, "database did not answer within 0.2s")  # still the same one
     finally:
         release.set()
+
+
+def test_idle_connections_neither_pile_up_threads_nor_starve_probes(
+    server: tuple[HealthServer, dict[str, tuple[bool, str]]],
+) -> None:
+    """400 connections that never send a request (a port scanner, a slowloris, a leaky
+    client) cost no thread each, and /livez still answers while they are open."""
+    health, _ = server
+    port = health.address[1]
+    assert get(port, "/livez")[0] == 200  # the server's own threads are up
+    before = threading.active_count()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(400):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.3)  # let the server accept them all
+        assert get(port, "/livez") == (200, "ok: scheduler alive\n")
+        assert threading.active_count() <= before + 16
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
+    health = HealthServer(
+        "127.0.0.1",
+        0,
+        Metrics().registry,
+        live=lambda: (True, ""),
+        ready=lambda: (True, ""),
+        idle_timeout=0.3,
+    )
+    health.start()
+    try:
+        with socket.create_connection(("127.0.0.1", health.address[1]), timeout=5) as conn:
+            started = time.monotonic()
+            assert conn.recv(1) == b""  # closed by the server, without a word
+            assert time.monotonic() - started < 3
+    finally:
+        health.close()
+
+
+def test_a_client_that_leaves_early_is_one_log_line_not_a_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    asked, left = threading.Event(), threading.Event()
+
+    def live() -> tuple[bool, str]:
+        asked.set()
+        left.wait(5)  # answer only once the client has gone
+        return True, "scheduler alive"
+
+    health = HealthServer("127.0.0.1", 0, Metrics().registry, live=live, ready=live)
+    health.start()
+    try:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="sync.health"):
+            conn = socket.create_connection(("127.0.0.1", health.address[1]), timeout=5)
+            conn.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert asked.wait(5)
+            # Reset, not a polite FIN: the server's write fails as it does for a dropped probe.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            left.set()
+            time.sleep(0.5)
+            assert get(health.address[1], "/metrics")[0] == 200  # still serving
+    finally:
+        health.close()
+    assert "Traceback" not in capfd.readouterr().err
+    lines = [r for r in caplog.records if r.name == "sync.health" and "client" in r.getMessage()]
+    assert len(lines) == 1
+    assert all("\n" not in r.getMessage() and r.exc_info is None for r in lines)
+
+
+def test_a_flood_of_requests_is_answered_busy_not_queued_for_ever() -> None:
+    release = threading.Event()
+
+    def slow() -> tuple[bool, str]:
+        release.wait(5)
+        return True, "scheduler alive"
+
+    health = HealthServer(
+        "127.0.0.1", 0, Metrics().registry, live=slow, ready=slow, workers=1, max_queued=1
+    )
+    health.start()
+    port = health.address[1]
+    before = threading.active_count()
+    answers: list[tuple[int, str]] = []
+    try:
+        held = [
+            threading.Thread(target=lambda: answers.append(get(port, "/livez"))) for _ in range(2)
+        ]
+        for thread in held:  # one answered by the worker, one queued for it
+            thread.start()
+        deadline = time.monotonic() + 5
+        while health._server._in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert get(port, "/livez") == (503, "fail: server is busy\n")
+        assert threading.active_count() <= before + 3  # the two clients and one worker
+    finally:
+        release.set()
+        for thread in held:
+            thread.join(10)
+        health.close()
+    assert answers == [(200, "ok: scheduler alive\n")] * 2

@@ -350,3 +350,110 @@ def test_a_missing_secret_file_is_refused_at_start_up(
     with pytest.raises(ConfigError, match="IMS_CLIENT_SECRET_FILE") as info:
         load_settings()
     assert info.value.setting == "IMS_CLIENT_SECRET_FILE"
+
+
+# -- issue 14: values that crash later, or smuggle characters, are refused up front ------------
+
+FLOAT_SETTINGS = [
+    "SYNC_HTTP_TIMEOUT",
+    "SYNC_CONNECT_TIMEOUT",
+    "SYNC_MAX_RETRY_SECONDS",
+    "SYNC_MAX_RETRY_AFTER",
+    "SYNC_MAX_RPS",
+    "SYNC_PROGRESS_SECONDS",
+    "IMS_LOGIN_TIMEOUT",
+    "SYNC_MISFIRE_GRACE_SECONDS",  # an int, but a huge one overflows APScheduler's timedelta
+]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity", "1e300"])
+@pytest.mark.parametrize("setting", FLOAT_SETTINGS)
+def test_a_float_setting_must_be_finite_and_sane(
+    monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    set_required(monkeypatch, **{setting: value})
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == setting
+    assert info.value.message.startswith(setting)
+    assert "finite" in info.value.message or "at most" in info.value.message
+
+
+def test_float_settings_within_bounds_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch, SYNC_HTTP_TIMEOUT="120.5", SYNC_MAX_RETRY_AFTER="3600")
+    s = load_settings()
+    assert s.sync_http_timeout == 120.5 and s.sync_max_retry_after == 3600
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://na1.api.commerce.adobe.com/T?store=fr",
+        "https://na1.api.commerce.adobe.com/T#top",
+        "https://user:s3cr3tpw@na1.api.commerce.adobe.com/T",
+        "https://na1.api.commerce.adobe.com/T/../other",
+        "https://na1.api.commerce.adobe.com/T/%2e%2e/other",
+        "https://na1.api.commerce.adobe.com/T/./x",
+        "https://na1.api.commerce.adobe.com/T\r\nX: y",
+    ],
+)
+def test_api_endpoint_is_a_plain_base_url(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    set_required(monkeypatch, API_ENDPOINT=endpoint)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "API_ENDPOINT"
+    assert info.value.message.startswith("API_ENDPOINT")
+    assert "s3cr3tpw" not in info.value.message  # userinfo may be a password: never echoed
+    assert "\r" not in info.value.message and "\n" not in info.value.message
+
+
+def test_control_characters_in_store_codes_are_refused_and_shown_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_required(monkeypatch, SYNC_STORE_CODES="default,fr\r\n2026-01-01 INFO forged line\x1b[2J")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = info.value.message
+    assert info.value.setting == "SYNC_STORE_CODES"
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in message)
+    assert "\\r\\n" in message and "\\x1b" in message
+
+
+@pytest.mark.parametrize("setting", ["IMS_CLIENT_ID", "IMS_ORG_ID"])
+@pytest.mark.parametrize("bad", ["abc\r\nX-Evil: 1", "abc\ndef", "a\x1bb", "a\tb"])
+def test_control_characters_in_the_client_or_org_id_are_refused(
+    monkeypatch: pytest.MonkeyPatch, setting: str, bad: str
+) -> None:
+    set_required(monkeypatch, **{setting: bad})
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == setting
+    assert info.value.message.startswith(setting)
+    assert not any(ord(c) < 32 for c in info.value.message)
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting"),
+    [
+        ({"IMS_CLIENT_ID": "client\r\nX-Evil: 1"}, "IMS_CLIENT_ID"),
+        ({"IMS_ORG_ID": "org\n@AdobeOrg"}, "IMS_ORG_ID"),
+        ({"SYNC_HTTP_TIMEOUT": "inf"}, "SYNC_HTTP_TIMEOUT"),
+        ({"API_ENDPOINT": "https://na1.api.commerce.adobe.com/T?x=1"}, "API_ENDPOINT"),
+    ],
+)
+def test_the_cli_exits_2_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, str],
+    setting: str,
+) -> None:
+    from sync.cli import main
+
+    # Nothing listens on these: a run that got past the settings would fail with exit 1.
+    loopback = {"API_ENDPOINT": "http://127.0.0.1:9/T", "IMS_TOKEN_URL": "http://127.0.0.1:9/t"}
+    set_required(
+        monkeypatch, **{**loopback, **changes}, SYNC_TOKEN_CACHE="none", SYNC_MAX_ATTEMPTS="1"
+    )
+    assert main(["sync", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"accs-sync: error: {setting}")

@@ -130,3 +130,30 @@ def test_saving_drops_entries_nobody_can_use_any_more(tmp_path: Path) -> None:
     store.save("new", TOKEN, now=200.0)
     entries = json.loads((tmp_path / "tokens.json").read_text())["entries"]
     assert set(entries) == {"login", "alive", "new"}  # a refresh token is kept: it outlives
+
+
+def test_a_cache_others_can_read_is_a_warning_once_per_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save("k", TOKEN)
+    path.chmod(0o644)  # e.g. copied with cp, or written by hand
+    store = FileTokenStore(path)
+    with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
+        assert store.load("k") == TOKEN  # still used
+        store.load("k")
+        with store.locked():
+            store.load("k")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert str(path) in warnings[0] and f"chmod 600 {path}" in warnings[0]
+
+
+def test_a_private_cache_is_used_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save("k", TOKEN)
+    with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
+        assert FileTokenStore(path).load("k") == TOKEN
+    assert caplog.records == []
