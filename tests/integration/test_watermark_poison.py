@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +20,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from sync.app import build_app
 from sync.cli import main
 from sync.db.schema import categories, products, sync_runs
 from sync.db.state import get_state, set_state
 from sync.emulator import Catalog, EmulatorServer
+from sync.observe import Observer, PageReport
+from sync.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -254,3 +258,73 @@ def test_status_flags_a_watermark_in_the_future(
     text = capsys.readouterr().out
     [line] = [line for line in text.splitlines() if FAR in line]
     assert "in the future" in line
+
+
+# -- a concurrent full pass, interrupted and resumed --------------------------------------------
+
+
+class StopAfter(Observer):
+    """Asks the run to stop once ``pages`` pages are committed (an interrupted pass)."""
+
+    def __init__(self, stop: threading.Event, pages: int) -> None:
+        self.stop, self.left = stop, pages
+
+    def page_written(self, store: str, report: PageReport) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.stop.set()
+
+
+def interrupted_backfill(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A concurrent backfill stopped after its first pages; returns the checkpoint it left."""
+    monkeypatch.setenv("SYNC_CONCURRENCY", "3")
+    monkeypatch.setenv("SYNC_RESOURCES", "products")
+    stop = threading.Event()
+    with build_app(load_settings(), stop_event=stop) as app:
+        app.pipeline.observer.add(StopAfter(stop, 2))  # type: ignore[attr-defined]
+        assert app.run("backfill").status == "interrupted"
+        with app.pipeline.engine.connect() as conn:
+            checkpoint = get_state(conn, "default", "backfill_checkpoint")
+    assert checkpoint is not None
+    return checkpoint
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_resumed_concurrent_pass_lowers_the_watermark_to_its_own_start(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resource = Products(emulator)
+    assert sync() == 0
+    checkpoint = interrupted_backfill(monkeypatch)
+    put_state(engine, WM, {"updated_at": FAR, "id": 0})  # an older version's poisoned value
+    resource.edit("other", "Edited while the pass was paused")
+    assert sync() == 0  # resumes the full pass, then sets the watermark to the pass's H0
+    assert state(engine, WM) == {"updated_at": checkpoint["high_water"], "id": 0}
+    resource.edit("poisoned", "Edited after the resumed pass")
+    assert sync() == 0
+    assert resource.name(engine, "other") == "Edited while the pass was paused"
+    assert resource.name(engine, "poisoned") == "Edited after the resumed pass"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_checkpoint_with_a_poisoned_high_water_leaves_no_watermark_behind(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resource = Products(emulator)
+    assert sync() == 0
+    checkpoint = interrupted_backfill(monkeypatch)
+    put_state(engine, "backfill_checkpoint", {**checkpoint, "high_water": FAR})
+    put_state(engine, WM, {"updated_at": FAR, "id": 0})
+    assert sync() == 0  # resumes; its H0 is unusable, so no watermark outlives it
+    assert state(engine, WM) is None
+    resource.edit("other", "Edited after")
+    assert sync() == 0  # a full pass again, which sets a usable watermark
+    assert resource.name(engine, "other") == "Edited after"
+    watermark = state(engine, WM)
+    assert watermark is not None and usable(watermark["updated_at"])
