@@ -8,12 +8,18 @@ One pass over one resource (and store view, for per-store resources):
   each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
   items included) are remembered; once the walk is complete, live rows whose key was not seen
   are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
-  incremental field sets its watermark to the newest ``updated_at`` read *before* paging, so a
-  change made while the pass ran is picked up by the next incremental run.
+  incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
+  (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
+  incremental run.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
-  watermark less the lookback, by keyset on the key; the watermark moves with each committed
-  page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
+  watermark less the lookback, by keyset on the key; the watermark moves forward with each
+  committed page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
   ``total_count`` with the live rows (one tiny request) and runs a full pass when they differ.
+
+Watermarks follow the products' rules (:mod:`sync.watermark`): only an ``updated_at`` in ACCS's
+exact format and no later than ACCS's ``Date`` plus five minutes becomes one (a category stamped
+later is mirrored and named in one warning per run); H0 skips unusable values with a second,
+filtered probe; a stored watermark that is unusable is reported and replaced by a full pass.
 
 A resource without an incremental field (source items) runs a full pass every time: reading is
 the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read

@@ -6,8 +6,20 @@ a crash at any moment leaves the database at a page boundary: nothing half-writt
 skipped on resume. Unchanged products (same content hash) are not rewritten.
 
 Watermarks come from ACCS's data, never from our clock. A full pass first reads the newest
-``updated_at`` upstream (H0) and, once complete, sets the watermark to H0: any product changed
-while the pass was paging has ``updated_at >= H0`` and is picked up by the next incremental run.
+``updated_at`` upstream (H0) and, once complete, sets the watermark to H0, lowering it if need
+be: any product changed while the pass was paging has ``updated_at >= H0`` and is picked up by
+the next incremental run. Incremental pages only raise it; a windowed backfill never moves it.
+
+One bad upstream value must not poison the watermark (:mod:`sync.watermark`): only a *usable*
+``updated_at`` becomes one, exactly ``YYYY-MM-DD HH:MM:SS`` and no later than ACCS's clock (the
+``Date`` header of the page that carried it; our clock only when ACCS sends none) plus five
+minutes. A product stamped later is mirrored, named in one warning per run, and skipped as a
+watermark; a malformed one is a rejected item. The H0 probe sorts ``updated_at DESC``, so a
+poisoned value is exactly what it returns: when its one item is unusable, a second probe asks
+for the newest 20 with ``updated_at <=`` ACCS's clock plus the skew and takes the first usable
+one, else H0 is ACCS's clock less the skew (still before any change made after the probe). A
+stored watermark that is unusable (malformed: before any request; in the future: judged on the
+incremental pass's first page) is reported once and replaced by a full pass, never a crash.
 
 Passes:
 
