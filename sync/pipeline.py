@@ -721,7 +721,9 @@ class Pipeline:
         """A complete unwindowed full pass: the watermark becomes its H0, even when that
         lowers it (a value from the future stored before must not outlive the pass). Without
         a usable H0 there is no watermark, and the next sync is a full pass again."""
-        if high_water is not None and self.stamps.usable(high_water, self.stamps.limit(None)):
+        if high_water is not None and self.stamps.usable(
+            high_water, self.stamps.limit(None, quiet=True)
+        ):
             set_state(
                 conn, store_code, WATERMARK, ChangesPosition(high_water).to_json(), self.now()
             )

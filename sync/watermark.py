@@ -89,17 +89,19 @@ class Stamps:
             self._warned.clear()
             self._no_date_said = False
 
-    def limit(self, server_time: datetime | None) -> datetime:
+    def limit(self, server_time: datetime | None, *, quiet: bool = False) -> datetime:
         """The latest ``updated_at`` usable as a watermark: ACCS's clock (``server_time``, else
-        the latest ``Date`` seen) plus the skew; this machine's clock when ACCS sent none."""
+        the latest ``Date`` seen) plus the skew; this machine's clock when ACCS sent none
+        (said once per run, unless ``quiet``: no answer of this run was judged yet)."""
+        say = False
         with self._lock:
             if server_time is not None and (self._latest is None or server_time > self._latest):
                 self._latest = server_time
             base = server_time or self._latest
-            if base is None:
-                said, self._no_date_said = self._no_date_said, True
+            if base is None and not quiet:
+                say, self._no_date_said = not self._no_date_said, True
         if base is None:
-            if not said:
+            if say:
                 log.warning(
                     "ACCS's answers carry no Date header: judging updated_at values against "
                     "this machine's clock instead"
