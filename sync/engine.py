@@ -50,7 +50,7 @@ from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.schema import naive_utc
-from sync.db.state import delete_state, get_state, set_state
+from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import Observer, PageReport
@@ -125,12 +125,8 @@ class ResourcePass:
         watermark = None
         if self.resource.incremental is not None and not full:
             with self.context.engine.connect() as conn:
-                watermark = get_state(conn, self.store_code, watermark_key(self.resource))
-        if watermark is not None:
-            problem = self.context.stamps.problem(watermark, None)
-            if problem is not None:
-                self.context.stamps.report(self._what(), watermark, problem)
-                watermark = None
+                raw = get_raw_state(conn, self.store_code, watermark_key(self.resource))
+            watermark = self.context.stamps.stored(self._what(), raw)
         if watermark is None:
             self._full()
             return
@@ -189,7 +185,7 @@ class ResourcePass:
             limit = self.context.stamps.limit(page.server_time)
             problem = self.context.stamps.problem(watermark, limit)
             if problem is not None:
-                self.context.stamps.report(self._what(), watermark, problem)
+                self.context.stamps.report(self._what(), watermark["updated_at"], problem)
                 raise _Distrusted
 
         self._walk_pages(walk, None, trusted)

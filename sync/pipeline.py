@@ -65,6 +65,7 @@ from sync.db.state import (
     FinishedStatus,
     delete_state,
     finish_run,
+    get_raw_state,
     get_state,
     mark_stale_runs,
     set_state,
@@ -352,11 +353,11 @@ class Pipeline:
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
         with self.engine.connect() as conn:
-            watermark = get_state(conn, store.store_code, WATERMARK)
+            stored_watermark = get_raw_state(conn, store.store_code, WATERMARK)
             checkpoint = get_state(conn, store.store_code, CHECKPOINT)
         position: ChangesPosition | None = None
-        if watermark is not None and checkpoint is None and kind == "sync":
-            position = self._stored_watermark(store.store_code, watermark)
+        if checkpoint is None and kind == "sync":
+            position = self._stored_watermark(store.store_code, stored_watermark)
         if checkpoint is not None and kind != "sync":
             stored = Window.from_json(checkpoint.get("window"))
             if stored != window:
@@ -458,18 +459,18 @@ class Pipeline:
         )
         return self.guarded(lambda: self.catalog.search(criteria, code))
 
-    def _stored_watermark(self, code: str, value: dict[str, Any]) -> ChangesPosition | None:
-        """Where the incremental pass starts, or None (reported: a full pass replaces it)
-        when the stored watermark is unusable. Its time is judged against ACCS's clock on the
-        incremental pass's first page (:class:`_Distrusted`)."""
-        problem = self.stamps.problem(value, None)
-        if problem is None:
-            try:
-                return ChangesPosition.from_json(value)
-            except (KeyError, TypeError, ValueError):
-                problem = "has an id that is not an integer"
-        self.stamps.report(f"store {code}", value, problem)
-        return None
+    def _stored_watermark(self, code: str, raw: Any) -> ChangesPosition | None:
+        """Where the incremental pass starts, or None (none stored, or unusable: reported, and
+        a full pass replaces it). Its time is judged against ACCS's clock on the incremental
+        pass's first page (:class:`_Distrusted`)."""
+        value = self.stamps.stored(f"store {code}", raw)
+        if value is None:
+            return None
+        try:
+            return ChangesPosition.from_json(value)
+        except (KeyError, TypeError, ValueError):
+            self.stamps.report(f"store {code}", value.get("id"), "has an id that is not an integer")
+            return None
 
     def _incremental_or_full(
         self, store: StoreStats, run_id: int, watermark: ChangesPosition
@@ -506,7 +507,7 @@ class Pipeline:
                 if store.pages == 0:
                     problem = self.stamps.problem(watermark.to_json(), limit)
                     if problem is not None:
-                        self.stamps.report(f"store {code}", watermark.to_json(), problem)
+                        self.stamps.report(f"store {code}", watermark.updated_at, problem)
                         raise _Distrusted
                 following = walk.advance(position, page)
                 pending = None

@@ -206,9 +206,24 @@ class Stamps:
             )
         return None
 
-    def report(self, what: str, value: dict[str, Any], problem: str) -> None:
-        """One warning about an unusable stored watermark, the value escaped and shortened."""
-        shown = repr(value.get("updated_at"))
+    def stored(self, what: str, value: Any) -> dict[str, Any] | None:
+        """A stored watermark as read back (any JSON: rows get edited by hand), or None,
+        reported once, when its format makes it unusable; its time is judged later, against
+        ACCS's clock (:meth:`problem` with a limit)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.report(what, value, "is not a JSON object")
+            return None
+        problem = self.problem(value, None)
+        if problem is None:
+            return value
+        self.report(what, value.get("updated_at"), problem)
+        return None
+
+    def report(self, what: str, value: Any, problem: str) -> None:
+        """One warning about an unusable stored watermark, ``value`` escaped and shortened."""
+        shown = repr(value)
         if len(shown) > _SHOWN:
             shown = shown[: _SHOWN - 3] + "..."
         log.warning(

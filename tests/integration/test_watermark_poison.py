@@ -79,7 +79,7 @@ def state(engine: Engine, key: str) -> dict[str, Any] | None:
         return get_state(conn, "default", key)
 
 
-def put_state(engine: Engine, key: str, value: dict[str, Any]) -> None:
+def put_state(engine: Engine, key: str, value: Any) -> None:
     with engine.begin() as conn:
         set_state(conn, "default", key, value, datetime.now(UTC))
 
@@ -210,18 +210,21 @@ def test_a_windowed_backfill_still_leaves_the_watermark_alone(
     assert state(engine, WM) == before
 
 
-@pytest.mark.parametrize("stored", ["zzzz", "2026-12-07T10:00:00", FAR, "bad\nline\x1b[31m"])
+@pytest.mark.parametrize(
+    "stored", ["zzzz", "2026-12-07T10:00:00", FAR, "bad\nline\x1b[31m", ["not", "an object"]]
+)
 def test_a_stored_watermark_that_is_unusable_is_replaced_by_a_full_pass(
     env: dict[str, str],
     emulator: EmulatorServer,
     engine: Engine,
-    stored: str,
+    stored: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     other, cat = Products(emulator).other, Categories(emulator).poisoned
     assert sync() == 0
-    put_state(engine, WM, {"updated_at": stored, "id": 0})
-    put_state(engine, CATEGORIES_WM, {"updated_at": stored})
+    raw = isinstance(stored, list)  # a row edited by hand into something else
+    put_state(engine, WM, stored if raw else {"updated_at": stored, "id": 0})
+    put_state(engine, CATEGORIES_WM, stored if raw else {"updated_at": stored})
     emulator.catalog.update(other, name="Edited while the state was bad")
     emulator.catalog.update_category(cat, name="Renamed while the state was bad")
     with caplog.at_level(logging.WARNING):

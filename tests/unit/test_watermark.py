@@ -166,11 +166,32 @@ def test_a_stored_watermark_is_judged_by_format_and_time(
     assert judge.problem({"updated_at": "9999-12-31 23:59:59"}, None) is None  # format only
 
 
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        (None, False),
+        ({"updated_at": "2026-06-01 12:00:00"}, True),
+        ({"updated_at": "9999-12-31 23:59:59"}, True),  # its time is judged on the first page
+        ({"updated_at": "zzzz"}, False),
+        (["2026-06-01 12:00:00"], False),
+        ("2026-06-01 12:00:00", False),
+    ],
+)
+def test_a_stored_watermark_read_back_is_kept_only_when_its_format_is_usable(
+    raw: Any, kept: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        value = stamps().stored("store default", raw)
+    assert (value == raw) if kept else value is None
+    reported = raw is not None and not kept
+    assert len(caplog.records) == int(reported)
+
+
 def test_a_stored_watermark_is_reported_escaped_scrubbed_and_short(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     judge = Stamps(lambda: NOW, scrub=lambda text: text.replace("s3cret", "***"))
-    value = {"updated_at": "s3cret\n2026-06-01 forged line\x1b[31m" + "x" * 200}
+    value = "s3cret\n2026-06-01 forged line\x1b[31m" + "x" * 200
     with caplog.at_level(logging.WARNING):
         judge.report("store default", value, "is not an ACCS timestamp")
     [message] = [r.getMessage() for r in caplog.records]
