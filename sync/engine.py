@@ -8,12 +8,18 @@ One pass over one resource (and store view, for per-store resources):
   each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
   items included) are remembered; once the walk is complete, live rows whose key was not seen
   are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
-  incremental field sets its watermark to the newest ``updated_at`` read *before* paging, so a
-  change made while the pass ran is picked up by the next incremental run.
+  incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
+  (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
+  incremental run.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
-  watermark less the lookback, by keyset on the key; the watermark moves with each committed
-  page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
+  watermark less the lookback, by keyset on the key; the watermark moves forward with each
+  committed page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
   ``total_count`` with the live rows (one tiny request) and runs a full pass when they differ.
+
+Watermarks follow the products' rules (:mod:`sync.watermark`): only an ``updated_at`` in ACCS's
+exact format and no later than ACCS's ``Date`` plus five minutes becomes one (a category stamped
+later is mirrored and named in one warning per run); H0 skips unusable values with a second,
+filtered probe; a stored watermark that is unusable is reported and replaced by a full pass.
 
 A resource without an incremental field (source items) runs a full pass every time: reading is
 the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read
@@ -44,12 +50,13 @@ from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.schema import naive_utc
-from sync.db.state import get_state, set_state
+from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import Observer, PageReport
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
+from sync.watermark import Stamps
 
 __all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
 
@@ -75,6 +82,8 @@ class PassContext(Protocol):
     lookback_seconds: int
     #: SYNC_CONCURRENCY: how many partitions of a resource are walked at once.
     concurrency: int
+    #: Judges upstream updated_at values before one becomes a watermark.
+    stamps: Stamps
 
     def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
 
@@ -116,13 +125,18 @@ class ResourcePass:
         watermark = None
         if self.resource.incremental is not None and not full:
             with self.context.engine.connect() as conn:
-                watermark = get_state(conn, self.store_code, watermark_key(self.resource))
+                raw = get_raw_state(conn, self.store_code, watermark_key(self.resource))
+            watermark = self.context.stamps.stored(self._what(), raw)
         if watermark is None:
             self._full()
             return
         self.stats.mode = "incremental"
         self._started()
-        self._incremental(str(watermark["updated_at"]))
+        try:
+            self._incremental(watermark)
+        except _Distrusted:
+            self._full()
+            return
         if self._counts_differ():
             log.info(
                 "%s %s: ACCS's count differs from the mirror's; a full pass finds what is gone",
@@ -153,15 +167,28 @@ class ResourcePass:
         with self.context.engine.begin() as conn:
             if keyed:
                 self.stats.deleted += self._sweep(conn, seen)
-            if high_water is not None:
-                self._raise_watermark(conn, high_water)
+            if self.resource.incremental:
+                self._set_watermark(conn, high_water)
 
-    def _incremental(self, watermark: str) -> None:
-        start = parse_accs_time(watermark) - timedelta(seconds=self.context.lookback_seconds)
+    def _what(self) -> str:
+        return f"{self.resource.name} {self.store_code}"
+
+    def _incremental(self, watermark: dict[str, Any]) -> None:
+        stored = str(watermark["updated_at"])
+        start = parse_accs_time(stored) - timedelta(seconds=self.context.lookback_seconds)
         field = self.resource.incremental
         assert field is not None
         walk = self._walk(((Filter(field, format_accs_time(start), "gteq"),),))
-        self._walk_pages(walk, None)
+
+        def trusted(page: Page) -> None:
+            """The stored watermark, judged against ACCS's clock on the first page."""
+            limit = self.context.stamps.limit(page.server_time)
+            problem = self.context.stamps.problem(watermark, limit)
+            if problem is not None:
+                self.context.stamps.report(self._what(), watermark["updated_at"], problem)
+                raise _Distrusted
+
+        self._walk_pages(walk, None, trusted)
 
     def _walk(self, groups: tuple[tuple[Filter, ...], ...]) -> KeysetWalk:
         return KeysetWalk(
@@ -170,8 +197,14 @@ class ResourcePass:
             groups=groups,
         )
 
-    def _walk_pages(self, walk: KeysetWalk, seen: set[Key] | None) -> bool:
-        """Fetch and write every page of ``walk``, the next page fetched while one is written.
+    def _walk_pages(
+        self,
+        walk: KeysetWalk,
+        seen: set[Key] | None,
+        first: Callable[[Page], None] | None = None,
+    ) -> bool:
+        """Fetch and write every page of ``walk``, the next page fetched while one is written
+        (``first`` sees the first page before anything is written, and may raise).
         Returns whether every item had a key, so a sweep can trust ``seen``."""
         keyed = True
         position: KeyPosition | None = KeyPosition()
@@ -182,6 +215,9 @@ class ResourcePass:
         try:
             while position is not None:
                 page = pending.result() if pending is not None else self._fetch(walk, position)
+                if first is not None:
+                    first(page)
+                    first = None
                 following = walk.advance(position, page)
                 pending = None
                 if following is not None:
@@ -321,17 +357,23 @@ class ResourcePass:
         )
 
     def _newest(self) -> str | None:
-        """The newest ``updated_at`` upstream right now (before paging: a change made while we
-        page is newer than this)."""
+        """The newest usable ``updated_at`` upstream right now (before paging: a change made
+        while we page is newer than this); see :meth:`sync.watermark.Stamps.high_water`."""
         field = self.resource.incremental
         assert field is not None
         sorts = (Sort(field, "DESC"), *(Sort(k.filter, "DESC") for k in self.resource.keys))
         page = self._probe(SearchCriteria(sorts=sorts, page_size=1))
+        newest = None
         for item in page.items:
             stamp = item.get(field) if isinstance(item, dict) else None
             if isinstance(stamp, str) and stamp:
-                return stamp
-        return None
+                newest = stamp
+                break
+
+        def below(condition: Filter, size: int) -> Page:
+            return self._probe(SearchCriteria(groups=((condition,),), sorts=sorts, page_size=size))
+
+        return self.context.stamps.high_water(newest, page.server_time, below, field, self._what())
 
     def _counts_differ(self) -> bool:
         page = self._probe(SearchCriteria(page_size=1))
@@ -349,6 +391,16 @@ class ResourcePass:
         """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
         every item had a key."""
         resource, now = self.resource, self.context.now()
+        limit = self.context.stamps.limit(page.server_time)
+        if resource.incremental:
+            self.context.stamps.future(
+                page.items,
+                resource.incremental,
+                limit,
+                resource=resource.name,
+                scope=self.store_code,
+                name=self._item_name,
+            )
         hashed: dict[Key, tuple[dict[str, Any], str, bool]] = {}
         rejects: list[tuple[str | None, str, str]] = []
         keyed = True
@@ -381,7 +433,7 @@ class ResourcePass:
             rows.append(self._row(key, values, data, digest, now))
             changes.append((key, op))
             stamp = values.get("updated_at") if resource.incremental else None
-            if stamp is not None and (high is None or stamp > high):
+            if stamp is not None and stamp <= limit and (high is None or stamp > high):
                 high = stamp
         written = [resource.key_text(key) for key, _ in changes]
         if rows:
@@ -514,9 +566,30 @@ class ResourcePass:
         )
         return len(gone)
 
+    def _item_name(self, item: dict[str, Any]) -> str:
+        key = self.resource.key_of(item)
+        return (
+            self.resource.describe_key()
+            + " "
+            + ("(none)" if key is None else repr(self.resource.key_text(key)))
+        )
+
+    def _set_watermark(self, conn: Connection, high_water: str | None) -> None:
+        """A complete full pass: the watermark becomes its H0, even when that lowers it (a
+        value from the future stored before must not outlive the pass); none without one."""
+        key = watermark_key(self.resource)
+        if high_water is None:
+            delete_state(conn, self.store_code, key)
+        else:
+            set_state(conn, self.store_code, key, {"updated_at": high_water}, self.context.now())
+
     def _raise_watermark(self, conn: Connection, candidate: str) -> None:
         key = watermark_key(self.resource)
         current = get_state(conn, self.store_code, key)
         if current is not None and str(current.get("updated_at", "")) >= candidate:
             return
         set_state(conn, self.store_code, key, {"updated_at": candidate}, self.context.now())
+
+
+class _Distrusted(Exception):
+    """The stored watermark is later than ACCS's clock: a full pass replaces it."""

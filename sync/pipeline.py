@@ -6,8 +6,20 @@ a crash at any moment leaves the database at a page boundary: nothing half-writt
 skipped on resume. Unchanged products (same content hash) are not rewritten.
 
 Watermarks come from ACCS's data, never from our clock. A full pass first reads the newest
-``updated_at`` upstream (H0) and, once complete, sets the watermark to H0: any product changed
-while the pass was paging has ``updated_at >= H0`` and is picked up by the next incremental run.
+``updated_at`` upstream (H0) and, once complete, sets the watermark to H0, lowering it if need
+be: any product changed while the pass was paging has ``updated_at >= H0`` and is picked up by
+the next incremental run. Incremental pages only raise it; a windowed backfill never moves it.
+
+One bad upstream value must not poison the watermark (:mod:`sync.watermark`): only a *usable*
+``updated_at`` becomes one, exactly ``YYYY-MM-DD HH:MM:SS`` and no later than ACCS's clock (the
+``Date`` header of the page that carried it; our clock only when ACCS sends none) plus five
+minutes. A product stamped later is mirrored, named in one warning per run, and skipped as a
+watermark; a malformed one is a rejected item. The H0 probe sorts ``updated_at DESC``, so a
+poisoned value is exactly what it returns: when its one item is unusable, a second probe asks
+for the newest 20 with ``updated_at <=`` ACCS's clock plus the skew and takes the first usable
+one, else H0 is ACCS's clock less the skew (still before any change made after the probe). A
+stored watermark that is unusable (malformed: before any request; in the future: judged on the
+incremental pass's first page) is reported once and replaced by a full pass, never a crash.
 
 Passes:
 
@@ -38,7 +50,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from sync.api.criteria import Filter, SearchCriteria
+from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.api.products import Newest
 from sync.clock import Clock
@@ -53,6 +65,7 @@ from sync.db.state import (
     FinishedStatus,
     delete_state,
     finish_run,
+    get_raw_state,
     get_state,
     mark_stale_runs,
     set_state,
@@ -83,6 +96,7 @@ from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
 from sync.stats import ResourceStats, RunStats, StoreStats
+from sync.watermark import Stamps
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
@@ -185,6 +199,8 @@ class Pipeline:
         self.store_codes = store_codes
         self.page_size = page_size
         self.stop_event = stop_event or threading.Event()
+        #: Judges upstream updated_at values before one becomes a watermark.
+        self.stamps = Stamps(self.now, scrub)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -230,6 +246,7 @@ class Pipeline:
 
     def _run_locked(self, kind: RunKind, window: Window, resources: tuple[str, ...]) -> RunStats:
         started = self.clock.monotonic()
+        self.stamps.start_run()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
         with log_context(run_id=run_id, kind=kind):
             return self._run_started(kind, window, run_id, started, resources)
@@ -336,8 +353,11 @@ class Pipeline:
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
         with self.engine.connect() as conn:
-            watermark = get_state(conn, store.store_code, WATERMARK)
+            stored_watermark = get_raw_state(conn, store.store_code, WATERMARK)
             checkpoint = get_state(conn, store.store_code, CHECKPOINT)
+        position: ChangesPosition | None = None
+        if checkpoint is None and kind == "sync":
+            position = self._stored_watermark(store.store_code, stored_watermark)
         if checkpoint is not None and kind != "sync":
             stored = Window.from_json(checkpoint.get("window"))
             if stored != window:
@@ -353,13 +373,12 @@ class Pipeline:
         if checkpoint is not None:
             store.mode = "full (resumed)"
             run_pass = functools.partial(self._full_pass, store, run_id, checkpoint, Window())
-        elif kind != "sync" or watermark is None:
+        elif kind != "sync" or position is None:
             store.mode = "full" if not window else f"full {_describe(window)}"
             run_pass = functools.partial(self._full_pass, store, run_id, None, window)
         else:
             store.mode = "incremental"
-            position = ChangesPosition.from_json(watermark)
-            run_pass = functools.partial(self._incremental, store, run_id, position)
+            run_pass = functools.partial(self._incremental_or_full, store, run_id, position)
         self.observer.store_started(store.store_code, store.mode)
         run_pass()
         with self.engine.connect() as conn:
@@ -383,7 +402,7 @@ class Pipeline:
     ) -> None:
         """Every product by id (within ``window``), in concurrent id ranges; writes only what
         changed and, unwindowed, tombstones what each page's interval no longer holds. A
-        complete unwindowed pass raises the watermark to H0."""
+        complete unwindowed pass sets the watermark to H0, lowering it if need be."""
         code = store.store_code
         highest: int | None = None
         if checkpoint is not None:
@@ -396,7 +415,13 @@ class Pipeline:
         else:
             # Read before paging: anything changed while we page has updated_at >= this.
             newest = self.guarded(lambda: self.catalog.newest(code))
-            high_water = newest.updated_at
+            high_water = self.stamps.high_water(
+                newest.updated_at,
+                newest.server_time,
+                functools.partial(self._newest_below, code),
+                "updated_at",
+                f"store {code}",
+            )
             if not window:
                 self.observer.store_total(code, newest.total_count)
             lowest = None
@@ -422,8 +447,39 @@ class Pipeline:
             log.debug("store %s: %d id ranges were split to keep workers busy", code, ranges.splits)
         with self.engine.begin() as conn:
             delete_state(conn, code, CHECKPOINT)
-            if high_water is not None and not window:
-                self._raise_watermark(conn, code, ChangesPosition(high_water))
+            if not window:
+                self._set_watermark(conn, code, high_water)
+
+    def _newest_below(self, code: str, condition: Filter, size: int) -> Page:
+        """The H0 probe's second try: the newest ``size`` products matching ``condition``."""
+        criteria = SearchCriteria(
+            groups=((condition,),),
+            sorts=(Sort("updated_at", "DESC"), Sort("entity_id", "DESC")),
+            page_size=size,
+        )
+        return self.guarded(lambda: self.catalog.search(criteria, code))
+
+    def _stored_watermark(self, code: str, raw: Any) -> ChangesPosition | None:
+        """Where the incremental pass starts, or None (none stored, or unusable: reported, and
+        a full pass replaces it). Its time is judged against ACCS's clock on the incremental
+        pass's first page (:class:`_Distrusted`)."""
+        value = self.stamps.stored(f"store {code}", raw)
+        if value is None:
+            return None
+        try:
+            return ChangesPosition.from_json(value)
+        except (KeyError, TypeError, ValueError):
+            self.stamps.report(f"store {code}", value.get("id"), "has an id that is not an integer")
+            return None
+
+    def _incremental_or_full(
+        self, store: StoreStats, run_id: int, watermark: ChangesPosition
+    ) -> None:
+        try:
+            self._incremental(store, run_id, watermark)
+        except _Distrusted:
+            store.mode = "full"
+            self._full_pass(store, run_id, None, Window())
 
     def _incremental(self, store: StoreStats, run_id: int, watermark: ChangesPosition) -> None:
         walk = ChangesWalk()
@@ -447,6 +503,12 @@ class Pipeline:
                     page = pending.result()
                 else:
                     page = self.fetch(walk.criteria, position, code)
+                limit = self.stamps.limit(page.server_time)
+                if store.pages == 0:
+                    problem = self.stamps.problem(watermark.to_json(), limit)
+                    if problem is not None:
+                        self.stamps.report(f"store {code}", watermark.updated_at, problem)
+                        raise _Distrusted
                 following = walk.advance(position, page)
                 pending = None
                 if following is not None and ahead is not None:
@@ -456,7 +518,9 @@ class Pipeline:
                     )
                 if store.pages == 0:  # everything changed since the watermark, less a lookback
                     self.observer.store_total(code, page.total_count)
-                high_water = ChangesWalk.high_water(high_water, page)
+                high_water = ChangesWalk.high_water(
+                    high_water, page, functools.partial(self.stamps.usable, limit=limit)
+                )
                 with self.engine.begin() as conn:
                     self.write_page(conn, store, run_id, page)
                     self._raise_watermark(conn, code, high_water)
@@ -540,6 +604,10 @@ class Pipeline:
         interval: IdInterval | None,
     ) -> None:
         code = store.store_code
+        limit = self.stamps.limit(page.server_time)
+        self.stamps.future(
+            page.items, "updated_at", limit, resource="products", scope=code, name=_product_name
+        )
         # The id and content hash of every item first: an item whose hash equals its live
         # row's was accepted before with exactly this content, so only the others are
         # validated in full (most of a pass over an unchanged catalog is this comparison).
@@ -650,10 +718,30 @@ class Pipeline:
         transaction."""
         set_state(conn, store_code, CHECKPOINT, value, self.now())
 
+    def _set_watermark(self, conn: Connection, store_code: str, high_water: str | None) -> None:
+        """A complete unwindowed full pass: the watermark becomes its H0, even when that
+        lowers it (a value from the future stored before must not outlive the pass). Without
+        a usable H0 there is no watermark, and the next sync is a full pass again."""
+        if high_water is not None and self.stamps.usable(
+            high_water, self.stamps.limit(None, quiet=True)
+        ):
+            set_state(
+                conn, store_code, WATERMARK, ChangesPosition(high_water).to_json(), self.now()
+            )
+            return
+        if high_water is not None:
+            log.warning(
+                "store %s: the full pass's starting high-water mark %r is unusable; "
+                "no watermark is kept, so the next sync is a full pass",
+                store_code,
+                high_water[:40],
+            )
+        delete_state(conn, store_code, WATERMARK)
+
     def _raise_watermark(
         self, conn: Connection, store_code: str, candidate: ChangesPosition
     ) -> None:
-        """Move the watermark forward only; a backfill never moves it backwards."""
+        """Move the watermark forward only (an incremental pass's pages)."""
         current = get_state(conn, store_code, WATERMARK)
         if current is not None:
             old = ChangesPosition.from_json(current)
@@ -664,6 +752,14 @@ class Pipeline:
     def now(self) -> Any:
         """Naive UTC now, from the pipeline's clock (what every stored timestamp uses)."""
         return self.clock.now().replace(tzinfo=None)
+
+
+class _Distrusted(Exception):
+    """The stored watermark is later than ACCS's clock: a full pass replaces it."""
+
+
+def _product_name(item: dict[str, Any]) -> str:
+    return f"product sku={item.get('sku')!r} id={item.get('id')!r}"
 
 
 def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) -> set[int] | None:

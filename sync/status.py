@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect
 
+from sync.clock import Clock, SystemClock
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision
 from sync.db.state import (
@@ -23,6 +24,7 @@ from sync.db.state import (
     recent_runs,
 )
 from sync.resources import RESOURCES
+from sync.watermark import SKEW, accs_time
 
 __all__ = [
     "StatusReport",
@@ -68,6 +70,10 @@ class StatusReport:
     runs: list[RunInfo]
     #: Rows of the other resources (categories, source items) per store view.
     resources: dict[str, list[ProductCount]] = field(default_factory=dict)
+    #: (store code, key) of the watermarks later than this machine's clock plus the skew.
+    future: frozenset[tuple[str, str]] = frozenset()
+    #: (store code, key) of the watermarks that are not ACCS timestamps at all.
+    malformed: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def healthy(self) -> bool:
@@ -78,8 +84,17 @@ class StatusReport:
         )
 
 
-def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusReport:
-    """Read everything ``status`` shows (the last ``runs`` runs) from the database."""
+def _is_watermark(key: str) -> bool:
+    return key == "watermark" or key.endswith(":watermark")
+
+
+def read_status(
+    engine: Engine, database_url: str, runs: int = 5, clock: Clock | None = None
+) -> StatusReport:
+    """Read everything ``status`` shows (the last ``runs`` runs) from the database.
+
+    A watermark is "in the future" when it is later than ``clock`` (this machine's; status
+    asks ACCS nothing) plus :data:`sync.watermark.SKEW`: the next sync replaces it."""
     database, head = redacted_url(database_url), head_revision()
     if not inspect(engine).has_table("sync_runs"):
         return StatusReport(database, False, None, head, [], [], [])
@@ -91,7 +106,18 @@ def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusRepor
         for resource in RESOURCES.values()
         if present.has_table(resource.table.name)
     }
+    ceiling = (clock or SystemClock()).now().replace(tzinfo=None) + SKEW
+    future, malformed = set(), set()
+    for entry in state:
+        if _is_watermark(entry.key):
+            stamp = accs_time(entry.value.get("updated_at"))
+            if stamp is None:
+                malformed.add((entry.store_code, entry.key))
+            elif stamp > ceiling:
+                future.add((entry.store_code, entry.key))
     return StatusReport(
+        future=frozenset(future),
+        malformed=frozenset(malformed),
         database=database,
         schema_present=True,
         revision=current_revision(engine),
@@ -101,6 +127,11 @@ def read_status(engine: Engine, database_url: str, runs: int = 5) -> StatusRepor
         runs=recent_runs(engine, runs),
         resources=resources,
     )
+
+
+def _shown(value: object) -> object:
+    """A state value as text; one with control characters (a hand-edited row) escaped."""
+    return repr(value) if isinstance(value, str) and not value.isprintable() else value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -134,6 +165,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "key": e.key,
                 "value": e.value,
                 "updated_at": _iso(e.updated_at),
+                "watermark_in_future": (e.store_code, e.key) in report.future,
             }
             for e in report.state
         ],
@@ -176,7 +208,12 @@ def status_text(report: StatusReport) -> str:
     if not report.state:
         lines.append("  (no watermark yet: the next sync is a full pass)")
     for entry in report.state:
-        detail = ", ".join(f"{k}={v}" for k, v in entry.value.items())
+        detail = ", ".join(f"{k}={_shown(v)}" for k, v in entry.value.items())
+        where = (entry.store_code, entry.key)
+        if where in report.future:
+            detail += "  WARNING: in the future; the next sync replaces it with a full pass"
+        elif where in report.malformed:
+            detail += "  WARNING: not an ACCS timestamp; the next sync replaces it with a full pass"
         lines.append(f"  {entry.store_code:<16} {entry.key:<20} {detail}")
 
     history = report.runs

@@ -37,14 +37,25 @@ pass tombstone products that still exist.
 
 from __future__ import annotations
 
+import email.utils
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.errors import InvalidResponse
 
-__all__ = ["ChangesPosition", "ChangesWalk", "IdPosition", "IdWalk", "Page", "PageMark"]
+__all__ = [
+    "ChangesPosition",
+    "ChangesWalk",
+    "IdPosition",
+    "IdWalk",
+    "Page",
+    "PageMark",
+    "http_date",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +64,34 @@ PageMark = tuple[int, int, int]
 same page served again, and a plain value."""
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as naive UTC; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
 @dataclass(frozen=True)
 class Page:
-    """One answer of ``GET /V1/products``: raw items as received, the matching total and the
-    page size that was asked for (``None`` when unknown)."""
+    """One answer of ``GET /V1/products``: raw items as received, the matching total, the
+    page size that was asked for (``None`` when unknown) and ACCS's clock when it answered
+    (its ``Date`` header as naive UTC; ``None`` when it sent none)."""
 
     items: list[Any]
     total_count: int
     requested: int | None = None
+    server_time: datetime | None = field(default=None, compare=False)
 
     @classmethod
-    def from_body(cls, body: Any, requested: int | None = None) -> Page:
+    def from_body(
+        cls, body: Any, requested: int | None = None, server_time: datetime | None = None
+    ) -> Page:
         if not isinstance(body, dict):
             raise InvalidResponse("ACCS /V1/products answer is not a JSON object")
         items = body.get("items")
@@ -74,7 +102,7 @@ class Page:
         total = body.get("total_count")
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise InvalidResponse("ACCS /V1/products answer has no valid 'total_count'")
-        return cls(items=items, total_count=total, requested=requested)
+        return cls(items=items, total_count=total, requested=requested, server_time=server_time)
 
     def ids(self) -> list[int]:
         out = []
@@ -248,14 +276,17 @@ class ChangesWalk:
         return ChangesPosition(stamp, tail_id, "same_second", page.mark())
 
     @staticmethod
-    def high_water(position: ChangesPosition, page: Page) -> ChangesPosition:
-        """The watermark once ``page`` is committed: the newest (updated_at, id) it covers."""
+    def high_water(
+        position: ChangesPosition, page: Page, usable: Callable[[str], bool] = bool
+    ) -> ChangesPosition:
+        """The watermark once ``page`` is committed: the newest (updated_at, id) it covers,
+        among the ``updated_at`` values ``usable`` accepts (see :mod:`sync.watermark`)."""
         best = position
         for item in page.items:
             if not isinstance(item, dict):
                 continue
             stamp, pid = item.get("updated_at"), item.get("id")
-            if isinstance(stamp, str) and isinstance(pid, int):
+            if isinstance(stamp, str) and isinstance(pid, int) and usable(stamp):
                 if (stamp, pid) > (best.updated_at, best.last_id):
                     best = ChangesPosition(stamp, pid)
         return ChangesPosition(best.updated_at, best.last_id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import datetime
 
 import requests
 
 from sync.api.classify import raise_for_network, response_json
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.limiter import RequestGate
-from sync.api.paging import Page
+from sync.api.paging import Page, http_date
 from sync.api.retry import RetryPolicy
 from sync.errors import ApiError, RateLimited
 from sync.observe import Observer
@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Newest:
     """The newest ``updated_at`` in a store view (None when it is empty) and its product count,
-    from one request."""
+    from one request, and ACCS's clock when it answered (its ``Date``; None if absent)."""
 
     updated_at: str | None
     total_count: int
+    server_time: datetime | None = None
 
 
 class ProductsClient:
@@ -63,7 +64,7 @@ class ProductsClient:
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
 
-    def _get(self, criteria: SearchCriteria, store_code: str, url: str | None = None) -> Any:
+    def _get(self, criteria: SearchCriteria, store_code: str, url: str | None = None) -> Page:
         """One attempt, sent when the shared gate allows it; the gate learns how it went."""
         url = url or self._url
         with self.gate.slot() as slot:
@@ -87,21 +88,18 @@ class ProductsClient:
                     slot.answered(success=False)
                     raise
                 slot.answered()
-                return body
+                date = http_date(response.headers.get("Date"))
+                return Page.from_body(body, criteria.page_size, server_time=date)
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""
-        return self._retry.call(
-            lambda: Page.from_body(self._get(criteria, store_code), criteria.page_size)
-        )
+        return self._retry.call(lambda: self._get(criteria, store_code))
 
     def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page:
         """One page of another ``searchCriteria`` list endpoint (``/V1/categories/list``...),
         through the same gate, retries and observers as products."""
         url = f"{self._base}{path}"
-        return self._retry.call(
-            lambda: Page.from_body(self._get(criteria, store_code, url), criteria.page_size)
-        )
+        return self._retry.call(lambda: self._get(criteria, store_code, url))
 
     def newest(self, store_code: str) -> Newest:
         """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours), and
@@ -113,8 +111,8 @@ class ProductsClient:
         for item in page.items:
             stamp = item.get("updated_at") if isinstance(item, dict) else None
             if isinstance(stamp, str) and stamp:
-                return Newest(stamp, page.total_count)
-        return Newest(None, page.total_count)
+                return Newest(stamp, page.total_count, page.server_time)
+        return Newest(None, page.total_count, page.server_time)
 
     def newest_updated_at(self, store_code: str) -> str | None:
         """The newest ``updated_at`` in the store view right now."""

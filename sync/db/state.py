@@ -38,6 +38,7 @@ __all__ = [
     "all_state",
     "delete_state",
     "finish_run",
+    "get_raw_state",
     "get_state",
     "mark_stale_runs",
     "product_counts",
@@ -123,12 +124,18 @@ def _as_object(store_code: str, key: str, value: Any) -> dict[str, Any]:
 
 def get_state(conn: Connection, store_code: str, key: str) -> dict[str, Any] | None:
     """The value stored under (``store_code``, ``key``), or None if there is none."""
-    value = conn.execute(
+    value = get_raw_state(conn, store_code, key)
+    return None if value is None else _as_object(store_code, key, value)
+
+
+def get_raw_state(conn: Connection, store_code: str, key: str) -> Any:
+    """The JSON value stored under (``store_code``, ``key``) as it is, object or not (a row
+    edited by hand); None if there is none."""
+    return conn.execute(
         sa.select(sync_state.c.value).where(
             sync_state.c.store_code == store_code, sync_state.c.key == key
         )
     ).scalar_one_or_none()
-    return None if value is None else _as_object(store_code, key, value)
 
 
 def set_state(

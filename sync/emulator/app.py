@@ -107,6 +107,10 @@ class EmulatorApp(ImsEndpoints):
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
 
+    def now(self) -> datetime:
+        """The emulator's now (naive UTC): what its Date header says."""
+        return self._now()
+
     def _now(self) -> datetime:
         if self._clock is None:
             return self.catalog.now()

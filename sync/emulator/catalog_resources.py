@@ -87,10 +87,13 @@ class ResourceMutations:
         self, cid: int, *, store: str | None = None, **fields: Any
     ) -> dict[str, Any]:
         """Rename (``name=...``) or change attributes; with ``store``, that store view's name.
-        The category's ``updated_at`` moves."""
+        The category's ``updated_at`` moves, to the clock's now or to ``updated_at`` when given
+        (any text: tests send timestamps a real store should never have)."""
         self._check_store(store)
+        stamp = fields.pop("updated_at", None)
         with self._lock:
-            changed = self._categories.update(cid, stamp=self._stamp(), store=store, **fields)
+            stamp = self._stamp() if stamp is None else format_time(stamp)
+            changed = self._categories.update(cid, stamp=stamp, store=store, **fields)
             self._version += 1
             return render_category(changed, store or "default")
 

@@ -7,12 +7,13 @@ a test never waits on a client that forgot to close its session.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -102,6 +103,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header every answer carries, like ACCS's, from the emulator's clock: the
+        # one that stamps updated_at, so a client can judge a timestamp against it.
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = self.server.app.now().replace(tzinfo=UTC)
+        return email.utils.format_datetime(now, usegmt=True)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The app already logs one line per request, without the query string (a token
