@@ -26,9 +26,26 @@ from sync.errors import (
 )
 from sync.redact import redact_url
 
-__all__ = ["magento_message", "parse_retry_after", "raise_for_network", "response_json"]
+__all__ = [
+    "escape_control",
+    "magento_message",
+    "parse_retry_after",
+    "raise_for_network",
+    "response_json",
+]
 
 _PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides
+# that reorder what a terminal shows.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as Python writes it in a repr (``\\n``,
+    ``\\x1b``, ``\\u2028``): server text (Magento's messages, IMS's ``error_description``) goes
+    through this before it enters one of our messages, so a server can neither forge a log line
+    nor send escape codes to the terminal."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -59,7 +76,8 @@ def magento_message(body: Any) -> str | None:
         error = body.get("error")
         description = body.get("error_description")
         if isinstance(error, str):
-            return f"{error}: {description}" if isinstance(description, str) else error
+            text = f"{error}: {description}" if isinstance(description, str) else error
+            return escape_control(text)
         return None
     params = body.get("parameters")
     if isinstance(params, list):
@@ -68,7 +86,7 @@ def magento_message(body: Any) -> str | None:
     elif isinstance(params, dict):
         for key, value in params.items():
             message = message.replace(f"%{key}", str(value))
-    return message
+    return escape_control(message)
 
 
 def _body(response: requests.Response) -> Any:
@@ -82,7 +100,7 @@ def _snippet(response: requests.Response) -> str:
     text = response.text[:200].strip().replace("\n", " ")
     if text.lower().startswith(("<!doctype", "<html")):
         return "an HTML page (a proxy or gateway error, not the ACCS API)"
-    return repr(text) if text else "an empty body"
+    return repr(text) if text else "an empty body"  # a repr escapes control characters
 
 
 def response_json(response: requests.Response, now: datetime | None = None) -> Any:
