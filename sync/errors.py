@@ -12,7 +12,8 @@
     │   │   ├── CredentialsRejected  invalid_client: the client id or secret is wrong; exit 2
     │   │   ├── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
     │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES
-    │   ├── PermissionDenied       403: organisation or product profile lacks access
+    │   ├── PermissionDenied       403, or a 401 naming an ACL after a fresh token: the
+    │   │                          organisation, product profile or integration lacks access
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
     │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
     ├── InvalidResponse            a 2xx whose body is not the documented shape
@@ -119,7 +120,19 @@ class ScopeRejected(AuthError):
 
 
 class PermissionDenied(ApiError):
-    """HTTP 403: the token is valid but not allowed to do this."""
+    """The token is valid but not allowed to do this: a 403, or Magento's ACL refusal (a 401
+    "The consumer isn't authorized to access %resources." that a fresh token gets too).
+    ``acl`` is the ACL resource Magento named, when it named one."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        url: str | None = None,
+        acl: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.acl = acl
 
 
 class FatalApiError(ApiError):

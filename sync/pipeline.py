@@ -685,10 +685,11 @@ def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) 
 
 
 def _denied(resource: str, acl: str, exc: PermissionDenied) -> str:
-    """One line naming the resource and the ACL it needs."""
+    """One line naming the resource and the ACL it needs (as ACCS named it, if it did)."""
     return (
         f"{resource}: ACCS refused access ({exc.status or 403}); the API credential's "
-        f"integration needs the ACL resource {acl} (or leave {resource} out of SYNC_RESOURCES)"
+        f"integration needs the ACL resource {exc.acl or acl} (or leave {resource} out of "
+        "SYNC_RESOURCES)"
     )
 
 

@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 _PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
+#: Magento's AuthorizationException: the integration's role lacks the ACL resource it names
+#: (Magento's web API answers it with 401, not 403: ErrorProcessor::maskException).
+_NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 # C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides
 # that reorder what a terminal shows.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -89,6 +92,16 @@ def magento_message(body: Any) -> str | None:
     return escape_control(message)
 
 
+def _refused(body: Any) -> tuple[bool, str | None]:
+    """Whether ``body`` is Magento's authorization refusal, and the ACL resource it names
+    (``parameters.resources``), if any."""
+    if not isinstance(body, dict) or body.get("message") != _NOT_AUTHORIZED:
+        return False, None
+    params = body.get("parameters")
+    resources = params.get("resources") if isinstance(params, dict) else None
+    return True, escape_control(str(resources)) if resources else None
+
+
 def _body(response: requests.Response) -> Any:
     try:
         return response.json()
@@ -119,6 +132,16 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
             ) from None
     body = _body(response)
     detail = magento_message(body) or _snippet(response)
+    refusal, acl = _refused(body)
+    if status == 401 and refusal:
+        # This 401 is the answer to a fresh token (BearerAuth re-sent once): not bad credentials.
+        raise PermissionDenied(
+            f"ACCS refused access (401: {detail}) even with a fresh token: the API "
+            f"credential's integration lacks {acl or 'an ACL resource'}.",
+            status=status,
+            url=url,
+            acl=acl,
+        )
     if status == 401:
         raise AuthError(
             f"ACCS refused the access token twice (401: {detail}). Check IMS_CLIENT_ID and "
@@ -133,6 +156,7 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
             "product profile has permission for the catalog.",
             status=status,
             url=url,
+            acl=acl,
         )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)

@@ -20,9 +20,18 @@ from sync.app import (
 from sync.clock import Clock, SystemClock
 from sync.doctor.findings import Finding, scrubbed
 from sync.doctor.local import database_findings, token_cache_finding
-from sync.doctor.remote import accs_findings, check_token, probe_stores, skipped_accs
+from sync.doctor.remote import (
+    accs_findings,
+    check_token,
+    probe_resources,
+    probe_stores,
+    reachable,
+    resource_findings,
+    skipped_accs,
+)
 from sync.errors import ConfigError
 from sync.redact import SecretFilter, redact_url
+from sync.resources import RESOURCES
 from sync.settings import Settings, load_database_settings, load_settings
 
 __all__ = ["check_settings", "run_check"]
@@ -94,15 +103,27 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             scopes=settings.scopes,
             cache=settings.token_cache_path(),
         )
+        others = [name for name in settings.sync_resources if name in RESOURCES]
         if not have_token:
             reason = "not asked: no token (see above)"
-            return found + skipped_accs(settings.sync_store_codes, reason)
+            return found + skipped_accs(settings.sync_store_codes, reason, others)
         session.auth = BearerAuth(provider, audit=audit)
         client = ProductsClient(session, settings.api_endpoint, retry)
         probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
-    return found + accs_findings(
-        probes,
-        api_endpoint=redact_url(settings.api_endpoint),
-        org_id=settings.ims_org_id,
-        page_size=settings.sync_page_size,
+        if reachable(probes):
+            resources = resource_findings(
+                probe_resources(client, others, settings.sync_store_codes[0])
+            )
+        else:
+            reason = "not asked: ACCS did not serve products (see above)"
+            resources = [Finding(f"resource {name}", "skip", "config", reason) for name in others]
+    return (
+        found
+        + accs_findings(
+            probes,
+            api_endpoint=redact_url(settings.api_endpoint),
+            org_id=settings.ims_org_id,
+            page_size=settings.sync_page_size,
+        )
+        + resources
     )

@@ -55,7 +55,8 @@ _REASONS = {
 
 
 def _not_authorized(status: int, resource: str) -> Response:
-    """Magento's answer to a bad token (401) or a role without the ACL resource (403)."""
+    """Magento's answer to a bad token or a role without the ACL resource: the same body,
+    with 401 (Magento's own status for both) or 403 (as some gateways answer)."""
     body = {
         "message": "The consumer isn't authorized to access %resources.",
         "parameters": {"resources": RESOURCES[resource]},
@@ -225,7 +226,7 @@ class EmulatorApp(ImsEndpoints):
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
             return _not_authorized(401, resource)
         if resource in self.faults.forbidden:
-            return _not_authorized(403, resource)
+            return _not_authorized(self.faults.forbidden_status, resource)
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
             return self._server_error(self.faults.error_5xx_status)
         return None
