@@ -15,7 +15,9 @@
     │   ├── PermissionDenied       403, or a 401 naming an ACL after a fresh token: the
     │   │                          organisation, product profile or integration lacks access
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
-    │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
+    │       ├── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
+    │       └── EndpointMissing    404 for the endpoint itself: a wrong API_ENDPOINT, or an
+    │                              instance without that API (no inventory API)
     ├── InvalidResponse            a 2xx whose body is not the documented shape
     └── Interrupted                a stop was requested (SIGTERM); work so far is committed
 
@@ -31,6 +33,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "CredentialsRejected",
+    "EndpointMissing",
     "FatalApiError",
     "Interrupted",
     "InvalidResponse",
@@ -145,6 +148,11 @@ class PageSizeLimited(FatalApiError):
     def __init__(self, message: str, limit: int, url: str | None = None) -> None:
         super().__init__(message, status=400, url=url)
         self.limit = limit
+
+
+class EndpointMissing(FatalApiError):
+    """A 404 for the endpoint itself (not for a store view): no such API at this URL. For
+    products that is a wrong ``API_ENDPOINT``; for another resource, an instance without it."""
 
 
 class InvalidResponse(RetriableApiError):

@@ -17,6 +17,7 @@ from sync import jsontext
 from sync.errors import (
     ApiError,
     AuthError,
+    EndpointMissing,
     FatalApiError,
     InvalidResponse,
     PageSizeLimited,
@@ -32,9 +33,15 @@ __all__ = [
     "parse_retry_after",
     "raise_for_network",
     "response_json",
+    "unknown_store",
 ]
 
 _PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
+# Magento's answers for a Store header naming no store view (the first is what ACCS and the
+# emulator send; older Magento releases word it the second way).
+_UNKNOWN_STORE = re.compile(
+    r"(?:the )?store that was requested wasn't found|requested store is not found", re.I
+)
 #: Magento's AuthorizationException: the integration's role lacks the ACL resource it names
 #: (Magento's web API answers it with 401, not 403: ErrorProcessor::maskException).
 _NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
@@ -90,6 +97,12 @@ def magento_message(body: Any) -> str | None:
         for key, value in params.items():
             message = message.replace(f"%{key}", str(value))
     return escape_control(message)
+
+
+def unknown_store(message: str) -> str | None:
+    """Magento's words for an unknown store view in ``message``, if that is what it says."""
+    match = _UNKNOWN_STORE.search(message)
+    return match.group(0) if match else None
 
 
 def _refused(body: Any) -> tuple[bool, str | None]:
@@ -163,6 +176,13 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
         raise RateLimited(f"ACCS rate limit (429: {detail})", retry_after=retry_after, url=url)
     if status >= 500 or status in (408, 425):
         raise RetriableApiError(f"ACCS server error {status}: {detail}", status=status, url=url)
+    if status == 404 and not unknown_store(detail):
+        raise EndpointMissing(
+            f"ACCS has no such API (404: {detail}) at {url.split('?')[0]}; check API_ENDPOINT "
+            "(https://<host>/<tenant-id>, no /V1)",
+            status=status,
+            url=url,
+        )
     if status == 400:
         match = _PAGE_SIZE_LIMIT.search(detail)
         if match:

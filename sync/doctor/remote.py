@@ -17,12 +17,12 @@ break is unit-tested from a list of probes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sync.api.auth import ImsClientCredentials
+from sync.api.classify import unknown_store
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.paging import Page
 from sync.api.products import BOUND_FIELDS, ProductsClient
@@ -55,12 +55,6 @@ __all__ = [
     "resource_findings",
     "skipped_accs",
 ]
-
-# Magento's answers for a Store header naming no store view (the first is what ACCS and the
-# emulator send; older Magento releases word it the second way).
-_UNKNOWN_STORE = re.compile(
-    r"(?:the )?store that was requested wasn't found|requested store is not found", re.I
-)
 
 
 def check_token(
@@ -255,8 +249,7 @@ def _unknown_store(error: AccsSyncError | None) -> str | None:
     """Magento's words for an unknown store view in ``error``, if that is what it says."""
     if not isinstance(error, FatalApiError):
         return None
-    match = _UNKNOWN_STORE.search(error.message)
-    return match.group(0) if match else None
+    return unknown_store(error.message)
 
 
 def _no_api(error: AccsSyncError | None) -> bool:
@@ -279,7 +272,9 @@ def accs_findings(
             *skipped_accs(codes, "ACCS did not answer (see endpoint)")[1:],
         ]
     if first is not None and all(_no_api(e) for e in errors):
-        detail = f"{first.message}: check API_ENDPOINT (https://<host>/<tenant-id>, no /V1)"
+        detail = first.message
+        if "API_ENDPOINT" not in detail:
+            detail += ": check API_ENDPOINT (https://<host>/<tenant-id>, no /V1)"
         return [
             Finding("endpoint", "fail", "config", detail),
             *skipped_accs(codes, "no ACCS API at API_ENDPOINT (see endpoint)")[1:],

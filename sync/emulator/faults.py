@@ -92,6 +92,9 @@ class Faults:
     # (its web API maps an AuthorizationException to 401); 403 is what some gateways send.
     forbidden: set[str] = field(default_factory=set)
     forbidden_status: int = 401  # 401 or 403
+    # Resources whose endpoints this instance lacks (e.g. no inventory API): 404 with Magento's
+    # "Request does not match any route."
+    missing: set[str] = field(default_factory=set)
     # Called before each ACCS request is answered, e.g. to change the catalog between pages.
     on_request: list[RequestHook] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from sync.cli import main
+from sync.db.schema import products
 from sync.emulator import EmulatorServer
 from tests.integration.test_resources_e2e import (
     last_run_status,
     mirrored_categories,
     mirrored_stock,
+    rows,
     sync,
     upstream_categories,
     upstream_stock,
@@ -87,3 +90,38 @@ def test_check_reports_an_acl_refusal_per_resource(
     emulator.faults.forbidden = {"source_items"}
     code, found = check(capsys)
     assert code == 0 and "resource source_items" not in found
+
+
+def test_a_resource_missing_on_this_instance_is_skipped_like_a_refusal(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator.faults.missing = {"source_items"}  # an instance without the inventory API
+    assert sync() == 1
+    assert error_lines(capsys) == [
+        "accs-sync: error: source_items: ACCS has no /V1/inventory/source-items on this "
+        "instance (404); leave source_items out of SYNC_RESOURCES"
+    ]
+    assert last_run_status(db_url) == "partial"
+    assert len(rows(db_url, sa.select(products.c.id))) == 750
+    assert mirrored_categories(db_url) == upstream_categories(emulator)
+    code, found = check(capsys)
+    assert code == 2
+    missing = found["resource source_items"]
+    assert missing["status"] == "fail" and "404" in missing["detail"]
+    assert "SYNC_RESOURCES" in missing["detail"]
+
+
+def test_products_missing_is_a_fatal_error_naming_api_endpoint(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator.faults.missing = {"products"}  # e.g. a wrong tenant id in API_ENDPOINT
+    assert sync() == 1
+    [line] = error_lines(capsys)
+    assert "404" in line and "API_ENDPOINT" in line
+    assert last_run_status(db_url) == "failed"

@@ -189,3 +189,13 @@ def test_the_forbidden_status_is_401_or_403(value: object) -> None:
     )
     assert response.status == 400 and "forbidden_status" in response.json()["message"]
     assert app.faults.forbidden_status == 401
+
+
+def test_the_missing_fault_answers_404_for_that_resource_only() -> None:
+    app, headers = make_app()
+    app.faults.update({"missing": ["source_items"]})
+    status, body = call(app, headers, SOURCE_ITEMS, sc())
+    assert (status, body) == (404, {"message": "Request does not match any route."})
+    assert call(app, headers, PRODUCTS, sc())[0] == 200
+    with pytest.raises(ValueError, match="unknown resource"):
+        app.faults.update({"missing": ["stock"]})
