@@ -146,11 +146,12 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
     body = _body(response)
     detail = magento_message(body) or _snippet(response)
     refusal, acl = _refused(body)
-    if status == 401 and refusal:
-        # This 401 is the answer to a fresh token (BearerAuth re-sent once): not bad credentials.
+    if status in (401, 403) and refusal:
+        # A 401 here answers a fresh token (BearerAuth re-sent once): not bad credentials.
+        fresh = " even with a fresh token" if status == 401 else ""
         raise PermissionDenied(
-            f"ACCS refused access (401: {detail}) even with a fresh token: the API "
-            f"credential's integration lacks {acl or 'an ACL resource'}.",
+            f"ACCS refused access ({status}: {detail}){fresh}: the API credential's "
+            f"integration lacks {acl or 'an ACL resource'}.",
             status=status,
             url=url,
             acl=acl,
@@ -169,7 +170,6 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
             "product profile has permission for the catalog.",
             status=status,
             url=url,
-            acl=acl,
         )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)

@@ -47,6 +47,8 @@ class RetryPolicy:
     stop_event: threading.Event | None = None
     #: Told of every retry (for the metrics and the progress display).
     observer: Observer | None = None
+    #: What ``max_retry_after`` is called when a Retry-After beyond it is reported.
+    retry_after_name: str = "SYNC_MAX_RETRY_AFTER"
 
     @classmethod
     def for_workers(cls, workers: int, **kwargs: Any) -> RetryPolicy:
@@ -110,8 +112,8 @@ class RetryPolicy:
                 raise
             message = (
                 f"ACCS asked to wait {exc.retry_after:.0f}s (Retry-After), longer than "
-                f"SYNC_MAX_RETRY_AFTER ({self.max_retry_after:.0f}s): giving up this run; the "
-                "next run tries again"
+                f"{self.retry_after_name} ({self.max_retry_after:.0f}s): giving up this run; "
+                "the next run tries again"
             )
             log.warning("%s", message)
             raise RateLimited(message, retry_after=exc.retry_after, url=exc.url) from None

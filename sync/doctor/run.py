@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.api.auth import AuthAudit, BearerAuth
+from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.app import (
@@ -87,6 +88,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
         max_attempts=2,
         max_total_wait=5.0,
         max_retry_after=5.0,
+        retry_after_name="the longest wait of check",
         initial_backoff=0.5,
         jitter=0.25,
         clock=clock,
@@ -108,7 +110,10 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             reason = "not asked: no token (see above)"
             return found + skipped_accs(settings.sync_store_codes, reason, others)
         session.auth = BearerAuth(provider, audit=audit)
-        client = ProductsClient(session, settings.api_endpoint, retry)
+        # The gate pauses no longer than the retry policy waits: a long Retry-After fails the
+        # remaining probes at once instead of holding them in the gate.
+        gate = RequestGate(max_pause=retry.max_retry_after, clock=clock)
+        client = ProductsClient(session, settings.api_endpoint, retry, gate)
         probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
         if reachable(probes):
             resources = resource_findings(

@@ -110,3 +110,19 @@ def test_the_daemon_recovers_at_the_next_schedule(
     assert "SYNC_MAX_RETRY_AFTER" in runs(db_url)[0]["error"]
     assert runs(db_url)[-1]["status"] == "success"
     assert_mirror_equals_upstream(db_url, emulator)
+
+
+def test_check_does_not_hold_its_other_probes_in_the_gate(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SYNC_STORE_CODES", "default,fr")
+    emulator.faults.rate_limit_next = 1
+    emulator.faults.retry_after = 100  # more than check waits (5 s), less than a run does
+    started = time.monotonic()
+    assert main(["check"]) in (1, 2)
+    assert time.monotonic() - started < 10
+    out = capsys.readouterr().out
+    assert "asked to wait 100s (Retry-After), longer than the longest wait of check (5s)" in out
