@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from sync.api.classify import parse_retry_after
 from sync.api.limiter import GatePolicy, RequestGate
 from sync.api.retry import RetryPolicy
 from sync.clock import FakeClock
@@ -85,3 +86,13 @@ def test_the_retry_policy_names_the_setting_when_a_retry_after_is_too_long() -> 
         RetryPolicy(clock=clock, max_retry_after=2).call(limited)
     assert "SYNC_MAX_RETRY_AFTER" in info.value.message and "86400" in info.value.message
     assert clock.sleeps == []
+
+
+def test_an_http_date_in_2099_is_capped_like_any_long_retry_after() -> None:
+    asked = parse_retry_after("Thu, 01 Jan 2099 00:00:00 GMT")
+    assert asked is not None and asked > 86400 * 365
+    policy = GatePolicy(max_concurrency=4, max_pause=2.0)
+    send(policy, 0.0)
+    policy.rate_limited(asked, 0.0)
+    assert policy.delay(0.0) == pytest.approx(2.0)
+    assert (policy.refused(1.0) or 0) > 86400 * 365
