@@ -1,5 +1,6 @@
-"""A failed full pass ends promptly even when another worker is stuck in a request: the
-writer waits a bounded grace for the others, then raises the first error."""
+"""A failed full pass (products by id range, or a resource by partition) ends promptly even
+when another worker is stuck in a request: the writer waits a bounded grace for the others,
+then raises the first error."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from typing import Any
 
 import pytest
 
+from sync import engine
+from sync.api.keyset import KeysetWalk
+from sync.engine import ResourcePass
 from sync.errors import FatalApiError
 from sync.fullpass import FullPass
 from sync.ranges import RangeSet, even_ranges
-from sync.stats import StoreStats
+from sync.resources import SOURCE_ITEMS
+from sync.stats import ResourceStats, StoreStats
 
 
 class StuckAndFailing:
@@ -49,3 +54,40 @@ def test_a_failed_pass_does_not_wait_for_a_stuck_worker_beyond_the_grace() -> No
         assert time.monotonic() - started < 3
     finally:
         passes.release.set()
+
+
+def test_a_failed_partitioned_resource_pass_does_not_wait_for_a_stuck_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stuck = StuckAndFailing()
+
+    class Context:
+        engine: Any = None
+        observer: Any = None
+        lookback_seconds = 0
+        concurrency = 2
+
+        def fetch_with(self, call: Any) -> Any:
+            return stuck.fetch(None, None, "default")
+
+        def now(self) -> Any:
+            raise AssertionError("nothing is written")
+
+    monkeypatch.setattr(engine, "STOP_GRACE", 0.5)
+    rpass = ResourcePass(
+        SOURCE_ITEMS,
+        Context(),
+        lister=None,  # type: ignore[arg-type]
+        store_code="*",
+        request_store="default",
+        run_id=1,
+        stats=ResourceStats("source_items", "*"),
+    )
+    walks = [KeysetWalk(fields=["sku"], key_of=lambda item: None) for _ in range(2)]
+    started = time.monotonic()
+    try:
+        with pytest.raises(FatalApiError, match="broken"):
+            rpass._walk_partitions(walks, set())
+        assert time.monotonic() - started < 3
+    finally:
+        stuck.release.set()
