@@ -73,7 +73,11 @@ class App:
         """One run (of ``resources``, default SYNC_RESOURCES); what authentication did during
         it is added to its ``sync_runs`` row."""
         before = self.audit.snapshot()
-        stats = self.pipeline.run(kind, window, resources)
+        try:
+            stats = self.pipeline.run(kind, window, resources)
+        finally:
+            # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
+            self.client.gate.lift()
         record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
         return stats
 
@@ -141,6 +145,7 @@ def build_app(
             max_rps=settings.sync_max_rps,
             clock=clock,
             stop_event=stop_event,
+            max_pause=settings.sync_max_retry_after,
         )
         client = ProductsClient(session, settings.api_endpoint, retry, gate, observer=observers)
         pipeline = Pipeline(

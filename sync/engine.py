@@ -34,6 +34,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -66,6 +67,9 @@ Key = tuple[Any, ...]
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 #: More values than this in a key's first field (sources) and the pass walks the key as a whole.
 MAX_PARTITIONS = 64
+#: Seconds the writer waits for the other workers once one has failed (one may be deep in a
+#: request's retries): a failed pass ends promptly.
+STOP_GRACE = 30.0
 
 
 class Lister(Protocol):
@@ -291,6 +295,7 @@ class ResourcePass:
             todo.put(walk)
         jobs: queue.Queue[tuple[Page, threading.Event] | BaseException | None] = queue.Queue()
         stop = threading.Event()
+        closed = threading.Event()  # the writer reads no more pages: nobody waits for it
 
         def work() -> None:
             try:
@@ -305,7 +310,9 @@ class ResourcePass:
                         position = walk.advance(position, page)
                         done = threading.Event()
                         jobs.put((page, done))
-                        done.wait()
+                        while not done.wait(0.5):
+                            if closed.is_set():
+                                return
             except BaseException as exc:  # noqa: BLE001 - handed to the writer, raised there
                 jobs.put(exc)
             finally:
@@ -323,13 +330,18 @@ class ResourcePass:
         for worker in workers:
             worker.start()
         keyed, error, running = True, None, len(workers)
+        deadline: float | None = None  # once a worker failed: when to stop waiting for the rest
         try:
-            while running:
-                message = jobs.get()
+            while running and (deadline is None or time.monotonic() < deadline):
+                try:
+                    message = jobs.get(timeout=0.5)
+                except queue.Empty:
+                    continue
                 if message is None:
                     running -= 1
                 elif isinstance(message, BaseException):
                     error = error or message
+                    deadline = deadline or time.monotonic() + STOP_GRACE
                     stop.set()
                 else:
                     page, done = message
@@ -339,13 +351,16 @@ class ResourcePass:
                                 keyed &= self._write_page(conn, page, seen)
                     except Exception as exc:  # noqa: BLE001 - raised below, once workers stop
                         error = exc
+                        deadline = deadline or time.monotonic() + STOP_GRACE
                         stop.set()
                     finally:
                         done.set()
         finally:
             stop.set()
+            closed.set()
+            end = time.monotonic() + (1.0 if deadline is not None else STOP_GRACE)
             for worker in workers:
-                worker.join(timeout=60)
+                worker.join(timeout=max(0.0, end - time.monotonic()))
         if error is not None:
             raise error
         return keyed

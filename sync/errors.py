@@ -12,10 +12,13 @@
     │   │   ├── CredentialsRejected  invalid_client: the client id or secret is wrong; exit 2
     │   │   ├── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
     │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES
-    │   ├── PermissionDenied       403: organisation or product profile lacks access
+    │   ├── PermissionDenied       403, or a 401 naming an ACL after a fresh token: the
+    │   │                          organisation, product profile or integration lacks access
     │   ├── RedirectRefused        a 3xx: never followed (credentials stay put); exit 2
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
-    │       └── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
+    │       ├── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
+    │       └── EndpointMissing    404 for the endpoint itself: a wrong API_ENDPOINT, or an
+    │                              instance without that API (no inventory API)
     ├── InvalidResponse            a 2xx whose body is not the documented shape
     └── Interrupted                a stop was requested (SIGTERM); work so far is committed
 
@@ -31,6 +34,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "CredentialsRejected",
+    "EndpointMissing",
     "FatalApiError",
     "Interrupted",
     "InvalidResponse",
@@ -121,7 +125,19 @@ class ScopeRejected(AuthError):
 
 
 class PermissionDenied(ApiError):
-    """HTTP 403: the token is valid but not allowed to do this."""
+    """The token is valid but not allowed to do this: a 403, or Magento's ACL refusal (a 401
+    "The consumer isn't authorized to access %resources." that a fresh token gets too).
+    ``acl`` is the ACL resource Magento named, when it named one."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        url: str | None = None,
+        acl: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.acl = acl
 
 
 class RedirectRefused(ApiError):
@@ -148,6 +164,11 @@ class PageSizeLimited(FatalApiError):
     def __init__(self, message: str, limit: int, url: str | None = None) -> None:
         super().__init__(message, status=400, url=url)
         self.limit = limit
+
+
+class EndpointMissing(FatalApiError):
+    """A 404 for the endpoint itself (not for a store view): no such API at this URL. For
+    products that is a wrong ``API_ENDPOINT``; for another resource, an instance without it."""
 
 
 class InvalidResponse(RetriableApiError):

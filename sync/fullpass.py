@@ -15,7 +15,10 @@ rejected item counts as present. So a full pass needs no separate id listing. A 
 
 A worker that fails (after the retry policy gave up) or sees a stop request makes the others
 stop after their current request; pages already fetched are still committed, then the first
-error is raised. The pass is resumable from its checkpoint either way.
+error is raised. The writer waits at most :attr:`FullPass.stop_grace` seconds for the others
+(a worker may be deep in a request's retries): a failed pass ends promptly, and a worker that
+finishes later finds the pass closed and leaves without waiting for a writer. The pass is
+resumable from its checkpoint either way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +63,9 @@ class _Exit:
 class FullPass:
     """Walk ``ranges`` with ``workers`` threads; write every page on the calling thread."""
 
+    #: Seconds the writer waits for the other workers once one has failed.
+    stop_grace = 30.0
+
     def __init__(
         self,
         pipeline: ProductPasses,
@@ -80,6 +87,8 @@ class FullPass:
         self.tombstones = tombstones
         #: The checkpoint's other fields (high water, window), saved with every page.
         self.checkpoint_extra = checkpoint or {}
+        #: Set when the writer has stopped reading pages (workers must not wait for it).
+        self._closed = threading.Event()
 
     def run(self) -> None:
         """Until every range is walked, or raise the first failure (committed work is kept)."""
@@ -99,8 +108,18 @@ class FullPass:
             thread.start()
         error: BaseException | None = None
         running = len(threads)
+        deadline: float | None = None  # once a worker failed: when to stop waiting for the rest
         try:
             while running:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.warning(
+                        "store %s: %d workers still busy %.0fs after the pass failed; "
+                        "not waiting for them",
+                        self.store.store_code,
+                        running,
+                        self.stop_grace,
+                    )
+                    break
                 try:
                     message = jobs.get(timeout=0.5)
                 except queue.Empty:
@@ -109,6 +128,7 @@ class FullPass:
                     running -= 1
                     if message.error is not None and error is None:
                         error = message.error
+                        deadline = time.monotonic() + self.stop_grace
                         self.ranges.abort()
                     continue
                 try:
@@ -116,13 +136,20 @@ class FullPass:
                         self._commit(message)
                 except Exception as exc:  # noqa: BLE001 - raised below, after the workers stop
                     error = _WriterFailed(exc)
+                    deadline = time.monotonic() + self.stop_grace
                     self.ranges.abort()
                 finally:
                     message.done.set()
         finally:
             self.ranges.abort()  # a writer interrupted by anything must not leave workers waiting
+            self._closed.set()
+            while not jobs.empty():  # pages nobody will write: their workers may leave
+                left = jobs.get_nowait()
+                if isinstance(left, _Job):
+                    left.done.set()
+            end = time.monotonic() + (1.0 if deadline is not None else self.stop_grace)
             for thread in threads:
-                thread.join(timeout=60)
+                thread.join(timeout=max(0.0, end - time.monotonic()))
         if isinstance(error, _WriterFailed):
             raise error.cause
         if error is not None:
@@ -159,7 +186,9 @@ class FullPass:
                 page = self._fetch(rng)
                 job = _Job(rng, self.ranges.received(rng, page))
                 jobs.put(job)
-                job.done.wait()
+                while not job.done.wait(0.5):
+                    if self._closed.is_set():
+                        return False
                 if job.step.following is None:
                     return True
             return False

@@ -75,6 +75,7 @@ from sync.db.state import (
 from sync.engine import Lister, ResourcePass
 from sync.errors import (
     AccsSyncError,
+    EndpointMissing,
     Interrupted,
     PageSizeLimited,
     PermissionDenied,
@@ -334,8 +335,8 @@ class Pipeline:
                         run_id=run_id,
                         stats=rstats,
                     ).run(full=kind != "sync")
-                except PermissionDenied as exc:
-                    rstats.error = _denied(resource.name, resource.acl, exc)
+                except (PermissionDenied, EndpointMissing) as exc:
+                    rstats.error = _denied(resource.name, resource.acl, exc, resource.path)
                     stats.denied.append(rstats.error)
                     log.error("%s", rstats.error)
                     return  # every store view would be refused alike
@@ -780,11 +781,20 @@ def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) 
     return present
 
 
-def _denied(resource: str, acl: str, exc: PermissionDenied) -> str:
-    """One line naming the resource and the ACL it needs."""
+def _denied(
+    resource: str, acl: str, exc: PermissionDenied | EndpointMissing, path: str = ""
+) -> str:
+    """One line naming the resource and what to do: grant the ACL it needs (as ACCS named
+    it, if it did), or leave out a resource this instance does not have (at ``path``)."""
+    if isinstance(exc, EndpointMissing):
+        return (
+            f"{resource}: ACCS has no {path} on this instance (404); leave {resource} out of "
+            "SYNC_RESOURCES"
+        )
     return (
         f"{resource}: ACCS refused access ({exc.status or 403}); the API credential's "
-        f"integration needs the ACL resource {acl} (or leave {resource} out of SYNC_RESOURCES)"
+        f"integration needs the ACL resource {exc.acl or acl} (or leave {resource} out of "
+        "SYNC_RESOURCES)"
     )
 
 

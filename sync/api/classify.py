@@ -18,6 +18,7 @@ from sync import jsontext
 from sync.errors import (
     ApiError,
     AuthError,
+    EndpointMissing,
     FatalApiError,
     InvalidResponse,
     PageSizeLimited,
@@ -29,14 +30,35 @@ from sync.errors import (
 from sync.redact import redact_url
 
 __all__ = [
+    "escape_control",
     "magento_message",
     "parse_retry_after",
     "raise_for_network",
     "redirect_refused",
     "response_json",
+    "unknown_store",
 ]
 
 _PAGE_SIZE_LIMIT = re.compile(r"Maximum SearchCriteria pageSize is (\d+)")
+# Magento's answers for a Store header naming no store view (the first is what ACCS and the
+# emulator send; older Magento releases word it the second way).
+_UNKNOWN_STORE = re.compile(
+    r"(?:the )?store that was requested wasn't found|requested store is not found", re.I
+)
+#: Magento's AuthorizationException: the integration's role lacks the ACL resource it names
+#: (Magento's web API answers it with 401, not 403: ErrorProcessor::maskException).
+_NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides
+# that reorder what a terminal shows.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as Python writes it in a repr (``\\n``,
+    ``\\x1b``, ``\\u2028``): server text (Magento's messages, IMS's ``error_description``) goes
+    through this before it enters one of our messages, so a server can neither forge a log line
+    nor send escape codes to the terminal."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -67,7 +89,8 @@ def magento_message(body: Any) -> str | None:
         error = body.get("error")
         description = body.get("error_description")
         if isinstance(error, str):
-            return f"{error}: {description}" if isinstance(description, str) else error
+            text = f"{error}: {description}" if isinstance(description, str) else error
+            return escape_control(text)
         return None
     params = body.get("parameters")
     if isinstance(params, list):
@@ -76,7 +99,23 @@ def magento_message(body: Any) -> str | None:
     elif isinstance(params, dict):
         for key, value in params.items():
             message = message.replace(f"%{key}", str(value))
-    return message
+    return escape_control(message)
+
+
+def unknown_store(message: str) -> str | None:
+    """Magento's words for an unknown store view in ``message``, if that is what it says."""
+    match = _UNKNOWN_STORE.search(message)
+    return match.group(0) if match else None
+
+
+def _refused(body: Any) -> tuple[bool, str | None]:
+    """Whether ``body`` is Magento's authorization refusal, and the ACL resource it names
+    (``parameters.resources``), if any."""
+    if not isinstance(body, dict) or body.get("message") != _NOT_AUTHORIZED:
+        return False, None
+    params = body.get("parameters")
+    resources = params.get("resources") if isinstance(params, dict) else None
+    return True, escape_control(str(resources)) if resources else None
 
 
 def _body(response: requests.Response) -> Any:
@@ -90,7 +129,7 @@ def _snippet(response: requests.Response) -> str:
     text = response.text[:200].strip().replace("\n", " ")
     if text.lower().startswith(("<!doctype", "<html")):
         return "an HTML page (a proxy or gateway error, not the ACCS API)"
-    return repr(text) if text else "an empty body"
+    return repr(text) if text else "an empty body"  # a repr escapes control characters
 
 
 def response_json(response: requests.Response, now: datetime | None = None) -> Any:
@@ -109,6 +148,17 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
             ) from None
     body = _body(response)
     detail = magento_message(body) or _snippet(response)
+    refusal, acl = _refused(body)
+    if status in (401, 403) and refusal:
+        # A 401 here answers a fresh token (BearerAuth re-sent once): not bad credentials.
+        fresh = " even with a fresh token" if status == 401 else ""
+        raise PermissionDenied(
+            f"ACCS refused access ({status}: {detail}){fresh}: the API credential's "
+            f"integration lacks {acl or 'an ACL resource'}.",
+            status=status,
+            url=url,
+            acl=acl,
+        )
     if status == 401:
         raise AuthError(
             f"ACCS refused the access token twice (401: {detail}). Check IMS_CLIENT_ID and "
@@ -129,6 +179,13 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
         raise RateLimited(f"ACCS rate limit (429: {detail})", retry_after=retry_after, url=url)
     if status >= 500 or status in (408, 425):
         raise RetriableApiError(f"ACCS server error {status}: {detail}", status=status, url=url)
+    if status == 404 and not unknown_store(detail):
+        raise EndpointMissing(
+            f"ACCS has no such API (404: {detail}) at {url.split('?')[0]}; check API_ENDPOINT "
+            "(https://<host>/<tenant-id>, no /V1)",
+            status=status,
+            url=url,
+        )
     if status == 400:
         match = _PAGE_SIZE_LIMIT.search(detail)
         if match:

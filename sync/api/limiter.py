@@ -7,7 +7,12 @@ through one :class:`RequestGate`:
   by one after a run of successes as long as the current limit times :attr:`climb_after`.
 * **A 429 pauses everyone** until its ``Retry-After`` (1 s when the answer has none): no worker
   sends anything during the pause. Requests already on the wire may come back 429 too; they
-  extend the pause but count as the same event (concurrency is halved once).
+  extend the pause but count as the same event (concurrency is halved once). A pause never
+  lasts longer than ``SYNC_MAX_RETRY_AFTER``: a ``Retry-After`` beyond it (``86400``, a date in
+  2099) is one the retry policy will not wait for, so every request waiting in the gate is
+  refused at once with that ``Retry-After`` (the run gives up promptly instead of its workers
+  sleeping in the gate), and :meth:`RequestGate.lift` ends any pause when a run ends, so the
+  next run asks ACCS again.
 * **A request rate.** ``SYNC_MAX_RPS`` (N) caps the rate from the start: at most N requests in
   any one-second window (for N below 1, one request per 1/N seconds). That is what "N requests
   per second" admits under each common gateway algorithm (a fixed window per second, a sliding
@@ -33,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sync.clock import Clock, SystemClock
-from sync.errors import Interrupted
+from sync.errors import Interrupted, RateLimited
 
 __all__ = ["GatePolicy", "GateStats", "RequestGate", "Slot"]
 
@@ -70,6 +75,12 @@ class GatePolicy:
     last_limited: float | None = None
     #: Whether ``rate`` was learnt from a 429 (spaced evenly) or is SYNC_MAX_RPS (a window).
     learnt: bool = False
+    #: The longest pause (SYNC_MAX_RETRY_AFTER); None: no cap.
+    max_pause: float | None = None
+    #: While ``now < refused_until``, requests are refused: ACCS asked for a pause (until
+    #: ``asked_until``) longer than ``max_pause``.
+    refused_until: float = 0.0
+    asked_until: float = 0.0
     stats: GateStats = field(default_factory=GateStats)
     #: Send times of requests ACCS answered with anything but 429 (the last second's worth).
     _accepted: deque[float] = field(default_factory=deque, repr=False)
@@ -81,6 +92,18 @@ class GatePolicy:
             raise ValueError("max_concurrency must be at least 1")
         self.limit = self.limit or self.max_concurrency
         self.rate = self.max_rps
+
+    def refused(self, now: float) -> float | None:
+        """Seconds ACCS still asks everyone to wait when that is more than ``max_pause`` (no
+        request may go: each is refused with it); None otherwise."""
+        if now < self.refused_until:
+            return self.asked_until - now
+        return None
+
+    def lift(self) -> None:
+        """End any pause or refusal now (a run ended: the next one asks ACCS afresh)."""
+        self.paused_until = self.refused_until = self.asked_until = 0.0
+        self.next_send = 0.0
 
     def delay(self, now: float) -> float | None:
         """Seconds to wait before a request may go out now; ``None``: wait for a free slot;
@@ -139,6 +162,10 @@ class GatePolicy:
         self.in_flight -= 1
         self.stats.rate_limited += 1
         wait = retry_after if retry_after is not None and retry_after > 0 else DEFAULT_PAUSE
+        if self.max_pause is not None and wait > self.max_pause:
+            self.asked_until = max(self.asked_until, now + wait)
+            wait = self.max_pause
+            self.refused_until = max(self.refused_until, now + wait)
         new_event = now >= self.paused_until
         until = now + wait
         if until > self.paused_until:
@@ -205,8 +232,11 @@ class RequestGate:
         max_rps: float | None = None,
         clock: Clock | None = None,
         stop_event: threading.Event | None = None,
+        max_pause: float | None = 300.0,
     ) -> None:
-        self.policy = GatePolicy(max_concurrency=max_concurrency, max_rps=max_rps)
+        self.policy = GatePolicy(
+            max_concurrency=max_concurrency, max_rps=max_rps, max_pause=max_pause
+        )
         self._clock = clock or SystemClock(stop_event)
         self._stop = stop_event or threading.Event()
         self._cond = threading.Condition()
@@ -240,6 +270,13 @@ class RequestGate:
                 raise Interrupted("stop requested; every page fetched so far is committed")
             with self._cond:
                 now = self._clock.monotonic()
+                asked = self.policy.refused(now)
+                if asked is not None:
+                    raise RateLimited(
+                        f"ACCS asked every client to wait {asked:.0f}s (Retry-After), longer "
+                        f"than SYNC_MAX_RETRY_AFTER ({self.policy.max_pause:.0f}s)",
+                        retry_after=asked,
+                    )
                 wait = self.policy.delay(now)
                 if wait == 0.0:
                     self.policy.take(now)
@@ -249,6 +286,12 @@ class RequestGate:
                     self._cond.wait(timeout=0.5)
                     continue
             self._clock.sleep(min(wait, 1.0))
+
+    def lift(self) -> None:
+        """End any pause or refusal (called when a run ends: a pause never outlives its run)."""
+        with self._cond:
+            self.policy.lift()
+            self._cond.notify_all()
 
     def _settle(self, slot: Slot, how: str, retry_after: float | None) -> None:
         with self._cond:

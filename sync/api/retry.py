@@ -47,6 +47,8 @@ class RetryPolicy:
     stop_event: threading.Event | None = None
     #: Told of every retry (for the metrics and the progress display).
     observer: Observer | None = None
+    #: What ``max_retry_after`` is called when a Retry-After beyond it is reported.
+    retry_after_name: str = "SYNC_MAX_RETRY_AFTER"
 
     @classmethod
     def for_workers(cls, workers: int, **kwargs: Any) -> RetryPolicy:
@@ -75,14 +77,12 @@ class RetryPolicy:
         if state.attempt_number >= self.max_attempts:
             return True
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited) and (exc.retry_after or 0) > self.max_retry_after:
-            log.warning(
-                "ACCS asked to wait %.0fs (Retry-After), longer than %.0fs: giving up this run",
-                exc.retry_after,
-                self.max_retry_after,
-            )
+        if isinstance(exc, RateLimited) and self._too_long(exc):
             return True
         return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+
+    def _too_long(self, exc: RateLimited) -> bool:
+        return (exc.retry_after or 0) > self.max_retry_after
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -105,4 +105,15 @@ class RetryPolicy:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        return retrying(fn)
+        try:
+            return retrying(fn)
+        except RateLimited as exc:
+            if not self._too_long(exc):
+                raise
+            message = (
+                f"ACCS asked to wait {exc.retry_after:.0f}s (Retry-After), longer than "
+                f"{self.retry_after_name} ({self.max_retry_after:.0f}s): giving up this run; "
+                "the next run tries again"
+            )
+            log.warning("%s", message)
+            raise RateLimited(message, retry_after=exc.retry_after, url=exc.url) from None

@@ -6,7 +6,10 @@ reason IMS refused. :func:`probe_store` sends one ``GET /V1/products`` per store
 only for ids and ``total_count`` at ``SYNC_PAGE_SIZE``; that one answer shows the endpoint
 reachable, the organisation accepted, the store code known, the page size accepted and the
 product count. A store that caps the page size below ``SYNC_PAGE_SIZE`` gets a second request
-at its cap, so its ``total_count`` is still reported.
+at its cap, so its ``total_count`` is still reported. :func:`probe_resources` asks each other
+resource in ``SYNC_RESOURCES`` for one item, so a credential whose integration lacks an ACL
+resource (Magento refuses it with 401 or 403), or an instance without an endpoint (404), is
+reported per resource, as a run would skip it.
 
 :func:`accs_findings` turns the answers into findings without any I/O, so each way a setup can
 break is unit-tested from a list of probes.
@@ -14,12 +17,12 @@ break is unit-tested from a list of probes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sync.api.auth import ImsClientCredentials
+from sync.api.classify import unknown_store
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.paging import Page
 from sync.api.products import BOUND_FIELDS, ProductsClient
@@ -38,21 +41,20 @@ from sync.errors import (
     ScopeRejected,
 )
 from sync.redact import redact_url
+from sync.resources import RESOURCES, Resource
 
 __all__ = [
+    "ResourceProbe",
     "StoreProbe",
     "accs_findings",
     "check_token",
+    "probe_resources",
     "probe_store",
     "probe_stores",
+    "reachable",
+    "resource_findings",
     "skipped_accs",
 ]
-
-# Magento's answers for a Store header naming no store view (the first is what ACCS and the
-# emulator send; older Magento releases word it the second way).
-_UNKNOWN_STORE = re.compile(
-    r"(?:the )?store that was requested wasn't found|requested store is not found", re.I
-)
 
 
 def check_token(
@@ -166,21 +168,88 @@ def probe_stores(
     return probes
 
 
-def skipped_accs(store_codes: Sequence[str], reason: str) -> list[Finding]:
+@dataclass(frozen=True)
+class ResourceProbe:
+    """What ACCS answered when asked for one item of a resource: its ``total_count``, or the
+    error."""
+
+    resource: Resource
+    total: int | None = None
+    error: AccsSyncError | None = None
+
+
+def probe_resources(
+    client: ProductsClient, names: Sequence[str], store_code: str
+) -> list[ResourceProbe]:
+    """One one-item request to each resource in ``names`` other than products (whose store
+    probes ask already), in the store view ``store_code``."""
+    probes = []
+    for name in names:
+        resource = RESOURCES.get(name)
+        if resource is None:
+            continue
+        try:
+            page = client.list(resource.path, SearchCriteria(page_size=1), store_code)
+        except AccsSyncError as exc:
+            probes.append(ResourceProbe(resource, error=exc))
+        else:
+            probes.append(ResourceProbe(resource, total=page.total_count))
+    return probes
+
+
+def resource_findings(probes: Sequence[ResourceProbe]) -> list[Finding]:
+    """``resource <name>`` per probe: readable, refused (the ACL to grant), or missing."""
+    findings = []
+    for probe in probes:
+        name, error = probe.resource.name, probe.error
+        label = f"resource {name}"
+        leave_out = f"or leave {name} out of SYNC_RESOURCES (runs skip it and end partial)"
+        if error is None:
+            findings.append(Finding(label, "ok", "config", f"readable ({probe.total} items)"))
+        elif isinstance(error, PermissionDenied):
+            acl = error.acl or probe.resource.acl
+            detail = (
+                f"ACCS refused access ({error.status}): grant the API credential's integration "
+                f"the ACL resource {acl}, {leave_out}"
+            )
+            findings.append(Finding(label, "fail", "config", detail))
+        elif isinstance(error, FatalApiError) and error.status == 404:
+            detail = f"this instance has no {probe.resource.path} (404): {leave_out}"
+            findings.append(Finding(label, "fail", "config", detail))
+        else:
+            config = isinstance(error, (AuthError, ConfigError))
+            findings.append(
+                Finding(label, "fail", "config" if config else "service", error.message)
+            )
+    return findings
+
+
+def skipped_accs(
+    store_codes: Sequence[str], reason: str, resources: Sequence[str] = ()
+) -> list[Finding]:
     """The ACCS findings when there is nothing to ask ACCS with (no token)."""
     return [
         Finding("endpoint", "skip", "service", reason),
         Finding("org id", "skip", "config", reason),
         *(Finding(f"store {code}", "skip", "config", reason) for code in store_codes),
+        *(Finding(f"resource {name}", "skip", "config", reason) for name in resources),
     ]
+
+
+def reachable(probes: Sequence[StoreProbe]) -> bool:
+    """Whether a store probe shows ACCS answering this credential (a page, or a refusal of
+    products' ACL only): worth asking the other resources."""
+    return any(
+        p.page is not None or (isinstance(p.error, PermissionDenied) and p.error.acl)
+        for p in probes
+    )
 
 
 def _unknown_store(error: AccsSyncError | None) -> str | None:
     """Magento's words for an unknown store view in ``error``, if that is what it says."""
     if not isinstance(error, FatalApiError):
         return None
-    match = _UNKNOWN_STORE.search(error.message)
-    return match.group(0) if match else None
+    return unknown_store(error.message)
 
 
 def _no_api(error: AccsSyncError | None) -> bool:
@@ -203,13 +272,15 @@ def accs_findings(
             *skipped_accs(codes, "ACCS did not answer (see endpoint)")[1:],
         ]
     if first is not None and all(_no_api(e) for e in errors):
-        detail = f"{first.message}: check API_ENDPOINT (https://<host>/<tenant-id>, no /V1)"
+        detail = first.message
+        if "API_ENDPOINT" not in detail:
+            detail += ": check API_ENDPOINT (https://<host>/<tenant-id>, no /V1)"
         return [
             Finding("endpoint", "fail", "config", detail),
             *skipped_accs(codes, "no ACCS API at API_ENDPOINT (see endpoint)")[1:],
         ]
     findings = [Finding("endpoint", "ok", "service", f"{redact_url(api_endpoint)} answered")]
-    if first is not None and all(isinstance(e, PermissionDenied) for e in errors):
+    if first is not None and all(isinstance(e, PermissionDenied) and not e.acl for e in errors):
         findings.append(Finding("org id", "fail", "config", first.message))
         reason = "ACCS refused the organisation (see org id)"
         return findings + [Finding(f"store {c}", "skip", "config", reason) for c in codes]

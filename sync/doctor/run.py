@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.api.auth import AuthAudit, BearerAuth
+from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.app import (
@@ -20,9 +21,18 @@ from sync.app import (
 from sync.clock import Clock, SystemClock
 from sync.doctor.findings import Finding, scrubbed
 from sync.doctor.local import database_findings, token_cache_finding
-from sync.doctor.remote import accs_findings, check_token, probe_stores, skipped_accs
+from sync.doctor.remote import (
+    accs_findings,
+    check_token,
+    probe_resources,
+    probe_stores,
+    reachable,
+    resource_findings,
+    skipped_accs,
+)
 from sync.errors import ConfigError
 from sync.redact import SecretFilter, redact_url
+from sync.resources import RESOURCES
 from sync.settings import Settings, load_database_settings, load_settings
 
 __all__ = ["check_settings", "run_check"]
@@ -78,6 +88,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
         max_attempts=2,
         max_total_wait=5.0,
         max_retry_after=5.0,
+        retry_after_name="the longest wait of check",
         initial_backoff=0.5,
         jitter=0.25,
         clock=clock,
@@ -94,15 +105,30 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             scopes=settings.scopes,
             cache=settings.token_cache_path(),
         )
+        others = [name for name in settings.sync_resources if name in RESOURCES]
         if not have_token:
             reason = "not asked: no token (see above)"
-            return found + skipped_accs(settings.sync_store_codes, reason)
+            return found + skipped_accs(settings.sync_store_codes, reason, others)
         session.auth = BearerAuth(provider, origin=settings.api_endpoint, audit=audit)
-        client = ProductsClient(session, settings.api_endpoint, retry)
+        # The gate pauses no longer than the retry policy waits: a long Retry-After fails the
+        # remaining probes at once instead of holding them in the gate.
+        gate = RequestGate(max_pause=retry.max_retry_after, clock=clock)
+        client = ProductsClient(session, settings.api_endpoint, retry, gate)
         probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
-    return found + accs_findings(
-        probes,
-        api_endpoint=redact_url(settings.api_endpoint),
-        org_id=settings.ims_org_id,
-        page_size=settings.sync_page_size,
+        if reachable(probes):
+            resources = resource_findings(
+                probe_resources(client, others, settings.sync_store_codes[0])
+            )
+        else:
+            reason = "not asked: ACCS did not serve products (see above)"
+            resources = [Finding(f"resource {name}", "skip", "config", reason) for name in others]
+    return (
+        found
+        + accs_findings(
+            probes,
+            api_endpoint=redact_url(settings.api_endpoint),
+            org_id=settings.ims_org_id,
+            page_size=settings.sync_page_size,
+        )
+        + resources
     )

@@ -12,7 +12,7 @@ category deletes that leave products' ``updated_at`` alone), switchable at run t
         env = emu.credentials          # IMS_CLIENT_ID, ..., API_ENDPOINT, IMS_TOKEN_URL
         emu.faults.rate_limit_next = 2
         emu.faults.rate_limit_rps = 20  # a real limit: 429 with Retry-After past 20/s
-        emu.faults.forbidden = {"categories"}  # 403 naming Magento_Catalog::categories
+        emu.faults.forbidden = {"categories"}  # 401 naming Magento_Catalog::categories
         catalog.update("SP000003", price=9.99)
         catalog.update_category(14, name="Coats")  # also create_/move_/delete_category
         catalog.set_source_item("SP000003", "eu_warehouse", 0)  # or remove_source_item

@@ -45,6 +45,7 @@ _LISTS = {
 }
 _RESOURCE_OF = {"list": "products", "item": "products"}  # other kinds are their resource
 _NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
+_NO_ROUTE = "Request does not match any route."
 _NO_PRODUCT = "The product that was requested doesn't exist. Verify the product and try again."
 _REASONS = {
     500: "Internal Error",
@@ -55,7 +56,8 @@ _REASONS = {
 
 
 def _not_authorized(status: int, resource: str) -> Response:
-    """Magento's answer to a bad token (401) or a role without the ACL resource (403)."""
+    """Magento's answer to a bad token or a role without the ACL resource: the same body,
+    with 401 (Magento's own status for both) or 403 (as some gateways answer)."""
     body = {
         "message": "The consumer isn't authorized to access %resources.",
         "parameters": {"resources": RESOURCES[resource]},
@@ -193,7 +195,7 @@ class EmulatorApp(ImsEndpoints):
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":
                 return _json(200, {"emulator": "accs-sync", "tenant": self.tenant})
-            return _json(404, {"message": "Request does not match any route."})
+            return _json(404, {"message": _NO_ROUTE})
         except MagentoError as exc:
             return _json(exc.status, exc.body)
         except Exception:  # a bug or a failing test hook must still answer like Magento
@@ -228,8 +230,10 @@ class EmulatorApp(ImsEndpoints):
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
             return _not_authorized(401, resource)
+        if resource in self.faults.missing:
+            return _json(404, {"message": _NO_ROUTE})
         if resource in self.faults.forbidden:
-            return _not_authorized(403, resource)
+            return _not_authorized(self.faults.forbidden_status, resource)
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
             return self._server_error(self.faults.error_5xx_status)
         return None

@@ -86,10 +86,15 @@ class Faults:
     default_page_size: int | None = None  # pageSize when absent (None: all matching items)
     legacy_last_page: bool = False  # Magento < 2.4: a page past the end repeats the last page
     shuffle_per_request: bool = True  # unsorted order changes every request (else per change)
-    # Resources (RESOURCES' keys) this credential may not use: their endpoints answer 403 with
-    # Magento's "The consumer isn't authorized to access %resources." naming the ACL resource,
-    # as when the integration's role lacks it.
+    # Resources (RESOURCES' keys) this credential may not use: their endpoints answer
+    # forbidden_status with Magento's "The consumer isn't authorized to access %resources."
+    # naming the ACL resource, as when the integration's role lacks it. Magento answers 401
+    # (its web API maps an AuthorizationException to 401); 403 is what some gateways send.
     forbidden: set[str] = field(default_factory=set)
+    forbidden_status: int = 401  # 401 or 403
+    # Resources whose endpoints this instance lacks (e.g. no inventory API): 404 with Magento's
+    # "Request does not match any route."
+    missing: set[str] = field(default_factory=set)
     # Called before each ACCS request is answered, e.g. to change the catalog between pages.
     on_request: list[RequestHook] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -138,6 +143,8 @@ _SETTABLE: dict[str, str] = {
 }
 _AT_LEAST = {"rate_limit_burst": 1, "max_page_size": 1}
 _STATUS_RANGES = {"error_5xx_status": (500, 599), "ims_html_status": (100, 599)}
+#: Settings that take one of a few values only.
+_CHOICES: dict[str, tuple[int, ...]] = {"forbidden_status": (401, 403)}
 
 
 def _plain(value: Any) -> Any:
@@ -179,6 +186,9 @@ def _check_setting(name: str, value: Any) -> Any:
     least = _AT_LEAST.get(name, 0)
     if value < least:
         raise ValueError(f"fault {name!r} must be at least {least}, not {value!r}")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        allowed = " or ".join(str(v) for v in _CHOICES[name])
+        raise ValueError(f"fault {name!r} must be {allowed}, not {value!r}")
     if name in _STATUS_RANGES:
         low, high = _STATUS_RANGES[name]
         if not low <= value <= high:

@@ -20,7 +20,19 @@ from tests.integration.mirror import runs
 from tests.integration.processes import clean_env, run_cli
 
 ACCS = ["endpoint", "org id", "store default", "page size default", "total_count default"]
-EVERY = ["settings", "token", "credentials", "scopes", *ACCS, "database", "schema", "token cache"]
+# The other resources of the default SYNC_RESOURCES, each asked for one item.
+RESOURCES = ["resource categories", "resource source_items"]
+EVERY = [
+    "settings",
+    "token",
+    "credentials",
+    "scopes",
+    *ACCS,
+    *RESOURCES,
+    "database",
+    "schema",
+    "token cache",
+]
 
 Findings = dict[str, dict[str, str]]
 
@@ -86,8 +98,9 @@ def test_a_good_setup_passes_every_check_and_writes_nothing(
     assert found["schema"][1] == f"at revision {head_revision()} (current)"
     assert db_url.split("://")[0].split("+")[0] in found["database"][1]
     assert summary == f"check: {len(EVERY)} ok; exit 0: all checks passed"
-    # One request per store view, and nothing written to the mirror.
-    assert [r.kind for r in emulator.stats.recent if r.kind != "token"] == ["list"]
+    # One request per store view and one per other resource, and nothing written to the mirror.
+    asked = [r.kind for r in emulator.stats.recent if r.kind != "token"]
+    assert asked == ["list", "categories", "source_items"]
     assert runs(db_url) == []
 
     # A second check (as a second process would) uses the cached token.

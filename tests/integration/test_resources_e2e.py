@@ -208,23 +208,34 @@ def test_product_categories_follow_product_changes(
     assert [(r.category_id, r.position) for r in linked] == [(3, 0), (20, 1)]
 
 
+@pytest.mark.parametrize(
+    ("status", "concurrency"),
+    [(401, "4"), (403, "1")],  # Magento's own 401 (with source workers), a gateway's 403
+)
 def test_a_forbidden_resource_is_named_and_the_others_are_mirrored(
     sync_env: dict[str, str],
     emulator: EmulatorServer,
     db_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    status: int,
+    concurrency: str,
 ) -> None:
     monkeypatch.delenv("SYNC_RESOURCES", raising=False)
+    monkeypatch.setenv("SYNC_CONCURRENCY", concurrency)
     emulator.faults.forbidden = {"source_items"}
+    emulator.faults.forbidden_status = status
     assert sync() == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("accs-sync: error:")]
     assert lines == [
-        "accs-sync: error: source_items: ACCS refused access (403); the API credential's "
+        f"accs-sync: error: source_items: ACCS refused access ({status}); the API credential's "
         "integration needs the ACL resource Magento_InventoryApi::source (or leave "
         "source_items out of SYNC_RESOURCES)"
     ]
+    assert "IMS_CLIENT_SECRET" not in err  # a refusal, not bad credentials
+    # The first token, and one fresh token for the one re-send of a 401: no mint after it.
+    assert emulator.stats.tokens_issued == (2 if status == 401 else 1)
     assert last_run_status(db_url) == "partial"
     assert len(rows(db_url, sa.select(products.c.id))) == 750
     assert mirrored_categories(db_url) == upstream_categories(emulator)

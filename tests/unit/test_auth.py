@@ -187,12 +187,35 @@ def test_a_401_refreshes_the_token_and_retries_once() -> None:
 
 
 @responses.activate
-def test_a_second_401_fails_with_what_to_check() -> None:
+def test_a_second_401_with_magentos_authorization_message_is_an_acl_refusal() -> None:
+    """Magento answers an ACL refusal with 401 (ErrorProcessor::maskException): once a fresh
+    token gets it too, it is a permission refusal naming the ACL, not bad credentials."""
     token_answer(responses.mock, "tok-old", "tok-new")
     body = {
         "message": "The consumer isn't authorized to access %resources.",
-        "parameters": {"resources": "Magento_Catalog::products"},
+        "parameters": {"resources": "Magento_InventoryApi::source"},
     }
+    responses.get(API, status=401, json=body)
+    responses.get(API, status=401, json=body)
+    ims = provider()
+    session = requests.Session()
+    session.auth = BearerAuth(ims)
+    response = session.get(API, timeout=5)
+    with pytest.raises(PermissionDenied) as info:
+        response_json(response)
+    assert info.value.acl == "Magento_InventoryApi::source" and info.value.status == 401
+    message = info.value.message
+    assert "Magento_InventoryApi::source" in message and "IMS_CLIENT_SECRET" not in message
+    assert "tok-" not in message
+    # One fresh token and one re-send, no more.
+    assert len([c for c in responses.calls if c.request.url.startswith(API)]) == 2
+    assert ims.mints == 2
+
+
+@responses.activate
+def test_a_second_401_without_it_fails_with_what_to_check() -> None:
+    token_answer(responses.mock, "tok-old", "tok-new")
+    body = {"error_code": "401013", "message": "Oauth token is not valid"}
     responses.get(API, status=401, json=body)
     responses.get(API, status=401, json=body)
     session = requests.Session()
@@ -201,7 +224,8 @@ def test_a_second_401_fails_with_what_to_check() -> None:
     with pytest.raises(AuthError) as info:
         response_json(response)
     message = info.value.message
-    assert "Magento_Catalog::products" in message
+    assert not isinstance(info.value, PermissionDenied)
+    assert "Oauth token is not valid" in message
     assert "commerce.accs" in message and "IMS_CLIENT_ID" in message
     assert "tok-" not in message
     assert len([c for c in responses.calls if c.request.url.startswith(API)]) == 2

@@ -250,11 +250,11 @@ def test_moving_and_creating_categories_renumber_positions_as_magento_does() -> 
         catalog.move_category(11, 12)
 
 
-def test_the_forbidden_fault_answers_403_for_categories_only() -> None:
+def test_the_forbidden_fault_answers_401_like_magento_for_categories_only() -> None:
     app, headers = make_app()
     app.faults.update({"forbidden": ["categories"]})
     status, body = call(app, headers, CATEGORIES, ALL)
-    assert status == 403
+    assert status == 401
     assert body == {
         "message": "The consumer isn't authorized to access %resources.",
         "parameters": {"resources": "Magento_Catalog::categories"},

@@ -137,7 +137,7 @@ def test_errors_forbidden_page_size_unknown_column_and_store() -> None:
     app, headers = make_app()
     app.faults.update({"forbidden": ["source_items", "categories"]})
     status, body = call(app, headers, SOURCE_ITEMS, sc())
-    assert status == 403
+    assert status == 401  # Magento answers an ACL refusal with 401
     assert body == {
         "message": "The consumer isn't authorized to access %resources.",
         "parameters": {"resources": "Magento_InventoryApi::source"},
@@ -145,7 +145,9 @@ def test_errors_forbidden_page_size_unknown_column_and_store() -> None:
     assert call(app, headers, PRODUCTS, sc())[0] == 200  # the other resources still answer
     app.faults.update({"forbidden": ["products"]})
     status, body = call(app, headers, PRODUCTS, sc())
-    assert (status, body["parameters"]) == (403, {"resources": "Magento_Catalog::products"})
+    assert (status, body["parameters"]) == (401, {"resources": "Magento_Catalog::products"})
+    app.faults.update({"forbidden_status": 403})  # as gateways that use 403 answer
+    assert call(app, headers, PRODUCTS, sc())[0] == 403
     assert call(app, headers, SOURCE_ITEMS, sc())[0] == 200
     app.faults.reset()
     assert call(app, headers, SOURCE_ITEMS, sc(page_size=301)) == (
@@ -175,5 +177,25 @@ def test_the_forbidden_fault_is_validated(value: object, error: str) -> None:
     assert app.faults.forbidden == set()
     response = app.handle("POST", "/_emulator/faults", {}, body=b'{"forbidden": ["products"]}')
     assert response.status == 200 and response.json()["forbidden"] == ["products"]
-    assert call(app, headers, PRODUCTS, sc())[0] == 403
+    assert call(app, headers, PRODUCTS, sc())[0] == 401
     assert app.stats.as_dict()["requests"] == {"list": 1}
+
+
+@pytest.mark.parametrize("value", [400, 404, 200, "403", None])
+def test_the_forbidden_status_is_401_or_403(value: object) -> None:
+    app, _ = make_app()
+    response = app.handle(
+        "POST", "/_emulator/faults", {}, body=json.dumps({"forbidden_status": value}).encode()
+    )
+    assert response.status == 400 and "forbidden_status" in response.json()["message"]
+    assert app.faults.forbidden_status == 401
+
+
+def test_the_missing_fault_answers_404_for_that_resource_only() -> None:
+    app, headers = make_app()
+    app.faults.update({"missing": ["source_items"]})
+    status, body = call(app, headers, SOURCE_ITEMS, sc())
+    assert (status, body) == (404, {"message": "Request does not match any route."})
+    assert call(app, headers, PRODUCTS, sc())[0] == 200
+    with pytest.raises(ValueError, match="unknown resource"):
+        app.faults.update({"missing": ["stock"]})
