@@ -199,7 +199,7 @@ def test_a_second_401_with_magentos_authorization_message_is_an_acl_refusal() ->
     responses.get(API, status=401, json=body)
     ims = provider()
     session = requests.Session()
-    session.auth = BearerAuth(ims)
+    session.auth = BearerAuth(ims, origin=API)
     response = session.get(API, timeout=5)
     with pytest.raises(PermissionDenied) as info:
         response_json(response)
