@@ -13,9 +13,11 @@ import threading
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "CONTROL",
     "REDACTED",
     "SecretFilter",
     "encoded_forms",
+    "escape_control",
     "query_values",
     "record_message",
     "redact_url",
@@ -45,6 +47,19 @@ def redact_url(url: str) -> str:
             [(k, REDACTED if _SENSITIVE.search(k) else v) for k, v in pairs], safe="[]*"
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+#: C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides that
+#: reorder what a terminal shows.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as Python writes it in a repr (``\\n``,
+    ``\\x1b``, ``\\u2028``). Text from outside (Magento's messages, IMS's ``error_description``,
+    a value echoed from the settings) goes through this before it enters one of our messages, so
+    it can neither forge a log line nor send escape codes to the terminal."""
+    return CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def encoded_forms(secret: str) -> list[str]:

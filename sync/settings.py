@@ -37,7 +37,7 @@ from pydantic_settings import (
 
 from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
-from sync.redact import redact_url
+from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
 
 __all__ = [
@@ -92,21 +92,13 @@ _FLOAT_LIMITS = {
 }
 _FLOAT_MAX = 1e9
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _escaped(text: str) -> str:
-    """``text`` with control characters as escapes (``\\r``, ``\\x1b``): a value echoed in an
-    error must not start a new log line or drive the terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
 
 def _no_control(value: str, setting: str) -> str:
-    found = sorted(set(_CONTROL.findall(value)))
+    found = sorted(set(CONTROL.findall(value)))
     if found:
         raise ValueError(
-            f"{setting} contains control characters ({_escaped(''.join(found))}); remove them "
-            "(a line break copied with the value, say)"
+            f"{setting} contains control characters ({escape_control(''.join(found))}); "
+            "remove them (a line break copied with the value, say)"
         )
     return value
 
@@ -467,7 +459,7 @@ class Settings(DatabaseSettings):
             if bad:
                 raise ValueError(
                     "SYNC_STORE_CODES has invalid store view codes: "
-                    f"{_escaped(', '.join(bad))} (letters, digits and _ only)"
+                    f"{escape_control(', '.join(bad))} (letters, digits and _ only)"
                 )
             return list(dict.fromkeys(codes))
         return value

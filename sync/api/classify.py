@@ -27,7 +27,7 @@ from sync.errors import (
     RedirectRefused,
     RetriableApiError,
 )
-from sync.redact import redact_url
+from sync.redact import escape_control, redact_url
 
 __all__ = [
     "escape_control",
@@ -48,17 +48,6 @@ _UNKNOWN_STORE = re.compile(
 #: Magento's AuthorizationException: the integration's role lacks the ACL resource it names
 #: (Magento's web API answers it with 401, not 403: ErrorProcessor::maskException).
 _NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
-# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides
-# that reorder what a terminal shows.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape_control(text: str) -> str:
-    """``text`` with every control character written as Python writes it in a repr (``\\n``,
-    ``\\x1b``, ``\\u2028``): server text (Magento's messages, IMS's ``error_description``) goes
-    through this before it enters one of our messages, so a server can neither forge a log line
-    nor send escape codes to the terminal."""
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -35,6 +35,7 @@ from sync.errors import (
     RetriableApiError,
     ScopeRejected,
 )
+from sync.redact import escape_control
 
 __all__ = [
     "MAX_TOKEN_LIFETIME",
@@ -208,8 +209,9 @@ def parse_token_answer(
             raise ApiError(f"IMS token endpoint answered {status} with not JSON", status, url)
         raise InvalidResponse("IMS token endpoint answered not JSON", status=status, url=url)
     if status >= 400 or "error" in body:
-        code = str(body.get("error", "unknown_error"))
-        raise _error_for(code, str(body.get("error_description", "")), status, url, grant, scopes)
+        code = escape_control(str(body.get("error", "unknown_error")))
+        description = escape_control(str(body.get("error_description", "")))
+        raise _error_for(code, description, status, url, grant, scopes)
     value = body.get("access_token")
     if not isinstance(value, str) or not value:
         raise InvalidResponse("IMS token answer has no access_token", status=status, url=url)

@@ -8,6 +8,7 @@ import requests
 import responses
 
 from sync.api.classify import escape_control, magento_message, response_json
+from sync.api.ims import parse_token_answer
 from sync.errors import ApiError
 
 URL = "https://na1.api.commerce.adobe.com/T/V1/products"
@@ -49,3 +50,23 @@ def test_a_plain_text_body_is_escaped_too() -> None:
     with pytest.raises(ApiError) as info:
         response_json(answer(status=502, body=FORGED.encode(), content_type="text/plain"))
     assert raw_controls(info.value.message) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "invalid_client", "error_description": FORGED},
+        {"error": "invalid_scope", "error_description": FORGED},
+        {"error": FORGED, "error_description": "x"},
+    ],
+)
+def test_an_ims_error_description_is_escaped(body: dict[str, str]) -> None:
+    """IMS's error text reaches the run's error line and sync_runs.error as Magento's does."""
+    token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
+    with responses.RequestsMock() as rsps:
+        rsps.post(token_url, status=400, json=body)
+        response = requests.post(token_url, timeout=5)
+    with pytest.raises(ApiError) as info:
+        parse_token_answer(response, token_url, "client_credentials", ["commerce.accs"])
+    assert raw_controls(info.value.message) == []
+    assert "forged" in info.value.message
