@@ -75,6 +75,8 @@ class PassContext(Protocol):
     lookback_seconds: int
     #: SYNC_CONCURRENCY: how many partitions of a resource are walked at once.
     concurrency: int
+    #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
+    max_item_bytes: int
 
     def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
 
@@ -359,7 +361,13 @@ class ResourcePass:
                 reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
                 rejects.append((None, reason, payload_text(item)))
                 continue
-            hashed[key] = _cleaned(item)  # a repeated key in one page: the last one wins
+            try:
+                hashed[key] = _cleaned(item, self.context.max_item_bytes)  # the last one wins
+            except ItemRejected as exc:  # too big, or JSON text cannot hold it
+                hashed.pop(key, None)
+                rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
+                if seen is not None:
+                    seen.add(key)  # a rejected item is still present upstream
         stored = self._stored(conn, list(hashed))
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []

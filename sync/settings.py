@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
+from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.resources import resource_names
 
 __all__ = [
@@ -196,6 +197,8 @@ class Settings(DatabaseSettings):
     sync_http_host: str = "127.0.0.1"
     #: Cron-style runs add their metrics to this file (node_exporter's textfile collector).
     sync_metrics_file: Path | None = None
+    #: An item whose JSON text is larger is rejected (sync_rejects) instead of written.
+    sync_max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, ge=1024, le=256 * 1024 * 1024)
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

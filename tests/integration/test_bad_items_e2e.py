@@ -1,0 +1,165 @@
+"""One bad item never blocks a store view: it is written in full or rejected with a reason,
+and the rest of its page is written, on every database (issue 14, "One item blocks a whole
+store view").
+
+Runs ``accs-sync`` (in-process CLI) against the emulator: a 100 KB description and a 70 KB
+name (ordinary in Magento, whose columns are MEDIUMTEXT) are mirrored whole; NaN, Infinity, a
+lone surrogate escape, nesting deeper than MariaDB's JSON allows and a 10 MB field are each
+rejected with a reason naming what is wrong while every other product is written; the next
+runs are not stuck; a rejected item's mirrored row is not tombstoned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sync.cli import main
+from sync.db.schema import categories, product_attributes, sync_rejects
+from sync.emulator import Catalog, EmulatorServer
+from tests.integration.mirror import mirror_by_id, runs
+from tests.integration.test_resources_e2e import rows
+
+pytestmark = pytest.mark.integration
+
+DESCRIPTION = "<p>" + "Lorem ipsum dolor sit amet, é ü 😀 " * 3000 + "</p>"  # > 100 KB
+LONG_NAME = "N" * 70_000
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.fixture
+def small() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Catalog.generate(40, seed=3)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, small: EmulatorServer, db_url: str, tmp_path: Any) -> None:
+    for name in list(os.environ):
+        if name.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(str(tmp_path))
+    for key, value in {**small.credentials, "DATABASE_URL": db_url, "SYNC_PAGE_SIZE": "10"}.items():
+        monkeypatch.setenv(key, value)
+
+
+def rejects(db_url: str) -> dict[int, Any]:
+    t = sync_rejects.c
+    query = sa.select(t.product_id, t.sku, t.reason, t.payload).where(t.resource == "products")
+    return {row.product_id: row for row in rows(db_url, query)}
+
+
+@pytest.mark.usefixtures("env")
+def test_long_descriptions_and_names_are_mirrored_whole(small: EmulatorServer, db_url: str) -> None:
+    catalog = small.catalog
+    pid = catalog.ids()[12]
+    catalog.update(pid, name=LONG_NAME, description=DESCRIPTION)
+    category = catalog.categories()[-1].id
+    catalog.update_category(category, name=LONG_NAME)
+    assert main(["sync"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
+    assert mirror_by_id(db_url)[pid]["name"] == LONG_NAME
+    t = product_attributes.c
+    [(value,)] = rows(
+        db_url,
+        sa.select(t.value).where(t.product_id == pid, t.attribute_code == "description"),
+    )
+    assert value == DESCRIPTION
+    c = categories.c
+    [(name,)] = rows(db_url, sa.select(c.name).where(c.id == category, c.store_code == "default"))
+    assert name == LONG_NAME
+    assert len(mirror_by_id(db_url)) == 40
+
+
+@pytest.mark.usefixtures("env")
+def test_bad_items_are_rejected_with_a_reason_and_the_rest_is_written(
+    small: EmulatorServer, db_url: str
+) -> None:
+    catalog = small.catalog
+    ids = catalog.ids()
+    bad = {
+        ids[3]: ({"junk": float("nan")}, "NaN"),
+        ids[4]: ({"junk": [1, {"x": float("inf")}]}, "Infinity"),
+        ids[5]: ({"junk": float("-inf")}, "-Infinity"),
+        ids[13]: ({"note": "caf\ud800e"}, "lone surrogate"),
+        ids[14]: ({"deep": nested(200)}, "nested deeper than"),
+        ids[23]: ({"description": "x" * 10_500_000}, "over SYNC_MAX_ITEM_BYTES=4194304"),
+    }
+    for pid, (fields, _) in bad.items():
+        catalog.update(pid, **fields)
+    assert main(["sync"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
+    assert runs(db_url)[-1]["products_rejected"] == len(bad)
+    mirrored = mirror_by_id(db_url)
+    assert set(mirrored) == set(ids) - set(bad)
+    found = rejects(db_url)
+    assert set(found) == set(bad)
+    for pid, (_, words) in bad.items():
+        assert words in found[pid].reason, found[pid].reason
+        assert found[pid].sku == catalog.item(pid)["sku"]
+        assert len(found[pid].payload) <= 70_000
+    assert "item is 105" in found[ids[23]].reason  # "item is 10,5xx,xxx bytes"
+    if db_url.startswith("sqlite"):
+        # Consumers' json_extract over a whole table must keep working.
+        invalid = rows(db_url, sa.text("SELECT COUNT(*) FROM products WHERE NOT json_valid(data)"))
+        assert invalid == [(0,)]
+        invalid = rows(
+            db_url, sa.text("SELECT COUNT(*) FROM sync_rejects WHERE NOT json_valid(payload)")
+        )
+        assert invalid == [(0,)]
+    # Not stuck: the next runs complete, and a full pass too.
+    assert main(["sync"]) == 0
+    assert main(["backfill"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
+    assert set(mirror_by_id(db_url)) == set(ids) - set(bad)
+
+
+@pytest.mark.usefixtures("env")
+def test_a_rejected_item_counts_as_present_and_is_not_tombstoned(
+    small: EmulatorServer, db_url: str
+) -> None:
+    catalog = small.catalog
+    pid = catalog.ids()[7]
+    assert main(["sync"]) == 0
+    catalog.update(pid, junk=float("nan"))
+    assert main(["backfill"]) == 0
+    row = mirror_by_id(db_url)[pid]
+    assert row["deleted_at"] is None
+    assert pid in rejects(db_url)
+    live = [r for r in mirror_by_id(db_url).values() if r["deleted_at"] is None]
+    assert len(live) == 40
+
+
+@pytest.mark.usefixtures("env")
+def test_a_category_that_cannot_be_stored_is_rejected_and_kept(
+    small: EmulatorServer, db_url: str
+) -> None:
+    """The engine's resources (categories here) reject the same way and count the rejected
+    item as present, so a full pass does not tombstone its mirrored row."""
+    catalog = small.catalog
+    assert main(["sync"]) == 0
+    cid = catalog.categories()[-1].id
+    catalog.update_category(cid, name="Bad \ud800 name")
+    assert main(["backfill"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
+    c = categories.c
+    live = rows(
+        db_url,
+        sa.select(c.id, c.name).where(c.store_code == "default", c.deleted_at.is_(None)),
+    )
+    assert cid in {row.id for row in live}
+    assert len(live) == len(catalog.categories())
+    t = sync_rejects.c
+    [reject] = rows(db_url, sa.select(t.entity_key, t.reason).where(t.resource == "categories"))
+    assert reject.entity_key == str(cid)
+    assert "lone surrogate escape in the text at 'name'" in reject.reason
