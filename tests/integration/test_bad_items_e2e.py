@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sync.cli import main
 from sync.db.schema import categories, product_attributes, sync_rejects
 from sync.emulator import Catalog, EmulatorServer
+from sync.emulator.response import RawJSON
 from tests.integration.mirror import mirror_by_id, runs
 from tests.integration.test_resources_e2e import rows
 
@@ -163,3 +164,23 @@ def test_a_category_that_cannot_be_stored_is_rejected_and_kept(
     [reject] = rows(db_url, sa.select(t.entity_key, t.reason).where(t.resource == "categories"))
     assert reject.entity_key == str(cid)
     assert "lone surrogate escape in the text at 'name'" in reject.reason
+
+
+@pytest.mark.usefixtures("env")
+def test_an_item_nested_beyond_every_parser_is_rejected_not_a_traceback(
+    small: EmulatorServer, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,100 levels: more than orjson (1,024) or json (its recursion limit) reads. The page is
+    still read, the item rejected, the rest written, and the next run is not stuck."""
+    catalog = small.catalog
+    ids = catalog.ids()
+    catalog.update(ids[4], deep=RawJSON("[" * 1100 + "1" + "]" * 1100))
+    catalog.update(ids[5], shallow=RawJSON("[" * 990 + "]" * 990))
+    assert main(["sync"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert set(mirror_by_id(db_url)) == set(ids) - {ids[4], ids[5]}
+    found = rejects(db_url)
+    assert set(found) == {ids[4], ids[5]}
+    assert all("nested deeper than 31 levels" in r.reason for r in found.values())
+    assert main(["backfill"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
