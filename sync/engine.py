@@ -353,6 +353,7 @@ class ResourcePass:
         resource, now = self.resource, self.context.now()
         hashed: dict[Key, tuple[dict[str, Any], str, bool]] = {}
         rejects: list[tuple[str | None, str, str]] = []
+        unhashable: dict[Key, tuple[str | None, str, str]] = {}
         keyed = True
         for item in page.items:
             key = resource.key_of(item)
@@ -361,13 +362,16 @@ class ResourcePass:
                 reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
                 rejects.append((None, reason, payload_text(item)))
                 continue
+            # A repeated key in one page: the last one wins, whether it is written or rejected.
             try:
-                hashed[key] = _cleaned(item, self.context.max_item_bytes)  # the last one wins
+                hashed[key] = _cleaned(item, self.context.max_item_bytes)
+                unhashable.pop(key, None)
             except ItemRejected as exc:  # too big, or JSON text cannot hold it
                 hashed.pop(key, None)
-                rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
-                if seen is not None:
-                    seen.add(key)  # a rejected item is still present upstream
+                unhashable[key] = (resource.key_text(key), exc.reason, payload_text(item))
+        rejects.extend(unhashable.values())
+        if seen is not None:
+            seen.update(unhashable)  # a rejected item is still present upstream
         stored = self._stored(conn, list(hashed))
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []

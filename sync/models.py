@@ -402,17 +402,26 @@ def fingerprint(item: Any, max_bytes: int = DEFAULT_MAX_ITEM_BYTES) -> Fingerpri
     if not isinstance(item, dict):
         return None
     try:
-        product_id = _int(item, "id")
-    except ItemRejected:
-        return None
-    if product_id is None or not 0 < product_id < 2**63:
-        return None
-    try:
         cleaned, digest, plain = _cleaned(item, max_bytes)
     except ItemRejected as exc:
         # No hash equals "": the item reaches parse_item, which rejects it with this reason.
+        product_id = _usable_id(item)
+        if product_id is None:
+            return None
         return Fingerprint(product_id, "", item, item, problem=exc.reason)
+    product_id = _usable_id(cleaned)
+    if product_id is None:
+        return None
     return Fingerprint(product_id, digest, cleaned, item, plain)
+
+
+def _usable_id(item: dict[str, Any]) -> int | None:
+    """The item's ``id`` if it is a positive 64-bit integer (or its digits), else None."""
+    try:
+        product_id = _int(item, "id")
+    except ItemRejected:
+        return None
+    return product_id if product_id is not None and 0 < product_id < 2**63 else None
 
 
 def parse_item(
