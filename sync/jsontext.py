@@ -54,6 +54,7 @@ __all__ = [
     "canonical",
     "canonical_bytes",
     "compact",
+    "is_utf8",
     "loads",
     "plain_canonical",
     "plain_compact",
@@ -145,7 +146,7 @@ def unencodable(value: Any, max_depth: int) -> str | None:
                 spelled = "NaN" if node != node else "Infinity" if node > 0 else "-Infinity"
                 return f"{spelled} at {_where(path)} (JSON has no such number)"
         elif kind is str or isinstance(node, str):
-            if not _utf8(node):
+            if not is_utf8(node):
                 return f"a lone surrogate escape in the text at {_where(path)} (not UTF-8)"
         elif isinstance(node, dict | list):
             if depth > max_depth:
@@ -154,7 +155,7 @@ def unencodable(value: Any, max_depth: int) -> str | None:
                 stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
                 continue
             for key, child in node.items():
-                if isinstance(key, str) and not _utf8(key):
+                if isinstance(key, str) and not is_utf8(key):
                     return f"a lone surrogate escape in a key at {_where(path)} (not UTF-8)"
                 stack.append((child, f"{path}.{key}", depth + 1))
     return None
@@ -174,7 +175,9 @@ def within_depth(value: Any, levels: int) -> bool:
     return True
 
 
-def _utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: it has no lone surrogate (from an escape like
+    ``\\ud800``, which json decodes and no database stores)."""
     if text.isascii():
         return True
     try:

@@ -66,7 +66,8 @@ class Reject:
         elif not 0 < product_id < 2**63:
             product_id = None
         sku = item.get("sku") if isinstance(item, dict) else None
-        sku = sku[:_SKU_MAX] if isinstance(sku, str) and sku else None
+        sku = _column_text(sku)[:_SKU_MAX] if isinstance(sku, str) else None
+        sku = sku or None
         return cls(product_id, sku, reason, payload_text(item))
 
 
@@ -110,7 +111,7 @@ def _storable(value: Any, depth: int) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return _utf8(value)
     if isinstance(value, dict | list) and depth >= _PAYLOAD_DEPTH:
         return "..."
     if isinstance(value, dict):
@@ -172,7 +173,19 @@ def record_rejects(
     )
 
 
+def _utf8(text: str) -> str:
+    """``text`` with each lone surrogate (not UTF-8: no database takes it) as its escape."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _column_text(text: str) -> str:
+    """``text`` storable in a text column on every database: UTF-8 (see :func:`_utf8`), and
+    without NUL characters (PostgreSQL refuses them)."""
+    return _utf8(text.replace("\x00", ""))
+
+
 def _reason(reason: str) -> str:
+    reason = _column_text(reason)
     return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
 
 
@@ -253,7 +266,7 @@ def record_resource_rejects(
                 "run_id": run_id,
                 "store_code": store_code,
                 "resource": resource,
-                "entity_key": None if key is None else key[:_KEY_MAX],
+                "entity_key": None if key is None else _column_text(key)[:_KEY_MAX],
                 "reason": _reason(reason),
                 "payload": payload,
                 "rejected_at": stamp,
@@ -267,7 +280,7 @@ def clear_resource_rejects(
     conn: Connection, resource: str, store_code: str, keys: Sequence[str]
 ) -> None:
     """Forget rejections of ``keys`` of ``resource`` (written now, or rejected anew)."""
-    for part in chunks([key[:_KEY_MAX] for key in keys]):
+    for part in chunks([_column_text(key)[:_KEY_MAX] for key in keys]):
         conn.execute(
             sa.delete(sync_rejects).where(
                 sync_rejects.c.store_code == store_code,

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
-from sync.db.schema import categories, product_attributes, sync_rejects
+from sync.db.schema import categories, inventory_source_items, product_attributes, sync_rejects
 from sync.emulator import Catalog, EmulatorServer
 from sync.emulator.response import RawJSON
 from tests.integration.mirror import mirror_by_id, runs
@@ -184,3 +184,26 @@ def test_an_item_nested_beyond_every_parser_is_rejected_not_a_traceback(
     assert all("nested deeper than 31 levels" in r.reason for r in found.values())
     assert main(["backfill"]) == 0
     assert runs(db_url)[-1]["status"] == "success"
+
+
+@pytest.mark.usefixtures("env")
+def test_a_sku_with_a_lone_surrogate_or_a_nul_does_not_stop_any_resource(
+    small: EmulatorServer, db_url: str
+) -> None:
+    """The reject row itself must be storable: its sku and key are written without NUL (as
+    the item's data is) and with a lone surrogate as its escape text."""
+    catalog = small.catalog
+    bad = catalog.create("SUR\ud800", price=1)["id"]
+    nul = catalog.create("NUL\x00X", price=1, junk=float("nan"))["id"]
+    assert main(["sync"]) == 0
+    assert runs(db_url)[-1]["status"] == "success"
+    found = rejects(db_url)
+    assert {pid: r.sku for pid, r in found.items()} == {bad: "SUR\\ud800", nul: "NULX"}
+    t = sync_rejects.c
+    query = sa.select(t.reason).where(t.resource == "source_items")
+    assert {r.reason for r in rows(db_url, query)} == {
+        "item has no usable source_code + sku (the mirror's key)"
+    }
+    s = inventory_source_items.c
+    assert {r.sku for r in rows(db_url, sa.select(s.sku).where(s.sku.like("NUL%")))} == {"NULX"}
+    assert len(mirror_by_id(db_url)) == 40
