@@ -207,3 +207,18 @@ def test_a_sku_with_a_lone_surrogate_or_a_nul_does_not_stop_any_resource(
     s = inventory_source_items.c
     assert {r.sku for r in rows(db_url, sa.select(s.sku).where(s.sku.like("NUL%")))} == {"NULX"}
     assert len(mirror_by_id(db_url)) == 40
+
+
+@pytest.mark.usefixtures("env")
+def test_the_deepest_item_mariadb_takes_is_mirrored_everywhere_and_one_more_level_rejected(
+    small: EmulatorServer, db_url: str
+) -> None:
+    # item {} > custom_attributes [] > entry {} > value: 3 levels before the value's own
+    # (nested(n) is n - 1 lists around a string).
+    catalog = small.catalog
+    ids = catalog.ids()
+    catalog.update(ids[1], deep=nested(31 - 3 + 1))
+    catalog.update(ids[2], deep=nested(32 - 3 + 1))
+    assert main(["sync"]) == 0
+    assert set(mirror_by_id(db_url)) == set(ids) - {ids[2]}
+    assert set(rejects(db_url)) == {ids[2]}

@@ -134,3 +134,11 @@ def test_a_rejected_payload_is_valid_bounded_json_naming_the_item(value: dict[st
 def test_an_ordinary_payload_is_stored_as_before() -> None:
     value = item(name="Café 😀", price=1.5, nul="a\x00b")
     assert payload_text(value) == json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 30, 31, 32, 33, 100])
+def test_the_fast_depth_check_counts_levels_as_the_full_check_does(depth: int) -> None:
+    for value in (nested(depth), {"a": nested(depth - 2, {"b": 1})} if depth > 1 else {}):
+        fast = jsontext.within_depth(value, MAX_ITEM_DEPTH)
+        assert fast == (jsontext.unencodable(value, MAX_ITEM_DEPTH) is None)
+        assert fast == (depth <= MAX_ITEM_DEPTH)
