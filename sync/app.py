@@ -161,6 +161,7 @@ def build_app(
             observer=observers,
             resources=settings.sync_resources,
             lister=client,
+            max_item_bytes=settings.sync_max_item_bytes,
         )
     except BaseException:
         engine.dispose()

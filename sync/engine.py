@@ -88,6 +88,8 @@ class PassContext(Protocol):
     concurrency: int
     #: Judges upstream updated_at values before one becomes a watermark.
     stamps: Stamps
+    #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
+    max_item_bytes: int
 
     def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
 
@@ -418,6 +420,7 @@ class ResourcePass:
             )
         hashed: dict[Key, tuple[dict[str, Any], str, bool]] = {}
         rejects: list[tuple[str | None, str, str]] = []
+        unhashable: dict[Key, tuple[str | None, str, str]] = {}
         keyed = True
         for item in page.items:
             key = resource.key_of(item)
@@ -426,7 +429,16 @@ class ResourcePass:
                 reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
                 rejects.append((None, reason, payload_text(item)))
                 continue
-            hashed[key] = _cleaned(item)  # a repeated key in one page: the last one wins
+            # A repeated key in one page: the last one wins, whether it is written or rejected.
+            try:
+                hashed[key] = _cleaned(item, self.context.max_item_bytes)
+                unhashable.pop(key, None)
+            except ItemRejected as exc:  # too big, or JSON text cannot hold it
+                hashed.pop(key, None)
+                unhashable[key] = (resource.key_text(key), exc.reason, payload_text(item))
+        rejects.extend(unhashable.values())
+        if seen is not None:
+            seen.update(unhashable)  # a rejected item is still present upstream
         stored = self._stored(conn, list(hashed))
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []

@@ -9,7 +9,11 @@ function here takes orjson's answer only where it is known to equal json's, and 
 otherwise, so callers get json's results, and its exceptions, faster:
 
 * :func:`loads` is ``json.loads``. orjson's answer is used unless it failed or the text has a
-  run of 19 or more digits (where an integer could exceed 64 bits).
+  run of 19 or more digits (where an integer could exceed 64 bits). One difference: text nested
+  deeper than json can recurse (about 1,000 levels, where json raises ``RecursionError``) is
+  read with every value deeper than :data:`DECODE_DEPTH` levels as ``null``, so one absurd item
+  cannot make a whole page unreadable; the item itself is then refused by
+  :func:`unencodable`'s depth check (far below that depth).
 * :func:`canonical` and :func:`compact` are ``json.dumps`` with sorted or original key order.
   orjson's text is used when (a) orjson could encode the value with every non-JSON type turned
   away (subclasses, dataclasses and datetimes are handed to a ``default`` that refuses them),
@@ -37,21 +41,26 @@ serializer, writes it as it is.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, NoReturn
 
 import orjson
 
 __all__ = [
+    "DECODE_DEPTH",
     "FAST",
     "Encoded",
     "canonical",
     "canonical_bytes",
     "compact",
+    "is_utf8",
     "loads",
     "plain_canonical",
     "plain_compact",
     "serialize",
+    "unencodable",
+    "within_depth",
 ]
 
 _ENCODE = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -69,14 +78,120 @@ def _refuse(value: Any) -> NoReturn:
 
 
 def loads(data: bytes | str) -> Any:
-    """``json.loads(data)``: the same value, or the same exception (a ``ValueError``)."""
+    """``json.loads(data)``: the same value, or the same exception (a ``ValueError``); text
+    nested too deeply for json is read as the module docstring says."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if FAST and _LONG_RUN not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # maybe JSON only json accepts (NaN, a BOM, a lone surrogate), or not JSON
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        pass
+    try:
+        return json.loads(_flattened(raw, DECODE_DEPTH))
+    except RecursionError:  # only when brackets do not balance: not JSON
+        raise ValueError("JSON text nested too deeply") from None
+
+
+#: :func:`loads` reads values nested deeper than this as ``null`` (see the module docstring).
+DECODE_DEPTH = 256
+# A JSON string (escapes included) or one bracket: what _flattened steps over.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _flattened(raw: bytes, limit: int) -> bytes:
+    """``raw`` with every array or object opened deeper than ``limit`` levels replaced by
+    ``null`` (brackets inside strings are left alone). Invalid JSON stays invalid."""
+    out: list[bytes] = []
+    depth = 0
+    skip_from: int | None = None  # where the subtree being dropped starts
+    kept = 0
+    for match in _TOKEN.finditer(raw):
+        token = match.group()
+        if token[0] == 0x22:  # a string
+            continue
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit and skip_from is None:
+                skip_from = match.start()
+        else:
+            depth -= 1
+            if skip_from is not None and depth == limit:
+                out += (raw[kept:skip_from], b"null")
+                kept, skip_from = match.end(), None
+    if skip_from is not None:
+        raise ValueError(f"JSON text nested deeper than {limit} levels is never closed")
+    out.append(raw[kept:])
+    return b"".join(out)
+
+
+def unencodable(value: Any, max_depth: int) -> str | None:
+    """Why ``value`` (a decoded item) cannot be stored as JSON text on every database, or None.
+
+    JSON itself cannot hold NaN or an infinite number (PostgreSQL and MariaDB refuse the text
+    json writes for them; SQLite stores it and its JSON functions then fail over the whole
+    table); a string with a lone surrogate (from an escape like ``"\\ud800"``) is not UTF-8
+    (no database accepts it); MariaDB's JSON refuses nesting deeper than 31 levels. The answer
+    names the first such value found, with its path in ``value``. Walks without recursion.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        kind = type(node)
+        if kind is float or isinstance(node, float):
+            if not math.isfinite(node):
+                spelled = "NaN" if node != node else "Infinity" if node > 0 else "-Infinity"
+                return f"{spelled} at {_where(path)} (JSON has no such number)"
+        elif kind is str or isinstance(node, str):
+            if not is_utf8(node):
+                return f"a lone surrogate escape in the text at {_where(path)} (not UTF-8)"
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                return f"values nested deeper than {max_depth} levels (at {_where(path)})"
+            if isinstance(node, list):
+                stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+                continue
+            for key, child in node.items():
+                if isinstance(key, str) and not is_utf8(key):
+                    return f"a lone surrogate escape in a key at {_where(path)} (not UTF-8)"
+                stack.append((child, f"{path}.{key}", depth + 1))
+    return None
+
+
+def within_depth(value: Any, levels: int) -> bool:
+    """Whether no list or object in ``value`` is nested deeper than ``levels`` levels (``value``
+    itself is the first), as :func:`unencodable` counts them. For plain JSON values (exact
+    dicts and lists): a sixth of :func:`unencodable`'s cost, and recursion at most ``levels``
+    deep."""
+    if levels <= 0:
+        return False
+    for child in value.values() if type(value) is dict else value:
+        kind = type(child)
+        if (kind is dict or kind is list) and not within_depth(child, levels - 1):
+            return False
+    return True
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: it has no lone surrogate (from an escape like
+    ``\\ud800``, which json decodes and no database stores)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _where(path: str) -> str:
+    if not path:
+        return "the top level"
+    path = path.lstrip(".")
+    return repr(path if len(path) <= 80 else path[:77] + "...")
 
 
 def _orjson_text(value: Any, option: int) -> bytes | None:

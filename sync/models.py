@@ -18,6 +18,8 @@ from sync import jsontext
 
 __all__ = [
     "ACCS_TIME_FORMAT",
+    "DEFAULT_MAX_ITEM_BYTES",
+    "MAX_ITEM_DEPTH",
     "Fingerprint",
     "ItemRejected",
     "ProductRecord",
@@ -28,6 +30,14 @@ __all__ = [
     "parse_item",
     "parse_window_time",
 ]
+
+#: SYNC_MAX_ITEM_BYTES' default: an item's JSON text larger than this is rejected. Magento's
+#: largest text column (MEDIUMTEXT) holds 16 MiB; real products are a few KB, and a page's
+#: statement must stay under the database's packet limit (MariaDB's default is 16 MiB).
+DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
+#: Items nested deeper are rejected: MariaDB's JSON type refuses nesting deeper than 31 levels
+#: (``json_valid`` is its columns' check), and the mirror stays the same on every database.
+MAX_ITEM_DEPTH = 31
 
 # Magento REST returns timestamps as "YYYY-MM-DD HH:MM:SS" in UTC, without a zone.
 ACCS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -317,69 +327,131 @@ class Fingerprint:
     received: dict[str, Any]
     #: Whether ``item`` is plain JSON (see :func:`sync.jsontext.plain_canonical`).
     plain: bool = False
+    #: Why the item cannot be mirrored when even its hash could not be taken (too big, NaN,
+    #: a lone surrogate, too deep): :func:`parse_item` rejects it with this reason.
+    problem: str | None = None
 
 
-def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
-    """``item`` without NUL characters, its content hash, and whether it is plain JSON."""
+def _cleaned(item: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], str, bool]:
+    """``item`` without NUL characters, its content hash, and whether it is plain JSON.
+
+    Raises :class:`ItemRejected` when the item's JSON text is over ``max_bytes`` or the item
+    holds what JSON text cannot (see :func:`sync.jsontext.unencodable`). A plain item (what
+    orjson wrote) holds neither NaN nor a lone surrogate, but may still be nested too deeply:
+    :func:`_too_deep` checks that, only for items about to be written.
+    """
     # JSON writes NUL as \u0000: one serialisation both finds NULs and feeds the hash, and the
     # (slow) recursive clean-up runs only for the rare item that has any.
     text, plain = _canonical(item)
+    if len(text) > max_bytes:
+        raise ItemRejected(f"item is {len(text)} bytes, over SYNC_MAX_ITEM_BYTES={max_bytes}")
     if b"\\u0000" in text:
         item = _without_nul(item)
         text, plain = _canonical(item)
     return item, _digest(text), plain
 
 
-def cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+def _too_deep(item: dict[str, Any]) -> None:
+    """Reject a plain item nested deeper than :data:`MAX_ITEM_DEPTH` levels."""
+    if not jsontext.within_depth(item, MAX_ITEM_DEPTH):
+        _unencodable(item)
+
+
+def _unencodable(item: dict[str, Any]) -> None:
+    """Reject ``item`` if JSON text cannot hold it on every database, saying where."""
+    problem = jsontext.unencodable(item, MAX_ITEM_DEPTH)
+    if problem is not None:
+        raise ItemRejected(f"item holds {problem}")
+
+
+def cleaned(
+    item: dict[str, Any], max_bytes: int = DEFAULT_MAX_ITEM_BYTES
+) -> tuple[dict[str, Any], str, bool]:
     """``item`` without NUL characters, its content hash (:func:`content_hash`) and whether it
-    is plain JSON: what any resource's page compares with the mirror."""
-    return _cleaned(item)
+    is plain JSON: what any resource's page compares with the mirror.
+
+    Raises :class:`ItemRejected` for an item that cannot be mirrored as JSON on every database
+    (over ``max_bytes``, NaN or infinite numbers, lone surrogates, nesting too deep).
+    """
+    item, digest, plain = _cleaned(item, max_bytes)
+    if plain:
+        _too_deep(item)
+    return item, digest, plain
 
 
 def _canonical(item: dict[str, Any]) -> tuple[bytes, bool]:
     text = jsontext.plain_canonical(item)
     if text is not None:
         return text, True
-    return jsontext.canonical_bytes(item), False  # json's text, as orjson's may differ
+    # Not what orjson wrote: maybe an item JSON text cannot hold (checked without recursion,
+    # before json.dumps could recurse too deep), else json's text, as orjson's may differ.
+    _unencodable(item)
+    return jsontext.canonical_bytes(item), False
 
 
-def fingerprint(item: Any) -> Fingerprint | None:
+def fingerprint(item: Any, max_bytes: int = DEFAULT_MAX_ITEM_BYTES) -> Fingerprint | None:
     """The id and content hash of one element of ``items``, for comparing with the mirror.
 
     Costs one canonical serialisation: no field is validated but the id. ``None`` when the item
     has no usable id (not an object, no ``id``, or not a positive 64-bit integer), so only
     :func:`parse_item` can say what is wrong with it. An item it fingerprints may still be
-    rejected by :func:`parse_item`; one whose hash equals the stored hash of a live row was
-    accepted before with exactly this content.
+    rejected by :func:`parse_item` (always when :attr:`Fingerprint.problem` is set: its JSON
+    text is over ``max_bytes`` or cannot be written); one whose hash equals the stored hash of a
+    live row was accepted before with exactly this content.
     """
     if not isinstance(item, dict):
         return None
-    cleaned, digest, plain = _cleaned(item)
     try:
-        product_id = _int(cleaned, "id")
-    except ItemRejected:
-        return None
-    if product_id is None or not 0 < product_id < 2**63:
+        cleaned, digest, plain = _cleaned(item, max_bytes)
+    except ItemRejected as exc:
+        # No hash equals "": the item reaches parse_item, which rejects it with this reason.
+        product_id = _usable_id(item)
+        if product_id is None:
+            return None
+        return Fingerprint(product_id, "", item, item, problem=exc.reason)
+    product_id = _usable_id(cleaned)
+    if product_id is None:
         return None
     return Fingerprint(product_id, digest, cleaned, item, plain)
 
 
-def parse_item(item: Any, store_code: str, fingerprint: Fingerprint | None = None) -> ProductRecord:
+def _usable_id(item: dict[str, Any]) -> int | None:
+    """The item's ``id`` if it is a positive 64-bit integer (or its digits), else None."""
+    try:
+        product_id = _int(item, "id")
+    except ItemRejected:
+        return None
+    return product_id if product_id is not None and 0 < product_id < 2**63 else None
+
+
+def parse_item(
+    item: Any,
+    store_code: str,
+    fingerprint: Fingerprint | None = None,
+    max_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+) -> ProductRecord:
     """Validate one element of ``items`` from ``GET /V1/products``.
 
     ``fingerprint``, if given, must be ``fingerprint(item)``: its NUL-free item and content
-    hash are used instead of serialising the item again.
+    hash are used instead of serialising the item again (and its ``max_bytes`` instead of
+    this one's). An item whose JSON text is over ``max_bytes`` (SYNC_MAX_ITEM_BYTES), holds
+    NaN, an infinity or a lone surrogate escape, or nests deeper than :data:`MAX_ITEM_DEPTH`
+    levels is rejected: the databases cannot all store it.
 
     Raises :class:`ItemRejected` with a reason when the item cannot be mirrored.
     """
     if fingerprint is not None:
         if item is not fingerprint.received and item is not fingerprint.item:
             raise ValueError("parse_item was given the fingerprint of another item")
+        if fingerprint.problem is not None:
+            raise ItemRejected(fingerprint.problem)
         item, digest, plain = fingerprint.item, fingerprint.content_hash, fingerprint.plain
+        if plain:
+            _too_deep(item)
     elif not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")
     else:
-        item, digest, plain = _cleaned(item)
+        item, digest, plain = cleaned(item, max_bytes)
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")

@@ -84,6 +84,7 @@ from sync.errors import (
 from sync.fullpass import FullPass
 from sync.logcontext import log_context
 from sync.models import (
+    DEFAULT_MAX_ITEM_BYTES,
     Fingerprint,
     ItemRejected,
     ProductRecord,
@@ -185,8 +186,11 @@ class Pipeline:
         observer: Observer | None = None,
         resources: Sequence[str] = (PRODUCTS,),
         lister: Lister | None = None,
+        max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
     ) -> None:
         self.engine = engine
+        #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
+        self.max_item_bytes = max_item_bytes
         self.lister = lister
         #: Which resources a run mirrors (:func:`sync.resources.resource_names`), in order.
         self.resources = self._check_resources(resources)
@@ -615,7 +619,7 @@ class Pipeline:
         prints: dict[int, Fingerprint] = {}
         unprinted: list[Any] = []
         for item in page.items:
-            fp = fingerprint(item)
+            fp = fingerprint(item, self.max_item_bytes)
             if fp is None:
                 unprinted.append(item)
             else:

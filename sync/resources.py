@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sync import jsontext
 from sync.db.schema import categories, inventory_source_items
 from sync.models import ItemRejected, parse_accs_time
 
@@ -60,8 +61,10 @@ class KeyField:
             if isinstance(value, str) and value.isdigit():
                 value = int(value)
             return value if isinstance(value, int) and 0 < value < 2**63 else None
-        if isinstance(value, str) and value.strip() and len(value) <= 255:
-            return value
+        if isinstance(value, str):
+            value = value.replace("\x00", "")  # as in the stored item (PostgreSQL refuses NUL)
+            if value.strip() and len(value) <= 255 and jsontext.is_utf8(value):
+                return value
         return None
 
 

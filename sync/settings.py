@@ -37,6 +37,7 @@ from pydantic_settings import (
 
 from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
+from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
 
@@ -233,6 +234,8 @@ class Settings(DatabaseSettings):
     sync_metrics_file: Path | None = None
     #: The largest answer body (decompressed) read from IMS or ACCS; a larger one is an error.
     sync_max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: An item whose JSON text is larger is rejected (sync_rejects) instead of written.
+    sync_max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, ge=1024, le=256 * 1024 * 1024)
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

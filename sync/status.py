@@ -14,7 +14,7 @@ from sqlalchemy import Engine, inspect
 
 from sync.clock import Clock, SystemClock
 from sync.db.engine import redacted_url
-from sync.db.migrate import current_revision, head_revision
+from sync.db.migrate import current_revision, head_revision, known_revision
 from sync.db.state import (
     ProductCount,
     RunInfo,
@@ -188,6 +188,8 @@ def status_text(report: StatusReport) -> str:
         return "\n".join(lines)
     revision, head = report.revision, report.head
     note = "" if revision == head else f" (this accs-sync expects {head}: run accs-sync migrate)"
+    if revision is not None and not known_revision(revision):
+        note = f" (newer than this accs-sync, which expects {head}: upgrade accs-sync)"
     lines.append(f"schema revision: {revision}{note}")
 
     tables = {"products per store view": report.counts}

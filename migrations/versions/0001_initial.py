@@ -18,6 +18,8 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from migrations.resumable import create_index, create_table
+
 # revision identifiers, used by Alembic.
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -40,7 +42,7 @@ _MYSQL_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "products",
         sa.Column("store_code", sa.String(64), nullable=False),
         sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
@@ -60,13 +62,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("store_code", "id", name=op.f("pk_products")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(op.f("ix_products_store_code_sku"), "products", ["store_code", "sku"])
-    op.create_index(
+    create_index(op.f("ix_products_store_code_sku"), "products", ["store_code", "sku"])
+    create_index(
         op.f("ix_products_store_code_updated_at"), "products", ["store_code", "updated_at"]
     )
-    op.create_index(op.f("ix_products_synced_at"), "products", ["synced_at"])
+    create_index(op.f("ix_products_synced_at"), "products", ["synced_at"])
 
-    op.create_table(
+    create_table(
         "sync_runs",
         sa.Column("id", sa.Integer(), nullable=False, autoincrement=True),
         sa.Column("kind", sa.String(16), nullable=False),
@@ -81,7 +83,7 @@ def upgrade() -> None:
         **_MYSQL_OPTIONS,
     )
 
-    op.create_table(
+    create_table(
         "sync_state",
         sa.Column("store_code", sa.String(64), nullable=False),
         sa.Column("key", sa.String(64), nullable=False),

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.resumable import add_column
+
 # revision identifiers, used by Alembic.
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -30,7 +32,7 @@ def upgrade() -> None:
     # A plain ADD COLUMN on every dialect (SQLite accepts NOT NULL with a default), so
     # `alembic upgrade --sql` can print it for a DBA.
     for name in _COLUMNS:
-        op.add_column(
+        add_column(
             "sync_runs",
             sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0")),
         )

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from migrations.resumable import add_column, create_index, create_table
+
 # revision identifiers, used by Alembic.
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -39,13 +41,13 @@ _RUN_COUNTERS = ("products_unchanged", "products_rejected", "products_deleted", 
 
 
 def upgrade() -> None:
-    op.add_column("products", sa.Column("content_hash", sa.String(64), nullable=True))
-    op.add_column("products", sa.Column("qty", sa.Numeric(20, 6), nullable=True))
-    op.add_column(
+    add_column("products", sa.Column("content_hash", sa.String(64), nullable=True))
+    add_column("products", sa.Column("qty", sa.Numeric(20, 6), nullable=True))
+    add_column(
         "products", sa.Column("is_in_stock", sa.Boolean(create_constraint=False), nullable=True)
     )
 
-    op.create_table(
+    create_table(
         "product_attributes",
         sa.Column("store_code", sa.String(64), nullable=False),
         sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
@@ -56,13 +58,13 @@ def upgrade() -> None:
         ),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(
+    create_index(
         op.f("ix_product_attributes_store_code_attribute_code"),
         "product_attributes",
         ["store_code", "attribute_code"],
     )
 
-    op.create_table(
+    create_table(
         "product_changes",
         sa.Column(
             "seq",
@@ -79,16 +81,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_product_changes")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(
+    create_index(
         op.f("ix_product_changes_store_code_seq"), "product_changes", ["store_code", "seq"]
     )
-    op.create_index(
+    create_index(
         op.f("ix_product_changes_store_code_product_id"),
         "product_changes",
         ["store_code", "product_id"],
     )
 
-    op.create_table(
+    create_table(
         "sync_rejects",
         sa.Column("id", sa.Integer(), nullable=False, autoincrement=True),
         sa.Column("run_id", sa.Integer(), nullable=True),
@@ -105,14 +107,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_rejects")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(
+    create_index(
         op.f("ix_sync_rejects_store_code_product_id"), "sync_rejects", ["store_code", "product_id"]
     )
-    op.create_index(op.f("ix_sync_rejects_store_code_sku"), "sync_rejects", ["store_code", "sku"])
-    op.create_index(op.f("ix_sync_rejects_run_id"), "sync_rejects", ["run_id"])
+    create_index(op.f("ix_sync_rejects_store_code_sku"), "sync_rejects", ["store_code", "sku"])
+    create_index(op.f("ix_sync_rejects_run_id"), "sync_rejects", ["run_id"])
 
     for name in _RUN_COUNTERS:
-        op.add_column(
+        add_column(
             "sync_runs",
             sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0")),
         )

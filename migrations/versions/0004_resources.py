@@ -24,6 +24,8 @@ from alembic import context, op
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from migrations.resumable import add_column, create_index, create_table
+
 # revision identifiers, used by Alembic.
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
@@ -47,7 +49,7 @@ def _bool() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "categories",
         sa.Column("store_code", sa.String(64), nullable=False),
         sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
@@ -67,14 +69,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("store_code", "id", name=op.f("pk_categories")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(
+    create_index(
         op.f("ix_categories_store_code_parent_id"), "categories", ["store_code", "parent_id"]
     )
-    op.create_index(
+    create_index(
         op.f("ix_categories_store_code_updated_at"), "categories", ["store_code", "updated_at"]
     )
 
-    op.create_table(
+    create_table(
         "product_categories",
         sa.Column("store_code", sa.String(64), nullable=False),
         sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
@@ -85,13 +87,13 @@ def upgrade() -> None:
         ),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(
+    create_index(
         op.f("ix_product_categories_store_code_category_id"),
         "product_categories",
         ["store_code", "category_id"],
     )
 
-    op.create_table(
+    create_table(
         "inventory_source_items",
         sa.Column("source_code", sa.String(255), nullable=False),
         sa.Column("sku", sa.String(64), nullable=False),
@@ -104,9 +106,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("source_code", "sku", name=op.f("pk_inventory_source_items")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(op.f("ix_inventory_source_items_sku"), "inventory_source_items", ["sku"])
+    create_index(op.f("ix_inventory_source_items_sku"), "inventory_source_items", ["sku"])
 
-    op.create_table(
+    create_table(
         "catalog_changes",
         sa.Column(
             "seq",
@@ -123,13 +125,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_catalog_changes")),
         **_MYSQL_OPTIONS,
     )
-    op.create_index(op.f("ix_catalog_changes_resource_seq"), "catalog_changes", ["resource", "seq"])
+    create_index(op.f("ix_catalog_changes_resource_seq"), "catalog_changes", ["resource", "seq"])
 
-    op.add_column(
+    add_column(
         "sync_rejects",
         sa.Column("resource", sa.String(32), nullable=False, server_default=sa.text("'products'")),
     )
-    op.add_column("sync_rejects", sa.Column("entity_key", sa.String(320), nullable=True))
+    add_column("sync_rejects", sa.Column("entity_key", sa.String(320), nullable=True))
 
     if context.is_offline_mode():
         # SQL for a DBA cannot read each product's JSON: the links are filled as products are
@@ -177,6 +179,8 @@ def _fill_product_categories(conn: sa.Connection) -> None:
         sa.column("category_id"),
         sa.column("position"),
     )
+    # Rows a MySQL/MariaDB migration interrupted after its DDL may have left: start afresh.
+    conn.execute(sa.delete(target))
     last: tuple[str, int] = ("", 0)
     while True:
         rows = conn.execute(

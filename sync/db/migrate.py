@@ -9,7 +9,8 @@ Two processes may start at once (the daemon and a manual run): the migration hol
 PostgreSQL's advisory lock, MySQL's GET_LOCK, or SQLite's write lock (``BEGIN IMMEDIATE``), and
 re-reads the revision once it has it, so the second process finds the work done. On SQLite and
 PostgreSQL a migration is one transaction; MySQL/MariaDB commit each DDL statement implicitly,
-so there a failed migration can leave a partly upgraded schema.
+so there a killed migration can leave a partly upgraded schema: every step is written to be
+repeated (``migrations/resumable.py``), so the next migration completes it.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def _usable_revision(conn: Connection, head: str) -> str | None:
         raise SchemaError(f"database has several schema revisions ({', '.join(heads)})")
     current = heads[0] if heads else None
     if current is None:
-        _refuse_unversioned_tables(conn)
+        if not _interrupted_creation(conn):
+            _refuse_unversioned_tables(conn)
     elif not known_revision(current):
         raise SchemaError(
             f"database schema is at revision {current}, newer than this accs-sync "
@@ -163,6 +165,15 @@ def _migrate(engine: Engine, *, quiet: bool) -> None:
         command.upgrade(alembic_config(conn), "head")
         conn.commit()
         logger.info("database schema is at revision %s", head)
+
+
+def _interrupted_creation(conn: Connection) -> bool:
+    """Whether this is a MySQL/MariaDB schema whose first migration was interrupted: Alembic's
+    version table exists but is empty (it is created first and stamped last, and MySQL commits
+    each DDL statement as it goes). Every step is re-runnable there (``migrations/resumable.py``:
+    what exists is kept, a table of the same name with other columns is refused), so the next
+    migration completes the schema."""
+    return dialect_name(conn) == "mysql" and sa.inspect(conn).has_table(_VERSION_TABLE)
 
 
 def _refuse_unversioned_tables(conn: Connection) -> None:

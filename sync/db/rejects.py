@@ -10,6 +10,7 @@ of each run, since a nightly reconcile would have rejected it again had it still
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from sync.db.changes import chunks
 from sync.db.schema import naive_utc, products, sync_rejects
 
 __all__ = [
+    "PAYLOAD_LIMIT",
+    "REASON_LIMIT",
     "RETENTION",
     "Reject",
     "clear_rejects",
@@ -37,6 +40,8 @@ __all__ = [
 
 RETENTION = timedelta(days=30)
 _SKU_MAX = 255
+#: ``sync_rejects.entity_key``'s width.
+_KEY_MAX = 320
 PRODUCTS = "products"
 #: The rows of products (the resource that has its own id and sku columns here).
 _PRODUCTS = sync_rejects.c.resource == PRODUCTS
@@ -61,14 +66,67 @@ class Reject:
         elif not 0 < product_id < 2**63:
             product_id = None
         sku = item.get("sku") if isinstance(item, dict) else None
-        sku = sku[:_SKU_MAX] if isinstance(sku, str) and sku else None
+        sku = _column_text(sku)[:_SKU_MAX] if isinstance(sku, str) else None
+        sku = sku or None
         return cls(product_id, sku, reason, payload_text(item))
 
 
 def payload_text(item: Any) -> str:
-    """A rejected item as the JSON text ``sync_rejects.payload`` keeps. JSON escapes NUL, so
-    the text is storable everywhere (PostgreSQL refuses raw NULs)."""
-    return json.dumps(item, ensure_ascii=False, default=str)
+    """A rejected item as the JSON text ``sync_rejects.payload`` keeps: always valid JSON, at
+    most :data:`PAYLOAD_LIMIT` bytes of UTF-8, storable on every database.
+
+    JSON escapes NUL (PostgreSQL refuses raw NULs). What JSON text cannot hold is written as
+    text: NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, a
+    lone surrogate as the six characters of its escape, values nested deeper than
+    :data:`_PAYLOAD_DEPTH` levels as ``"..."``. An item whose text is still over the limit
+    keeps only its top-level fields, each value over 1 KiB replaced by ``"<N bytes, not
+    stored>"`` (its id and sku stay readable; the reason says how big the item was).
+    """
+    try:
+        text = json.dumps(item, ensure_ascii=False, default=str, allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError, RecursionError):
+        text = json.dumps(_storable(item, 0), ensure_ascii=False)
+        size = len(text.encode("utf-8"))
+    if size <= PAYLOAD_LIMIT:
+        return text
+    if isinstance(item, dict):
+        summary = {str(k): _small(v) for k, v in item.items()}
+        text = json.dumps(summary, ensure_ascii=False)
+        if len(text.encode("utf-8")) <= PAYLOAD_LIMIT:
+            return text
+    return json.dumps(f"<{size} bytes, not stored>")
+
+
+#: The most ``sync_rejects.payload`` keeps of one item (UTF-8 bytes; see :func:`payload_text`).
+PAYLOAD_LIMIT = 64 * 1024
+#: ``sync_rejects.reason`` keeps at most this many characters (a reason may quote a value).
+REASON_LIMIT = 1000
+_PAYLOAD_DEPTH = 16
+_FIELD_LIMIT = 1024
+
+
+def _storable(value: Any, depth: int) -> Any:
+    """A copy of ``value`` that JSON text can hold (see :func:`payload_text`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, dict | list) and depth >= _PAYLOAD_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        return {_storable(str(k), depth): _storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v, depth + 1) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _storable(str(value), depth)
+
+
+def _small(value: Any) -> Any:
+    kept = _storable(value, 0)
+    size = len(json.dumps(kept, ensure_ascii=False).encode("utf-8"))
+    return kept if size <= _FIELD_LIMIT else f"<{size} bytes, not stored>"
 
 
 def record_rejects(
@@ -106,13 +164,29 @@ def record_rejects(
                 "store_code": store_code,
                 "product_id": r.product_id,
                 "sku": r.sku,
-                "reason": r.reason,
+                "reason": _reason(r.reason),
                 "payload": r.payload,
                 "rejected_at": stamp,
             }
             for r in latest.values()
         ],
     )
+
+
+def _utf8(text: str) -> str:
+    """``text`` with each lone surrogate (not UTF-8: no database takes it) as its escape."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _column_text(text: str) -> str:
+    """``text`` storable in a text column on every database: UTF-8 (see :func:`_utf8`), and
+    without NUL characters (PostgreSQL refuses them)."""
+    return _utf8(text.replace("\x00", ""))
+
+
+def _reason(reason: str) -> str:
+    reason = _column_text(reason)
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
 
 
 def clear_rejects(conn: Connection, store_code: str, ids: Sequence[int]) -> None:
@@ -192,8 +266,8 @@ def record_resource_rejects(
                 "run_id": run_id,
                 "store_code": store_code,
                 "resource": resource,
-                "entity_key": key,
-                "reason": reason,
+                "entity_key": None if key is None else _column_text(key)[:_KEY_MAX],
+                "reason": _reason(reason),
                 "payload": payload,
                 "rejected_at": stamp,
             }
@@ -206,7 +280,7 @@ def clear_resource_rejects(
     conn: Connection, resource: str, store_code: str, keys: Sequence[str]
 ) -> None:
     """Forget rejections of ``keys`` of ``resource`` (written now, or rejected anew)."""
-    for part in chunks(list(keys)):
+    for part in chunks([_column_text(key)[:_KEY_MAX] for key in keys]):
         conn.execute(
             sa.delete(sync_rejects).where(
                 sync_rejects.c.store_code == store_code,

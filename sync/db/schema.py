@@ -18,6 +18,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "ITEM_TEXT",
     "JSON_TYPE",
     "NAMING_CONVENTION",
     "PAYLOAD_TEXT",
@@ -55,6 +56,11 @@ JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
 #: Raw item text of a rejected product: MySQL/MariaDB TEXT stops at 64 KiB, so MEDIUMTEXT there.
 PAYLOAD_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
+#: Text copied from an item (names, attribute values such as a description): MySQL/MariaDB
+#: TEXT stops at 64 KiB where Magento's own columns are MEDIUMTEXT, so LONGTEXT there (revision
+#: 0005); an item's size is bounded by SYNC_MAX_ITEM_BYTES instead.
+ITEM_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
 #: The change log's sequence: BIGINT, except on SQLite where only an INTEGER PRIMARY KEY is the
 #: rowid (autoincrementing, 64-bit anyway).
 SEQ_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -70,7 +76,7 @@ products = sa.Table(
     # Magento's entity id; assigned by Magento, never by us.
     sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
     sa.Column("sku", sa.String(64), nullable=False),
-    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("name", ITEM_TEXT, nullable=True),
     sa.Column("type_id", sa.String(32), nullable=True),
     sa.Column("attribute_set_id", sa.Integer(), nullable=True),
     sa.Column("status", sa.Integer(), nullable=True),
@@ -103,7 +109,7 @@ product_attributes = sa.Table(
     sa.Column("product_id", sa.BigInteger(), nullable=False, autoincrement=False),
     sa.Column("attribute_code", sa.String(255), nullable=False),
     # Strings as sent; numbers, booleans, lists and objects as JSON text; JSON null as NULL.
-    sa.Column("value", sa.Text(), nullable=True),
+    sa.Column("value", ITEM_TEXT, nullable=True),
     sa.PrimaryKeyConstraint("store_code", "product_id", "attribute_code"),
     sa.Index(None, "store_code", "attribute_code"),
     mysql_engine="InnoDB",
@@ -136,7 +142,7 @@ categories = sa.Table(
     # Magento's category entity id (1 is the tree's root, 2 "Default Category").
     sa.Column("id", sa.BigInteger(), nullable=False, autoincrement=False),
     sa.Column("parent_id", sa.BigInteger(), nullable=True),
-    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("name", ITEM_TEXT, nullable=True),
     sa.Column("is_active", sa.Boolean(create_constraint=False), nullable=True),
     sa.Column("position", sa.Integer(), nullable=True),
     sa.Column("level", sa.Integer(), nullable=True),

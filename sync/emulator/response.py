@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JSON_HEADERS", "Response", "encode_json", "json_response"]
+__all__ = ["JSON_HEADERS", "RawJSON", "Response", "encode_json", "json_response"]
 
 JSON_HEADERS = (("Content-Type", "application/json; charset=utf-8"),)
 
@@ -24,9 +24,29 @@ class Response:
         return json.loads(self.body)
 
 
+@dataclass(frozen=True)
+class RawJSON:
+    """ASCII JSON text served as it is where a value goes (a custom attribute's, say): for tests
+    of what a client must survive that ``json.dumps`` cannot write, such as nesting deeper
+    than it recurses."""
+
+    text: str
+
+
 def encode_json(payload: Any) -> bytes:
     """Compact JSON as Magento's PHP ``json_encode`` writes it: "/" escaped, ASCII only."""
-    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode("ascii")
+    raws: list[str] = []
+
+    def raw(value: Any) -> str:
+        if not isinstance(value, RawJSON):
+            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+        raws.append(value.text)
+        return f"\0raw{len(raws) - 1}\0"
+
+    text = json.dumps(payload, separators=(",", ":"), default=raw).replace("/", "\\/")
+    for i, value in enumerate(raws):
+        text = text.replace(f'"\\u0000raw{i}\\u0000"', value)
+    return text.encode("ascii")
 
 
 def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:

@@ -331,7 +331,7 @@ def test_upgrading_from_0001_keeps_rows_and_fills_defaults(empty_engine: Engine)
         ).one()
     assert tuple(product) == ("A", None, None)
     assert tuple(run) == ("sync", 1, 0, 0, 0, 0, 0, 0, 0)
-    assert current_revision(empty_engine) == head_revision() == "0004"
+    assert current_revision(empty_engine) == head_revision() == "0005"
 
 
 def test_upgrading_from_0003_keeps_every_row_and_links_products_to_categories(
@@ -400,4 +400,4 @@ def test_upgrading_from_0003_keeps_every_row_and_links_products_to_categories(
         ("fr", 1, 14, 2),
     ]
     assert tuple(reject) == ("products", None)
-    assert current_revision(empty_engine) == "0004"
+    assert current_revision(empty_engine) == head_revision()

@@ -228,7 +228,7 @@ def test_items_hash_as_before_with_or_without_a_fingerprint(seed: int) -> None:
     for item in product_items(400, seed):
         expected = old_hash(without_nul(item))
         fp = fingerprint(item)
-        if fp is not None:
+        if fp is not None and fp.problem is None:
             assert fp.content_hash == expected
         try:
             record = parse_item(item, "default")
