@@ -44,6 +44,8 @@ def test_secrets_in_the_token_urls_query_are_masked_at_debug(
         register_secrets(settings, secrets)
         caplog.handler.addFilter(secrets)
         caplog.set_level(logging.DEBUG)
+        # An earlier test's setup_logging may have left urllib3 at WARNING, as a run does.
+        caplog.set_level(logging.DEBUG, logger="urllib3")
         with build_ims_session(settings) as session:
             build_token_provider(settings, session, FakeClock(), secrets).get_token()
         assert ims.requests  # the token request went out, with its query
