@@ -19,9 +19,10 @@ category deletes that leave products' ``updated_at`` alone), switchable at run t
 
 Categories are Luma's sample-data tree (bundled, see :mod:`.categories`); source items are a
 ``default`` and an ``eu_warehouse`` item per stock-managed product (see :mod:`.inventory`).
-Another process (a benchmark) reads ``GET /_emulator/stats``, sets faults with
-``POST /_emulator/faults`` (see :mod:`.admin`) and changes categories and stock through
-``/_emulator/categories`` and ``/_emulator/source-items`` (see :mod:`.admin_catalog`).
+Another process (a benchmark, a user's test) reads ``GET /_emulator/stats``, sets faults with
+``POST /_emulator/faults`` (see :mod:`.admin`) and changes products, categories and stock
+through ``/_emulator/products``, ``/_emulator/categories`` and ``/_emulator/source-items`` (see
+:mod:`.admin_catalog`).
 """
 
 from __future__ import annotations
