@@ -34,12 +34,13 @@ from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.ims import REQUIRED_SCOPES
 from sync.emulator.inventory import SOURCES, SourceItem
 from sync.emulator.records import Product
-from sync.emulator.runner import build_catalog, serve_forever
+from sync.emulator.runner import build_catalog, parse_stores, serve_forever
 from sync.emulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_ORG_ID,
     DEFAULT_TENANT,
+    CannotListen,
     EmulatorServer,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "REQUIRED_SCOPES",
     "RESOURCES",
     "SOURCES",
+    "CannotListen",
     "Catalog",
     "Category",
     "EmulatorApp",
@@ -63,5 +65,6 @@ __all__ = [
     "SourceItem",
     "Stats",
     "build_catalog",
+    "parse_stores",
     "serve_forever",
 ]
