@@ -219,7 +219,9 @@ class EmulatorServer:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> EmulatorServer:
-        """Bind and serve in a background thread; returns self."""
+        """Bind and serve in a background thread; returns self. An address it cannot listen
+        on (a port in use, a privileged port, a host not on this machine) is a
+        :class:`CannotListen` saying which, in one line."""
         if self._httpd is not None:
             return self
         try:

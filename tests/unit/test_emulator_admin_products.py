@@ -167,3 +167,15 @@ def test_stock_moves_over_http_leave_updated_at_alone(
     stock = after["extension_attributes"]["stock_item"]
     assert (stock["qty"], stock["is_in_stock"]) == (0, False)
     assert after["updated_at"] == before["updated_at"]
+
+
+def test_an_empty_update_is_a_save_that_only_moves_updated_at(
+    emu: EmulatorServer, session: requests.Session, clock: Clock
+) -> None:
+    sku = emu.catalog.skus()[4]
+    before = accs_item(emu, session, sku).json()
+    clock.now += timedelta(minutes=5)
+    assert control(session, emu, "PATCH", f"/products/{sku}", {}).status_code == 200
+    after = accs_item(emu, session, sku).json()
+    assert after["updated_at"] == "2026-03-01 12:05:00"
+    assert {**after, "updated_at": None} == {**before, "updated_at": None}
