@@ -343,23 +343,36 @@ def emulator_faults(args: argparse.Namespace) -> Faults:
     )
 
 
+def _store_views(text: str) -> tuple[str, ...]:
+    from sync.emulator import parse_stores
+
+    try:
+        return parse_stores(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.emulator import serve_forever
+    from sync.emulator import CannotListen, serve_forever
 
     _setup_logging(args, secrets, "INFO", _log_format(args))
     if args.catalog and not Path(args.catalog).is_file():
         raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
-    serve_forever(
-        host=args.host,
-        port=args.port,
-        public_url=args.public_url,
-        products=args.products,
-        catalog_file=args.catalog,
-        print_fn=lambda line: print(line, flush=True),
-        seed=args.seed,
-        faults=emulator_faults(args),
-        render_cache_bytes=args.render_cache_mb * 1024 * 1024,
-    )
+    try:
+        serve_forever(
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            products=args.products,
+            catalog_file=args.catalog,
+            print_fn=lambda line: print(line, flush=True),
+            seed=args.seed,
+            faults=emulator_faults(args),
+            render_cache_bytes=args.render_cache_mb * 1024 * 1024,
+            stores=args.stores,
+        )
+    except CannotListen as exc:  # a busy port: one line and exit 2, not a traceback
+        raise ConfigError(str(exc), setting="--port") from None
     return EXIT_OK
 
 
@@ -489,6 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--seed", type=int, default=0, help="seed of the generated catalog (default 0)"
+    )
+    emulator.add_argument(
+        "--stores",
+        type=_store_views,
+        default=(),
+        metavar="CODES",
+        help="store views besides default, e.g. fr,de (names of their own for fr, de, es); "
+        "any other store code is answered as Magento answers an unknown store",
     )
     emulator.add_argument(
         "--latency",

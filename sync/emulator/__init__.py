@@ -19,9 +19,10 @@ category deletes that leave products' ``updated_at`` alone), switchable at run t
 
 Categories are Luma's sample-data tree (bundled, see :mod:`.categories`); source items are a
 ``default`` and an ``eu_warehouse`` item per stock-managed product (see :mod:`.inventory`).
-Another process (a benchmark) reads ``GET /_emulator/stats``, sets faults with
-``POST /_emulator/faults`` (see :mod:`.admin`) and changes categories and stock through
-``/_emulator/categories`` and ``/_emulator/source-items`` (see :mod:`.admin_catalog`).
+Another process (a benchmark, a user's test) reads ``GET /_emulator/stats``, sets faults with
+``POST /_emulator/faults`` (see :mod:`.admin`) and changes products, categories and stock
+through ``/_emulator/products``, ``/_emulator/categories`` and ``/_emulator/source-items`` (see
+:mod:`.admin_catalog`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.ims import REQUIRED_SCOPES
 from sync.emulator.inventory import SOURCES, SourceItem
 from sync.emulator.records import Product
-from sync.emulator.runner import build_catalog, serve_forever
+from sync.emulator.runner import build_catalog, parse_stores, serve_forever
 from sync.emulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_ORG_ID,
     DEFAULT_TENANT,
+    CannotListen,
     EmulatorServer,
 )
 
@@ -50,6 +52,7 @@ __all__ = [
     "REQUIRED_SCOPES",
     "RESOURCES",
     "SOURCES",
+    "CannotListen",
     "Catalog",
     "Category",
     "EmulatorApp",
@@ -62,5 +65,6 @@ __all__ = [
     "SourceItem",
     "Stats",
     "build_catalog",
+    "parse_stores",
     "serve_forever",
 ]

@@ -1,6 +1,10 @@
-"""The emulator's controls that change its catalog's categories and stock, for a test or a user
-driving an emulator in another process (``accs-sync emulator``)::
+"""The emulator's controls that change its catalog's products, categories and stock, for a test
+or a user driving an emulator in another process (``accs-sync emulator``)::
 
+    POST   /_emulator/products                      {"sku", "id"?, "name"?, "price"?, ...}
+    PATCH  /_emulator/products/{sku}                {"price"?, ..., "updated_at"?, "store"?}
+                                                    (PUT and POST do the same)
+    DELETE /_emulator/products/{sku}                the product and its source items
     POST   /_emulator/source-items                  {"sku", "source_code", "quantity", "status"?}
     DELETE /_emulator/source-items/{source}/{sku}   unassign the sku from the source
     POST   /_emulator/categories                    {"name", "parent_id"?, "position"?, ...}
@@ -9,8 +13,10 @@ driving an emulator in another process (``accs-sync emulator``)::
     DELETE /_emulator/categories/{id}               the category and its subtree
 
 Each answers what changed, as the ACCS endpoints would show it; an unknown category or SKU is a
-404, a bad body a 400. They do what the Python methods of :class:`.catalog.Catalog` do, with
-the same effects on ``updated_at`` (see :mod:`.catalog_resources`).
+404, a bad body a 400 (and nothing changes). They do what the Python methods of
+:class:`.catalog.Catalog` do (``create``, ``update``, ``delete``, ``set_source_item``, ...), with
+the same effects on ``updated_at``: a product change is a save in Magento and moves it to now
+unless the body gives one; a stock move does not move it (see :mod:`.catalog_resources`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ __all__ = ["catalog_response", "is_catalog_route"]
 
 _SOURCE_ITEMS = re.compile(r"^/source-items(?:/(?P<source>[^/]+)/(?P<sku>[^/]+))?$")
 _CATEGORIES = re.compile(r"^/categories(?:/(?P<id>\d+)(?P<move>/move)?)?$")
+_PRODUCTS = re.compile(r"^/products(?:/(?P<sku>[^/]+))?$")
+_STAMPS = ("created_at", "updated_at")
 
 
 def is_catalog_route(route: str) -> bool:
     """Whether ``route`` (the path after ``/_emulator``) is one of this module's."""
-    return bool(_SOURCE_ITEMS.match(route) or _CATEGORIES.match(route))
+    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS))
 
 
 def catalog_response(method: str, route: str, body: bytes, catalog: Catalog) -> Response:
@@ -47,7 +55,7 @@ def catalog_response(method: str, route: str, body: bytes, catalog: Catalog) -> 
     except _WrongMethod as exc:
         allowed = str(exc)
         return json_response(405, {"message": f"accepts {allowed}"}, (("Allow", allowed),))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         return json_response(400, {"message": str(exc)})
 
 
@@ -56,6 +64,9 @@ class _WrongMethod(Exception):
 
 
 def _apply(method: str, route: str, values: dict[str, Any], catalog: Catalog) -> Any:
+    products = _PRODUCTS.match(route)
+    if products is not None:
+        return _product(method, products.group("sku"), values, catalog)
     items = _SOURCE_ITEMS.match(route)
     if items is not None:
         if items.group("sku") is None:
@@ -78,6 +89,34 @@ def _apply(method: str, route: str, values: dict[str, Any], catalog: Catalog) ->
     if method == "DELETE":
         return {"deleted": catalog.delete_category(cid)}
     return catalog.update_category(cid, **values)
+
+
+def _product(method: str, quoted: str | None, values: dict[str, Any], catalog: Catalog) -> Any:
+    """Create (no sku in the path), change or delete one product."""
+    _allow(method, "POST" if quoted is None else "PATCH, PUT, POST, DELETE")
+    for name in _STAMPS:  # the Python calls also take a datetime; JSON can only carry text
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise TypeError(f'{name} must be text such as "2026-03-01 12:00:00" (UTC)')
+    if quoted is None:
+        sku, wanted = values.pop("sku", None), values.pop("id", None)
+        if not isinstance(sku, str) or not sku.strip():
+            raise ValueError('a new product needs a "sku" (text)')
+        if wanted is not None and (not isinstance(wanted, int) or isinstance(wanted, bool)):
+            raise TypeError(f'"id" must be a whole number, not {wanted!r}')
+        if "store" in values:
+            raise ValueError(
+                "a product is created in the default store view; set another "
+                "store view's values with PATCH /_emulator/products/{sku}"
+            )
+        return catalog.create(sku, id=wanted, **values)
+    sku = unquote(quoted)
+    if method == "DELETE":
+        catalog.delete(sku)
+        return {"sku": sku, "deleted": True}
+    store = values.pop("store", None)
+    if store is not None and not isinstance(store, str):
+        raise TypeError(f'"store" must be a store view code, not {store!r}')
+    return catalog.update(sku, store=store, **values)
 
 
 def _allow(method: str, allowed: str) -> None:

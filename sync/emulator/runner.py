@@ -8,32 +8,53 @@ them is the point: a user pastes the ``export`` lines into the shell that runs t
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from sync.emulator.admin import ADMIN_PREFIX
 from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults
 from sync.emulator.pages import DEFAULT_CACHE_BYTES
-from sync.emulator.server import EmulatorServer
+from sync.emulator.server import CannotListen, EmulatorServer
 
-__all__ = ["DEFAULT_PRODUCTS", "build_catalog", "serve_forever"]
+__all__ = ["DEFAULT_PRODUCTS", "build_catalog", "parse_stores", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRODUCTS = 500
+#: Magento's rule for a store view code: a letter, then letters, digits or underscores.
+_STORE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+def parse_stores(text: str) -> tuple[str, ...]:
+    """``--stores fr,de``: the store views besides ``default``, in order, once each."""
+    codes = tuple(dict.fromkeys(code.strip() for code in text.split(",") if code.strip()))
+    bad = [code for code in codes if not _STORE_CODE.fullmatch(code)]
+    if bad:
+        raise ValueError(
+            f"{', '.join(map(repr, bad))}: a store view code is a letter, then letters, digits "
+            "or _ (at most 32), comma-separated, e.g. fr,de"
+        )
+    return tuple(code for code in codes if code != "default")
 
 
 def build_catalog(
-    products: int | None = None, catalog_file: str | None = None, seed: int = 0
+    products: int | None = None,
+    catalog_file: str | None = None,
+    seed: int = 0,
+    stores: Sequence[str] = (),
 ) -> Catalog:
-    """A CSV-loaded catalog when ``catalog_file`` is given, else ``products`` generated ones."""
+    """A CSV-loaded catalog when ``catalog_file`` is given, else ``products`` generated ones;
+    it answers for ``default``, ``stores`` and (from a CSV) the store views the file names.
+    Any other store view gets Magento's "store that was requested wasn't found"."""
     if catalog_file:
-        return Catalog.from_csv(catalog_file, seed=seed)
-    return Catalog.generate(DEFAULT_PRODUCTS if products is None else products, seed=seed)
+        return Catalog.from_csv(catalog_file, seed=seed, stores=stores)
+    count = DEFAULT_PRODUCTS if products is None else products
+    return Catalog.generate(count, seed=seed, stores=("default", *stores))
 
 
 def serve_forever(
@@ -49,9 +70,11 @@ def serve_forever(
     faults: Faults | None = None,
     render_cache_bytes: int = DEFAULT_CACHE_BYTES,
     public_url: str | None = None,
+    stores: Sequence[str] = (),
 ) -> None:
-    """Serve until Ctrl-C, SIGTERM or ``stop_event``; then stop cleanly."""
-    catalog = build_catalog(products, catalog_file, seed)
+    """Serve until Ctrl-C, SIGTERM or ``stop_event``; then stop cleanly. An address it
+    cannot listen on is a :class:`CannotListen` whose message names the flag to change."""
+    catalog = build_catalog(products, catalog_file, seed, stores)
     stop = stop_event or threading.Event()
     server = EmulatorServer(
         catalog,
@@ -60,7 +83,16 @@ def serve_forever(
         faults=faults,
         render_cache_bytes=render_cache_bytes,
         public_url=public_url,
-    ).start()
+    )
+    try:
+        server.start()
+    except CannotListen as exc:
+        hint = (
+            "choose another with --port (0: any free port)"
+            if exc.busy
+            else "check --host and --port"
+        )
+        raise CannotListen(f"{exc}; {hint}", busy=exc.busy) from exc.__cause__
     previous = _install_sigterm(stop)
     try:
         source = catalog_file or f"{len(catalog)} generated products (seed {seed})"

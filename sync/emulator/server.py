@@ -8,6 +8,7 @@ a test never waits on a client that forgot to close its session.
 from __future__ import annotations
 
 import email.utils
+import errno
 import ipaddress
 import logging
 import socket
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_ORG_ID",
     "DEFAULT_TENANT",
+    "CannotListen",
     "EmulatorServer",
     "advertised_url",
 ]
@@ -51,6 +53,15 @@ def advertised_url(host: str, port: int, public_url: str | None = None) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+class CannotListen(OSError):
+    """The emulator cannot listen on its address: the port is taken (:attr:`busy`), needs
+    privileges, or the host is not this machine's. The message says which, in one line."""
+
+    def __init__(self, message: str, *, busy: bool) -> None:
+        super().__init__(message)
+        self.busy = busy
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -208,10 +219,19 @@ class EmulatorServer:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> EmulatorServer:
-        """Bind and serve in a background thread; returns self."""
+        """Bind and serve in a background thread; returns self. An address it cannot listen
+        on (a port in use, a privileged port, a host not on this machine) is a
+        :class:`CannotListen` saying which, in one line."""
         if self._httpd is not None:
             return self
-        self._httpd = _Server((self._host, self._port), self.app)
+        try:
+            self._httpd = _Server((self._host, self._port), self.app)
+        except OSError as exc:
+            where = f"{self._host}:{self._port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise CannotListen(f"port {where} is already in use", busy=True) from exc
+            reason = exc.strerror or str(exc)
+            raise CannotListen(f"cannot listen on {where}: {reason}", busy=False) from exc
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.1},

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -64,27 +68,13 @@ def test_bad_flags_are_usage_errors(
     assert flags[0] in capsys.readouterr().err
 
 
-def test_a_separately_started_emulator_serves_with_its_flags(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def running_emulator(cwd: Path, *flags: str) -> Iterator[list[str]]:
+    """``accs-sync emulator`` in its own process; yields what it printed up to "Press
+    Ctrl-C", then stops it with SIGTERM and checks it exits 0."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sync",
-            "emulator",
-            "--port",
-            "0",
-            "--products",
-            "40",
-            "--seed",
-            "7",
-            "--latency",
-            "0.01",
-            "--rate-limit-rps",
-            "50",
-            "--error-5xx-every",
-            "3",
-        ],
-        cwd=tmp_path,
+        [sys.executable, "-m", "sync", "emulator", "--port", "0", *flags],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -98,14 +88,7 @@ def test_a_separately_started_emulator_serves_with_its_flags(tmp_path: Path) -> 
             if not line:
                 break
             lines.append(line.strip())
-        assert "40 generated products (seed 7)" in lines[0]
-        assert "faults: latency=0.01, rate_limit_rps=50.0, error_5xx_every=3" in lines
-        admin = next(line for line in lines if line.startswith("emulator controls: "))
-        stats_url = admin.split()[2]
-        faults = requests.get(stats_url.replace("/stats", "/faults"), timeout=5).json()
-        assert faults["latency"] == 0.01 and faults["rate_limit_rps"] == 50.0
-        assert faults["error_5xx_every"] == 3 and faults["rate_limit_burst"] is None
-        assert requests.get(stats_url, timeout=5).json()["requests"] == {}
+        yield lines
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -115,6 +98,99 @@ def test_a_separately_started_emulator_serves_with_its_flags(tmp_path: Path) -> 
                 proc.kill()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_a_separately_started_emulator_serves_with_its_flags(tmp_path: Path) -> None:
+    flags = ("--products", "40", "--seed", "7", "--latency", "0.01")
+    more = ("--rate-limit-rps", "50", "--error-5xx-every", "3")
+    with running_emulator(tmp_path, *flags, *more) as lines:
+        assert "40 generated products (seed 7)" in lines[0]
+        assert "faults: latency=0.01, rate_limit_rps=50.0, error_5xx_every=3" in lines
+        admin = next(line for line in lines if line.startswith("emulator controls: "))
+        stats_url = admin.split()[2]
+        faults = requests.get(stats_url.replace("/stats", "/faults"), timeout=5).json()
+        assert faults["latency"] == 0.01 and faults["rate_limit_rps"] == 50.0
+        assert faults["error_5xx_every"] == 3 and faults["rate_limit_burst"] is None
+        assert requests.get(stats_url, timeout=5).json()["requests"] == {}
+
+
+def test_stores_flag_serves_those_store_views(tmp_path: Path) -> None:
+    with running_emulator(tmp_path, "--products", "5", "--stores", "fr,de") as lines:
+        assert "store views: default, fr, de" in lines
+
+
+def test_a_multi_store_emulator_refuses_other_stores_like_magento() -> None:
+    from sync.emulator import serve_forever
+
+    answers: dict[str, tuple[int, Any]] = {}
+    stop = threading.Event()
+
+    def on_ready(server: EmulatorServer) -> None:
+        headers = {**server.headers, "Authorization": f"Bearer {server.issue_token()}"}
+        url = f"{server.api_endpoint}/V1/categories/list"
+        for store in ("fr", "de", "es"):
+            answer = requests.get(
+                url, headers={**headers, "Store": store}, params={"searchCriteria": ""}, timeout=5
+            )
+            answers[store] = (answer.status_code, answer.json())
+        stop.set()
+
+    lines: list[str] = []
+    serve_forever(
+        port=0,
+        products=5,
+        stores=("fr", "de"),
+        print_fn=lines.append,
+        stop_event=stop,
+        on_ready=on_ready,
+    )
+    names = {
+        store: {c["id"]: c["name"] for c in answers[store][1]["items"]} for store in ("fr", "de")
+    }
+    assert (names["fr"][11], names["de"][11]) == ("Hommes", "Herren")
+    assert answers["es"] == (
+        400,
+        {"message": "The store that was requested wasn't found. Verify the store and try again."},
+    )
+
+
+def test_stores_flag_is_parsed_as_store_view_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["emulator"]).stores == ()
+    parsed = build_parser().parse_args(["emulator", "--stores", " fr, de,fr,default"])
+    assert parsed.stores == ("fr", "de")
+    for bad in ("fr,d e", "1fr", "fr;de", "x" * 33):
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(["emulator", "--stores", bad])
+        assert exited.value.code == 2
+        assert "--stores" in capsys.readouterr().err
+
+
+def test_stores_reach_a_csv_catalog_too(tmp_path: Path) -> None:
+    from sync.emulator import build_catalog
+
+    csv = tmp_path / "products.csv"
+    csv.write_text("sku,name,price,store_view_code\nA-1,One,1,\nA-1,Un,,fr\n")
+    assert build_catalog(catalog_file=str(csv), stores=("de",)).stores == ("default", "de", "fr")
+    assert build_catalog(3, stores=("es",)).stores == ("default", "es")
+
+
+def test_a_busy_port_is_one_line_naming_it_and_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "sync", "emulator", "--port", str(port), "--products", "3"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert str(port) in lines[0] and "--port" in lines[0] and "in use" in lines[0]
 
 
 def test_host_defaults_to_loopback_and_its_help_warns(capsys: pytest.CaptureFixture[str]) -> None:
