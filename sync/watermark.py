@@ -126,10 +126,14 @@ class Stamps:
     ) -> None:
         """Warn, once per run for each item, about items whose ``field`` is later than
         ``limit``: they are mirrored, but not used as a watermark."""
+        # Well-formed values sort as text, so only those after the limit's text are parsed
+        # (every page of a pass comes through here: 300 strptime calls a page add up).
+        ceiling = format_accs_time(limit)
         for item in items:
-            if not isinstance(item, dict):
+            value = item.get(field) if isinstance(item, dict) else None
+            if not isinstance(value, str) or value <= ceiling:
                 continue
-            parsed = accs_time(item.get(field))
+            parsed = accs_time(value)
             if parsed is None or parsed <= limit:
                 continue
             who = name(item)
