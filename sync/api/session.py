@@ -16,6 +16,8 @@ rules every request obeys, kept here so that no caller can forget them.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import socket
 import threading
@@ -47,14 +49,53 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
+class _Watchdog:
+    """One thread for every request deadline of the process (not a timer thread per request):
+    a heap of armed deadlines, each shutting its socket down when it passes."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline, socket.socket]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, deadline: _Deadline, sock: socket.socket) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (at, next(self._seq), deadline, sock))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="accs-sync-http-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and not self._heap[0][2].armed(self._heap[0][3]):
+                    heapq.heappop(self._heap)  # answered in time (or re-armed): forget it
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                _, _, deadline, sock = heapq.heappop(self._heap)
+            deadline.expire(sock)
+
+
+_WATCHDOG = _Watchdog()
+
+
 class _Deadline:
-    """When one request must be over; shuts its socket down if it is not."""
+    """When one request must be over; its socket is shut down if it is not."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._at = time.monotonic() + seconds if math.isfinite(seconds) else math.inf
-        self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
         self.expired = False
 
     def passed(self) -> bool:
@@ -65,28 +106,27 @@ class _Deadline:
         if sock is None or math.isinf(self._at):
             return
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(
-                max(0.0, self._at - time.monotonic()), self._expire, args=(sock,)
-            )
-            self._timer.daemon = True
-            self._timer.start()
+            self._sock = sock
+        _WATCHDOG.arm(self._at, self, sock)
 
-    def _expire(self, sock: socket.socket) -> None:
+    def armed(self, sock: socket.socket) -> bool:
         with self._lock:
+            return self._sock is sock
+
+    def expire(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._sock is not sock:  # cancelled meanwhile: the socket may serve another
+                return
             self.expired = True
-        try:
-            # The plain socket's shutdown, also for TLS: it only wakes the reader up.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:  # already closed: nothing is waiting on it
-            pass
+            try:
+                # The plain socket's shutdown, also for TLS: it only wakes the reader up.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:  # already closed: nothing is waiting on it
+                pass
 
     def cancel(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._sock = None
 
 
 _active = threading.local()

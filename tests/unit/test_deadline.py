@@ -5,6 +5,7 @@ request open or fill the memory."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import pytest
@@ -63,3 +64,17 @@ def test_a_body_within_the_cap_is_read_whole_and_the_connection_reused() -> None
             assert answer.content == body
         ports = {seen.client_port for seen in server.requests}
     assert len(server.requests) == 3 and len(ports) == 1
+
+
+def test_deadlines_cost_no_thread_per_request_and_never_cut_a_reused_connection() -> None:
+    """One watchdog thread serves every deadline; a deadline armed for an answered request
+    never shuts down the kept-alive socket that later requests reuse."""
+    with LocalServer(lambda seen: Reply(200, {"Content-Type": "application/json"}, BODY)) as server:
+        session = build_session(connect_timeout=0.5, read_timeout=0.5)
+        before = threading.active_count()
+        for _ in range(30):
+            assert session.get(server.url + "/V1/products").status_code == 200
+        assert threading.active_count() <= before + 1
+        time.sleep(0.8)  # every deadline armed above has passed
+        assert session.get(server.url + "/V1/products").status_code == 200
+    assert len(server.requests) == 31
