@@ -55,6 +55,7 @@ from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import Observer, PageReport
+from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
 from sync.watermark import Stamps
@@ -476,7 +477,7 @@ class ResourcePass:
                     "%s %s: rejected item %s: %s",
                     resource.name,
                     self.store_code,
-                    key_text or "(no key)",
+                    escape_control(key_text) if key_text else "(no key)",
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)

@@ -42,3 +42,20 @@ def test_a_forged_server_message_is_escaped_everywhere(
         assert raw_controls(record.getMessage()) == [], record.getMessage()
     error = runs(db_url)[-1]["error"]
     assert "forged" in error and raw_controls(error) == []
+
+
+def test_a_rejected_source_items_key_is_logged_escaped(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A resource's rejected item is named by its key, which comes from the wire: a source code
+    with a line break must not forge a log line."""
+    emulator.catalog.create("evil\n2026 ERROR forged", price=1)
+    emulator.catalog.set_source_item("evil\n2026 ERROR forged", "eu_warehouse", float("nan"))
+    caplog.set_level(logging.INFO)
+    assert main(["sync", "--resource", "source_items"]) == 0
+    named = [r.getMessage() for r in caplog.records if "rejected item" in r.getMessage()]
+    assert named and all(raw_controls(message) == [] for message in named), named
+    assert any("evil\\n2026" in message for message in named)
