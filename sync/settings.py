@@ -11,10 +11,13 @@ setting and says what to do; a secret's value never appears in it.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
 import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -46,6 +49,7 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "DatabaseSettings",
     "Settings",
+    "environment_typos",
     "is_insecure_url",
     "is_loopback_url",
     "load_settings",
@@ -584,6 +588,7 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             )
     settings_cls = cls
     if path is not None:
+        _check_toml_names(path)
         # A subclass carries the chosen file; the class itself stays untouched.
         settings_cls = type(
             cls.__name__, (cls,), {"model_config": {**cls.model_config, "toml_file": path}}
@@ -608,3 +613,65 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
         raise ConfigError(message, setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None
+
+
+#: An environment name this similar to a setting's (difflib's ratio) is taken for a typo of it.
+_TYPO_CUTOFF = 0.8
+
+
+def _setting_names() -> list[str]:
+    """Every setting's name, in upper case as written in the environment."""
+    return [name.upper() for name in Settings.model_fields]
+
+
+def _closest(name: str, cutoff: float) -> str | None:
+    match = difflib.get_close_matches(name.upper(), _setting_names(), n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def _check_toml_names(path: Path) -> None:
+    """Refuse a config file with a key that is no setting (a typo would be ignored silently):
+    one :class:`ConfigError` naming each such key and the closest real setting. Keys are
+    compared without regard to case, as pydantic-settings reads them."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(
+            f"cannot read config file {str(path)!r}: {exc}", setting="ACCS_SYNC_CONFIG"
+        ) from None
+    known = {name.lower() for name in Settings.model_fields}
+    unknown = [key for key in data if key.lower() not in known]
+    if not unknown:
+        return
+    described = []
+    for key in unknown:
+        shown = escape_control(repr(key))
+        close = _closest(key, 0.6)
+        described.append(f"{shown} (did you mean {close.lower()}?)" if close else shown)
+    noun = "setting" if len(unknown) == 1 else "settings"
+    raise ConfigError(
+        f"config file {str(path)!r} has unknown {noun} {', '.join(described)}; fix or remove "
+        "them (setting names are listed in config/accs-sync.example.toml and the README)",
+        setting="ACCS_SYNC_CONFIG",
+    )
+
+
+def environment_typos(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``SYNC_*`` / ``IMS_*`` environment name that is no setting but close
+    to one (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share
+    these prefixes, and a name like none of ours is left alone."""
+    environ = os.environ if environ is None else environ
+    known = set(_setting_names())
+    out = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(("SYNC_", "IMS_")) or upper in known:
+            continue
+        close = _closest(upper, _TYPO_CUTOFF)
+        if close is not None:
+            out.append(
+                f"environment variable {escape_control(name)} is not a setting and is ignored; "
+                f"did you mean {close}?"
+            )
+    return out
