@@ -263,17 +263,18 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 @contextmanager
 def _database(
-    args: argparse.Namespace, secrets: SecretFilter, level: str, *, read_only: bool = False
+    args: argparse.Namespace, secrets: SecretFilter, level: str | None, *, read_only: bool = False
 ) -> Iterator[tuple[str, Engine]]:
     """For commands that only need the database: its URL and an engine, disposed after.
-    ``read_only``: for commands that only read (a SQLite file opened read-only, never created)."""
+    ``level``: the command's log level (None: SYNC_LOG_LEVEL's). ``read_only``: for commands
+    that only read (a SQLite file opened read-only, never created)."""
     from sync.app import make_url_password
     from sync.db.engine import make_engine
     from sync.settings import load_database_settings
 
     settings = load_database_settings(args.config, **_overrides(args))
     secrets.add(make_url_password(settings.database_url))
-    _setup_logging(args, secrets, level, settings.sync_log_format)
+    _setup_logging(args, secrets, level or settings.sync_log_level, settings.sync_log_format)
     engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield settings.database_url, engine
@@ -285,9 +286,10 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.db.engine import redacted_url
     from sync.db.migrate import current_revision, ensure_schema
 
-    with _database(args, secrets, "INFO") as (url, engine):
+    with _database(args, secrets, None) as (url, engine):
         ensure_schema(engine)
-        print(f"{redacted_url(url)} is at revision {current_revision(engine)}")
+        if logging.getLogger().isEnabledFor(logging.INFO):  # SYNC_LOG_LEVEL=WARNING: silent
+            print(f"{redacted_url(url)} is at revision {current_revision(engine)}")
     return EXIT_OK
 
 
@@ -359,7 +361,14 @@ def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.demo import run_demo
 
     _setup_logging(args, secrets, "WARNING", _log_format(args))
-    return run_demo(products=args.products, database=Path(args.database), secrets=secrets)
+    database = Path(args.database).expanduser()
+    folder = database.absolute().parent
+    if not folder.is_dir():  # said before an emulator starts; the file itself is created
+        raise ConfigError(
+            f"--database {args.database!r}: the folder {str(folder)!r} does not exist",
+            setting="--database",
+        )
+    return run_demo(products=args.products, database=database, secrets=secrets)
 
 
 # -- parser ------------------------------------------------------------------------------------

@@ -147,6 +147,8 @@ class DatabaseSettings(BaseSettings):
     database_url: str = Field(default="sqlite:///accs-sync.db", repr=False)
     #: text for people, json (one object per line) for log collectors; every command's logs.
     sync_log_format: Literal["text", "json"] = "text"
+    #: The least severe log line written; above INFO, the commands' summaries are quiet too.
+    sync_log_level: str = "INFO"
 
     @field_validator("sync_log_format", mode="before")
     @classmethod
@@ -155,6 +157,14 @@ class DatabaseSettings(BaseSettings):
         if text not in ("text", "json"):
             raise ValueError("SYNC_LOG_FORMAT must be text or json")
         return text
+
+    @field_validator("sync_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("SYNC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
 
     @classmethod
     def settings_customise_sources(
@@ -223,7 +233,6 @@ class Settings(DatabaseSettings):
     sync_max_attempts: int = Field(default=8, ge=1, le=100)
     sync_max_retry_seconds: float = Field(default=900.0, gt=0)
     sync_max_retry_after: float = Field(default=300.0, gt=0)
-    sync_log_level: str = "INFO"
     #: Id ranges paged at the same time in a full pass (1: one page after another).
     sync_concurrency: int = Field(default=4, ge=1, le=32)
     #: A cap on ACCS requests per second for the whole process (unset: learnt from 429s).
@@ -503,14 +512,6 @@ class Settings(DatabaseSettings):
             parse_schedule(value, "SYNC_RECONCILE_SCHEDULE")
         return value
 
-    @field_validator("sync_log_level")
-    @classmethod
-    def _log_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError("SYNC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
-        return level
-
     def insecure_urls(self) -> list[str]:
         """The URL settings that use plain http:// to another host (SYNC_ALLOW_INSECURE_HTTP)."""
         urls = {
@@ -657,21 +658,29 @@ def _check_toml_names(path: Path) -> None:
     )
 
 
-def environment_typos(environ: Mapping[str, str] | None = None) -> list[str]:
-    """A warning for each ``SYNC_*`` / ``IMS_*`` environment name that is no setting but close
-    to one (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share
-    these prefixes, and a name like none of ours is left alone."""
-    environ = os.environ if environ is None else environ
+def environment_typos(
+    environ: Mapping[str, str] | None = None, env_file: Path = Path(".env")
+) -> list[str]:
+    """A warning for each ``SYNC_*`` / ``IMS_*`` name in the environment (``environ``, default
+    this process's) or in ``env_file`` that is no setting but close to one
+    (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share these
+    prefixes, and a name like none of ours is left alone."""
+    from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+    where = {name: "environment variable" for name in (os.environ if environ is None else environ)}
+    if env_file.is_file():
+        for name in dotenv_values(env_file):
+            where.setdefault(name, f"{env_file} entry")
     known = set(_setting_names())
     out = []
-    for name in sorted(environ):
+    for name in sorted(where):
         upper = name.upper()
         if not upper.startswith(("SYNC_", "IMS_")) or upper in known:
             continue
         close = _closest(upper, _TYPO_CUTOFF)
         if close is not None:
             out.append(
-                f"environment variable {escape_control(name)} is not a setting and is ignored; "
+                f"{where[name]} {escape_control(name)} is not a setting and is ignored; "
                 f"did you mean {close}?"
             )
     return out

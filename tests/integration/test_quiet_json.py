@@ -98,3 +98,12 @@ def test_quiet_json_prints_only_the_document(
     summary = _document(result.stdout)
     assert (summary["run_id"], summary["kind"], summary["status"]) == (2, command, "success")
     assert summary["exit_code"] == 0
+
+
+def test_migrate_respects_the_log_level_setting(db_url: str, tmp_path: Path) -> None:
+    env = clean_env(DATABASE_URL=db_url, SYNC_LOG_LEVEL="WARNING")
+    result = run_cli(["migrate"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    shown = run_cli(["migrate"], clean_env(DATABASE_URL=db_url), tmp_path)
+    assert "is at revision" in shown.stdout  # at the default INFO, as before

@@ -195,3 +195,16 @@ def test_the_cli_exits_2_for_a_sqlite_path_in_a_missing_folder(
     err = capsys.readouterr().err
     assert "DATABASE_URL" in err and str(folder) in err
     assert not folder.exists()
+
+
+def test_the_demo_refuses_a_database_in_a_missing_folder_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    folder = tmp_path / "typo"
+    assert main(["demo", "--database", str(folder / "demo.db")]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""  # no emulator was started
+    assert out.err.startswith("accs-sync: error: --database ") and str(folder) in out.err
+    assert not folder.exists()

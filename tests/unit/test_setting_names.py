@@ -82,3 +82,10 @@ def test_a_mistyped_environment_name_is_a_warning_not_an_error(
     err = capsys.readouterr().err
     assert "SYNC_CONCURENCY" in err and "did you mean SYNC_CONCURRENCY?" in err
     assert "WARNING" in err
+
+
+def test_a_mistyped_name_in_the_dotenv_file_is_reported_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SYNC_LOOKBACK_SECOND=60\nIMS_ORG_ID=x\n", encoding="utf-8")
+    [warning] = environment_typos({})
+    assert warning.startswith(".env entry SYNC_LOOKBACK_SECOND is not a setting")
+    assert "did you mean SYNC_LOOKBACK_SECONDS?" in warning
