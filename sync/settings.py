@@ -602,16 +602,17 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             str(e["loc"][0]).upper() for e in errors if e.get("type") == "missing" and e.get("loc")
         ]
         if len(missing) > 1:
-            raise ConfigError(
+            message = (
                 f"{', '.join(missing)} are required: set them in the environment, in .env, or in "
-                "the config file (see .env.example)",
-                setting=missing[0],
-            ) from None
-        first = errors[0]
-        loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-        message = _describe(dict(first))
-        setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
-        raise ConfigError(message, setting=setting) from None
+                "the config file (see .env.example)"
+            )
+            setting = missing[0]
+        else:
+            first = errors[0]
+            loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
+            message = _describe(dict(first))
+            setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
+        raise ConfigError(message + _typo_hint(message), setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None
 
@@ -665,6 +666,16 @@ def environment_typos(
     this process's) or in ``env_file`` that is no setting but close to one
     (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share these
     prefixes, and a name like none of ours is left alone."""
+    return [
+        f"{where} {escape_control(name)} is not a setting and is ignored; did you mean {close}?"
+        for where, name, close in _typos(environ, env_file)
+    ]
+
+
+def _typos(
+    environ: Mapping[str, str] | None, env_file: Path = Path(".env")
+) -> list[tuple[str, str, str]]:
+    """(where, name, the setting meant) for each likely typo; see :func:`environment_typos`."""
     from dotenv import dotenv_values  # pydantic-settings' own .env reader
 
     where = {name: "environment variable" for name in (os.environ if environ is None else environ)}
@@ -679,8 +690,16 @@ def environment_typos(
             continue
         close = _closest(upper, _TYPO_CUTOFF)
         if close is not None:
-            out.append(
-                f"{where[name]} {escape_control(name)} is not a setting and is ignored; "
-                f"did you mean {close}?"
-            )
+            out.append((where[name], name, close))
     return out
+
+
+def _typo_hint(message: str) -> str:
+    """`` (IMS_CLIENTID is set: did you mean IMS_CLIENT_ID?)`` when a setting ``message``
+    names is missing or wrong because the name was mistyped; else nothing."""
+    hints = [
+        f"{escape_control(name)} is set: did you mean {close}?"
+        for _, name, close in _typos(None)
+        if re.search(rf"\b{close}\b", message)
+    ]
+    return f" ({'; '.join(hints)})" if hints else ""

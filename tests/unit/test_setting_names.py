@@ -89,3 +89,15 @@ def test_a_mistyped_name_in_the_dotenv_file_is_reported_too(tmp_path: Path) -> N
     [warning] = environment_typos({})
     assert warning.startswith(".env entry SYNC_LOOKBACK_SECOND is not a setting")
     assert "did you mean SYNC_LOOKBACK_SECONDS?" in warning
+
+
+def test_a_required_setting_missing_because_of_a_typo_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "accs-sync.toml"
+    config.write_text(REQUIRED.replace('ims_client_id = "client-abc"\n', ""), encoding="utf-8")
+    monkeypatch.setenv("IMS_CLIENTID", "client-abc")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.message.startswith("IMS_CLIENT_ID is required")
+    assert "IMS_CLIENTID is set: did you mean IMS_CLIENT_ID?" in caught.value.message
