@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
                 progress.close()
         if settings.sync_metrics_file is not None:
             _write_metrics(settings.sync_metrics_file, app)
-    if not args.json and _chatty(level):  # --quiet and WARNING: nothing on success
+    if not (args.json or args.quiet) and _chatty(level):  # WARNING: nothing on success
         print("\n".join(summary_lines(stats)))
     code = _run_outcome(stats)
     if args.json:
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet",
         action="store_true",
         help="print only warnings and errors: no progress, no summary, logs at WARNING "
-        "(an explicit --log-level wins)",
+        "(unless --log-level says otherwise)",
     )
     running.add_argument(
         "--json",

@@ -107,3 +107,17 @@ def test_migrate_respects_the_log_level_setting(db_url: str, tmp_path: Path) -> 
     assert (result.stdout, result.stderr) == ("", "")
     shown = run_cli(["migrate"], clean_env(DATABASE_URL=db_url), tmp_path)
     assert "is at revision" in shown.stdout  # at the default INFO, as before
+
+
+def test_a_partial_run_says_so_in_the_document_and_on_stderr(
+    emulator: EmulatorServer, db_url: str, tmp_path: Path
+) -> None:
+    emulator.faults.forbidden = {"source_items"}
+    result = run_cli(["sync", "--quiet", "--json"], _env(emulator, db_url), tmp_path)
+    assert result.returncode == 1
+    summary = _document(result.stdout)
+    assert (summary["status"], summary["exit_code"]) == ("partial", 1)
+    assert summary["products"] == 750
+    [denied] = summary["denied"]
+    assert "source_items" in denied
+    assert "source_items" in result.stderr  # the one thing to look at, also for cron's mail
