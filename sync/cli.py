@@ -28,10 +28,11 @@ from sync.pipeline import RunKind, Window
 from sync.progress import make_progress
 from sync.redact import SecretFilter
 from sync.resources import resource_names
-from sync.status import counts_suffix
+from sync.summary import summary_json, summary_lines
 
 if TYPE_CHECKING:
     from sync.emulator import Faults
+    from sync.stats import RunStats
 
 __all__ = ["main"]
 
@@ -48,9 +49,26 @@ class _Parser(argparse.ArgumentParser):
 
 def _setup_logging(
     args: argparse.Namespace, secrets: SecretFilter, level: str, fmt: LogFormat
-) -> None:
-    """Logging as the flags say, else as the settings (or the command's default) say."""
-    setup_logging(args.log_level or level, args.log_format or fmt, secrets)
+) -> str:
+    """Logging as the flags say, else as the settings (or the command's default) say;
+    ``--quiet`` raises the settings' level to WARNING (an explicit ``--log-level`` wins).
+    Returns the level in force, which the command's own lines respect too."""
+    if args.log_level:
+        level = args.log_level
+    elif getattr(args, "quiet", False) and _chatty(level):
+        level = "WARNING"
+    setup_logging(level, args.log_format or fmt, secrets)
+    from sync.settings import environment_typos
+
+    for warning in environment_typos():
+        log.warning("%s", warning)
+    return level
+
+
+def _chatty(level: str) -> bool:
+    """Whether ``level`` lets INFO lines (progress, the run summary) through."""
+    number: int = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    return number <= logging.INFO
 
 
 def _log_format(args: argparse.Namespace) -> LogFormat:
@@ -68,35 +86,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "database_url", None):
         out["database_url"] = args.database_url
     return out
-
-
-def _print_stats(stats: Any, out: Callable[[str], None]) -> None:
-    _print_product_stats(stats, out)
-    for r in stats.resources:
-        where = "" if r.store_code == "*" else f" {r.store_code}"
-        if r.error:
-            out(f"  {r.resource}{where}: not mirrored ({r.error})")
-            continue
-        out(
-            f"  {r.resource}{where}: {r.mode}, {r.written} rows written in {r.pages} pages"
-            + counts_suffix(
-                unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
-            )
-        )
-
-
-def _print_product_stats(stats: Any, out: Callable[[str], None]) -> None:
-    for store in stats.stores:
-        out(
-            f"  store {store.store_code}: {store.mode}, {store.products} products written in "
-            f"{store.pages} pages"
-            + counts_suffix(
-                unchanged=store.unchanged,
-                revived=store.revived,
-                deleted=store.deleted,
-                rejected=store.rejected,
-            )
-        )
 
 
 def _at_least(low: float, kind: type[int] | type[float] = int) -> Callable[[str], Any]:
@@ -137,14 +126,14 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.settings import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
-    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
+    level = _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
     kind: RunKind = args.command
     window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
     install_stop_signals(stop_event)
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         progress = make_progress(
-            quiet=args.quiet,
+            quiet=args.quiet or not _chatty(level),
             interval=settings.sync_progress_seconds,
             terminal=sys.stderr.isatty(),
         )
@@ -157,13 +146,16 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
                 progress.close()
         if settings.sync_metrics_file is not None:
             _write_metrics(settings.sync_metrics_file, app)
-    print(
-        f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
-        f"{stats.seconds:.1f}s"
-    )
-    _print_stats(stats, print)
-    if stats.rejected:
-        print(f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads")
+    if not (args.json or args.quiet) and _chatty(level):  # WARNING: nothing on success
+        print("\n".join(summary_lines(stats)))
+    code = _run_outcome(stats)
+    if args.json:
+        _print_json(summary_json(stats, code), secrets)
+    return code
+
+
+def _run_outcome(stats: RunStats) -> int:
+    """The run's exit code, its errors said on standard error."""
     if stats.status == "failed":
         print(f"accs-sync: error: {stats.error}", file=sys.stderr)
         return stats.exception.exit_code if stats.exception else EXIT_FAILED
@@ -271,17 +263,18 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 @contextmanager
 def _database(
-    args: argparse.Namespace, secrets: SecretFilter, level: str, *, read_only: bool = False
+    args: argparse.Namespace, secrets: SecretFilter, level: str | None, *, read_only: bool = False
 ) -> Iterator[tuple[str, Engine]]:
     """For commands that only need the database: its URL and an engine, disposed after.
-    ``read_only``: for commands that only read (a SQLite file opened read-only, never created)."""
+    ``level``: the command's log level (None: SYNC_LOG_LEVEL's). ``read_only``: for commands
+    that only read (a SQLite file opened read-only, never created)."""
     from sync.app import make_url_password
     from sync.db.engine import make_engine
     from sync.settings import load_database_settings
 
     settings = load_database_settings(args.config, **_overrides(args))
     secrets.add(make_url_password(settings.database_url))
-    _setup_logging(args, secrets, level, settings.sync_log_format)
+    _setup_logging(args, secrets, level or settings.sync_log_level, settings.sync_log_format)
     engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield settings.database_url, engine
@@ -293,9 +286,10 @@ def cmd_migrate(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.db.engine import redacted_url
     from sync.db.migrate import current_revision, ensure_schema
 
-    with _database(args, secrets, "INFO") as (url, engine):
+    with _database(args, secrets, None) as (url, engine):
         ensure_schema(engine)
-        print(f"{redacted_url(url)} is at revision {current_revision(engine)}")
+        if logging.getLogger().isEnabledFor(logging.INFO):  # SYNC_LOG_LEVEL=WARNING: silent
+            print(f"{redacted_url(url)} is at revision {current_revision(engine)}")
     return EXIT_OK
 
 
@@ -380,7 +374,14 @@ def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.demo import run_demo
 
     _setup_logging(args, secrets, "WARNING", _log_format(args))
-    return run_demo(products=args.products, database=Path(args.database), secrets=secrets)
+    database = Path(args.database).expanduser()
+    folder = database.absolute().parent
+    if not folder.is_dir():  # said before an emulator starts; the file itself is created
+        raise ConfigError(
+            f"--database {args.database!r}: the folder {str(folder)!r} does not exist",
+            setting="--database",
+        )
+    return run_demo(products=args.products, database=database, secrets=secrets)
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -405,7 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bar on a terminal and no progress lines elsewhere",
+        help="print only warnings and errors: no progress, no summary, logs at WARNING "
+        "(unless --log-level says otherwise)",
+    )
+    running.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON run summary on standard output (logs stay on standard error)",
     )
     running.add_argument(
         "--resource",

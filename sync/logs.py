@@ -175,14 +175,21 @@ def setup_logging(level: str, fmt: LogFormat, secrets: SecretFilter) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter stays at WARNING unless explicitly debugging.
-    for noisy in ("urllib3", "apscheduler", "alembic"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
+_NOISY = ("urllib3", "apscheduler", "alembic")
+
+
 def remove_logging() -> None:
-    """Take away the handler :func:`setup_logging` installed (other handlers stay)."""
+    """Take away what :func:`setup_logging` installed: its handler (other handlers stay) and
+    the third-party loggers' levels (so a later caller in the same process, a test say, sees
+    their records as before)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _StderrHandler):
             root.removeHandler(handler)
             handler.close()
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(logging.NOTSET)

@@ -11,10 +11,13 @@ setting and says what to do; a secret's value never appears in it.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
 import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -46,6 +49,7 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "DatabaseSettings",
     "Settings",
+    "environment_typos",
     "is_insecure_url",
     "is_loopback_url",
     "load_settings",
@@ -143,6 +147,8 @@ class DatabaseSettings(BaseSettings):
     database_url: str = Field(default="sqlite:///accs-sync.db", repr=False)
     #: text for people, json (one object per line) for log collectors; every command's logs.
     sync_log_format: Literal["text", "json"] = "text"
+    #: The least severe log line written; above INFO, the commands' summaries are quiet too.
+    sync_log_level: str = "INFO"
 
     @field_validator("sync_log_format", mode="before")
     @classmethod
@@ -151,6 +157,14 @@ class DatabaseSettings(BaseSettings):
         if text not in ("text", "json"):
             raise ValueError("SYNC_LOG_FORMAT must be text or json")
         return text
+
+    @field_validator("sync_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("SYNC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
 
     @classmethod
     def settings_customise_sources(
@@ -219,7 +233,6 @@ class Settings(DatabaseSettings):
     sync_max_attempts: int = Field(default=8, ge=1, le=100)
     sync_max_retry_seconds: float = Field(default=900.0, gt=0)
     sync_max_retry_after: float = Field(default=300.0, gt=0)
-    sync_log_level: str = "INFO"
     #: Id ranges paged at the same time in a full pass (1: one page after another).
     sync_concurrency: int = Field(default=4, ge=1, le=32)
     #: A cap on ACCS requests per second for the whole process (unset: learnt from 429s).
@@ -499,14 +512,6 @@ class Settings(DatabaseSettings):
             parse_schedule(value, "SYNC_RECONCILE_SCHEDULE")
         return value
 
-    @field_validator("sync_log_level")
-    @classmethod
-    def _log_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError("SYNC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
-        return level
-
     def insecure_urls(self) -> list[str]:
         """The URL settings that use plain http:// to another host (SYNC_ALLOW_INSECURE_HTTP)."""
         urls = {
@@ -584,6 +589,7 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             )
     settings_cls = cls
     if path is not None:
+        _check_toml_names(path)
         # A subclass carries the chosen file; the class itself stays untouched.
         settings_cls = type(
             cls.__name__, (cls,), {"model_config": {**cls.model_config, "toml_file": path}}
@@ -596,15 +602,104 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             str(e["loc"][0]).upper() for e in errors if e.get("type") == "missing" and e.get("loc")
         ]
         if len(missing) > 1:
-            raise ConfigError(
+            message = (
                 f"{', '.join(missing)} are required: set them in the environment, in .env, or in "
-                "the config file (see .env.example)",
-                setting=missing[0],
-            ) from None
-        first = errors[0]
-        loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-        message = _describe(dict(first))
-        setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
-        raise ConfigError(message, setting=setting) from None
+                "the config file (see .env.example)"
+            )
+            setting = missing[0]
+        else:
+            first = errors[0]
+            loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
+            message = _describe(dict(first))
+            setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
+        raise ConfigError(message + _typo_hint(message), setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None
+
+
+#: An environment name this similar to a setting's (difflib's ratio) is taken for a typo of it.
+_TYPO_CUTOFF = 0.8
+
+
+def _setting_names() -> list[str]:
+    """Every setting's name, in upper case as written in the environment."""
+    return [name.upper() for name in Settings.model_fields]
+
+
+def _closest(name: str, cutoff: float) -> str | None:
+    match = difflib.get_close_matches(name.upper(), _setting_names(), n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def _check_toml_names(path: Path) -> None:
+    """Refuse a config file with a key that is no setting (a typo would be ignored silently):
+    one :class:`ConfigError` naming each such key and the closest real setting. Keys are
+    compared without regard to case, as pydantic-settings reads them."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(
+            f"cannot read config file {str(path)!r}: {exc}", setting="ACCS_SYNC_CONFIG"
+        ) from None
+    known = {name.lower() for name in Settings.model_fields}
+    unknown = [key for key in data if key.lower() not in known]
+    if not unknown:
+        return
+    described = []
+    for key in unknown:
+        shown = escape_control(repr(key))
+        close = _closest(key, 0.6)
+        described.append(f"{shown} (did you mean {close.lower()}?)" if close else shown)
+    noun = "setting" if len(unknown) == 1 else "settings"
+    raise ConfigError(
+        f"config file {str(path)!r} has unknown {noun} {', '.join(described)}; fix or remove "
+        "them (setting names are listed in config/accs-sync.example.toml and the README)",
+        setting="ACCS_SYNC_CONFIG",
+    )
+
+
+def environment_typos(
+    environ: Mapping[str, str] | None = None, env_file: Path = Path(".env")
+) -> list[str]:
+    """A warning for each ``SYNC_*`` / ``IMS_*`` name in the environment (``environ``, default
+    this process's) or in ``env_file`` that is no setting but close to one
+    (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share these
+    prefixes, and a name like none of ours is left alone."""
+    return [
+        f"{where} {escape_control(name)} is not a setting and is ignored; did you mean {close}?"
+        for where, name, close in _typos(environ, env_file)
+    ]
+
+
+def _typos(
+    environ: Mapping[str, str] | None, env_file: Path = Path(".env")
+) -> list[tuple[str, str, str]]:
+    """(where, name, the setting meant) for each likely typo; see :func:`environment_typos`."""
+    from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+    where = {name: "environment variable" for name in (os.environ if environ is None else environ)}
+    if env_file.is_file():
+        for name in dotenv_values(env_file):
+            where.setdefault(name, f"{env_file} entry")
+    known = set(_setting_names())
+    out = []
+    for name in sorted(where):
+        upper = name.upper()
+        if not upper.startswith(("SYNC_", "IMS_")) or upper in known:
+            continue
+        close = _closest(upper, _TYPO_CUTOFF)
+        if close is not None:
+            out.append((where[name], name, close))
+    return out
+
+
+def _typo_hint(message: str) -> str:
+    """`` (IMS_CLIENTID is set: did you mean IMS_CLIENT_ID?)`` when a setting ``message``
+    names is missing or wrong because the name was mistyped; else nothing."""
+    hints = [
+        f"{escape_control(name)} is set: did you mean {close}?"
+        for _, name, close in _typos(None)
+        if re.search(rf"\b{close}\b", message)
+    ]
+    return f" ({'; '.join(hints)})" if hints else ""

@@ -161,22 +161,26 @@ def sqlite_file(url: URL) -> str | None:
 
 
 def _prepare_sqlite_path(url: URL) -> URL:
-    """Expand ``~`` and create the parent directory, so a fresh install just works; create a
-    new database file 0600 (SQLite would make it 0644 less the umask): the catalog, prices and
-    stock are the tenant's business. SQLite gives its -wal and -shm files the database file's
-    mode, and an existing file keeps the mode it has (chmod it to share the mirror)."""
+    """Expand ``~`` and check that the file's folder exists; create a new database file 0600
+    (SQLite would make it 0644 less the umask): the catalog, prices and stock are the tenant's
+    business. SQLite gives its -wal and -shm files the database file's mode, and an existing
+    file keeps the mode it has (chmod it to share the mirror).
+
+    The folder is never created: a mistyped path would otherwise get its folders made up and a
+    fresh full mirror, next to the real one. The default (``accs-sync.db`` in the working
+    directory) and the image's ``/data`` always have theirs."""
     database = sqlite_file(url)
     if database is None:
         return url
     path = Path(database).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
         raise ConfigError(
-            f"{_SETTING}: cannot create directory {str(path.parent)!r} for the SQLite "
-            f"database: {exc.strerror}",
+            f"{_SETTING}: the folder {str(folder)!r} of the SQLite database {what}; check the "
+            "path, or create the folder first (accs-sync creates the file, never its folder)",
             setting=_SETTING,
-        ) from None
+        )
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     except FileExistsError:

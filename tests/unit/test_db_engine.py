@@ -84,8 +84,8 @@ def test_redacted_url_hides_the_password() -> None:
     assert "s3cret" not in redacted_url("::s3cret@@")
 
 
-def test_sqlite_file_gets_its_directory_and_pragmas(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "dir" / "mirror.db"
+def test_sqlite_file_is_created_with_its_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "mirror.db"
     engine = make_engine(f"sqlite:///{path}")
     try:
         with engine.connect() as conn:
@@ -168,3 +168,43 @@ def test_a_new_sqlite_mirror_is_private(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("missing", ["nested/dir", "mirror.db/inside"])
+def test_a_sqlite_path_in_a_missing_folder_is_refused_and_nothing_is_created(
+    tmp_path: Path, missing: str
+) -> None:
+    """A mistyped path is an error, never a fresh full mirror in folders made up for it."""
+    (tmp_path / "mirror.db").write_bytes(b"")  # a file where a folder would have to be
+    folder = tmp_path / missing
+    with pytest.raises(ConfigError) as caught:
+        make_engine(f"sqlite:///{folder / 'accs.db'}")
+    assert caught.value.setting == "DATABASE_URL"
+    assert caught.value.message.startswith("DATABASE_URL: ")
+    assert repr(str(folder)) in caught.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mirror.db"]
+
+
+def test_the_cli_exits_2_for_a_sqlite_path_in_a_missing_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    folder = tmp_path / "typo"
+    assert main(["migrate", "--database-url", f"sqlite:///{folder}/accs.db"]) == 2
+    err = capsys.readouterr().err
+    assert "DATABASE_URL" in err and str(folder) in err
+    assert not folder.exists()
+
+
+def test_the_demo_refuses_a_database_in_a_missing_folder_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    folder = tmp_path / "typo"
+    assert main(["demo", "--database", str(folder / "demo.db")]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""  # no emulator was started
+    assert out.err.startswith("accs-sync: error: --database ") and str(folder) in out.err
+    assert not folder.exists()

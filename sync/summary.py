@@ -1,0 +1,79 @@
+"""What ``sync``, ``backfill`` and ``reconcile`` print when a run ends: lines for people, or
+(``--json``) one JSON document for scripts. Both render the run's :class:`~sync.stats.RunStats`,
+so they never disagree; the JSON reuses its field names (and ``status --json``'s ``status``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sync.stats import RunStats
+from sync.status import counts_suffix
+
+__all__ = ["summary_json", "summary_lines"]
+
+
+def summary_lines(stats: RunStats) -> list[str]:
+    """``run 3 success: 750 products, 4 pages, 1.0s`` and a line per store view and resource."""
+    lines = [
+        f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
+        f"{stats.seconds:.1f}s"
+    ]
+    for store in stats.stores:
+        lines.append(
+            f"  store {store.store_code}: {store.mode}, {store.products} products written in "
+            f"{store.pages} pages"
+            + counts_suffix(
+                unchanged=store.unchanged,
+                revived=store.revived,
+                deleted=store.deleted,
+                rejected=store.rejected,
+            )
+        )
+    for r in stats.resources:
+        where = "" if r.store_code == "*" else f" {r.store_code}"
+        if r.error:
+            lines.append(f"  {r.resource}{where}: not mirrored ({r.error})")
+            continue
+        lines.append(
+            f"  {r.resource}{where}: {r.mode}, {r.written} rows written in {r.pages} pages"
+            + counts_suffix(
+                unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
+            )
+        )
+    if stats.rejected:
+        lines.append(
+            f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads"
+        )
+    return lines
+
+
+def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
+    """The run as plain JSON values; the shape is documented in the README ("--json")."""
+    return {
+        "run_id": stats.run_id,
+        "kind": stats.kind,
+        "status": stats.status,
+        "exit_code": exit_code,
+        "seconds": round(stats.seconds, 3),
+        "products": stats.products,
+        "pages": stats.pages,
+        "rejected": stats.rejected,
+        "deleted": stats.deleted,
+        "stores": [
+            {
+                "store_code": s.store_code,
+                "mode": s.mode,
+                "pages": s.pages,
+                "products": s.products,
+                "unchanged": s.unchanged,
+                "revived": s.revived,
+                "deleted": s.deleted,
+                "rejected": s.rejected,
+            }
+            for s in stats.stores
+        ],
+        "resources": [asdict(r) for r in stats.resources],
+        "denied": list(stats.denied),
+        "error": stats.error,
+    }
