@@ -352,6 +352,7 @@ class Pipeline:
                     stats.denied.append(rstats.error)
                     log.error("%s", rstats.error)
                     return  # every store view would be refused alike
+                self.observer.resource_finished(resource.name, rstats.store_code)
             log.info(
                 "%s %s: %s pass wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
                 resource.name,
@@ -399,6 +400,8 @@ class Pipeline:
         self.observer.store_finished(
             store.store_code, None if watermark is None else watermark.get("updated_at")
         )
+        if not window:  # a windowed backfill saw only part of the catalog
+            self.observer.resource_finished(PRODUCTS, store.store_code)
         log.info(
             "store %s: %s pass wrote %d products (%d unchanged) in %d pages",
             store.store_code,
