@@ -260,3 +260,25 @@ def test_the_podmonitor_scrapes_the_daemons_metrics_port() -> None:
     # Scraped well within the interval (the health server answers in milliseconds).
     seconds = {key: int(endpoint[key].removesuffix("s")) for key in ("interval", "scrapeTimeout")}
     assert seconds["scrapeTimeout"] < seconds["interval"]
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    """promtool parses each query (Grafana's variables filled in) as a recording rule."""
+    tool = promtool()
+    fill = {"$__rate_interval": "5m", "$__range": "1d", "$job": ".*", "$instance": ".*"}
+    queries = []
+    for expr in dashboard_exprs():
+        for variable, value in fill.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, expr
+        queries.append(expr)
+    group = {
+        "name": "dashboard",
+        "rules": [{"record": f"dashboard:query{i}", "expr": q} for i, q in enumerate(queries)],
+    }
+    path = tmp_path / "dashboard.rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [group]}))
+    result = subprocess.run(
+        [tool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
