@@ -162,6 +162,7 @@ def build_app(
             resources=settings.sync_resources,
             lister=client,
             max_item_bytes=settings.sync_max_item_bytes,
+            lock_wait_seconds=settings.sync_lock_wait_seconds,
         )
     except BaseException:
         engine.dispose()

@@ -28,9 +28,14 @@ metric                                      meaning
 ``accs_sync_retries_total{reason}``         retried attempts: rate_limited, server_error,
                                             network, invalid_response, other
 ``accs_sync_token_mints_total``             access tokens obtained from IMS
+``accs_sync_token_mint_failures_total``     attempts to obtain a token that failed
 ``accs_sync_auth_retries_total``            requests re-sent after a 401
 ``accs_sync_secret_fallbacks_total``        mints that needed IMS_CLIENT_SECRET_NEXT
 ``accs_sync_last_success_timestamp_seconds``  when a store view's pass last completed
+``accs_sync_resource_last_success_``        when a resource's pass over a store view
+``timestamp_seconds{resource,store}``       last completed (``store`` ``*``: the same in
+                                            every store view); ``..._age_seconds``: how
+                                            long ago, computed when scraped
 ``accs_sync_watermark_timestamp_seconds``   the store view's watermark (ACCS ``updated_at``)
 ``accs_sync_watermark_lag_seconds``         now minus the watermark: how far the newest
                                             mirrored change lies behind the present
@@ -141,6 +146,43 @@ class _StoreClock(Collector):
         yield lag
 
 
+class _PassClock(Collector):
+    """Per resource and store view: when its pass last completed, and how long ago (computed
+    when scraped). Only passes that happened exist: a series at 0 would say "never" in a
+    textfile, where a run over one resource must keep the others' values."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self.finished: dict[tuple[str, str], float] = {}
+
+    def record(self, resource: str, store: str, when: float, *, keep: bool = False) -> None:
+        with self._lock:
+            if not (keep and (resource, store) in self.finished):
+                self.finished[(resource, store)] = when
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            finished = sorted(self.finished.items())
+        now = self._now()
+        labels = ["resource", "store"]
+        stamp = GaugeMetricFamily(
+            "accs_sync_resource_last_success_timestamp_seconds",
+            "When a resource's pass over a store view last completed (Unix time).",
+            labels=labels,
+        )
+        age = GaugeMetricFamily(
+            "accs_sync_resource_last_success_age_seconds",
+            "Seconds since a resource's pass over a store view last completed.",
+            labels=labels,
+        )
+        for key, when in finished:
+            stamp.add_metric(list(key), when)
+            age.add_metric(list(key), max(0.0, now - when))
+        yield stamp
+        yield age
+
+
 class Metrics(Observer):
     """Every accs-sync metric, in a registry of its own; fed as an observer."""
 
@@ -219,6 +261,11 @@ class Metrics(Observer):
         self.mints = Counter(
             "accs_sync_token_mints", "Access tokens obtained from IMS.", registry=reg
         )
+        self.mint_failures = Counter(
+            "accs_sync_token_mint_failures",
+            "Attempts to obtain an access token from IMS that failed (refused or unanswered).",
+            registry=reg,
+        )
         self.auth_retries = Counter(
             "accs_sync_auth_retries",
             "Requests re-sent with a new token after a 401.",
@@ -233,6 +280,8 @@ class Metrics(Observer):
         info.labels(__version__).set(1)
         self._stores = _StoreClock(now)
         reg.register(self._stores)
+        self._passes = _PassClock(now)
+        reg.register(self._passes)
         self._now = now
         # Every series a dashboard or an alert expects exists from the start, at zero.
         for kind in KINDS:
@@ -308,9 +357,14 @@ class Metrics(Observer):
         stamp = None if watermark is None else _epoch(watermark)
         self._stores.record(store, success=self._now(), watermark=stamp)
 
+    def resource_finished(self, resource: str, store: str) -> None:
+        self._passes.record(resource, store, self._now())
+
     def auth(self, event: str) -> None:
         if event in ("token_mints", "token_refreshes"):
             self.mints.inc()
+        elif event == "token_mint_failures":
+            self.mint_failures.inc()
         elif event == "auth_retries":
             self.auth_retries.inc()
         elif event == "secret_fallbacks":
@@ -340,3 +394,5 @@ class Metrics(Observer):
             finished = float(calendar.timegm(run.finished_at.timetuple()))
             for store in run.store_codes:
                 self._stores.record(store, success=finished, keep=True)
+                # The products pass of each store view; other resources after their next pass.
+                self._passes.record("products", store, finished, keep=True)

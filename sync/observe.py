@@ -14,7 +14,8 @@ Events::
     │   ├── request(status, seconds)         every /V1/products attempt (status None: network)
     │   ├── retry(reason)                    the retry policy is about to wait and try again
     │   ├── page_written(store, page)        one page committed
-    │   └── store_finished(store, watermark) its pass completed (watermark: ACCS's updated_at)
+    │   ├── store_finished(store, watermark) its pass completed (watermark: ACCS's updated_at)
+    │   └── resource_finished(resource, store)  a resource's complete pass over a store view
     ├── auth(event)                          token_mints, token_refreshes, auth_retries, ...
     run_finished(run_id, kind, status, seconds)
 """
@@ -74,8 +75,13 @@ class Observer:
     def store_finished(self, store: str, watermark: str | None) -> None:
         """A store view's pass completed; ``watermark`` is its ``updated_at`` watermark now."""
 
+    def resource_finished(self, resource: str, store: str) -> None:
+        """``resource``'s pass over ``store`` completed (``*``: a resource that is the same in
+        every store view); a windowed backfill's partial pass does not count."""
+
     def auth(self, event: str) -> None:
-        """Authentication did something (one of :attr:`sync.api.audit.AuthAudit.FIELDS`)."""
+        """Authentication did something (one of :attr:`sync.api.audit.AuthAudit.FIELDS`, or
+        ``token_mint_failures``)."""
 
     def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
         """The run ended (``status``: success, failed or interrupted)."""
@@ -118,6 +124,9 @@ class Observers(Observer):
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         self._each("store_finished", store, watermark)
+
+    def resource_finished(self, resource: str, store: str) -> None:
+        self._each("resource_finished", resource, store)
 
     def auth(self, event: str) -> None:
         self._each("auth", event)

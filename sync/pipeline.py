@@ -187,8 +187,11 @@ class Pipeline:
         resources: Sequence[str] = (PRODUCTS,),
         lister: Lister | None = None,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+        lock_wait_seconds: float = 0.0,
     ) -> None:
         self.engine = engine
+        #: SYNC_LOCK_WAIT_SECONDS: how long a run waits for another run's lock.
+        self.lock_wait_seconds = lock_wait_seconds
         #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
         self.max_item_bytes = max_item_bytes
         self.lister = lister
@@ -229,13 +232,18 @@ class Pipeline:
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
         (``status``, ``error`` and, for our own errors, ``exception``). Raises
         :class:`~sync.db.lock.AlreadyRunning`, recording nothing, when another run holds the
-        database's run lock.
+        database's run lock for longer than ``lock_wait_seconds``.
         """
         window = window or Window()
         if window and kind != "backfill":
             raise ValueError("only a backfill takes an updated_at window")
         chosen = self._check_resources(resources) if resources is not None else self.resources
-        with instance_lock(self.engine):
+        with instance_lock(
+            self.engine,
+            wait_seconds=self.lock_wait_seconds,
+            clock=self.clock,
+            stop=self.stop_event,
+        ):
             # Holding the lock, any run still marked "running" belongs to a dead process.
             mark_stale_runs(self.engine, self.now())
             return self._run_locked(kind, window, chosen)
@@ -344,6 +352,7 @@ class Pipeline:
                     stats.denied.append(rstats.error)
                     log.error("%s", rstats.error)
                     return  # every store view would be refused alike
+                self.observer.resource_finished(resource.name, rstats.store_code)
             log.info(
                 "%s %s: %s pass wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
                 resource.name,
@@ -391,6 +400,8 @@ class Pipeline:
         self.observer.store_finished(
             store.store_code, None if watermark is None else watermark.get("updated_at")
         )
+        if not window:  # a windowed backfill saw only part of the catalog
+            self.observer.resource_finished(PRODUCTS, store.store_code)
         log.info(
             "store %s: %s pass wrote %d products (%d unchanged) in %d pages",
             store.store_code,

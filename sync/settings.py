@@ -525,6 +525,11 @@ class Settings(DatabaseSettings):
     def scopes(self) -> list[str]:
         return self.ims_scopes.split(",")
 
+    #: How long a run that finds another run holding the database's run lock waits for it
+    #: before exiting 3 (0: not at all). Covers a sync meeting another short run; a sync that
+    #: meets a long reconcile exits 3, which the Kubernetes CronJobs do not count as failed.
+    sync_lock_wait_seconds: float = Field(default=300.0, ge=0, le=86400)
+
 
 def parse_resources(value: Any, setting: str) -> Any:
     """``"products,categories"`` (or a list) -> the known resource names, in order, once each."""

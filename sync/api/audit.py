@@ -33,6 +33,12 @@ class AuthAudit:
         if self.on_count is not None:
             self.on_count(name)
 
+    def failed_mint(self) -> None:
+        """An attempt to obtain a token failed: told to the listener (the metrics' alert on
+        ``token_mint_failures``), not counted in the run's row."""
+        if self.on_count is not None:
+            self.on_count("token_mint_failures")
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)

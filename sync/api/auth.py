@@ -137,7 +137,11 @@ class ImsClientCredentials:
                 else:
                     # No retry here: a failed mint surfaces as the request's own (retriable)
                     # error, so the one retry policy around the request bounds attempts.
-                    token = self._renew(stored)
+                    try:
+                        token = self._renew(stored)
+                    except Exception:
+                        self.audit.failed_mint()
+                        raise
             if self._on_mint is not None:
                 self._on_mint(token.value)
             self._token = token

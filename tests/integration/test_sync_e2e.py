@@ -223,16 +223,20 @@ def test_a_change_inside_an_already_read_second_is_not_lost(
 
 
 def test_two_runs_never_overlap(
-    sync_env: dict[str, str], db_url: str, capsys: pytest.CaptureFixture[str]
+    sync_env: dict[str, str],
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sync.db.lock import instance_lock
     from sync.db.migrate import ensure_schema
 
+    monkeypatch.setenv("SYNC_LOCK_WAIT_SECONDS", "0")  # refused at once
     engine = make_engine(db_url)
     try:
         ensure_schema(engine)
         with instance_lock(engine):
-            assert main(["sync"]) == 1
+            assert main(["sync"]) == 3  # did nothing: another run is mirroring
         assert "another accs-sync run is using this database" in capsys.readouterr().err
         assert runs(db_url) == []  # the refused run recorded nothing
         assert main(["sync"]) == 0  # released
