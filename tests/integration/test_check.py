@@ -248,7 +248,9 @@ def test_an_unreachable_endpoint_fails_as_a_service(
     code, found, _ = check_json(capsys)
     assert code == 1
     assert found["token"]["status"] == "ok"
-    assert found["endpoint"]["status"] == "fail" and "network error" in found["endpoint"]["detail"]
+    endpoint = found["endpoint"]
+    assert endpoint["status"] == "fail" and endpoint["category"] == "service"
+    assert "connection refused" in endpoint["detail"] and "API_ENDPOINT" in endpoint["detail"]
     assert found["store default"]["status"] == found["store fr"]["status"] == "skip"
 
 

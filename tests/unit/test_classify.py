@@ -100,9 +100,13 @@ def test_errors_that_would_repeat_forever_are_fatal_not_retried() -> None:
     from sync.api.classify import raise_for_network
 
     bad_header = requests.exceptions.InvalidHeader("Invalid leading whitespace in header value")
-    assert isinstance(raise_for_network(bad_header, URL), FatalApiError)
-    assert "IMS_ORG_ID" in raise_for_network(bad_header, URL).message
-    tls = raise_for_network(requests.exceptions.SSLError("certificate verify failed"), URL)
+    assert isinstance(raise_for_network(bad_header, URL, setting="API_ENDPOINT"), FatalApiError)
+    assert "IMS_ORG_ID" in raise_for_network(bad_header, URL, setting="API_ENDPOINT").message
+    tls = raise_for_network(
+        requests.exceptions.SSLError("certificate verify failed"), URL, setting="API_ENDPOINT"
+    )
     assert isinstance(tls, FatalApiError) and "REQUESTS_CA_BUNDLE" in tls.message
-    refused = raise_for_network(requests.exceptions.ConnectionError("refused"), URL)
+    refused = raise_for_network(
+        requests.exceptions.ConnectionError("refused"), URL, setting="API_ENDPOINT"
+    )
     assert isinstance(refused, RetriableApiError) and not isinstance(refused, FatalApiError)
