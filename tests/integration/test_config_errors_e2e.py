@@ -14,6 +14,7 @@ from sync.cli import main
 from sync.db.schema import products
 from sync.emulator import Catalog, EmulatorServer
 from tests.integration.test_acl_refusal import error_lines
+from tests.integration.test_check import closed_port
 from tests.integration.test_resources_e2e import (
     last_run_status,
     mirrored_categories,
@@ -99,3 +100,16 @@ def test_a_scope_ims_refuses_exits_2_naming_ims_scopes(
     assert main(["sync", "--quiet"]) == 2
     [line] = error_lines(capsys)
     assert "IMS_SCOPES" in line and "no.such.scope" in line
+
+
+def test_a_refused_api_endpoint_says_so_and_names_the_setting(
+    env: dict[str, str],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("API_ENDPOINT", f"http://127.0.0.1:{closed_port()}/demo-tenant")
+    assert main(["sync", "--quiet"]) == 1  # it may be an outage: Kubernetes retries it
+    [line] = error_lines(capsys)
+    assert "connection refused" in line and "API_ENDPOINT" in line
+    assert "searchCriteria" not in line and len(line) < 400
