@@ -84,3 +84,17 @@ def test_an_unreachable_ims_names_ims_token_url_and_is_given_up_on_within_20_sec
         RetryPolicy(clock=clock).call(provider.get_token)
     assert "connection refused" in info.value.message and "IMS_TOKEN_URL" in info.value.message
     assert sum(clock.sleeps) <= 20.0
+
+
+def test_a_timeout_on_first_contact_keeps_the_patient_retries() -> None:
+    """A slow or overloaded endpoint is not a wrong URL: only refused and DNS give up early."""
+    from sync.errors import Unreachable
+
+    clock = FakeClock()
+
+    def slow() -> None:
+        raise Unreachable("no answer in time", "timeout", "API_ENDPOINT", first_contact=True)
+
+    with pytest.raises(Unreachable):
+        RetryPolicy(clock=clock).call(slow)
+    assert sum(clock.sleeps) > 100.0
