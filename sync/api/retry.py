@@ -131,8 +131,8 @@ class RetryPolicy:
             if not _never_answered(exc):
                 raise
             raise Unreachable(
-                f"{exc.message} ({exc.setting} has not answered once in this run; not waiting "
-                "longer, as for an outage)",
+                f"{exc.message} ({exc.setting} never answered in this run: more likely a "
+                "wrong URL than an outage)",
                 reason=exc.reason,
                 setting=exc.setting,
                 url=exc.url,
