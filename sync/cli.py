@@ -159,10 +159,11 @@ def _run_outcome(stats: RunStats) -> int:
     if stats.status == "failed":
         print(f"accs-sync: error: {stats.error}", file=sys.stderr)
         return stats.exception.exit_code if stats.exception else EXIT_FAILED
-    if stats.status == "partial":  # the other resources were mirrored
+    if stats.status == "partial":  # the other resources (and store views) were mirrored
         for line in stats.denied:
             print(f"accs-sync: error: {line}", file=sys.stderr)
-        return EXIT_FAILED
+        # An unknown store view code is configuration (exit 2); a refused ACL is not.
+        return stats.exception.exit_code if stats.exception else EXIT_FAILED
     return EXIT_OK
 
 

@@ -7,18 +7,25 @@
     ├── SchemaError                database schema is newer than this code, or broken
     ├── ApiError                   ACCS or IMS answered something we cannot use
     │   ├── RetriableApiError      429, 5xx, network: try again later (tenacity does)
-    │   │   └── RateLimited        429, with the server's Retry-After in seconds
+    │   │   ├── RateLimited        429, with the server's Retry-After in seconds
+    │   │   └── Unreachable        no HTTP answer: refused, name not found, timeout...;
+    │   │                          names the URL setting; given up on sooner when the
+    │   │                          endpoint never answered in this process
     │   ├── AuthError              IMS refused credentials or ACCS refused the token twice
     │   │   ├── CredentialsRejected  invalid_client: the client id or secret is wrong; exit 2
     │   │   ├── LoginRequired      no (valid) refresh token: run `accs-sync login`; exit 2
-    │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES
+    │   │   └── ScopeRejected      invalid_scope: the credential lacks a scope in IMS_SCOPES;
+    │   │                          exit 2
     │   ├── PermissionDenied       403, or a 401 naming an ACL after a fresh token: the
-    │   │                          organisation, product profile or integration lacks access
+    │   │   │                      organisation, product profile or integration lacks access
+    │   │   └── OrgRejected        ACCS refuses the organisation (IMS_ORG_ID); exit 2
     │   ├── RedirectRefused        a 3xx: never followed (credentials stay put); exit 2
     │   └── FatalApiError          4xx that retrying will not fix (bad request, not found)
     │       ├── PageSizeLimited    "Maximum SearchCriteria pageSize is N"; carries N
-    │       └── EndpointMissing    404 for the endpoint itself: a wrong API_ENDPOINT, or an
-    │                              instance without that API (no inventory API)
+    │       ├── StoreUnknown       ACCS knows no store view by that code (SYNC_STORE_CODES);
+    │       │                      the run skips it and exits 2
+    │       └── EndpointMissing    404 for the endpoint itself: a wrong API_ENDPOINT (exit 2),
+    │                              or an instance without that API (no inventory API)
     ├── InvalidResponse            a 2xx whose body is not the documented shape
     └── Interrupted                a stop was requested (SIGTERM); work so far is committed
 
@@ -39,6 +46,7 @@ __all__ = [
     "Interrupted",
     "InvalidResponse",
     "LoginRequired",
+    "OrgRejected",
     "PageSizeLimited",
     "PermissionDenied",
     "RateLimited",
@@ -46,6 +54,8 @@ __all__ = [
     "RetriableApiError",
     "SchemaError",
     "ScopeRejected",
+    "StoreUnknown",
+    "Unreachable",
 ]
 
 
@@ -119,9 +129,11 @@ class LoginRequired(AuthError):
 class ScopeRejected(AuthError):
     """IMS answered ``invalid_scope``: the credential lacks a scope that ``IMS_SCOPES`` asks for.
 
-    A run still exits 1 (as any :class:`AuthError`); ``accs-sync check`` counts it as
-    configuration, because only the Developer Console or ``IMS_SCOPES`` can fix it.
+    Configuration (exit 2), in a run as in ``accs-sync check``: only the Developer Console or
+    ``IMS_SCOPES`` can fix it, so retrying (or Kubernetes restarting the Job) cannot.
     """
+
+    exit_code = 2
 
 
 class PermissionDenied(ApiError):
@@ -138,6 +150,14 @@ class PermissionDenied(ApiError):
     ) -> None:
         super().__init__(message, status=status, url=url)
         self.acl = acl
+
+
+class OrgRejected(PermissionDenied):
+    """ACCS refuses the organisation itself (``IMS_ORG_ID``, sent as ``x-gw-ims-org-id``):
+    every request will be refused alike, so the run stops and the CLI exits 2."""
+
+    exit_code = 2
+    setting = "IMS_ORG_ID"
 
 
 class RedirectRefused(ApiError):
@@ -166,9 +186,48 @@ class PageSizeLimited(FatalApiError):
         self.limit = limit
 
 
+class StoreUnknown(FatalApiError):
+    """ACCS knows no store view ``store_code`` (Magento's "The store that was requested wasn't
+    found"): a wrong code in ``SYNC_STORE_CODES``. A run skips that store view, mirrors the
+    others, ends ``partial`` and exits 2."""
+
+    exit_code = 2
+    setting = "SYNC_STORE_CODES"
+
+    def __init__(
+        self, message: str, store_code: str, status: int | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.store_code = store_code
+
+
 class EndpointMissing(FatalApiError):
     """A 404 for the endpoint itself (not for a store view): no such API at this URL. For
-    products that is a wrong ``API_ENDPOINT``; for another resource, an instance without it."""
+    products that is a wrong ``API_ENDPOINT`` (the run fails, exit 2); for another resource,
+    an instance without it (the run skips the resource and ends ``partial``)."""
+
+    exit_code = 2
+    setting = "API_ENDPOINT"
+
+
+class Unreachable(RetriableApiError):
+    """No HTTP answer: ``reason`` says which (``refused``, ``dns``, ``timeout``, ``reset``...)
+    and ``setting`` names the URL setting that points there. ``first_contact``: the endpoint
+    has not answered once in this process, so a refused connection or an unknown name is more
+    likely a wrong URL than an outage, and the retry policy gives up sooner."""
+
+    def __init__(
+        self,
+        message: str,
+        reason: str,
+        setting: str,
+        url: str | None = None,
+        first_contact: bool = False,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.reason = reason
+        self.setting = setting
+        self.first_contact = first_contact
 
 
 class InvalidResponse(RetriableApiError):

@@ -77,9 +77,11 @@ from sync.errors import (
     AccsSyncError,
     EndpointMissing,
     Interrupted,
+    OrgRejected,
     PageSizeLimited,
     PermissionDenied,
     RetriableApiError,
+    StoreUnknown,
 )
 from sync.fullpass import FullPass
 from sync.logcontext import log_context
@@ -227,7 +229,9 @@ class Pipeline:
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
-        the others still run, and the run ends ``partial``.
+        the others still run, and the run ends ``partial``. A store view ACCS does not know
+        is skipped alike, in every resource, with one line naming SYNC_STORE_CODES (the run's
+        ``exception`` is then that configuration error: the CLI exits 2).
 
         Never raises for a failed sync: the outcome is recorded in ``sync_runs`` and returned
         (``status``, ``error`` and, for our own errors, ``exception``). Raises
@@ -275,16 +279,17 @@ class Pipeline:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
+        unknown: set[str] = set()  # store view codes ACCS said it does not know
         try:
             if PRODUCTS in resources:
-                self._products(stats, kind, run_id, window)
+                self._products(stats, kind, run_id, window, unknown)
             for name in resources:
                 if name == PRODUCTS:
                     continue
                 if window:
                     log.info("%s: a windowed backfill mirrors products only", name)
                     continue
-                self._resource(RESOURCES[name], stats, kind, run_id)
+                self._resource(RESOURCES[name], stats, kind, run_id, unknown)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except AccsSyncError as exc:
@@ -318,22 +323,32 @@ class Pipeline:
         )
         return stats
 
-    def _products(self, stats: RunStats, kind: RunKind, run_id: int, window: Window) -> None:
+    def _products(
+        self, stats: RunStats, kind: RunKind, run_id: int, window: Window, unknown: set[str]
+    ) -> None:
         try:
             for store_code in self.store_codes:
                 store = StoreStats(store_code=store_code, mode="")
                 stats.stores.append(store)
                 with log_context(store=store_code):
-                    self._sync_store(store, kind, run_id, window)
+                    try:
+                        self._sync_store(store, kind, run_id, window)
+                    except StoreUnknown as exc:
+                        stats.stores.remove(store)
+                        _skip_store(stats, unknown, exc)
+        except OrgRejected:
+            raise  # the organisation, not an ACL: every request is refused alike
         except PermissionDenied as exc:
             stats.denied.append(_denied(PRODUCTS, PRODUCTS_ACL, exc))
             log.error("%s", stats.denied[-1])
 
-    def _resource(self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int) -> None:
-        """One pass per store view (one in all for a resource that is the same in each)."""
+    def _resource(
+        self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int, unknown: set[str]
+    ) -> None:
+        """One pass per store view (one in all, in the first store view ACCS knows, for a
+        resource that is the same in each)."""
         assert self.lister is not None
-        scopes = self.store_codes if resource.per_store else self.store_codes[:1]
-        for store_code in scopes:
+        for store_code in [code for code in self.store_codes if code not in unknown]:
             rstats = ResourceStats(resource.name, store_code if resource.per_store else "*")
             stats.resources.append(rstats)
             with log_context(store=rstats.store_code):
@@ -347,6 +362,12 @@ class Pipeline:
                         run_id=run_id,
                         stats=rstats,
                     ).run(full=kind != "sync")
+                except StoreUnknown as exc:
+                    stats.resources.remove(rstats)
+                    _skip_store(stats, unknown, exc)
+                    continue  # the next store view (the next one to ask, if not per store)
+                except OrgRejected:
+                    raise
                 except (PermissionDenied, EndpointMissing) as exc:
                     rstats.error = _denied(resource.name, resource.acl, exc, resource.path)
                     stats.denied.append(rstats.error)
@@ -364,6 +385,8 @@ class Pipeline:
                 rstats.rejected,
                 rstats.pages,
             )
+            if not resource.per_store:
+                return
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
         with self.engine.connect() as conn:
@@ -794,6 +817,17 @@ def _present(carried: list[int], rejects: list[Reject], stored: dict[int, Any]) 
             return None
         present.add(pid)
     return present
+
+
+def _skip_store(stats: RunStats, unknown: set[str], exc: StoreUnknown) -> None:
+    """Skip a store view ACCS does not know, in this resource and the ones after it: one
+    line (naming SYNC_STORE_CODES), the run ``partial``, and its exit code configuration's."""
+    unknown.add(exc.store_code)
+    line = f"store view {exc.store_code!r} skipped: {exc.message}"
+    stats.denied.append(line)
+    log.error("%s", line)
+    if stats.exception is None:
+        stats.exception = exc
 
 
 def _denied(

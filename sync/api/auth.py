@@ -109,6 +109,8 @@ class ImsClientCredentials:
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self.mints = 0
+        #: Whether IMS answered once (see :class:`~sync.errors.Unreachable`).
+        self.answered = False
 
     def __repr__(self) -> str:
         return (
@@ -200,7 +202,10 @@ class ImsClientCredentials:
         try:
             response = self._session.post(self._token_url, data=form, timeout=self._timeout)
         except requests.RequestException as exc:
-            raise raise_for_network(exc, self._token_url) from None
+            raise raise_for_network(
+                exc, self._token_url, setting="IMS_TOKEN_URL", first_contact=not self.answered
+            ) from None
+        self.answered = True
         return parse_token_answer(response, url, grant, self._scopes)
 
     def _read_secret(self, source: ClientSecret) -> str:

@@ -7,6 +7,7 @@ retry policy and the pipeline act only on the exception type raised here.
 from __future__ import annotations
 
 import re
+import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,17 +22,21 @@ from sync.errors import (
     EndpointMissing,
     FatalApiError,
     InvalidResponse,
+    OrgRejected,
     PageSizeLimited,
     PermissionDenied,
     RateLimited,
     RedirectRefused,
     RetriableApiError,
+    StoreUnknown,
+    Unreachable,
 )
 from sync.redact import escape_control, redact_url
 
 __all__ = [
     "escape_control",
     "magento_message",
+    "network_reason",
     "parse_retry_after",
     "raise_for_network",
     "redirect_refused",
@@ -48,6 +53,9 @@ _UNKNOWN_STORE = re.compile(
 #: Magento's AuthorizationException: the integration's role lacks the ACL resource it names
 #: (Magento's web API answers it with 401, not 403: ErrorProcessor::maskException).
 _NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
+#: ACCS's (and its gateway's) refusal of the organisation in ``x-gw-ims-org-id``, e.g. 'The IMS
+#: organization "%1" is not authorized to access this instance.'
+_ORG_REFUSED = re.compile(r"\borgani[sz]ation\b|\bims[ _-]?org\b", re.I)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -156,6 +164,13 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
             status=status,
             url=url,
         )
+    if status in (401, 403) and _ORG_REFUSED.search(detail):
+        raise OrgRejected(
+            f"ACCS refused the organisation ({status}: {detail}): check IMS_ORG_ID against the "
+            "credential in the Adobe Developer Console",
+            status=status,
+            url=url,
+        )
     if status == 403:
         raise PermissionDenied(
             f"ACCS denied access (403: {detail}). Check IMS_ORG_ID and that the API credential's "
@@ -168,7 +183,17 @@ def response_json(response: requests.Response, now: datetime | None = None) -> A
         raise RateLimited(f"ACCS rate limit (429: {detail})", retry_after=retry_after, url=url)
     if status >= 500 or status in (408, 425):
         raise RetriableApiError(f"ACCS server error {status}: {detail}", status=status, url=url)
-    if status == 404 and not unknown_store(detail):
+    said = unknown_store(detail) if status in (400, 404) else None
+    if said:
+        code = (response.request.headers.get("Store") if response.request else None) or "?"
+        raise StoreUnknown(
+            f"ACCS does not know the store view code {escape_control(str(code))!r} ({status}: "
+            f"{said}): check SYNC_STORE_CODES against Stores > Settings > All Stores in the Admin",
+            store_code=str(code),
+            status=status,
+            url=url,
+        )
+    if status == 404:
         raise EndpointMissing(
             f"ACCS has no such API (404: {detail}) at {url.split('?')[0]}; check API_ENDPOINT "
             "(https://<host>/<tenant-id>, no /V1)",
@@ -191,29 +216,92 @@ _NOT_TRANSIENT = (
 )
 
 
-def raise_for_network(exc: requests.RequestException, url: str) -> ApiError:
-    """The error for a request that got no HTTP answer.
+def raise_for_network(
+    exc: requests.RequestException, url: str, *, setting: str, first_contact: bool = False
+) -> ApiError:
+    """The error for a request that got no HTTP answer, saying which failure it was (connection
+    refused, host name not found, TLS, timeout) and naming ``setting``, the URL setting that
+    points there. Only the URL's origin and path are quoted, never its query.
 
-    Connection failures, timeouts and broken transfers are retriable. A malformed header or
-    URL, a redirect loop or a failed TLS verification fail the same way every time, so they
-    are fatal at once, with the reason.
+    Refused connections, unknown names, timeouts and broken transfers are retriable
+    (:class:`~sync.errors.Unreachable`; ``first_contact`` says the endpoint has not answered
+    in this process, see :mod:`sync.api.retry`). A malformed header or URL, a redirect loop or
+    a failed TLS verification fail the same way every time, so they are fatal at once.
     """
     safe = redact_url(url)
+    where = f"{setting} ({safe.split('?')[0]})"
     kind = type(exc).__name__
     if isinstance(exc, requests.exceptions.SSLError):
         return FatalApiError(
-            f"TLS verification failed talking to {safe} ({kind}); if a proxy re-signs traffic, "
-            "point REQUESTS_CA_BUNDLE at its CA certificate",
+            f"TLS failed talking to {where}: {_root_text(exc)}; check the host in {setting}, "
+            "and if a proxy re-signs traffic, point REQUESTS_CA_BUNDLE at its CA certificate",
             url=safe,
         )
     if isinstance(exc, _NOT_TRANSIENT):
         reason = str(exc).splitlines()[0][:200] if str(exc) else kind
         return FatalApiError(
-            f"request to {safe} cannot be sent ({kind}: {reason}); check IMS_CLIENT_ID, "
-            "IMS_ORG_ID, API_ENDPOINT and IMS_TOKEN_URL for stray characters",
+            f"request to {safe} cannot be sent ({kind}: {escape_control(reason)}); check "
+            "IMS_CLIENT_ID, IMS_ORG_ID, API_ENDPOINT and IMS_TOKEN_URL for stray characters",
             url=safe,
         )
-    return RetriableApiError(f"network error talking to {safe}: {kind}", url=safe)
+    reason = network_reason(exc)
+    host = urlsplit(safe).netloc.rpartition("@")[2] or "?"
+    text = {
+        "dns": f"the host name in {where} was not found (DNS: {_root_text(exc)}); check "
+        f"{setting} for a typo",
+        "refused": f"connection refused by {host}: nothing listens there; check {where} "
+        "(host and port) and that the service is up",
+        "timeout": f"no answer from {where} in time ({kind}); check {setting}, the network "
+        "path and proxies (SYNC_CONNECT_TIMEOUT, SYNC_HTTP_TIMEOUT)",
+    }.get(reason, f"the connection to {where} failed ({kind}: {_root_text(exc)})")
+    return Unreachable(text, reason=reason, setting=setting, url=safe, first_contact=first_contact)
+
+
+_DNS_WORDS = re.compile(
+    r"Name or service not known|nodename nor servname|getaddrinfo failed|"
+    r"Temporary failure in name resolution|No address associated with hostname|"
+    r"Failed to resolve",
+    re.I,
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests wraps urllib3's MaxRetryError, which holds the
+    connection error (``reason``), which wraps the socket's error."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < 12:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [*item.args[:1], getattr(item, "reason", None), item.__cause__, item.__context__]
+    return seen
+
+
+def network_reason(exc: BaseException) -> str:
+    """``dns``, ``refused``, ``timeout``, ``reset`` or ``other``: what kept a request from an
+    HTTP answer."""
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain)
+    if any(
+        isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError" for e in chain
+    ) or _DNS_WORDS.search(text):
+        return "dns"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
+        return "refused"
+    if any(isinstance(e, (requests.exceptions.Timeout, TimeoutError)) for e in chain):
+        return "timeout"
+    if any(isinstance(e, ConnectionResetError) for e in chain) or "reset by peer" in text:
+        return "reset"
+    return "other"
+
+
+def _root_text(exc: BaseException) -> str:
+    """The innermost reason, short and escaped (urllib3 repeats the pool and the URL)."""
+    text = str(_chain(exc)[-1]) or type(exc).__name__
+    match = re.search(r"\[Errno [^\]]*\][^)'\"]*|certificate verify failed[^)'\"]*", text)
+    return escape_control((match.group(0) if match else text).strip())[:160]
 
 
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")

@@ -184,7 +184,7 @@ def exchange_code(
                 timeout=timeout,
             )
         except requests.RequestException as exc:
-            raise raise_for_network(exc, token_url) from None
+            raise raise_for_network(exc, token_url, setting="IMS_TOKEN_URL") from None
         return parse_token_answer(response, redact_url(token_url), "authorization_code", scopes)
 
     return retry.call(post)

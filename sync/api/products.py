@@ -60,6 +60,9 @@ class ProductsClient:
         self._retry = retry
         self.gate = gate or RequestGate()
         self.requests = 0
+        #: Whether ACCS answered (any HTTP status) once: a network error before that is more
+        #: likely a wrong API_ENDPOINT than an outage (the retry policy gives up sooner).
+        self.answered = False
 
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
@@ -76,7 +79,10 @@ class ProductsClient:
                 )
             except requests.RequestException as exc:
                 self._observer.request(None, time.monotonic() - sent)
-                raise raise_for_network(exc, url) from None
+                raise raise_for_network(
+                    exc, url, setting="API_ENDPOINT", first_contact=not self.answered
+                ) from None
+            self.answered = True
             self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:

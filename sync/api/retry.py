@@ -6,6 +6,11 @@
   the other workers keep going meanwhile, and later waits grow faster, so an outage is waited
   out about as long as with one worker.
 - Stops on attempts AND on total time spent waiting, and at once when a shutdown is requested.
+- A connection refused or a host name not found, from an endpoint that has not answered once
+  in this process (:attr:`~sync.errors.Unreachable.first_contact`), is given up on after
+  ``first_contact_wait`` (20 s): that is a wrong URL far more often than an outage, and a
+  wrong URL should not take minutes to report. An endpoint that answered before gets the
+  full, patient budget: then it is an outage or a restart worth waiting out.
 - A ``Retry-After`` longer than ``max_retry_after`` is not slept through: the run fails and the
   next scheduled run tries again, instead of a worker hanging for an hour.
 - Sleeping goes through the injected :class:`~sync.clock.Clock`, so tests record waits.
@@ -23,7 +28,7 @@ from typing import Any, TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from sync.clock import Clock, SystemClock
-from sync.errors import RateLimited, RetriableApiError
+from sync.errors import RateLimited, RetriableApiError, Unreachable
 from sync.observe import Observer, retry_reason
 
 __all__ = ["RetryPolicy"]
@@ -39,6 +44,8 @@ class RetryPolicy:
     max_attempts: int = 8
     max_total_wait: float = 900.0
     max_retry_after: float = 300.0
+    #: Seconds of waiting before giving up on an endpoint that never answered (see above).
+    first_contact_wait: float = 20.0
     initial_backoff: float = 1.0
     max_backoff: float = 60.0
     jitter: float = 1.0
@@ -79,7 +86,10 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and self._too_long(exc):
             return True
-        return state.idle_for + (state.upcoming_sleep or 0.0) > self.max_total_wait
+        waited = state.idle_for + (state.upcoming_sleep or 0.0)
+        if _never_answered(exc) and waited > self.first_contact_wait:
+            return True
+        return waited > self.max_total_wait
 
     def _too_long(self, exc: RateLimited) -> bool:
         return (exc.retry_after or 0) > self.max_retry_after
@@ -117,3 +127,19 @@ class RetryPolicy:
             )
             log.warning("%s", message)
             raise RateLimited(message, retry_after=exc.retry_after, url=exc.url) from None
+        except Unreachable as exc:
+            if not _never_answered(exc):
+                raise
+            raise Unreachable(
+                f"{exc.message} ({exc.setting} never answered in this run: more likely a "
+                "wrong URL than an outage)",
+                reason=exc.reason,
+                setting=exc.setting,
+                url=exc.url,
+                first_contact=True,
+            ) from None
+
+
+def _never_answered(exc: BaseException | None) -> bool:
+    """A refused connection or an unknown host name from an endpoint that never answered."""
+    return isinstance(exc, Unreachable) and exc.first_contact and exc.reason in ("refused", "dns")

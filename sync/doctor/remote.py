@@ -22,23 +22,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sync.api.auth import ImsClientCredentials
-from sync.api.classify import unknown_store
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.paging import Page
 from sync.api.products import BOUND_FIELDS, ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.token_store import cache_key
 from sync.clock import Clock
-from sync.doctor.findings import Finding
+from sync.doctor.findings import Category, Finding
 from sync.errors import (
     AccsSyncError,
     AuthError,
     ConfigError,
-    FatalApiError,
+    EndpointMissing,
     PageSizeLimited,
     PermissionDenied,
     RetriableApiError,
     ScopeRejected,
+    StoreUnknown,
+    Unreachable,
 )
 from sync.redact import redact_url
 from sync.resources import RESOURCES, Resource
@@ -47,6 +48,7 @@ __all__ = [
     "ResourceProbe",
     "StoreProbe",
     "accs_findings",
+    "category",
     "check_token",
     "probe_resources",
     "probe_store",
@@ -66,8 +68,12 @@ def check_token(
     client_id: str,
     scopes: list[str],
     cache: Path | None,
+    prover: ImsClientCredentials | None = None,
 ) -> tuple[list[Finding], bool]:
-    """Findings ``token``, ``credentials`` and ``scopes``, and whether a token is in hand."""
+    """Findings ``token``, ``credentials`` and ``scopes``, and whether a token is in hand.
+
+    ``prover``: a provider for the same credential whose tokens are not cached; when the
+    token came from the cache, it mints one to prove the secret and the scopes."""
     before = provider.audit.snapshot()
     started = clock.monotonic()
     try:
@@ -82,21 +88,47 @@ def check_token(
         how = "minted" if done["token_mints"] else "renewed with the stored login"
         return [
             Finding("token", "ok", "service", f"{how} in {seconds:.1f}s, {where}"),
-            Finding("credentials", "ok", "config", f"IMS accepted {client} ({provider.flow})"),
-            Finding("scopes", "ok", "config", f"IMS granted all {len(scopes)} of IMS_SCOPES"),
+            *_accepted(client, provider.flow, scopes),
         ], True
     stored = provider.store.load(cache_key(token_url, client_id, scopes, provider.flow))
     left = (stored.expires_at - clock.now().timestamp()) / 60 if stored else 0.0
-    cached = "not asked again: the token came from the cache (IMS checks them at the next mint)"
+    token = Finding("token", "ok", "service", f"from the cache {cache}, expires in {left:.0f}m")
+    if prover is None:  # a user's login: a refresh would rotate the stored refresh token
+        cached = "not asked again: the token came from the cache (IMS checks them at the next mint)"
+        return [
+            token,
+            Finding("credentials", "ok", "config", f"{client}: {cached}"),
+            Finding("scopes", "ok", "config", f"{len(scopes)} in IMS_SCOPES: {cached}"),
+        ], True
+    try:
+        retry.call(prover.get_token)
+    except AccsSyncError as exc:
+        # The cached token still serves the probes below; the next mint will fail.
+        failed = _token_failure(exc, proving=True)
+        return [token, *failed[1:]], True
+    return [token, *_accepted(f"{client} (a test mint, not cached)", prover.flow, scopes)], True
+
+
+def _accepted(client: str, flow: str, scopes: list[str]) -> list[Finding]:
     return [
-        Finding("token", "ok", "service", f"from the cache {cache}, expires in {left:.0f}m"),
-        Finding("credentials", "ok", "config", f"{client}: {cached}"),
-        Finding("scopes", "ok", "config", f"{len(scopes)} in IMS_SCOPES: {cached}"),
-    ], True
+        Finding("credentials", "ok", "config", f"IMS accepted {client} ({flow})"),
+        Finding("scopes", "ok", "config", f"IMS granted all {len(scopes)} of IMS_SCOPES"),
+    ]
 
 
-def _token_failure(exc: AccsSyncError) -> list[Finding]:
-    """Which of token, credentials and scopes failed; the ones behind it are skipped."""
+def category(exc: AccsSyncError) -> Category:
+    """``config`` for a failure only the settings can fix: what a run exits 2 for, an auth
+    refusal, and a host name that is not found (a typo in the URL setting far more often
+    than a DNS outage); else ``service``."""
+    if exc.exit_code == 2 or isinstance(exc, (AuthError, ConfigError)):
+        return "config"
+    return "config" if isinstance(exc, Unreachable) and exc.reason == "dns" else "service"
+
+
+def _token_failure(exc: AccsSyncError, proving: bool = False) -> list[Finding]:
+    """Which of token, credentials and scopes failed; the ones behind it are skipped.
+    ``proving``: the test mint failed (a cached token is in hand), so a failure to ask IMS
+    at all is the credentials' finding."""
     if isinstance(exc, ScopeRejected):
         return [
             Finding("token", "skip", "service", "none issued (see scopes)"),
@@ -104,14 +136,24 @@ def _token_failure(exc: AccsSyncError) -> list[Finding]:
             Finding("scopes", "fail", "config", exc.message),
         ]
     if isinstance(exc, (AuthError, ConfigError)):
+        detail = exc.message
+        if proving:
+            detail += " (the cached token works until it expires; the next mint fails)"
         return [
             Finding("token", "skip", "service", "none issued (see credentials)"),
-            Finding("credentials", "fail", "config", exc.message),
+            Finding("credentials", "fail", "config", detail),
             Finding("scopes", "skip", "config", "not checked: IMS refused the client first"),
         ]
     reason = "not checked: IMS could not be asked"
+    if proving:
+        detail = f"not proven by a test mint: {exc.message}"
+        return [
+            Finding("token", "skip", "service", reason),
+            Finding("credentials", "fail", category(exc), detail),
+            Finding("scopes", "skip", "config", reason),
+        ]
     return [
-        Finding("token", "fail", "service", exc.message),
+        Finding("token", "fail", category(exc), exc.message),
         Finding("credentials", "skip", "config", reason),
         Finding("scopes", "skip", "config", reason),
     ]
@@ -213,14 +255,11 @@ def resource_findings(probes: Sequence[ResourceProbe]) -> list[Finding]:
                 f"the ACL resource {acl}, {leave_out}"
             )
             findings.append(Finding(label, "fail", "config", detail))
-        elif isinstance(error, FatalApiError) and error.status == 404:
+        elif isinstance(error, EndpointMissing):
             detail = f"this instance has no {probe.resource.path} (404): {leave_out}"
             findings.append(Finding(label, "fail", "config", detail))
         else:
-            config = isinstance(error, (AuthError, ConfigError))
-            findings.append(
-                Finding(label, "fail", "config" if config else "service", error.message)
-            )
+            findings.append(Finding(label, "fail", category(error), error.message))
     return findings
 
 
@@ -245,16 +284,9 @@ def reachable(probes: Sequence[StoreProbe]) -> bool:
     )
 
 
-def _unknown_store(error: AccsSyncError | None) -> str | None:
-    """Magento's words for an unknown store view in ``error``, if that is what it says."""
-    if not isinstance(error, FatalApiError):
-        return None
-    return unknown_store(error.message)
-
-
 def _no_api(error: AccsSyncError | None) -> bool:
     """A 404 that is not about the store: no ACCS API at that path (a wrong tenant id)."""
-    return isinstance(error, FatalApiError) and error.status == 404 and not _unknown_store(error)
+    return isinstance(error, EndpointMissing)
 
 
 def accs_findings(
@@ -268,7 +300,7 @@ def accs_findings(
     first = errors[0] if errors else None
     if first is not None and all(isinstance(e, RetriableApiError) for e in errors):
         return [
-            Finding("endpoint", "fail", "service", first.message),
+            Finding("endpoint", "fail", category(first), first.message),
             *skipped_accs(codes, "ACCS did not answer (see endpoint)")[1:],
         ]
     if first is not None and all(_no_api(e) for e in errors):
@@ -294,15 +326,7 @@ def _store_findings(probe: StoreProbe, page_size: int) -> list[Finding]:
     code, error, page = probe.store_code, probe.error, probe.page
     if page is None:
         assert error is not None
-        said = _unknown_store(error)
-        if said:
-            status = getattr(error, "status", None)
-            detail = (
-                f"ACCS does not know the store view code {code!r} ({status}: {said}): check "
-                "SYNC_STORE_CODES against Stores > Settings > All Stores in the Admin"
-            )
-            return [Finding(f"store {code}", "fail", "config", detail)]
-        config = isinstance(error, (AuthError, PermissionDenied, ConfigError))
+        config = isinstance(error, (PermissionDenied, StoreUnknown)) or category(error) == "config"
         return [Finding(f"store {code}", "fail", "config" if config else "service", error.message)]
     findings = [Finding(f"store {code}", "ok", "config", "known to ACCS")]
     name = f"page size {code}"

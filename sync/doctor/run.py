@@ -7,10 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sync.api.auth import AuthAudit, BearerAuth
+from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
+from sync.api.session import TimeoutSession
+from sync.api.token_store import MemoryTokenStore
 from sync.app import (
     build_accs_session,
     build_ims_session,
@@ -82,6 +84,19 @@ def check_settings(
     return scrubbed(findings, secrets.scrub)
 
 
+def _prover(
+    settings: Settings, ims_session: TimeoutSession, clock: Clock, secrets: SecretFilter
+) -> ImsClientCredentials | None:
+    """A provider for the same credential that caches nothing: its mint proves the secret
+    without replacing the cached token other processes use. None for a user's login, whose
+    renewal would rotate the stored refresh token."""
+    if settings.ims_auth_flow != "client_credentials":
+        return None
+    prover = build_token_provider(settings, ims_session, clock, secrets)
+    prover.store = MemoryTokenStore()
+    return prover
+
+
 def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Finding]:
     # A doctor answers in seconds: two attempts, short waits, no long Retry-After.
     retry = RetryPolicy(
@@ -104,6 +119,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             client_id=settings.ims_client_id,
             scopes=settings.scopes,
             cache=settings.token_cache_path(),
+            prover=_prover(settings, ims_session, clock, secrets),
         )
         others = [name for name in settings.sync_resources if name in RESOURCES]
         if not have_token:

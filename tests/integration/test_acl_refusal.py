@@ -121,7 +121,7 @@ def test_products_missing_is_a_fatal_error_naming_api_endpoint(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator.faults.missing = {"products"}  # e.g. a wrong tenant id in API_ENDPOINT
-    assert sync() == 1
+    assert sync() == 2  # configuration (issue 17): was 1
     [line] = error_lines(capsys)
     assert "404" in line and "API_ENDPOINT" in line
     assert last_run_status(db_url) == "failed"

@@ -372,7 +372,7 @@ def test_ims_outages_and_rate_limits_are_waited_out(
 @pytest.mark.parametrize(
     ("fault", "expected", "code"),
     [
-        ("ims_invalid_scope_next", "IMS refused the scope commerce.accs", 1),
+        ("ims_invalid_scope_next", "IMS refused the scope commerce.accs", 2),
         ("ims_html_next", "IMS answered with an HTML page (status 200)", 1),
         ("ims_invalid_client_next", "rejected the client id or secret (invalid_client)", 2),
     ],

@@ -108,7 +108,8 @@ def test_a_good_setup_passes_every_check_and_writes_nothing(
     assert code == 0 and set(statuses(again).values()) == {"ok"}
     assert again["token"]["detail"].startswith("from the cache ")
     assert "expires in 14" in again["token"]["detail"]  # 86399 s: 1440 minutes or a little less
-    assert emulator.stats.tokens_by_grant["client_credentials"] == 1
+    # ... and proves the secret with a test mint that is not cached (issue 17).
+    assert emulator.stats.tokens_by_grant["client_credentials"] == 2
     assert runs(db_url) == []
 
 
@@ -248,7 +249,9 @@ def test_an_unreachable_endpoint_fails_as_a_service(
     code, found, _ = check_json(capsys)
     assert code == 1
     assert found["token"]["status"] == "ok"
-    assert found["endpoint"]["status"] == "fail" and "network error" in found["endpoint"]["detail"]
+    endpoint = found["endpoint"]
+    assert endpoint["status"] == "fail" and endpoint["category"] == "service"
+    assert "connection refused" in endpoint["detail"] and "API_ENDPOINT" in endpoint["detail"]
     assert found["store default"]["status"] == found["store fr"]["status"] == "skip"
 
 

@@ -100,9 +100,42 @@ def test_errors_that_would_repeat_forever_are_fatal_not_retried() -> None:
     from sync.api.classify import raise_for_network
 
     bad_header = requests.exceptions.InvalidHeader("Invalid leading whitespace in header value")
-    assert isinstance(raise_for_network(bad_header, URL), FatalApiError)
-    assert "IMS_ORG_ID" in raise_for_network(bad_header, URL).message
-    tls = raise_for_network(requests.exceptions.SSLError("certificate verify failed"), URL)
+    assert isinstance(raise_for_network(bad_header, URL, setting="API_ENDPOINT"), FatalApiError)
+    assert "IMS_ORG_ID" in raise_for_network(bad_header, URL, setting="API_ENDPOINT").message
+    tls = raise_for_network(
+        requests.exceptions.SSLError("certificate verify failed"), URL, setting="API_ENDPOINT"
+    )
     assert isinstance(tls, FatalApiError) and "REQUESTS_CA_BUNDLE" in tls.message
-    refused = raise_for_network(requests.exceptions.ConnectionError("refused"), URL)
+    refused = raise_for_network(
+        requests.exceptions.ConnectionError("refused"), URL, setting="API_ENDPOINT"
+    )
     assert isinstance(refused, RetriableApiError) and not isinstance(refused, FatalApiError)
+
+
+def classify_in_store(status: int, message: str, store: str) -> Exception:
+    with responses.RequestsMock() as rsps:
+        rsps.get(URL, status=status, json={"message": message, "parameters": ["x@AdobeOrg"]})
+        response = requests.get(URL, headers={"Store": store}, timeout=5)
+    with pytest.raises(Exception) as info:
+        response_json(response)
+    return info.value
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_an_unknown_store_view_is_configuration_naming_the_code(status: int) -> None:
+    from sync.errors import StoreUnknown
+
+    said = "The store that was requested wasn't found. Verify the store and try again."
+    error = classify_in_store(status, said, "nope")
+    assert isinstance(error, StoreUnknown) and error.exit_code == 2
+    assert error.store_code == "nope" and "'nope'" in error.message
+    assert "SYNC_STORE_CODES" in error.message and "http" not in error.message
+
+
+def test_a_refused_organisation_is_configuration_naming_ims_org_id() -> None:
+    from sync.errors import OrgRejected
+
+    said = 'The IMS organization "%1" is not authorized to access this instance.'
+    error = classify_in_store(403, said, "default")
+    assert isinstance(error, OrgRejected) and error.exit_code == 2
+    assert "IMS_ORG_ID" in error.message and "x@AdobeOrg" in error.message

@@ -40,7 +40,7 @@ def test_a_trickling_answer_ends_at_the_deadline_as_a_retriable_error(what: str)
             session.get(server.url + "/V1/products")
         elapsed = time.monotonic() - started
     assert elapsed < 6.0, f"the request stayed open {elapsed:.1f}s with a 3 s deadline"
-    error = raise_for_network(info.value, server.url)
+    error = raise_for_network(info.value, server.url, setting="API_ENDPOINT")
     assert isinstance(error, RetriableApiError)
     assert "SYNC_HTTP_TIMEOUT" in str(info.value)
 

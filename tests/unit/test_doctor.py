@@ -11,6 +11,7 @@ import responses
 from pydantic import SecretStr
 
 from sync.api.auth import ImsClientCredentials
+from sync.api.classify import response_json
 from sync.api.paging import Page
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
@@ -20,8 +21,8 @@ from sync.doctor import Finding, render_json, render_text, verdict
 from sync.doctor.local import database_findings, token_cache_finding
 from sync.doctor.remote import StoreProbe, accs_findings, check_token, probe_stores
 from sync.errors import (
+    AccsSyncError,
     AuthError,
-    FatalApiError,
     PageSizeLimited,
     PermissionDenied,
     RetriableApiError,
@@ -31,10 +32,18 @@ from sync.settings import DEFAULT_SCOPES
 TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
 SCOPES = DEFAULT_SCOPES.split(",")
 API = "https://na1.api.commerce.adobe.com/TENANT"
-NO_STORE = (
-    "ACCS answered 400: The store that was requested wasn't found. Verify the store and try "
-    "again. (https://na1.api.commerce.adobe.com/TENANT/V1/products?...)"
-)
+NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
+
+
+def classified(status: int, message: str, store: str = "default") -> AccsSyncError:
+    """The error :mod:`sync.api.classify` makes of ACCS's answer ``{"message": message}``."""
+    url = f"{API}/V1/products?searchCriteria[pageSize]=1"
+    with responses.RequestsMock() as rsps:
+        rsps.get(url, status=status, json={"message": message})
+        response = requests.get(url, headers={"Store": store}, timeout=5)
+    with pytest.raises(AccsSyncError) as info:
+        response_json(response)
+    return info.value
 
 
 def by_name(findings: list[Finding]) -> dict[str, Finding]:
@@ -200,7 +209,7 @@ def test_a_good_store_reports_endpoint_org_store_page_size_and_count() -> None:
 def test_an_unknown_store_fails_as_configuration_and_the_good_one_still_counts() -> None:
     found = accs(
         StoreProbe("default", page=page(750, 100)),
-        StoreProbe("nope", error=FatalApiError(NO_STORE, status=400)),
+        StoreProbe("nope", error=classified(400, NO_STORE, "nope")),
     )
     assert by_name(found)["store nope"].status == "fail"
     assert by_name(found)["store nope"].category == "config"
@@ -237,7 +246,7 @@ def test_a_refused_org_id_is_reported_once_as_configuration() -> None:
 
 
 def test_a_wrong_tenant_path_is_an_endpoint_configuration_failure() -> None:
-    error = FatalApiError("ACCS answered 404: Request does not match any route.", status=404)
+    error = classified(404, "Request does not match any route.")
     found = accs(StoreProbe("default", error=error))
     assert by_name(found)["endpoint"].status == "fail"
     assert "API_ENDPOINT" in by_name(found)["endpoint"].detail
