@@ -12,9 +12,10 @@ import psycopg.errors
 import pymysql
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 
 from sync.clock import FakeClock
+from sync.db.engine import make_engine
 from sync.db.faults import DatabaseUnavailable, Fault, classify, describe
 from sync.db.retry import Transactions, after_commit
 from sync.errors import Interrupted
@@ -229,3 +230,30 @@ def test_outside_a_transaction_an_effect_runs_at_once() -> None:
     ran: list[int] = []
     after_commit(lambda: ran.append(1))
     assert ran == [1]
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout"),
+    [
+        ("postgresql://u@127.0.0.1:1/db", 10),
+        ("postgresql://u@127.0.0.1:1/db?connect_timeout=3", "3"),
+        ("mysql://u@127.0.0.1:1/db", 10),
+    ],
+)
+def test_a_server_that_vanished_fails_a_connect_in_seconds(url: str, timeout: object) -> None:
+    engine = make_engine(url)
+    seen: list[dict[str, object]] = []
+
+    def refuse(
+        _dialect: object, _record: object, _cargs: object, cparams: dict[str, object]
+    ) -> None:
+        seen.append(dict(cparams))
+        raise RuntimeError("refused before any network")
+
+    event.listen(engine, "do_connect", refuse)
+    try:
+        with pytest.raises(RuntimeError):
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert seen and seen[0]["connect_timeout"] == timeout
