@@ -758,14 +758,15 @@ class Pipeline:
             store.rejected += len(rejects)
             store.deleted += deleted
             store.rejected_ids |= rejected_ids
-            log.debug(
-                "store %s: page %d wrote %d products (%d unchanged, %d deleted)",
-                code,
-                store.pages,
-                outcome.written,
-                outcome.unchanged,
-                deleted,
-            )
+            with log_context(page=store.pages):
+                log.debug(
+                    "store %s: page %d wrote %d products (%d unchanged, %d deleted)",
+                    code,
+                    store.pages,
+                    outcome.written,
+                    outcome.unchanged,
+                    deleted,
+                )
 
         after_commit(counted)
 
