@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials, ImsRefreshTokens
 from sync.api.limiter import RequestGate
@@ -18,6 +19,7 @@ from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.clock import Clock, SystemClock
 from sync.db.engine import make_engine, normalize_url
+from sync.db.faults import describe
 from sync.db.migrate import ensure_schema
 from sync.db.state import record_auth_audit
 from sync.errors import ConfigError
@@ -78,7 +80,14 @@ class App:
         finally:
             # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
             self.client.gate.lift()
-        record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+        try:
+            record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+        except SQLAlchemyError as exc:  # the run's own outcome is what matters
+            log.warning(
+                "could not add the authentication counts to run %d: %s",
+                stats.run_id,
+                describe(exc, self.secrets.scrub),
+            )
         return stats
 
     def close(self) -> None:
@@ -163,6 +172,7 @@ def build_app(
             lister=client,
             max_item_bytes=settings.sync_max_item_bytes,
             lock_wait_seconds=settings.sync_lock_wait_seconds,
+            db_retry_seconds=settings.sync_db_retry_seconds,
         )
     except BaseException:
         engine.dispose()

@@ -581,11 +581,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `accs-sync status | head`
         return EXIT_OK
     except SQLAlchemyError as exc:
-        # Server down, wrong password, missing database: one line, no traceback.
-        orig = getattr(exc, "orig", None) or exc
-        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        # Server down, wrong password, missing database: one line, no traceback, no SQL.
+        from sync.db.faults import describe
+
         print(
-            f"accs-sync: error: database error ({type(orig).__name__}: {secrets.scrub(detail)}); "
+            f"accs-sync: error: database error ({describe(exc, secrets.scrub)}); "
             "check DATABASE_URL and that the database server is reachable",
             file=sys.stderr,
         )

@@ -31,6 +31,7 @@ starts over at the next run (passes over these resources are short, so no checkp
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import queue
 import threading
@@ -50,6 +51,7 @@ from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
+from sync.db.retry import Transactions, after_commit
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
@@ -83,6 +85,8 @@ class PassContext(Protocol):
     """What a pass borrows from the run (the pipeline provides it)."""
 
     engine: Engine
+    #: The run's database work, retried through lost connections (SYNC_DB_RETRY_SECONDS).
+    db: Transactions
     observer: Observer
     lookback_seconds: int
     #: SYNC_CONCURRENCY: how many partitions of a resource are walked at once.
@@ -131,8 +135,8 @@ class ResourcePass:
         yet; else an incremental pass (which turns into a full one when counts differ)."""
         watermark = None
         if self.resource.incremental is not None and not full:
-            with self.context.engine.connect() as conn:
-                raw = get_raw_state(conn, self.store_code, watermark_key(self.resource))
+            key = watermark_key(self.resource)
+            raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
             watermark = self.context.stamps.stored(self._what(), raw)
         if watermark is None:
             self._full()
@@ -171,11 +175,14 @@ class ResourcePass:
                 self.resource.name,
                 self.store_code,
             )
-        with self.context.engine.begin() as conn:
-            if keyed:
-                self.stats.deleted += self._sweep(conn, seen)
+
+        def complete(conn: Connection) -> int:
+            deleted = self._sweep(conn, seen) if keyed else 0
             if self.resource.incremental:
                 self._set_watermark(conn, high_water)
+            return deleted
+
+        self.stats.deleted += self.context.db.write(complete)
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
@@ -232,8 +239,7 @@ class ResourcePass:
                     pending = ahead.submit(
                         contextvars.copy_context().run, self._fetch, walk, following
                     )
-                with self.context.engine.begin() as conn:
-                    keyed &= self._write_page(conn, page, seen)
+                keyed &= self._commit(page, seen)
                 position = following
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
@@ -350,8 +356,7 @@ class ResourcePass:
                     page, done = message
                     try:
                         if error is None:
-                            with self.context.engine.begin() as conn:
-                                keyed &= self._write_page(conn, page, seen)
+                            keyed &= self._commit(page, seen)
                     except Exception as exc:  # noqa: BLE001 - raised below, once workers stop
                         error = exc
                         deadline = deadline or time.monotonic() + STOP_GRACE
@@ -399,11 +404,15 @@ class ResourcePass:
         query = sa.select(sa.func.count()).select_from(table).where(table.c.deleted_at.is_(None))
         if self.resource.per_store:
             query = query.where(table.c.store_code == self.store_code)
-        with self.context.engine.connect() as conn:
-            live = int(conn.execute(query).scalar_one())
+        live = int(self.context.db.read(lambda conn: conn.execute(query).scalar_one()))
         return live != page.total_count
 
     # -- one page ---------------------------------------------------------------------------------
+
+    def _commit(self, page: Page, seen: set[Key] | None) -> bool:
+        """Write ``page`` in a transaction of its own (retried whole, the same page, after a
+        lost connection or a deadlock). Returns whether every item had a key."""
+        return self.context.db.write(lambda conn: self._write_page(conn, page, seen))
 
     def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None) -> bool:
         """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
@@ -483,18 +492,19 @@ class ResourcePass:
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
         if high is not None and self.stats.mode == "incremental":
             self._raise_watermark(conn, format_accs_time(high))
+        after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
+        return keyed
+
+    def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
+        """A committed page in the run's counters and metrics (once, a retried page too)."""
         self.stats.pages += 1
-        written_count = report["inserted"] + report["updated"] + report["revived"]
-        self.stats.written += written_count
+        self.stats.written += report["inserted"] + report["updated"] + report["revived"]
         self.stats.unchanged += report["unchanged"]
-        self.stats.rejected += len(rejects)
+        self.stats.rejected += rejected
         self.context.observer.page_written(
             self.store_code,
-            PageReport(
-                items=len(page.items), rejected=len(rejects), resource=resource.name, **report
-            ),
+            PageReport(items=items, rejected=rejected, resource=self.resource.name, **report),
         )
-        return keyed
 
     def _key_columns(self) -> list[sa.Column[Any]]:
         table = self.resource.table
@@ -589,9 +599,8 @@ class ResourcePass:
             now,
             self.run_id,
         )
-        self.context.observer.page_written(
-            self.store_code, PageReport(deleted=len(gone), resource=self.resource.name)
-        )
+        report = PageReport(deleted=len(gone), resource=self.resource.name)
+        after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 
     def _item_name(self, item: dict[str, Any]) -> str:

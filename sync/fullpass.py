@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.ranges import IdRange, RangeSet, Step
@@ -160,10 +162,13 @@ class FullPass:
     def _commit(self, job: _Job) -> None:
         pipeline, code = self.pipeline, self.store.store_code
         interval = job.step.interval if self.tombstones else None
-        with pipeline.engine.begin() as conn:
+
+        def write(conn: Connection) -> None:  # retried whole, the same page, after a fault
             pipeline.write_page(conn, self.store, self.run_id, job.step.page, interval=interval)
             value = {"ranges": self.ranges.checkpoint(after=(job.rng, job.step))}
             pipeline.save_checkpoint(conn, code, {**value, **self.checkpoint_extra})
+
+        pipeline.db.write(write)
         self.ranges.committed(job.rng, job.step)
 
     # -- the workers --------------------------------------------------------------------------

@@ -49,14 +49,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.api.products import Newest
 from sync.clock import Clock
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
+from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
 from sync.db.lock import instance_lock
 from sync.db.rejects import Reject, clear_rejects, has_rejects, prune_rejects, record_rejects
+from sync.db.retry import Transactions, after_commit
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -64,10 +67,10 @@ from sync.db.state import (
     WATERMARK,
     FinishedStatus,
     delete_state,
-    finish_run,
     get_raw_state,
     get_state,
     mark_stale_runs,
+    record_outcome,
     set_state,
     start_run,
     update_run,
@@ -190,10 +193,15 @@ class Pipeline:
         lister: Lister | None = None,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
         lock_wait_seconds: float = 0.0,
+        db_retry_seconds: float = 60.0,
     ) -> None:
         self.engine = engine
         #: SYNC_LOCK_WAIT_SECONDS: how long a run waits for another run's lock.
         self.lock_wait_seconds = lock_wait_seconds
+        self.stop_event = stop_event or threading.Event()
+        #: Every unit of database work of a run, retried through a lost connection or a
+        #: deadlock for up to SYNC_DB_RETRY_SECONDS (:mod:`sync.db.retry`).
+        self.db = Transactions(engine, clock, self.stop_event, db_retry_seconds, scrub)
         #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
         self.max_item_bytes = max_item_bytes
         self.lister = lister
@@ -208,7 +216,6 @@ class Pipeline:
         self.clock = clock
         self.store_codes = store_codes
         self.page_size = page_size
-        self.stop_event = stop_event or threading.Event()
         #: Judges upstream updated_at values before one becomes a watermark.
         self.stamps = Stamps(self.now, scrub)
 
@@ -242,15 +249,21 @@ class Pipeline:
         if window and kind != "backfill":
             raise ValueError("only a backfill takes an updated_at window")
         chosen = self._check_resources(resources) if resources is not None else self.resources
-        with instance_lock(
-            self.engine,
-            wait_seconds=self.lock_wait_seconds,
-            clock=self.clock,
-            stop=self.stop_event,
-        ):
-            # Holding the lock, any run still marked "running" belongs to a dead process.
-            mark_stale_runs(self.engine, self.now())
-            return self._run_locked(kind, window, chosen)
+        try:
+            with instance_lock(
+                self.engine,
+                wait_seconds=self.lock_wait_seconds,
+                clock=self.clock,
+                stop=self.stop_event,
+            ):
+                # Holding the lock, any run still marked "running" belongs to a dead process.
+                mark_stale_runs(self.engine, self.now())
+                return self._run_locked(kind, window, chosen)
+        except SQLAlchemyError as exc:  # before the run was recorded: nothing was written
+            raise DatabaseFailed(
+                f"database error ({describe(exc, self.scrub)}); check DATABASE_URL and that "
+                "the database server is reachable"
+            ) from None
 
     def _check_resources(self, resources: Sequence[str]) -> tuple[str, ...]:
         chosen = tuple(resources)
@@ -292,8 +305,17 @@ class Pipeline:
                 self._resource(RESOURCES[name], stats, kind, run_id, unknown)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
+        except DatabaseUnavailable as exc:
+            outcome, stats.exception = "failed", exc
+            stats.error = f"{exc.message}; {_committed(stats)}; the next run resumes from there"
         except AccsSyncError as exc:
             outcome, stats.error, stats.exception = "failed", exc.message, exc
+        except SQLAlchemyError as exc:
+            # Described by the driver's error alone: SQLAlchemy's text carries the statement
+            # and its parameters (a page of products).
+            stats.exception = DatabaseFailed(f"database error ({describe(exc, self.scrub)})")
+            outcome, stats.error = "failed", stats.exception.message
+            log.error("run %d failed: %s", run_id, stats.error)
         except Exception as exc:
             # A bug or a database failure: recorded, logged with its traceback, reported.
             log.exception("run %d failed unexpectedly", run_id)
@@ -306,11 +328,10 @@ class Pipeline:
         if stats.error is not None:
             stats.error = self.scrub(stats.error)
         stats.seconds = self.clock.monotonic() - started
-        finish_run(self.engine, run_id, outcome, self.now(), stats.error)
+        recorded = self._finish(run_id, outcome, stats)
         self.observer.run_finished(run_id, kind, outcome, stats.seconds)
-        pruned = prune_rejects(self.engine, self.now())
-        if pruned:
-            log.info("pruned %d stale rows from sync_rejects", pruned)
+        if recorded:
+            self._prune_rejects()
         log.info(
             "run %d %s: %d products written in %d pages (%d rejected, %d deleted) in %.1fs",
             run_id,
@@ -322,6 +343,43 @@ class Pipeline:
             stats.seconds,
         )
         return stats
+
+    def _finish(self, run_id: int, outcome: FinishedStatus, stats: RunStats) -> bool:
+        """Record the run's outcome, waiting for the database as long as a page would (the
+        database may come back meanwhile); when it cannot, say so in the run's error."""
+        finished = self.now()
+        try:
+            self.db.write(
+                functools.partial(
+                    record_outcome,
+                    run_id=run_id,
+                    status=outcome,
+                    finished_at=finished,
+                    error=stats.error,
+                )
+            )
+        except (SQLAlchemyError, DatabaseFailed, Interrupted) as exc:
+            reason = exc.message if isinstance(exc, AccsSyncError) else describe(exc, self.scrub)
+            log.debug("cannot record run %d: %s", run_id, reason)
+            note = (
+                f"run {run_id} could not be recorded as {outcome} in sync_runs (the database "
+                "still does not answer); the next run marks it abandoned"
+            )
+            stats.error = note if stats.error is None else f"{stats.error}; {note}"
+            if stats.status == "success":
+                stats.status = "failed"
+                stats.exception = DatabaseFailed(note)
+            return False
+        return True
+
+    def _prune_rejects(self) -> None:
+        try:
+            pruned = prune_rejects(self.engine, self.now())
+        except SQLAlchemyError as exc:  # housekeeping: the next run prunes them
+            log.warning("could not prune sync_rejects: %s", describe(exc, self.scrub))
+            return
+        if pruned:
+            log.info("pruned %d stale rows from sync_rejects", pruned)
 
     def _products(
         self, stats: RunStats, kind: RunKind, run_id: int, window: Window, unknown: set[str]
@@ -389,9 +447,12 @@ class Pipeline:
                 return
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
-        with self.engine.connect() as conn:
-            stored_watermark = get_raw_state(conn, store.store_code, WATERMARK)
-            checkpoint = get_state(conn, store.store_code, CHECKPOINT)
+        stored_watermark, checkpoint = self.db.read(
+            lambda conn: (
+                get_raw_state(conn, store.store_code, WATERMARK),
+                get_state(conn, store.store_code, CHECKPOINT),
+            )
+        )
         position: ChangesPosition | None = None
         if checkpoint is None and kind == "sync":
             position = self._stored_watermark(store.store_code, stored_watermark)
@@ -418,8 +479,7 @@ class Pipeline:
             run_pass = functools.partial(self._incremental_or_full, store, run_id, position)
         self.observer.store_started(store.store_code, store.mode)
         run_pass()
-        with self.engine.connect() as conn:
-            watermark = get_state(conn, store.store_code, WATERMARK)
+        watermark = self.db.read(lambda conn: get_state(conn, store.store_code, WATERMARK))
         self.observer.store_finished(
             store.store_code, None if watermark is None else watermark.get("updated_at")
         )
@@ -470,8 +530,8 @@ class Pipeline:
         ranges.set_highest(highest)
         extra = {"high_water": high_water, "window": window.to_json()}
         if checkpoint is None:
-            with self.engine.begin() as conn:
-                self.save_checkpoint(conn, code, {"ranges": ranges.checkpoint(), **extra})
+            start = {"ranges": ranges.checkpoint(), **extra}
+            self.db.write(lambda conn: self.save_checkpoint(conn, code, start))
         FullPass(
             self,
             store,
@@ -484,10 +544,13 @@ class Pipeline:
         ).run()
         if ranges.splits:
             log.debug("store %s: %d id ranges were split to keep workers busy", code, ranges.splits)
-        with self.engine.begin() as conn:
+
+        def complete(conn: Connection) -> None:
             delete_state(conn, code, CHECKPOINT)
             if not window:
                 self._set_watermark(conn, code, high_water)
+
+        self.db.write(complete)
 
     def _newest_below(self, code: str, condition: Filter, size: int) -> Page:
         """The H0 probe's second try: the newest ``size`` products matching ``condition``."""
@@ -560,9 +623,12 @@ class Pipeline:
                 high_water = ChangesWalk.high_water(
                     high_water, page, functools.partial(self.stamps.usable, limit=limit)
                 )
-                with self.engine.begin() as conn:
+
+                def commit(conn: Connection, page: Page = page, mark: Any = high_water) -> None:
                     self.write_page(conn, store, run_id, page)
-                    self._raise_watermark(conn, code, high_water)
+                    self._raise_watermark(conn, code, mark)
+
+                self.db.write(commit)
                 position = following
         finally:
             if ahead is not None:
@@ -707,33 +773,36 @@ class Pipeline:
             revived=outcome.revived,
             deleted=deleted,
         )
-        self.observer.page_written(
-            code,
-            PageReport(
-                items=len(page.items),
-                inserted=outcome.inserted,
-                updated=outcome.updated,
-                revived=outcome.revived,
-                unchanged=outcome.unchanged,
-                deleted=deleted,
-                rejected=len(rejects),
-            ),
+        report = PageReport(
+            items=len(page.items),
+            inserted=outcome.inserted,
+            updated=outcome.updated,
+            revived=outcome.revived,
+            unchanged=outcome.unchanged,
+            deleted=deleted,
+            rejected=len(rejects),
         )
-        store.pages += 1
-        store.products += outcome.written
-        store.unchanged += outcome.unchanged
-        store.revived += outcome.revived
-        store.rejected += len(rejects)
-        store.deleted += deleted
-        store.rejected_ids |= rejected_ids
-        log.debug(
-            "store %s: page %d wrote %d products (%d unchanged, %d deleted)",
-            code,
-            store.pages,
-            outcome.written,
-            outcome.unchanged,
-            deleted,
-        )
+
+        def counted() -> None:  # once the page is committed (a retried page counts once)
+            self.observer.page_written(code, report)
+            store.pages += 1
+            store.products += outcome.written
+            store.unchanged += outcome.unchanged
+            store.revived += outcome.revived
+            store.rejected += len(rejects)
+            store.deleted += deleted
+            store.rejected_ids |= rejected_ids
+            with log_context(page=store.pages):
+                log.debug(
+                    "store %s: page %d wrote %d products (%d unchanged, %d deleted)",
+                    code,
+                    store.pages,
+                    outcome.written,
+                    outcome.unchanged,
+                    deleted,
+                )
+
+        after_commit(counted)
 
     @staticmethod
     def _parse(
@@ -845,6 +914,12 @@ def _denied(
         f"integration needs the ACL resource {exc.acl or acl} (or leave {resource} out of "
         "SYNC_RESOURCES)"
     )
+
+
+def _committed(stats: RunStats) -> str:
+    """What a run had committed when it stopped, in words."""
+    pages = stats.pages + sum(r.pages for r in stats.resources)
+    return f"this run committed {pages} pages ({stats.products} products written) before it"
 
 
 def _describe(window: Window) -> str:

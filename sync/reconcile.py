@@ -28,9 +28,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
-from sync.api.paging import IdPosition, IdWalk
+from sync.api.paging import IdPosition, IdWalk, Page
 from sync.db.changes import CHUNK, local_index, tombstone
 from sync.db.rejects import pending_rejects
 from sync.db.schema import products
@@ -76,8 +77,9 @@ def diff_upstream_ids(pipeline: ProductPasses, store_code: str, skip: set[int]) 
         # This page covers ids after the previous page's last id, up to its own last id; the
         # last page also covers every higher id (mirrored rows beyond upstream's newest id).
         upto = None if following is None else following.last_id
-        with pipeline.engine.connect() as conn:
-            local = local_index(conn, store_code, after=position.last_id, upto=upto)
+        local = pipeline.db.read(
+            functools.partial(local_index, store_code=store_code, after=position.last_id, upto=upto)
+        )
         _compare(listed, local, skip, diff)
         if following is None:
             return diff
@@ -120,10 +122,13 @@ def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> No
         len(diff.fetch),
     )
     for start in range(0, len(gone), CHUNK):
-        with pipeline.engine.begin() as conn:
-            deleted = tombstone(conn, code, gone[start : start + CHUNK], pipeline.now(), run_id)
+
+        def bury(conn: Connection, part: list[int] = gone[start : start + CHUNK]) -> int:
+            deleted = tombstone(conn, code, part, pipeline.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
-        store.deleted += deleted
+            return deleted
+
+        store.deleted += pipeline.db.write(bury)
     if store.deleted:
         log.info("store %s: %d products deleted upstream", code, store.deleted)
     _fetch_by_id(pipeline, store, run_id, sorted(diff.fetch))
@@ -143,8 +148,11 @@ def _fetch_by_id(pipeline: ProductPasses, store: StoreStats, run_id: int, ids: l
             )
 
         page = pipeline.fetch(criteria, None, store.store_code)
-        with pipeline.engine.begin() as conn:
+
+        def write(conn: Connection, page: Page = page) -> None:
             pipeline.write_page(conn, store, run_id, page)
+
+        pipeline.db.write(write)
         position += min(len(part), pipeline.page_size)
 
 
@@ -152,13 +160,16 @@ def counts_differ(pipeline: ProductPasses, store: StoreStats) -> bool:
     """Whether ACCS's ``total_count`` differs from the live rows plus pending rejects."""
     code = store.store_code
     upstream = pipeline.guarded(lambda: pipeline.catalog.count(code))
-    with pipeline.engine.connect() as conn:
+
+    def local(conn: Connection) -> tuple[int, int]:
         live = conn.execute(
             sa.select(sa.func.count())
             .select_from(products)
             .where(products.c.store_code == code, products.c.deleted_at.is_(None))
         ).scalar_one()
-        rejected = pending_rejects(conn, code)
+        return int(live), pending_rejects(conn, code)
+
+    live, rejected = pipeline.db.read(local)
     if live + rejected == upstream:
         return False
     log.info(

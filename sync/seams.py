@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
 from sync.db.changes import IdInterval
+from sync.db.retry import Transactions
 from sync.stats import StoreStats
 
 __all__ = ["Counting", "ProductPasses"]
@@ -30,6 +31,8 @@ class ProductPasses(Protocol):
     """The pipeline, as the full pass and the id listing see it."""
 
     engine: Engine
+    #: The run's database work, retried through lost connections (SYNC_DB_RETRY_SECONDS).
+    db: Transactions
     page_size: int
 
     @property

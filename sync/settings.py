@@ -249,6 +249,9 @@ class Settings(DatabaseSettings):
     sync_max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: An item whose JSON text is larger is rejected (sync_rejects) instead of written.
     sync_max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, ge=1024, le=256 * 1024 * 1024)
+    #: How long a page's transaction is retried while the database does not answer (a lost
+    #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
+    sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod

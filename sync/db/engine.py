@@ -30,6 +30,7 @@ from sync import jsontext
 from sync.errors import ConfigError
 
 __all__ = [
+    "SERVER_CONNECT_TIMEOUT",
     "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "normalize_url",
@@ -40,6 +41,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds a connection to a server may take unless the URL says otherwise (``connect_timeout``
+#: in its query): a server that vanished without a word (a failover moving its address) must fail
+#: a connect in time for the run's retries (SYNC_DB_RETRY_SECONDS), not after the system's minutes.
+SERVER_CONNECT_TIMEOUT = 10
 
 _SETTING = "DATABASE_URL"
 _EXAMPLES = "use sqlite:///file.db, postgresql://... or mysql://..."
@@ -131,9 +136,12 @@ def make_engine(url: str, *, connect_timeout: int | None = None, read_only: bool
         else:
             parsed = _prepare_sqlite_path(parsed)
     else:
-        # Long-running daemons outlive server-side idle timeouts; test before use.
+        # Test every connection before use: daemons outlive server-side idle timeouts, and after
+        # a restart or failover the pool holds only dead connections (sync.db.retry).
         kwargs["pool_pre_ping"] = True
         kwargs["pool_recycle"] = 3600
+        if connect_timeout is None and "connect_timeout" not in parsed.query:
+            connect_timeout = SERVER_CONNECT_TIMEOUT
         if connect_timeout is not None:  # psycopg and PyMySQL both take whole seconds
             kwargs["connect_args"] = {"connect_timeout": connect_timeout}
     try:

@@ -29,6 +29,7 @@ from sync.errors import SchemaError
 __all__ = [
     "ABANDONED",
     "BACKFILL_CHECKPOINT",
+    "ERROR_MAX",
     "RUNNING",
     "WATERMARK",
     "FinishedStatus",
@@ -36,6 +37,7 @@ __all__ = [
     "RunInfo",
     "StateEntry",
     "all_state",
+    "cap_error",
     "delete_state",
     "finish_run",
     "get_raw_state",
@@ -44,6 +46,7 @@ __all__ = [
     "product_counts",
     "recent_runs",
     "record_auth_audit",
+    "record_outcome",
     "set_state",
     "start_run",
     "update_run",
@@ -62,7 +65,8 @@ FinishedStatus = Literal["success", "partial", "failed", "interrupted"]
 _FINISHED: frozenset[str] = frozenset(("success", "partial", "failed", "interrupted"))
 
 _STORE_CODES_MAX = 255
-_ERROR_MAX = 8000  # characters; 4-byte UTF-8 still fits MySQL's 64 KiB TEXT
+#: The longest error kept in sync_runs (characters): one line for a human, never a dump.
+ERROR_MAX = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,13 @@ def update_run(
     conn.execute(sa.update(sync_runs).where(c.id == run_id).values(**values))
 
 
+def cap_error(error: str | None) -> str | None:
+    """``error`` cut to :data:`ERROR_MAX` characters (what is stored and shown of it)."""
+    if error is not None and len(error) > ERROR_MAX:
+        return error[: ERROR_MAX - 3] + "..."
+    return error
+
+
 def finish_run(
     engine: Engine,
     run_id: int,
@@ -253,21 +264,31 @@ def finish_run(
     finished_at: datetime,
     error: str | None = None,
 ) -> None:
-    """Record a run's outcome and commit.
+    """Record a run's outcome and commit (see :func:`record_outcome`)."""
+    with engine.begin() as conn:
+        record_outcome(conn, run_id, status, finished_at, error)
+
+
+def record_outcome(
+    conn: Connection,
+    run_id: int,
+    status: FinishedStatus,
+    finished_at: datetime,
+    error: str | None = None,
+) -> None:
+    """Record a run's outcome in the caller's transaction; ``error`` is capped to
+    :data:`ERROR_MAX` characters.
 
     Overwrites "abandoned": if another process mistook this run for a dead one, the run's own
     account of how it ended is the true one.
     """
     if status not in _FINISHED:
         raise ValueError(f"finish_run status must be one of {sorted(_FINISHED)}, got {status!r}")
-    if error is not None and len(error) > _ERROR_MAX:
-        error = error[: _ERROR_MAX - 3] + "..."
-    with engine.begin() as conn:
-        result = conn.execute(
-            sa.update(sync_runs)
-            .where(sync_runs.c.id == run_id)
-            .values(status=status, finished_at=naive_utc(finished_at), error=error)
-        )
+    result = conn.execute(
+        sa.update(sync_runs)
+        .where(sync_runs.c.id == run_id)
+        .values(status=status, finished_at=naive_utc(finished_at), error=cap_error(error))
+    )
     if result.rowcount == 0:
         logger.warning(
             "run %d is not in sync_runs; its outcome (%s) was not recorded", run_id, status
@@ -332,7 +353,7 @@ def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
             status=row.status,
             pages=row.pages,
             products_written=row.products_written,
-            error=row.error,
+            error=cap_error(row.error),
             token_mints=row.token_mints,
             token_refreshes=row.token_refreshes,
             auth_retries=row.auth_retries,
