@@ -51,7 +51,9 @@ _CHUNK = 64 * 1024
 
 class _Watchdog:
     """One thread for every request deadline of the process (not a timer thread per request):
-    a heap of armed deadlines, each shutting its socket down when it passes."""
+    a heap of armed deadlines, each shutting its socket down when it passes. It lives as long
+    as the process; its name is not a run's worker name (``accs-sync-*``), which must be gone
+    when a run ends."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -64,7 +66,7 @@ class _Watchdog:
             heapq.heappush(self._heap, (at, next(self._seq), deadline, sock))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._run, name="accs-sync-http-deadlines", daemon=True
+                    target=self._run, name="http-deadline-watchdog", daemon=True
                 )
                 self._thread.start()
             self._cond.notify()
