@@ -255,10 +255,14 @@ class Pipeline:
                 wait_seconds=self.lock_wait_seconds,
                 clock=self.clock,
                 stop=self.stop_event,
-            ):
+            ) as lock:
                 # Holding the lock, any run still marked "running" belongs to a dead process.
                 mark_stale_runs(self.engine, self.now())
-                return self._run_locked(kind, window, chosen)
+                self.db.guard = lock.ensure
+                try:
+                    return self._run_locked(kind, window, chosen)
+                finally:
+                    self.db.guard = None
         except SQLAlchemyError as exc:  # before the run was recorded: nothing was written
             raise DatabaseFailed(
                 f"database error ({describe(exc, self.scrub)}); check DATABASE_URL and that "

@@ -31,7 +31,14 @@ from sync.clock import Clock, SystemClock
 from sync.errors import AccsSyncError, Interrupted
 from sync.lockfile import open_lock_file
 
-__all__ = ["EXIT_BUSY", "AlreadyRunning", "instance_lock", "mysql_lock_name"]
+__all__ = [
+    "EXIT_BUSY",
+    "AlreadyRunning",
+    "LockLost",
+    "RunLock",
+    "instance_lock",
+    "mysql_lock_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +84,20 @@ def instance_lock(
     clock: Clock | None = None,
     poll_seconds: float = POLL_SECONDS,
     stop: threading.Event | None = None,
-) -> Iterator[None]:
-    """Hold the run lock; while another run holds it, wait up to ``wait_seconds`` (asking
-    every ``poll_seconds``), then raise :class:`AlreadyRunning`. A ``stop`` set while waiting
-    raises :class:`~sync.errors.Interrupted` (nothing was done)."""
+) -> Iterator[RunLock]:
+    """Hold the run lock (yielded: see :meth:`RunLock.ensure`); while another run holds it,
+    wait up to ``wait_seconds`` (asking every ``poll_seconds``), then raise
+    :class:`AlreadyRunning`. A ``stop`` set while waiting raises
+    :class:`~sync.errors.Interrupted` (nothing was done)."""
     clock = clock or SystemClock(stop)
     deadline = clock.monotonic() + wait_seconds
     announced = False
     while True:
-        with _attempt(engine) as got:
-            if got:
+        with _attempt(engine) as held:
+            if held is not None:
                 if announced:
                     log.info("the other run has finished; this one starts")
-                yield
+                yield held
                 return
         if stop is not None and stop.is_set():
             raise Interrupted("stop requested while waiting for the run lock; nothing was done")
@@ -106,14 +114,102 @@ def instance_lock(
         clock.sleep(min(poll_seconds, remaining))
 
 
+class RunLock:
+    """The run lock while it is held. On a server it lives in its connection's session, and a
+    failover or a restart ends that session and drops the lock with it: :meth:`ensure` (called
+    before a page is written again after a lost connection, see :mod:`sync.db.retry`) takes it
+    again on a fresh connection, or raises :class:`LockLost` when another run has it by then."""
+
+    def __init__(self, engine: Engine | None = None, conn: sa.Connection | None = None) -> None:
+        self._engine = engine
+        self._conn = conn
+        self._mutex = threading.Lock()
+
+    def ensure(self) -> None:
+        """Return when the lock is still (or again) this run's; a database that does not
+        answer raises its own error (retried by the caller), another holder :class:`LockLost`."""
+        if self._engine is None:
+            return  # SQLite's flock belongs to the process, not to a connection
+        with self._mutex:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(sa.select(1))
+                    self._conn.commit()
+                    return  # the session is alive, and so is its lock
+                except sa.exc.SQLAlchemyError:
+                    self._drop()
+            conn = self._engine.connect()
+            try:
+                got = _try_lock(conn)
+            except BaseException:
+                conn.close()
+                raise
+            if not got:
+                conn.close()
+                raise LockLost(
+                    "the database dropped this run's lock with its connection, and another "
+                    "accs-sync run holds it now: this run stops (every page committed before "
+                    "is kept; the other run carries on)"
+                )
+            self._conn = conn
+            log.warning("the run lock ended with its database connection; it is this run's again")
+
+    def _drop(self) -> None:
+        """Forget a connection whose session (and lock) is gone."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.invalidate()
+            conn.close()
+        except sa.exc.SQLAlchemyError:  # nothing is left to close
+            log.debug("closing the run lock's lost connection failed", exc_info=True)
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            _unlock(self._conn)
+            self._conn.close()
+        except sa.exc.SQLAlchemyError:
+            # The connection is gone, and the server released the lock with it.
+            log.debug("could not release the run lock", exc_info=True)
+            self._drop()
+
+
+class LockLost(AccsSyncError):
+    """Another run took the run lock while this run's connection (holding it) was gone."""
+
+
+def _lock_name(conn: sa.Connection) -> str:
+    return mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
+
+
+def _try_lock(conn: sa.Connection) -> bool:
+    if conn.dialect.name == "postgresql":
+        got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
+    else:
+        got = conn.execute(sa.select(sa.func.get_lock(_lock_name(conn), 0))).scalar()
+    conn.commit()
+    return bool(got)
+
+
+def _unlock(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_KEY)))
+    else:
+        conn.execute(sa.select(sa.func.release_lock(_lock_name(conn))))
+    conn.commit()
+
+
 @contextmanager
-def _attempt(engine: Engine) -> Iterator[bool]:
-    """Try the lock once: yields True while holding it (released on exit), False if busy."""
+def _attempt(engine: Engine) -> Iterator[RunLock | None]:
+    """Try the lock once: yields the held lock (released on exit), None if busy."""
     dialect = engine.dialect.name
     if dialect == "sqlite":
         database = engine.url.database
         if not database or database == ":memory:":
-            yield True  # a private in-memory database cannot be shared
+            yield RunLock()  # a private in-memory database cannot be shared
             return
         # The real path: the same file reached through a link must meet the same lock.
         real = Path(os.path.realpath(database))
@@ -122,33 +218,27 @@ def _attempt(engine: Engine) -> Iterator[bool]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                yield False
+                yield None
                 return
             try:
-                yield True
+                yield RunLock()
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
         return
-    with engine.connect() as conn:
-        if dialect == "postgresql":
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_KEY))).scalar()
-            release = sa.select(sa.func.pg_advisory_unlock(_PG_KEY))
-        else:
-            name = mysql_lock_name(conn.execute(sa.select(sa.func.database())).scalar())
-            got = conn.execute(sa.select(sa.func.get_lock(name, 0))).scalar()
-            release = sa.select(sa.func.release_lock(name))
-        conn.commit()
-        if not got:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            try:
-                conn.execute(release)
-                conn.commit()
-            except sa.exc.DBAPIError:
-                # The connection is gone, and the server released the lock with it.
-                log.debug("could not release the run lock", exc_info=True)
+    conn = engine.connect()
+    try:
+        got = _try_lock(conn)
+    except BaseException:
+        conn.close()
+        raise
+    if not got:
+        conn.close()
+        yield None
+        return
+    lock = RunLock(engine, conn)
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -82,6 +82,10 @@ class Transactions:
         self.retry_seconds = retry_seconds
         self.scrub = scrub
         self.jitter = jitter
+        #: Called before a unit of work runs again after a fault: the run lock lives in a
+        #: server connection's session, which the fault may have ended (see
+        #: :meth:`sync.db.lock.RunLock.ensure`). Its own database errors are retried alike.
+        self.guard: Callable[[], None] | None = None
 
     def write(self, work: Callable[[Connection], T], *, within: float | None = None) -> T:
         """``work(conn)`` in one transaction, committed; retried whole after a retriable fault
@@ -117,6 +121,8 @@ class Transactions:
         tries = 0
         while True:
             try:
+                if tries and self.guard is not None:
+                    self.guard()
                 result = attempt()
             except Exception as exc:
                 fault = classify(exc)

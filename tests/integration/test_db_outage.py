@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from sync.cli import main
-from sync.db.engine import normalize_url
+from sync.db.engine import make_engine, normalize_url
+from sync.db.lock import AlreadyRunning, LockLost, instance_lock
 from sync.db.state import ERROR_MAX, finish_run, recent_runs, start_run
 from sync.emulator import EmulatorServer, RequestRecord
 from tests.integration.mirror import assert_mirror_equals_upstream, page_requests, runs
@@ -243,3 +244,25 @@ def test_a_stored_error_is_capped(engine: Engine) -> None:
     finish_run(engine, run_id, "failed", datetime(2026, 1, 1), "x" * 100_000)
     [run] = recent_runs(engine)
     assert run.error is not None and len(run.error) == ERROR_MAX
+
+
+@SERVERS
+def test_a_run_lock_lost_with_its_connection_is_taken_again_or_the_run_stops(db_url: str) -> None:
+    """Terminating the connections ends the run lock's session too, and the server drops the
+    lock with it: the run takes it again before it writes, or stops if another run has it."""
+    engine, other = make_engine(db_url), make_engine(db_url)
+    try:
+        with Faults(db_url, at=set()) as faults, instance_lock(engine) as lock:
+            assert faults.terminate() >= 1
+            lock.ensure()  # taken again on a fresh connection
+            with pytest.raises(AlreadyRunning), instance_lock(other):
+                pytest.fail("two runs hold the lock")
+            lock.ensure()  # still held: nothing to do
+            faults.terminate()
+            with instance_lock(other):  # another run starts while this one's session is gone
+                with pytest.raises(LockLost) as caught:
+                    lock.ensure()
+            assert "another accs-sync run" in caught.value.message
+    finally:
+        engine.dispose()
+        other.dispose()

@@ -257,3 +257,24 @@ def test_a_server_that_vanished_fails_a_connect_in_seconds(url: str, timeout: ob
     finally:
         engine.dispose()
     assert seen and seen[0]["connect_timeout"] == timeout
+
+
+def test_the_run_lock_is_checked_before_each_retry_and_only_then(engine: Engine) -> None:
+    """A lost connection may have taken the run lock's session with it: before a unit of work
+    runs again, the guard checks (or takes again) the lock; a first attempt costs no check."""
+    clock = FakeClock()
+    checks: list[int] = []
+    db = Transactions(engine, clock, retry_seconds=60)
+    db.guard = lambda: checks.append(1)
+    lost = pg("57P01", "terminating connection due to administrator command")
+    assert db.write(failing(2, lost, lambda conn: 7)) == 7
+    assert checks == [1, 1]
+    assert db.write(lambda conn: 8) == 8
+    assert checks == [1, 1]
+
+    def refused() -> None:
+        raise Interrupted("another run took the lock")
+
+    db.guard = refused
+    with pytest.raises(Interrupted):
+        db.write(failing(1, lost, lambda conn: 9))
