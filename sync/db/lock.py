@@ -138,14 +138,8 @@ class RunLock:
                     return  # the session is alive, and so is its lock
                 except sa.exc.SQLAlchemyError:
                     self._drop()
-            conn = self._engine.connect()
-            try:
-                got = _try_lock(conn)
-            except BaseException:
-                conn.close()
-                raise
-            if not got:
-                conn.close()
+            conn = _locked_connection(self._engine)
+            if conn is None:
                 raise LockLost(
                     "the database dropped this run's lock with its connection, and another "
                     "accs-sync run holds it now: this run stops (every page committed before "
@@ -194,6 +188,19 @@ def _try_lock(conn: sa.Connection) -> bool:
     return bool(got)
 
 
+def _locked_connection(engine: Engine) -> sa.Connection | None:
+    """A new connection whose session holds the server's run lock; None when it is taken."""
+    conn = engine.connect()
+    try:
+        if _try_lock(conn):
+            return conn
+    except BaseException:
+        conn.close()
+        raise
+    conn.close()
+    return None
+
+
 def _unlock(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_KEY)))
@@ -227,14 +234,8 @@ def _attempt(engine: Engine) -> Iterator[RunLock | None]:
         finally:
             os.close(fd)
         return
-    conn = engine.connect()
-    try:
-        got = _try_lock(conn)
-    except BaseException:
-        conn.close()
-        raise
-    if not got:
-        conn.close()
+    conn = _locked_connection(engine)
+    if conn is None:
         yield None
         return
     lock = RunLock(engine, conn)
