@@ -446,12 +446,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reconcile",
         parents=[common, running],
-        help="list every id to catch deletions, and re-check every product's content",
+        help="a full content pass: re-read everything, write what changed, tombstone what is gone",
+        description="A full pass over every product of each store view (resuming an unfinished "
+        "one), then over the other resources in SYNC_RESOURCES: every item is read again and "
+        "compared by content hash, so changes that leave updated_at alone (stock, images) are "
+        "written; each product page tombstones the mirrored rows of its id interval that ACCS "
+        "no longer has (categories and source items once their pass completed). Like a "
+        "backfill without a window.",
     ).set_defaults(func=cmd_run)
     sub.add_parser(
         "daemon",
         parents=[common],
-        help="run sync on SYNC_SCHEDULE and reconcile on SYNC_RECONCILE_SCHEDULE until SIGTERM",
+        help="run sync on SYNC_SCHEDULE, reconcile on SYNC_RECONCILE_SCHEDULE and source items "
+        "on SYNC_SOURCE_ITEMS_SCHEDULE until SIGTERM",
+        description="Until SIGTERM: sync at start and on SYNC_SCHEDULE, reconcile on "
+        "SYNC_RECONCILE_SCHEDULE, and source items on SYNC_SOURCE_ITEMS_SCHEDULE (a job of "
+        "their own, left out of the sync, unless that schedule is off). A schedule is an "
+        "interval (15m, 1h) or a crontab in UTC; the last two can be off.",
     ).set_defaults(func=cmd_daemon)
     sub.add_parser(
         "migrate", parents=[common], help="bring the database schema to the current version"
@@ -469,7 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.set_defaults(func=cmd_login)
     status = sub.add_parser(
-        "status", parents=[common], help="last runs, product counts, watermarks"
+        "status",
+        parents=[common],
+        help="recent runs, rows per resource, watermarks and checkpoints, rejects",
+        description="Read-only: the schema revision; live and deleted rows of products, "
+        "categories and source items per store view; the sync state (watermarks and "
+        "checkpoints, with a warning for an unusable one); the recent runs (pages, rows "
+        "written, unchanged, revived, deleted, rejected, authentication counts, errors) and "
+        "the rejects of the last run. Exit 1 when the last run failed (else 0), so it doubles "
+        "as a health check.",
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")
