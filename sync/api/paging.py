@@ -79,9 +79,10 @@ def http_date(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Page:
-    """One answer of ``GET /V1/products`` (or another ``searchCriteria`` list): raw items as received, the matching total, the
-    page size that was asked for (``None`` when unknown) and ACCS's clock when it answered
-    (its ``Date`` header as naive UTC; ``None`` when it sent none)."""
+    """One answer of ``GET /V1/products`` (or another ``searchCriteria`` list): raw items as
+    received, the matching total, the page size that was asked for (``None`` when unknown) and
+    ACCS's clock when it answered (its ``Date`` header as naive UTC; ``None`` when it sent
+    none)."""
 
     items: list[Any]
     total_count: int
