@@ -55,3 +55,16 @@ def test_each_module_imports_on_its_own(name: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_command_line_leaves_the_emulator_server_unimported() -> None:
+    """``accs-sync`` registers the emulator command without paying for the server."""
+    code = (
+        "import sys, sync.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('sync.emulator.'))\n"
+        "assert loaded == ['sync.emulator.cli_args'], loaded"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
