@@ -387,12 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         parents=[common, running],
         help="a full content pass: re-read everything, write what changed, tombstone what is gone",
-        description="A full pass over every product of each store view (resuming an unfinished "
-        "one), then over the other resources in SYNC_RESOURCES: every item is read again and "
-        "compared by content hash, so changes that leave updated_at alone (stock, images) are "
-        "written; each product page tombstones the mirrored rows of its id interval that ACCS "
-        "no longer has (categories and source items once their pass completed). Like a "
-        "backfill without a window.",
+        description="A full pass over each resource in SYNC_RESOURCES (or --resource): the "
+        "products of each store view (resuming an unfinished pass), then categories and source "
+        "items. Every item is read again and compared by content hash, so changes that leave "
+        "updated_at alone (stock, images) are written; each product page tombstones the "
+        "mirrored rows of its id interval that ACCS no longer has (categories and source items: "
+        "once their pass completed). Like a backfill without a window.",
     ).set_defaults(func=cmd_run)
     sub.add_parser(
         "daemon",
