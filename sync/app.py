@@ -288,8 +288,15 @@ def build_token_provider(
 
 
 def make_daemon(app: App) -> Daemon:
-    """The daemon for ``app``: ``sync`` on SYNC_SCHEDULE (and at start), ``reconcile`` on
-    SYNC_RECONCILE_SCHEDULE unless that is off."""
+    """The daemon for ``app``, three jobs:
+
+    * ``sync`` of SYNC_RESOURCES at start and on SYNC_SCHEDULE;
+    * ``reconcile`` (a full content pass over every resource, which also tombstones what is
+      gone) on SYNC_RECONCILE_SCHEDULE, unless that is off;
+    * a ``sync`` of source items alone on SYNC_SOURCE_ITEMS_SCHEDULE, when they are in
+      SYNC_RESOURCES and that schedule is not off; the main sync then leaves them out (stock
+      moves touch no ``updated_at``, so they are read in full, more often).
+    """
     from sync.resources import SOURCE_ITEMS
     from sync.scheduler import DISABLED, Daemon, ScheduledJob  # late: APScheduler, daemon only
 

@@ -11,16 +11,18 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync import __version__
+from sync.emulator.cli_args import add_arguments as add_emulator_arguments
+from sync.emulator.cli_args import emulator_faults as emulator_faults  # re-exported
+from sync.emulator.cli_args import run as run_emulator
 from sync.errors import AccsSyncError, ConfigError
 from sync.logs import LogFormat, remove_logging, setup_logging
 from sync.models import parse_window_time
@@ -31,7 +33,6 @@ from sync.resources import resource_names
 from sync.summary import summary_json, summary_lines
 
 if TYPE_CHECKING:
-    from sync.emulator import Faults
     from sync.stats import RunStats
 
 __all__ = ["main"]
@@ -86,28 +87,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "database_url", None):
         out["database_url"] = args.database_url
     return out
-
-
-def _at_least(low: float, kind: type[int] | type[float] = int) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value >= low:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{text} is below {low:g}")
-        return value
-
-    return parse
-
-
-def _http_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a base URL such as http://emulator:8080 (no path)"
-        )
-    return text.rstrip("/")
 
 
 def _window_time(text: str) -> Any:
@@ -326,48 +305,9 @@ def cmd_check(args: argparse.Namespace, secrets: SecretFilter) -> int:
     return verdict(findings)
 
 
-def emulator_faults(args: argparse.Namespace) -> Faults:
-    """The :class:`~sync.emulator.Faults` that ``accs-sync emulator``'s flags ask for."""
-    from sync.emulator import Faults
-
-    return Faults(
-        latency=args.latency,
-        rate_limit_rps=args.rate_limit_rps,
-        rate_limit_burst=args.rate_limit_burst,
-        error_5xx_every=args.error_5xx_every,
-    )
-
-
-def _store_views(text: str) -> tuple[str, ...]:
-    from sync.emulator import parse_stores
-
-    try:
-        return parse_stores(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.emulator import CannotListen, serve_forever
-
     _setup_logging(args, secrets, "INFO", _log_format(args))
-    if args.catalog and not Path(args.catalog).is_file():
-        raise ConfigError(f"--catalog {args.catalog!r}: no such file", setting="--catalog")
-    try:
-        serve_forever(
-            host=args.host,
-            port=args.port,
-            public_url=args.public_url,
-            products=args.products,
-            catalog_file=args.catalog,
-            print_fn=lambda line: print(line, flush=True),
-            seed=args.seed,
-            faults=emulator_faults(args),
-            render_cache_bytes=args.render_cache_mb * 1024 * 1024,
-            stores=args.stores,
-        )
-    except CannotListen as exc:  # a busy port: one line and exit 2, not a traceback
-        raise ConfigError(str(exc), setting="--port") from None
+    run_emulator(args, print_fn=lambda line: print(line, flush=True))
     return EXIT_OK
 
 
@@ -446,12 +386,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reconcile",
         parents=[common, running],
-        help="list every id to catch deletions, and re-check every product's content",
+        help="a full content pass: re-read everything, write what changed, tombstone what is gone",
+        description="A full pass over each resource in SYNC_RESOURCES (or --resource): the "
+        "products of each store view (resuming an unfinished pass), then categories and source "
+        "items. Every item is read again and compared by content hash, so changes that leave "
+        "updated_at alone (stock, images) are written; each product page tombstones the "
+        "mirrored rows of its id interval that ACCS no longer has (categories and source items: "
+        "once their pass completed). Like a backfill without a window.",
     ).set_defaults(func=cmd_run)
     sub.add_parser(
         "daemon",
         parents=[common],
-        help="run sync on SYNC_SCHEDULE and reconcile on SYNC_RECONCILE_SCHEDULE until SIGTERM",
+        help="run sync on SYNC_SCHEDULE, reconcile on SYNC_RECONCILE_SCHEDULE and source items "
+        "on SYNC_SOURCE_ITEMS_SCHEDULE until SIGTERM",
+        description="Until SIGTERM: sync at start and on SYNC_SCHEDULE, reconcile on "
+        "SYNC_RECONCILE_SCHEDULE, and source items on SYNC_SOURCE_ITEMS_SCHEDULE (a job of "
+        "their own, left out of the sync, unless that schedule is off). A schedule is an "
+        "interval (15m, 1h) or a crontab in UTC; the last two can be off.",
     ).set_defaults(func=cmd_daemon)
     sub.add_parser(
         "migrate", parents=[common], help="bring the database schema to the current version"
@@ -469,7 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.set_defaults(func=cmd_login)
     status = sub.add_parser(
-        "status", parents=[common], help="last runs, product counts, watermarks"
+        "status",
+        parents=[common],
+        help="recent runs, rows per resource, watermarks and checkpoints, rejects",
+        description="Read-only: the schema revision; live and deleted rows of products, "
+        "categories and source items per store view; the sync state (watermarks and "
+        "checkpoints, with a warning for an unusable one); the recent runs (pages, rows "
+        "written, unchanged, revived, deleted, rejected, authentication counts, errors) and "
+        "the rejects of the last run. Exit 1 when the last run failed (else 0), so it doubles "
+        "as a health check.",
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")
@@ -485,76 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
-    emulator.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1). Anything but loopback (e.g. 0.0.0.0 in "
-        "a container) exposes a credential-less test server, its /_emulator controls included, "
-        "to everyone who can reach the port",
-    )
-    emulator.add_argument("--port", type=int, default=8080)
-    emulator.add_argument(
-        "--public-url",
-        metavar="URL",
-        type=_http_url,
-        default=None,
-        help="base URL clients reach it by, used in the printed export lines (default "
-        "http://HOST:PORT, with 127.0.0.1 for 0.0.0.0); e.g. http://emulator:8080 in docker "
-        "compose",
-    )
-    emulator.add_argument(
-        "--products", type=int, default=None, help="generate N products (default 500)"
-    )
-    emulator.add_argument(
-        "--catalog", metavar="FILE", help="load a Magento product-import CSV instead"
-    )
-    emulator.add_argument(
-        "--seed", type=int, default=0, help="seed of the generated catalog (default 0)"
-    )
-    emulator.add_argument(
-        "--stores",
-        type=_store_views,
-        default=(),
-        metavar="CODES",
-        help="store views besides default, e.g. fr,de (names of their own for fr, de, es); "
-        "any other store code is answered as Magento answers an unknown store",
-    )
-    emulator.add_argument(
-        "--latency",
-        type=_at_least(0, float),
-        default=0.0,
-        metavar="SECONDS",
-        help="added to every request (ACCS, and IMS token requests too)",
-    )
-    emulator.add_argument(
-        "--rate-limit-rps",
-        type=_at_least(0, float),
-        default=0.0,
-        metavar="N",
-        help="allow N ACCS requests per second, then 429 with Retry-After (0: no limit)",
-    )
-    emulator.add_argument(
-        "--rate-limit-burst",
-        type=_at_least(1),
-        default=None,
-        metavar="N",
-        help="requests allowed at once before the rate applies (default: the rate)",
-    )
-    emulator.add_argument(
-        "--error-5xx-every",
-        type=_at_least(0),
-        default=0,
-        metavar="N",
-        help="every Nth ACCS request answers 503 (0: never)",
-    )
-    emulator.add_argument(
-        "--render-cache-mb",
-        type=_at_least(0),
-        default=256,
-        metavar="MB",
-        help="memory for encoded products, which makes pages cheap (default 256, ~115k "
-        "products; 0: off)",
-    )
+    add_emulator_arguments(emulator)
     emulator.set_defaults(func=cmd_emulator)
     demo = sub.add_parser(
         "demo", parents=[common], help="start the emulator and mirror it into SQLite"

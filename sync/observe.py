@@ -11,7 +11,7 @@ Events::
     run_started(run_id, kind)
     ├── store_started(store, mode)           once per store view, before its first request
     │   ├── store_total(store, total)        when ACCS said how many products the pass covers
-    │   ├── request(status, seconds)         every /V1/products attempt (status None: network)
+    │   ├── request(status, seconds)         every ACCS request attempt (status None: network)
     │   ├── retry(reason)                    the retry policy is about to wait and try again
     │   ├── page_written(store, page)        one page committed
     │   ├── store_finished(store, watermark) its pass completed (watermark: ACCS's updated_at)

@@ -79,9 +79,10 @@ def http_date(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Page:
-    """One answer of ``GET /V1/products``: raw items as received, the matching total, the
-    page size that was asked for (``None`` when unknown) and ACCS's clock when it answered
-    (its ``Date`` header as naive UTC; ``None`` when it sent none)."""
+    """One answer of ``GET /V1/products`` (or another ``searchCriteria`` list): raw items as
+    received, the matching total, the page size that was asked for (``None`` when unknown) and
+    ACCS's clock when it answered (its ``Date`` header as naive UTC; ``None`` when it sent
+    none)."""
 
     items: list[Any]
     total_count: int
@@ -90,18 +91,24 @@ class Page:
 
     @classmethod
     def from_body(
-        cls, body: Any, requested: int | None = None, server_time: datetime | None = None
+        cls,
+        body: Any,
+        requested: int | None = None,
+        server_time: datetime | None = None,
+        endpoint: str = "/V1/products",
     ) -> Page:
+        """The page in ``body``; a malformed answer raises an error naming ``endpoint`` (the
+        path asked, e.g. ``/V1/categories/list``)."""
         if not isinstance(body, dict):
-            raise InvalidResponse("ACCS /V1/products answer is not a JSON object")
+            raise InvalidResponse(f"ACCS {endpoint} answer is not a JSON object")
         items = body.get("items")
         if items is None:
             items = []  # Magento omits "items" on some empty results
         if not isinstance(items, list):
-            raise InvalidResponse("ACCS /V1/products answer has 'items' that is not a list")
+            raise InvalidResponse(f"ACCS {endpoint} answer has 'items' that is not a list")
         total = body.get("total_count")
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-            raise InvalidResponse("ACCS /V1/products answer has no valid 'total_count'")
+            raise InvalidResponse(f"ACCS {endpoint} answer has no valid 'total_count'")
         return cls(items=items, total_count=total, requested=requested, server_time=server_time)
 
     def ids(self) -> list[int]:

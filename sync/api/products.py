@@ -20,6 +20,8 @@ from sync.redact import redact_url
 
 __all__ = ["BOUND_FIELDS", "ID_FIELDS", "Newest", "ProductsClient"]
 
+#: The products search, under API_ENDPOINT.
+PRODUCTS = "/V1/products"
 #: Magento's response filter for the cheap id listing: a few bytes per product.
 ID_FIELDS = "items[id,sku,updated_at],total_count"
 #: ... and for the id bounds of a full pass.
@@ -56,7 +58,7 @@ class ProductsClient:
         self._session = session
         self._observer = observer or Observer()
         self._base = api_endpoint.rstrip("/")
-        self._url = f"{self._base}/V1/products"
+        self._url = f"{self._base}{PRODUCTS}"
         self._retry = retry
         self.gate = gate or RequestGate()
         self.requests = 0
@@ -67,9 +69,10 @@ class ProductsClient:
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
 
-    def _get(self, criteria: SearchCriteria, store_code: str, url: str | None = None) -> Page:
-        """One attempt, sent when the shared gate allows it; the gate learns how it went."""
-        url = url or self._url
+    def _get(self, criteria: SearchCriteria, store_code: str, path: str = PRODUCTS) -> Page:
+        """One attempt at ``path``, sent when the shared gate allows it; the gate learns how
+        it went."""
+        url = f"{self._base}{path}"
         with self.gate.slot() as slot:
             self.requests += 1
             sent = time.monotonic()
@@ -95,7 +98,7 @@ class ProductsClient:
                     raise
                 slot.answered()
                 date = http_date(response.headers.get("Date"))
-                return Page.from_body(body, criteria.page_size, server_time=date)
+                return Page.from_body(body, criteria.page_size, server_time=date, endpoint=path)
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""
@@ -104,8 +107,7 @@ class ProductsClient:
     def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page:
         """One page of another ``searchCriteria`` list endpoint (``/V1/categories/list``...),
         through the same gate, retries and observers as products."""
-        url = f"{self._base}{path}"
-        return self._retry.call(lambda: self._get(criteria, store_code, url))
+        return self._retry.call(lambda: self._get(criteria, store_code, path))
 
     def newest(self, store_code: str) -> Newest:
         """The newest ``updated_at`` in the store view right now (ACCS's clock, not ours), and

@@ -56,7 +56,12 @@ logger = logging.getLogger(__name__)
 
 #: State keys used by the pipeline.
 WATERMARK = "watermark"  # {"updated_at": "YYYY-MM-DD HH:MM:SS", "id": int}
-BACKFILL_CHECKPOINT = "backfill_checkpoint"  # {"last_id": int, ...}
+#: A products full pass's checkpoint (sync.fullpass, sync.ranges), saved with every page:
+#: {"ranges": [{"after": int, "upto": int | None}, ...],  # unfinished id ranges, committed ids
+#:  "high_water": "YYYY-MM-DD HH:MM:SS" | None,            # the watermark once the pass completes
+#:  "window": {"since": str | None, "until": str | None}}  # a backfill's --since/--until
+#: One written before concurrent ranges, {"last_id": int}, still resumes (one unbounded range).
+BACKFILL_CHECKPOINT = "backfill_checkpoint"
 
 RUNNING = "running"
 #: A run left "running" by a process that died; set by :func:`mark_stale_runs`.

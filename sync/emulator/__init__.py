@@ -27,22 +27,67 @@ through ``/_emulator/products``, ``/_emulator/categories`` and ``/_emulator/sour
 
 from __future__ import annotations
 
-from sync.emulator.app import EmulatorApp, Response
-from sync.emulator.catalog import Catalog, Snapshot
-from sync.emulator.categories import Category
-from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
-from sync.emulator.ims import REQUIRED_SCOPES
-from sync.emulator.inventory import SOURCES, SourceItem
-from sync.emulator.records import Product
-from sync.emulator.runner import build_catalog, parse_stores, serve_forever
-from sync.emulator.server import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_ORG_ID,
-    DEFAULT_TENANT,
-    CannotListen,
-    EmulatorServer,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sync.emulator.app import EmulatorApp, Response
+    from sync.emulator.catalog import Catalog, Snapshot
+    from sync.emulator.categories import Category
+    from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
+    from sync.emulator.ims import REQUIRED_SCOPES
+    from sync.emulator.inventory import SOURCES, SourceItem
+    from sync.emulator.records import Product
+    from sync.emulator.runner import build_catalog, parse_stores, serve_forever
+    from sync.emulator.server import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_ORG_ID,
+        DEFAULT_TENANT,
+        CannotListen,
+        EmulatorServer,
+    )
+
+#: Where each public name lives. The package imports them on first use, so importing one
+#: small module of it (``accs-sync``'s command line imports :mod:`.cli_args`) stays cheap.
+_HOMES = {
+    "EmulatorApp": "app",
+    "Response": "app",
+    "Catalog": "catalog",
+    "Snapshot": "catalog",
+    "Category": "categories",
+    "RESOURCES": "faults",
+    "Faults": "faults",
+    "RequestRecord": "faults",
+    "Stats": "faults",
+    "REQUIRED_SCOPES": "ims",
+    "SOURCES": "inventory",
+    "SourceItem": "inventory",
+    "Product": "records",
+    "build_catalog": "runner",
+    "parse_stores": "runner",
+    "serve_forever": "runner",
+    "DEFAULT_CLIENT_ID": "server",
+    "DEFAULT_CLIENT_SECRET": "server",
+    "DEFAULT_ORG_ID": "server",
+    "DEFAULT_TENANT": "server",
+    "CannotListen": "server",
+    "EmulatorServer": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once is enough
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

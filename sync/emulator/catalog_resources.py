@@ -14,8 +14,9 @@ in) so each stays small. What each change does to ``updated_at`` follows Magento
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync.emulator.categories import STORE_ROOT_ID, Category, CategoryTree, render_category
 from sync.emulator.inventory import (
@@ -30,15 +31,27 @@ from sync.emulator.records import Product, format_time
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from sync.emulator.catalog import Snapshot
-
 __all__ = ["ResourceMutations"]
 
 
-class ResourceMutations:
-    """Categories and source items of a catalog (a mixin of :class:`.catalog.Catalog`)."""
+class Versioned(Protocol):
+    """What the mixin reads of its host's snapshot (:class:`.catalog.Snapshot` is one)."""
 
-    # Provided by Catalog.
+    @property
+    def products(self) -> Sequence[Product]: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+class ResourceMutations:
+    """Categories and source items of a catalog (a mixin of :class:`.catalog.Catalog`).
+
+    It declares the host's private state and methods it uses instead of importing the host,
+    so :mod:`.catalog` imports this module and never the other way round.
+    """
+
+    # Provided by the host (Catalog).
     _lock: threading.RLock
     _by_id: dict[int, Product]
     _version: int
@@ -49,7 +62,7 @@ class ResourceMutations:
     if TYPE_CHECKING:
 
         def now(self) -> datetime: ...
-        def snapshot(self) -> Snapshot: ...
+        def snapshot(self) -> Versioned: ...
         def _get(self, key: str | int) -> Product: ...
         def _store(self, product: Product) -> Product: ...
         def _check_store(self, store: str | None) -> None: ...

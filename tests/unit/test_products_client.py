@@ -133,3 +133,22 @@ def test_ims_down_is_retried_by_the_one_policy_not_squared() -> None:
         token_posts = [c for c in mock.calls if c.request.url == TOKEN_URL]
         assert len(token_posts) == 4  # max_attempts, not max_attempts squared
         assert len(clock.sleeps) == 3
+
+
+@pytest.mark.parametrize("path", ["/V1/categories/list", "/V1/inventory/source-items"])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ([], "is not a JSON object"),
+        ({"items": {}, "total_count": 0}, "has 'items' that is not a list"),
+        ({"items": []}, "has no valid 'total_count'"),
+    ],
+)
+def test_a_bad_answer_of_another_endpoint_names_that_endpoint(
+    rsps: responses.RequestsMock, path: str, body: object, problem: str
+) -> None:
+    rsps.get(f"{ENDPOINT}{path}", json=body)
+    with pytest.raises(InvalidResponse) as raised:
+        client(FakeClock()).list(path, SearchCriteria(page_size=10), "default")
+    assert f"ACCS {path} answer {problem}" in str(raised.value)
+    assert "/V1/products" not in str(raised.value)
