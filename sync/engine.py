@@ -12,9 +12,24 @@ One pass over one resource (and store view, for per-store resources):
   (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
   incremental run.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
-  watermark less the lookback, by keyset on the key; the watermark moves forward with each
-  committed page. A deletion leaves no ``updated_at``, so the pass ends by comparing ACCS's
-  ``total_count`` with the live rows (one tiny request) and runs a full pass when they differ.
+  watermark less the lookback, by keyset on the key; the watermark moves once, when the walk is
+  complete, never page by page (see below). A deletion leaves no ``updated_at``, so the pass
+  ends by comparing ACCS's ``total_count`` with the live rows (one tiny request) and runs a full
+  pass when they differ.
+
+A walk sorted by (``updated_at``, key) may raise the watermark per page (the products'
+:class:`~sync.api.paging.ChangesWalk` does: every change older than a committed page's newest
+``updated_at`` is in that page or an earlier one); a walk in key order may not: its first page
+can hold the newest change and a later page an older one. So an incremental pass here keeps the
+newest usable ``updated_at`` it wrote in memory and stores it (raising the watermark, never
+lowering it) only once the walk has read every page, capped at ACCS's clock when the walk
+began (this machine's when ACCS sends no ``Date``): a row changed while the walk ran, behind
+its position, is older than a row changed later ahead of it. An interrupted pass leaves the
+watermark where it was: the next run reads the same changes again, and rows already written are
+unchanged by content hash, so not rewritten.
+Ordering the walk by (``updated_at``, key) instead would need a second walk shape for every
+resource and trust in how the store sorts and filters its timestamps; moving the watermark at
+the end is the smaller change and keeps one walk per resource.
 
 Watermarks follow the products' rules (:mod:`sync.watermark`): only an ``updated_at`` in ACCS's
 exact format and no later than ACCS's ``Date`` plus five minutes becomes one (a category stamped
@@ -127,6 +142,9 @@ class ResourcePass:
         self.request_store = request_store
         self.run_id = run_id
         self.stats = stats
+        #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
+        #: the watermark once the walk is complete (see the module docstring).
+        self._written_high: str | None = None
 
     # -- the passes -------------------------------------------------------------------------------
 
@@ -193,6 +211,7 @@ class ResourcePass:
         field = self.resource.incremental
         assert field is not None
         walk = self._walk(((Filter(field, format_accs_time(start), "gteq"),),))
+        began: list[str] = []
 
         def trusted(page: Page) -> None:
             """The stored watermark, judged against ACCS's clock on the first page."""
@@ -201,8 +220,15 @@ class ResourcePass:
             if problem is not None:
                 self.context.stamps.report(self._what(), watermark["updated_at"], problem)
                 raise _Distrusted
+            began.append(format_accs_time(limit - self.context.stamps.skew))
 
+        self._written_high = None
         self._walk_pages(walk, None, trusted)
+        # Complete: every change stamped before the walk began has been read.
+        high = self._written_high
+        if high is not None:
+            candidate = min(high, began[0])
+            self.context.db.write(lambda conn: self._raise_watermark(conn, candidate))
 
     def _walk(self, groups: tuple[tuple[Filter, ...], ...]) -> KeysetWalk:
         return KeysetWalk(
@@ -491,9 +517,14 @@ class ResourcePass:
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
         if high is not None and self.stats.mode == "incremental":
-            self._raise_watermark(conn, format_accs_time(high))
+            after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
+
+    def _wrote_stamp(self, stamp: str) -> None:
+        """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
+        if self._written_high is None or stamp > self._written_high:
+            self._written_high = stamp
 
     def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
         """A committed page in the run's counters and metrics (once, a retried page too)."""
