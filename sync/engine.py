@@ -75,7 +75,7 @@ from sync.observe import Observer, PageReport
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
-from sync.watermark import Stamps
+from sync.watermark import Distrusted, Stamps
 
 __all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
 
@@ -163,7 +163,7 @@ class ResourcePass:
         self._started()
         try:
             self._incremental(watermark)
-        except _Distrusted:
+        except Distrusted:
             self._full()
             return
         if self._counts_differ():
@@ -219,7 +219,7 @@ class ResourcePass:
             problem = self.context.stamps.problem(watermark, limit)
             if problem is not None:
                 self.context.stamps.report(self._what(), watermark["updated_at"], problem)
-                raise _Distrusted
+                raise Distrusted
             began.append(format_accs_time(limit - self.context.stamps.skew))
 
         self._written_high = None
@@ -657,7 +657,3 @@ class ResourcePass:
         if current is not None and str(current.get("updated_at", "")) >= candidate:
             return
         set_state(conn, self.store_code, key, {"updated_at": candidate}, self.context.now())
-
-
-class _Distrusted(Exception):
-    """The stored watermark is later than ACCS's clock: a full pass replaces it."""

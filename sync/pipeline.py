@@ -103,7 +103,7 @@ from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
 from sync.stats import ResourceStats, RunStats, StoreStats
-from sync.watermark import Stamps
+from sync.watermark import Distrusted, Stamps
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
@@ -568,7 +568,7 @@ class Pipeline:
     def _stored_watermark(self, code: str, raw: Any) -> ChangesPosition | None:
         """Where the incremental pass starts, or None (none stored, or unusable: reported, and
         a full pass replaces it). Its time is judged against ACCS's clock on the incremental
-        pass's first page (:class:`_Distrusted`)."""
+        pass's first page (:class:`Distrusted`)."""
         value = self.stamps.stored(f"store {code}", raw)
         if value is None:
             return None
@@ -583,7 +583,7 @@ class Pipeline:
     ) -> None:
         try:
             self._incremental(store, run_id, watermark)
-        except _Distrusted:
+        except Distrusted:
             store.mode = "full"
             self._full_pass(store, run_id, None, Window())
 
@@ -614,7 +614,7 @@ class Pipeline:
                     problem = self.stamps.problem(watermark.to_json(), limit)
                     if problem is not None:
                         self.stamps.report(f"store {code}", watermark.updated_at, problem)
-                        raise _Distrusted
+                        raise Distrusted
                 following = walk.advance(position, page)
                 pending = None
                 if following is not None and ahead is not None:
@@ -864,10 +864,6 @@ class Pipeline:
     def now(self) -> Any:
         """Naive UTC now, from the pipeline's clock (what every stored timestamp uses)."""
         return self.clock.now().replace(tzinfo=None)
-
-
-class _Distrusted(Exception):
-    """The stored watermark is later than ACCS's clock: a full pass replaces it."""
 
 
 def _product_name(item: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from sync.api.criteria import Filter
 from sync.api.paging import Page
 from sync.models import format_accs_time, parse_accs_time
 
-__all__ = ["PROBE_SIZE", "SKEW", "Stamps", "accs_time"]
+__all__ = ["PROBE_SIZE", "SKEW", "Distrusted", "Stamps", "accs_time"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ def accs_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if format_accs_time(parsed) == value else None
+
+
+class Distrusted(Exception):
+    """A stored watermark is later than ACCS's clock (seen on an incremental pass's first
+    page): the pass stops before writing, and a full pass replaces the watermark."""
 
 
 class Stamps:
