@@ -11,12 +11,10 @@ setting and says what to do; a secret's value never appears in it.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -43,6 +41,8 @@ from sync.errors import ConfigError
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
+from sync.setting_names import check_toml_names, typo_hint
+from sync.setting_names import environment_typos as _environment_typos
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -53,6 +53,7 @@ __all__ = [
     "is_insecure_url",
     "is_loopback_url",
     "load_settings",
+    "setting_names",
 ]
 
 DEFAULT_TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"  # noqa: S105 - a URL
@@ -597,7 +598,7 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             )
     settings_cls = cls
     if path is not None:
-        _check_toml_names(path)
+        check_toml_names(path, setting_names())
         # A subclass carries the chosen file; the class itself stays untouched.
         settings_cls = type(
             cls.__name__, (cls,), {"model_config": {**cls.model_config, "toml_file": path}}
@@ -620,94 +621,20 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
             loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
             message = _describe(dict(first))
             setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
-        raise ConfigError(message + _typo_hint(message), setting=setting) from None
+        raise ConfigError(message + typo_hint(message, setting_names()), setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from None
 
 
-#: An environment name this similar to a setting's (difflib's ratio) is taken for a typo of it.
-_TYPO_CUTOFF = 0.8
-
-
-def _setting_names() -> list[str]:
+def setting_names() -> list[str]:
     """Every setting's name, in upper case as written in the environment."""
     return [name.upper() for name in Settings.model_fields]
-
-
-def _closest(name: str, cutoff: float) -> str | None:
-    match = difflib.get_close_matches(name.upper(), _setting_names(), n=1, cutoff=cutoff)
-    return match[0] if match else None
-
-
-def _check_toml_names(path: Path) -> None:
-    """Refuse a config file with a key that is no setting (a typo would be ignored silently):
-    one :class:`ConfigError` naming each such key and the closest real setting. Keys are
-    compared without regard to case, as pydantic-settings reads them."""
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(
-            f"cannot read config file {str(path)!r}: {exc}", setting="ACCS_SYNC_CONFIG"
-        ) from None
-    known = {name.lower() for name in Settings.model_fields}
-    unknown = [key for key in data if key.lower() not in known]
-    if not unknown:
-        return
-    described = []
-    for key in unknown:
-        shown = escape_control(repr(key))
-        close = _closest(key, 0.6)
-        described.append(f"{shown} (did you mean {close.lower()}?)" if close else shown)
-    noun = "setting" if len(unknown) == 1 else "settings"
-    raise ConfigError(
-        f"config file {str(path)!r} has unknown {noun} {', '.join(described)}; fix or remove "
-        "them (setting names are listed in config/accs-sync.example.toml and the README)",
-        setting="ACCS_SYNC_CONFIG",
-    )
 
 
 def environment_typos(
     environ: Mapping[str, str] | None = None, env_file: Path = Path(".env")
 ) -> list[str]:
     """A warning for each ``SYNC_*`` / ``IMS_*`` name in the environment (``environ``, default
-    this process's) or in ``env_file`` that is no setting but close to one
-    (``SYNC_STORE_CODE`` for ``SYNC_STORE_CODES``). Not an error: other tools share these
-    prefixes, and a name like none of ours is left alone."""
-    return [
-        f"{where} {escape_control(name)} is not a setting and is ignored; did you mean {close}?"
-        for where, name, close in _typos(environ, env_file)
-    ]
-
-
-def _typos(
-    environ: Mapping[str, str] | None, env_file: Path = Path(".env")
-) -> list[tuple[str, str, str]]:
-    """(where, name, the setting meant) for each likely typo; see :func:`environment_typos`."""
-    from dotenv import dotenv_values  # pydantic-settings' own .env reader
-
-    where = {name: "environment variable" for name in (os.environ if environ is None else environ)}
-    if env_file.is_file():
-        for name in dotenv_values(env_file):
-            where.setdefault(name, f"{env_file} entry")
-    known = set(_setting_names())
-    out = []
-    for name in sorted(where):
-        upper = name.upper()
-        if not upper.startswith(("SYNC_", "IMS_")) or upper in known:
-            continue
-        close = _closest(upper, _TYPO_CUTOFF)
-        if close is not None:
-            out.append((where[name], name, close))
-    return out
-
-
-def _typo_hint(message: str) -> str:
-    """`` (IMS_CLIENTID is set: did you mean IMS_CLIENT_ID?)`` when a setting ``message``
-    names is missing or wrong because the name was mistyped; else nothing."""
-    hints = [
-        f"{escape_control(name)} is set: did you mean {close}?"
-        for _, name, close in _typos(None)
-        if re.search(rf"\b{close}\b", message)
-    ]
-    return f" ({'; '.join(hints)})" if hints else ""
+    this process's) or in ``env_file`` that is no setting but close to one; see
+    :func:`sync.setting_names.environment_typos`."""
+    return _environment_typos(setting_names(), environ, env_file)
