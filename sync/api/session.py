@@ -94,7 +94,6 @@ class _Deadline:
     """When one request must be over; its socket is shut down if it is not."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self._at = time.monotonic() + seconds if math.isfinite(seconds) else math.inf
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -287,14 +286,13 @@ def build_session(
     pool_size: int = 8,
     headers: dict[str, str] | None = None,
     setting: str = "API_ENDPOINT",
-    deadline: float | None = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> TimeoutSession:
-    """A pooled session whose requests end within ``deadline`` seconds (default: the read
-    timeout). Retries are ours (tenacity), so urllib3's own are switched off."""
+    """A pooled session whose requests end within ``read_timeout`` seconds, the whole
+    exchange (SYNC_HTTP_TIMEOUT). Retries are ours (tenacity), so urllib3's own are off."""
     session = TimeoutSession((connect_timeout, read_timeout), setting=setting)
     adapter = GuardedAdapter(
-        deadline=read_timeout if deadline is None else deadline,
+        deadline=read_timeout,
         max_response_bytes=max_response_bytes,
         pool_connections=pool_size,
         pool_maxsize=pool_size,
