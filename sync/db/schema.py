@@ -33,6 +33,7 @@ __all__ = [
     "product_changes",
     "products",
     "sync_rejects",
+    "sync_run_resources",
     "sync_runs",
     "sync_state",
 ]
@@ -257,6 +258,27 @@ sync_runs = sa.Table(
     sa.Column("products_rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("products_deleted", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("products_revived", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+#: What each run did per resource and store view (revision 0006): one row per run, resource
+#: and store view (``*`` for a resource that is the same in every store view), counted in each
+#: page's own transaction. ``written`` = inserted + updated + revived rows.
+sync_run_resources = sa.Table(
+    "sync_run_resources",
+    metadata,
+    sa.Column("run_id", sa.Integer(), nullable=False, autoincrement=False),
+    sa.Column("resource", sa.String(32), nullable=False),
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("mode", sa.String(64), nullable=True),
+    sa.Column("pages", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("written", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("unchanged", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("deleted", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.PrimaryKeyConstraint("run_id", "resource", "store_code"),
+    sa.Index(None, "resource"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

@@ -71,7 +71,7 @@ def test_upgrading_from_0004_keeps_rows_and_holds_long_item_text(empty_engine: E
             )
         )
     ensure_schema(empty_engine)
-    assert current_revision(empty_engine) == head_revision() == "0005"
+    assert current_revision(empty_engine) == head_revision()
     assert _diffs(empty_engine, metadata) == []
     with empty_engine.begin() as conn:
         assert conn.execute(sa.select(products.c.name)).scalar_one() == "Short"
