@@ -7,12 +7,13 @@ keep the run's context) take a unit and pull its pages; the calling thread commi
 so a database connection is only ever used by one thread and the order of a unit's pages is the
 order of its commits.
 
-**Memory and read-ahead.** A worker hands its page to the writer and fetches the next page as
-soon as the writer has *started* writing it, but hands that next page over only once the
-previous one is committed. So at most ``workers`` pages wait for the writer, besides the one it
-writes (about one page per worker), and with one worker a single walk is paged with one page
-of read-ahead: the next request is on the wire while a page is written. ``workers=0`` pages on
-the calling thread, without threads or read-ahead.
+**Memory and read-ahead.** A worker hands its page to the writer and waits for its commit
+before it asks for the next one, so at most ``workers`` pages are fetched and not committed
+(one per worker; a kill loses at most one page per unit). With ``read_ahead`` (a single walk,
+paged by one worker) it fetches the next page as soon as the writer has *started* writing the
+last one, and hands it over once that one is committed: the next request is on the wire while
+a page is written, and at most one more page per worker is held. ``workers=0`` pages on the
+calling thread, without threads.
 
 **Resume positions.** The commit callback receives a :class:`Fetched`: the unit, the page and
 the unit's position *after* that page (None when the page ends the unit), so a caller can write
@@ -103,15 +104,16 @@ class FixedUnits(Generic[U]):
 
 
 class Walk(Protocol):
-    """A keyset walk: the request for a position, and the position after a page."""
-
-    def criteria(self, position: Any, size: int) -> Any: ...
+    """A keyset walk: the position after a page (None after the last)."""
 
     def advance(self, position: Any, page: Any) -> Any: ...
 
 
+W = TypeVar("W", bound=Walk)
+
+
 def walk_pages(
-    unit: U, walk: Walk, start: Any, fetch: Callable[[Walk, Any], P]
+    unit: U, walk: W, start: Any, fetch: Callable[[W, Any], P]
 ) -> Iterator[Fetched[U, P]]:
     """The pages of ``walk`` from ``start``, each with the position after it; the next page is
     fetched only when the consumer asks for it."""
@@ -158,6 +160,7 @@ def run_pool(
     commit: Callable[[Fetched[U, P]], None],
     *,
     workers: int,
+    read_ahead: bool = False,
     stop_event: threading.Event | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
@@ -167,7 +170,7 @@ def run_pool(
     if workers <= 0:
         _run_inline(units, walk, commit, stop)
     else:
-        _Pool(name, units, walk, commit, workers, stop, monotonic).run()
+        _Pool(name, units, walk, commit, workers, read_ahead, stop, monotonic).run()
 
 
 def _run_inline(
@@ -198,6 +201,7 @@ class _Pool(Generic[U, P]):
         walk: Callable[[U], Iterable[Fetched[U, P]]],
         commit: Callable[[Fetched[U, P]], None],
         workers: int,
+        read_ahead: bool,
         stop: threading.Event,
         monotonic: Callable[[], float],
     ) -> None:
@@ -206,6 +210,7 @@ class _Pool(Generic[U, P]):
         self.walk = walk
         self.commit = commit
         self.workers = workers
+        self.read_ahead = read_ahead
         self.stop = stop
         self.monotonic = monotonic
         self.jobs: queue.Queue[_Job[U, P] | _Exit] = queue.Queue()
@@ -309,7 +314,8 @@ class _Pool(Generic[U, P]):
                     raise _stopped()
                 if self.aborted.is_set():
                     return False
-                fetched = next(pages, None)  # the request, while the previous page is written
+                fetched = next(pages, None)  # the request (with read-ahead: while the last
+                # page is written)
                 if previous is not None and not self._wait(previous.done, previous):
                     return False
                 if fetched is None:
@@ -317,7 +323,10 @@ class _Pool(Generic[U, P]):
                     return True
                 previous = _Job(fetched)
                 self.jobs.put(previous)
-                if not self._wait(previous.taken):
+                if self.read_ahead:
+                    if not self._wait(previous.taken):
+                        return False
+                elif not self._wait(previous.done, previous):
                     return False
         finally:
             close = getattr(pages, "close", None)

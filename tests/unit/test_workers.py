@@ -77,7 +77,8 @@ def test_positions_handed_to_commit_are_where_each_unit_resumes() -> None:
         ]
 
 
-def test_memory_is_bounded_to_a_page_per_worker_besides_the_one_written() -> None:
+@pytest.mark.parametrize(("read_ahead", "most"), [(False, 2), (True, 2 + 2)])
+def test_memory_is_bounded_to_a_page_per_worker(read_ahead: bool, most: int) -> None:
     book = Book(pages=6)
     slow_commit = book.commit
 
@@ -85,10 +86,10 @@ def test_memory_is_bounded_to_a_page_per_worker_besides_the_one_written() -> Non
         time.sleep(0.01)  # a slow writer: fetchers would run ahead if nothing held them
         slow_commit(fetched)
 
-    run_pool("test", FixedUnits("abcd"), book.walk, commit, workers=2)
+    run_pool("test", FixedUnits("abcd"), book.walk, commit, workers=2, read_ahead=read_ahead)
     assert len(book.committed) == 24
-    # Two workers: at most two pages wait for the writer, plus the one it writes.
-    assert book.most_outstanding <= 2 + 1
+    # Two workers: a page each fetched and not committed (read-ahead: one more each).
+    assert book.most_outstanding <= most
 
 
 def test_one_worker_reads_one_page_ahead_of_the_writer() -> None:
@@ -108,12 +109,18 @@ def test_one_worker_reads_one_page_ahead_of_the_writer() -> None:
             assert second_fetched.wait(5)
         book.commit(fetched)
 
-    run_pool("test", FixedUnits("a"), walk, commit, workers=1)
+    run_pool("test", FixedUnits("a"), walk, commit, workers=1, read_ahead=True)
     events = book.events
     assert events.index(("fetch", "a", 2)) < events.index(("commit", "a", 2))
     # ...but never more than one page ahead: page 3 is asked for once page 2 is being written.
     assert events.index(("commit", "a", 2)) < events.index(("fetch", "a", 3))
     assert [p for _, p, _ in book.committed] == [1, 2, 3]
+
+
+def test_without_read_ahead_a_worker_asks_for_a_page_once_its_last_is_committed() -> None:
+    book = Book(pages=3)
+    run_pool("test", FixedUnits("a"), book.walk, book.commit, workers=1)
+    assert book.events == [(kind, "a", n) for n in (1, 2, 3) for kind in ("fetch", "commit")]
 
 
 def test_no_workers_pages_on_the_calling_thread_one_page_at_a_time() -> None:
