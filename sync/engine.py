@@ -64,10 +64,12 @@ from sync.db.rejects import clear_resource_rejects, payload_text, record_resourc
 from sync.db.retry import after_commit
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
+from sync.keyranges import walk_ranges
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import PageReport
 from sync.passtools import PassTools
+from sync.ranges import IdRange, RangeSet, Step, even_ranges
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
@@ -157,7 +159,9 @@ class ResourcePass:
         high_water = self._newest() if self.resource.incremental else None
         seen: set[Key] = set()
         partitions = self._partitions()
-        if partitions is None:
+        if self._by_id_ranges():
+            keyed = self._walk_id_ranges(seen)
+        elif partitions is None:
             keyed = self._walk_pages(self._walk(()), seen)
         else:
             keyed = self._walk_partitions(partitions, seen)
@@ -265,6 +269,67 @@ class ResourcePass:
             )
             for value in values
         ]
+
+    # -- concurrency: entity-id ranges that split when a worker goes idle ------------------------
+
+    def _by_id_ranges(self) -> bool:
+        """A key of one number read as ``entity_id`` (categories) and ``SYNC_CONCURRENCY`` > 1:
+        a full pass walks concurrent id ranges, as the products' does."""
+        keys = self.resource.keys
+        return (
+            self.context.concurrency > 1
+            and len(keys) == 1
+            and keys[0].numeric
+            and (keys[0].filter, keys[0].item) == ("entity_id", "id")
+        )
+
+    def _id_bounds(self) -> tuple[int | None, int | None]:
+        """The lowest and highest id upstream (two one-item requests)."""
+        key = self.resource.keys[0]
+        bounds: list[int | None] = []
+        for direction in ("ASC", "DESC"):
+            criteria = SearchCriteria(
+                sorts=(Sort(key.filter, direction),),
+                page_size=1,
+                fields=f"items[{key.item}],total_count",
+            )
+            page = self._probe(criteria)
+            value = (
+                key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
+            )
+            bounds.append(value if isinstance(value, int) else None)
+        return bounds[0], bounds[1]
+
+    def _walk_id_ranges(self, seen: set[Key]) -> bool:
+        """Every page of the id space cut into ``SYNC_CONCURRENCY`` ranges (split when a worker
+        goes idle; :mod:`sync.keyranges`), committed here; whether every item had a key."""
+        lowest, highest = self._id_bounds()
+        concurrency = self.context.concurrency
+        ranges = RangeSet(
+            even_ranges(lowest, highest, concurrency), self.context.page_size(), highest
+        )
+        path, store = self.resource.path, self.request_store
+        keyed = True
+
+        def fetch(rng: IdRange) -> Page:
+            walk, position = ranges.criteria_position(rng)
+            return self.context.fetch_with(
+                lambda size: self.lister.list(path, walk.criteria(position, size), store)
+            )
+
+        def write(rng: IdRange, step: Step) -> None:
+            nonlocal keyed
+            keyed &= self._commit(step.page, seen)
+
+        walk_ranges(
+            self.resource.name,
+            ranges,
+            fetch,
+            write,
+            workers=concurrency,
+            stop_event=self.context.stop_event,
+        )
+        return keyed
 
     def _probe(self, criteria: SearchCriteria) -> Page:
         """One request with fixed ``criteria`` (a one-item probe)."""

@@ -22,7 +22,6 @@ The pass is resumable from its checkpoint whatever stops it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -30,10 +29,10 @@ from sqlalchemy import Connection
 
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
+from sync.keyranges import walk_ranges
 from sync.passtools import ProductTools
 from sync.ranges import IdRange, RangeSet, Step
 from sync.stats import StoreStats
-from sync.workers import Fetched, run_pool
 
 __all__ = ["FullPass"]
 
@@ -67,20 +66,20 @@ class FullPass:
 
     def run(self) -> None:
         """Until every range is walked, or raise the first failure (committed work is kept)."""
-        run_pool(
+        walk_ranges(
             self.store.store_code,
             self.ranges,
-            self._walk,
-            self._commit,
+            self._fetch,
+            self._write,
             workers=self.workers,
             stop_event=self.tools.stop_event,
         )
 
     # -- the writer (calling thread) --------------------------------------------------------------
 
-    def _commit(self, fetched: Fetched[IdRange, Step]) -> None:
+    def _write(self, rng: IdRange, step: Step) -> None:
+        """``step``'s page and the checkpoint it leaves, in one transaction."""
         tools, code = self.tools, self.store.store_code
-        rng, step = fetched.unit, fetched.page
         interval = step.interval if self.tombstones else None
 
         def write(conn: Connection) -> None:  # retried whole, the same page, after a fault
@@ -89,17 +88,8 @@ class FullPass:
             tools.save_checkpoint(conn, code, {**value, **self.checkpoint_extra})
 
         tools.db.write(write)
-        self.ranges.committed(rng, step)
 
     # -- the workers --------------------------------------------------------------------------
-
-    def _walk(self, rng: IdRange) -> Iterator[Fetched[IdRange, Step]]:
-        """The pages of ``rng`` to its end (or to where a split ended it)."""
-        while True:
-            step = self.ranges.received(rng, self._fetch(rng))
-            yield Fetched(rng, step, step.following)
-            if step.following is None:
-                return
 
     def _fetch(self, rng: IdRange) -> Page:
         extra = self.filters

@@ -122,6 +122,8 @@ class PassTools:
     #: ``fetch_with(call)``: ``call(page_size)``, one page of the pass's endpoint, adapting to
     #: its page-size cap and honouring stop requests.
     fetch_with: Callable[[Callable[[int], Page]], Page]
+    #: The pass's endpoint's page size now (a store's cap may have lowered it).
+    page_size: Callable[[], int]
     now: Callable[[], datetime]
     #: Set when the run is asked to stop.
     stop_event: threading.Event

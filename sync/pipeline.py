@@ -666,6 +666,7 @@ class Pipeline:
             stamps=self.stamps,
             max_item_bytes=self.max_item_bytes,
             fetch_with=functools.partial(self.page_sizes.fetch, resource.path),
+            page_size=functools.partial(self.page_sizes.size, resource.path),
             now=self.now,
             stop_event=self.stop_event,
         )

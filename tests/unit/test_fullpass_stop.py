@@ -84,6 +84,7 @@ def test_a_failed_partitioned_resource_pass_does_not_wait_for_a_stuck_worker(
         stamps=None,  # type: ignore[arg-type]
         max_item_bytes=0,
         fetch_with=lambda call: stuck.fetch(None, None, "default"),
+        page_size=lambda: 50,
         now=nothing_written,
         stop_event=threading.Event(),
     )
