@@ -45,19 +45,14 @@ starts over at the next run (passes over these resources are short, so no checkp
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from sync import jsontext
 from sync.api.criteria import Filter, SearchCriteria, Sort
@@ -66,18 +61,22 @@ from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
-from sync.db.retry import Transactions, after_commit
+from sync.db.retry import after_commit
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
+from sync.keyranges import walk_ranges
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
-from sync.observe import Observer, PageReport
+from sync.observe import PageReport
+from sync.passtools import PassTools
+from sync.ranges import IdRange, RangeSet, Step, even_ranges
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
-from sync.watermark import Distrusted, Stamps
+from sync.watermark import Distrusted
+from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
 
-__all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
+__all__ = ["Lister", "PassTools", "ResourcePass", "ResourceStats"]
 
 log = logging.getLogger(__name__)
 
@@ -85,35 +84,12 @@ Key = tuple[Any, ...]
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 #: More values than this in a key's first field (sources) and the pass walks the key as a whole.
 MAX_PARTITIONS = 64
-#: Seconds the writer waits for the other workers once one has failed (one may be deep in a
-#: request's retries): a failed pass ends promptly.
-STOP_GRACE = 30.0
 
 
 class Lister(Protocol):
     """What the engine needs from the ACCS client."""
 
     def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page: ...
-
-
-class PassContext(Protocol):
-    """What a pass borrows from the run (the pipeline provides it)."""
-
-    engine: Engine
-    #: The run's database work, retried through lost connections (SYNC_DB_RETRY_SECONDS).
-    db: Transactions
-    observer: Observer
-    lookback_seconds: int
-    #: SYNC_CONCURRENCY: how many partitions of a resource are walked at once.
-    concurrency: int
-    #: Judges upstream updated_at values before one becomes a watermark.
-    stamps: Stamps
-    #: SYNC_MAX_ITEM_BYTES: an item whose JSON text is larger is rejected.
-    max_item_bytes: int
-
-    def fetch_with(self, call: Callable[[int], Page]) -> Page: ...
-
-    def now(self) -> datetime: ...
 
 
 def watermark_key(resource: Resource) -> str:
@@ -127,7 +103,7 @@ class ResourcePass:
     def __init__(
         self,
         resource: Resource,
-        context: PassContext,
+        context: PassTools,
         lister: Lister,
         *,
         store_code: str,
@@ -183,7 +159,9 @@ class ResourcePass:
         high_water = self._newest() if self.resource.incremental else None
         seen: set[Key] = set()
         partitions = self._partitions()
-        if partitions is None:
+        if self._by_id_ranges():
+            keyed = self._walk_id_ranges(seen)
+        elif partitions is None:
             keyed = self._walk_pages(self._walk(()), seen)
         else:
             keyed = self._walk_partitions(partitions, seen)
@@ -246,30 +224,7 @@ class ResourcePass:
         """Fetch and write every page of ``walk``, the next page fetched while one is written
         (``first`` sees the first page before anything is written, and may raise).
         Returns whether every item had a key, so a sweep can trust ``seen``."""
-        keyed = True
-        position: KeyPosition | None = KeyPosition()
-        ahead = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"accs-sync-{self.resource.name}-ahead"
-        )
-        pending: Future[Page] | None = None
-        try:
-            while position is not None:
-                page = pending.result() if pending is not None else self._fetch(walk, position)
-                if first is not None:
-                    first(page)
-                    first = None
-                following = walk.advance(position, page)
-                pending = None
-                if following is not None:
-                    # In this run's log context, which threads do not inherit.
-                    pending = ahead.submit(
-                        contextvars.copy_context().run, self._fetch, walk, following
-                    )
-                keyed &= self._commit(page, seen)
-                position = following
-        finally:
-            ahead.shutdown(wait=True, cancel_futures=True)
-        return keyed
+        return self._pool([walk], 1, seen, first, read_ahead=True)
 
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
@@ -315,88 +270,110 @@ class ResourcePass:
             for value in values
         ]
 
+    # -- concurrency: entity-id ranges that split when a worker goes idle ------------------------
+
+    def _by_id_ranges(self) -> bool:
+        """A key of one number read as ``entity_id`` (categories) and ``SYNC_CONCURRENCY`` > 1:
+        a full pass walks concurrent id ranges, as the products' does."""
+        keys = self.resource.keys
+        return (
+            self.context.concurrency > 1
+            and len(keys) == 1
+            and keys[0].numeric
+            and (keys[0].filter, keys[0].item) == ("entity_id", "id")
+        )
+
+    def _id_bounds(self) -> tuple[int | None, int | None]:
+        """The lowest and highest id upstream (two one-item requests)."""
+        key = self.resource.keys[0]
+        bounds: list[int | None] = []
+        for direction in ("ASC", "DESC"):
+            criteria = SearchCriteria(
+                sorts=(Sort(key.filter, direction),),
+                page_size=1,
+                fields=f"items[{key.item}],total_count",
+            )
+            page = self._probe(criteria)
+            value = (
+                key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
+            )
+            bounds.append(value if isinstance(value, int) else None)
+        return bounds[0], bounds[1]
+
+    def _walk_id_ranges(self, seen: set[Key]) -> bool:
+        """Every page of the id space cut into ``SYNC_CONCURRENCY`` ranges (split when a worker
+        goes idle; :mod:`sync.keyranges`), committed here; whether every item had a key."""
+        lowest, highest = self._id_bounds()
+        concurrency = self.context.concurrency
+        ranges = RangeSet(
+            even_ranges(lowest, highest, concurrency), self.context.page_size(), highest
+        )
+        path, store = self.resource.path, self.request_store
+        keyed = True
+
+        def fetch(rng: IdRange) -> Page:
+            walk, position = ranges.criteria_position(rng)
+            return self.context.fetch_with(
+                lambda size: self.lister.list(path, walk.criteria(position, size), store)
+            )
+
+        def write(rng: IdRange, step: Step) -> None:
+            nonlocal keyed
+            keyed &= self._commit(step.page, seen)
+
+        walk_ranges(
+            self.resource.name,
+            ranges,
+            fetch,
+            write,
+            workers=concurrency,
+            stop_event=self.context.stop_event,
+        )
+        return keyed
+
     def _probe(self, criteria: SearchCriteria) -> Page:
         """One request with fixed ``criteria`` (a one-item probe)."""
         path, store = self.resource.path, self.request_store
         return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
 
     def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
-        """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` threads; this thread is the only
-        writer and commits each page as it comes. A worker waits for its page's commit before
-        it asks for the next one (memory stays at one page per worker). The first failure
-        stops the others after their current request; pages fetched are still written."""
-        todo: queue.SimpleQueue[KeysetWalk] = queue.SimpleQueue()
-        for walk in walks:
-            todo.put(walk)
-        jobs: queue.Queue[tuple[Page, threading.Event] | BaseException | None] = queue.Queue()
-        stop = threading.Event()
-        closed = threading.Event()  # the writer reads no more pages: nobody waits for it
+        """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` workers of the pool
+        (:mod:`sync.workers`); this thread is the only writer."""
+        return self._pool(walks, min(self.context.concurrency, len(walks)), seen)
 
-        def work() -> None:
-            try:
-                while not stop.is_set():
-                    try:
-                        walk = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    position: KeyPosition | None = KeyPosition()
-                    while position is not None and not stop.is_set():
-                        page = self._fetch(walk, position)
-                        position = walk.advance(position, page)
-                        done = threading.Event()
-                        jobs.put((page, done))
-                        while not done.wait(0.5):
-                            if closed.is_set():
-                                return
-            except BaseException as exc:  # noqa: BLE001 - handed to the writer, raised there
-                jobs.put(exc)
-            finally:
-                jobs.put(None)
+    def _pool(
+        self,
+        walks: list[KeysetWalk],
+        workers: int,
+        seen: set[Key] | None,
+        first: Callable[[Page], None] | None = None,
+        *,
+        read_ahead: bool = False,
+    ) -> bool:
+        """Every page of ``walks`` fetched by ``workers`` threads and committed here, each
+        with the walk's position after it; whether every item had a key."""
+        keyed = True
+        checked = first is None
 
-        workers = [
-            threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(work,),
-                name=f"accs-sync-{self.resource.name}-{n}",
-                daemon=True,
-            )
-            for n in range(min(self.context.concurrency, len(walks)))
-        ]
-        for worker in workers:
-            worker.start()
-        keyed, error, running = True, None, len(workers)
-        deadline: float | None = None  # once a worker failed: when to stop waiting for the rest
-        try:
-            while running and (deadline is None or time.monotonic() < deadline):
-                try:
-                    message = jobs.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if message is None:
-                    running -= 1
-                elif isinstance(message, BaseException):
-                    error = error or message
-                    deadline = deadline or time.monotonic() + STOP_GRACE
-                    stop.set()
-                else:
-                    page, done = message
-                    try:
-                        if error is None:
-                            keyed &= self._commit(page, seen)
-                    except Exception as exc:  # noqa: BLE001 - raised below, once workers stop
-                        error = exc
-                        deadline = deadline or time.monotonic() + STOP_GRACE
-                        stop.set()
-                    finally:
-                        done.set()
-        finally:
-            stop.set()
-            closed.set()
-            end = time.monotonic() + (1.0 if deadline is not None else STOP_GRACE)
-            for worker in workers:
-                worker.join(timeout=max(0.0, end - time.monotonic()))
-        if error is not None:
-            raise error
+        def commit(fetched: Fetched[KeysetWalk, Page]) -> None:
+            nonlocal keyed, checked
+            if not checked and first is not None:
+                first(fetched.page)
+                checked = True
+            keyed &= self._commit(fetched.page, seen)
+
+        def pages(walk: KeysetWalk) -> Iterator[Fetched[KeysetWalk, Page]]:
+            return walk_pages(walk, walk, KeyPosition(), self._fetch)
+
+        run_pool(
+            self.resource.name,
+            FixedUnits(walks),
+            pages,
+            commit,
+            workers=workers,
+            read_ahead=read_ahead,
+            stop_event=self.context.stop_event,
+        )
         return keyed
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:

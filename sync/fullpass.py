@@ -13,64 +13,38 @@ the page did not carry are gone upstream, and are tombstoned in the page's own t
 rejected item counts as present. So a full pass needs no separate id listing. A windowed pass
 (``backfill --since/--until``) sees only part of each interval and never tombstones.
 
-A worker that fails (after the retry policy gave up) or sees a stop request makes the others
-stop after their current request; pages already fetched are still committed, then the first
-error is raised. The writer waits at most :attr:`FullPass.stop_grace` seconds for the others
-(a worker may be deep in a request's retries): a failed pass ends promptly, and a worker that
-finishes later finds the pass closed and leaves without waiting for a writer. The pass is
-resumable from its checkpoint either way.
+The threads, the single writer and what happens on a failure or a stop request are the worker
+pool's (:mod:`sync.workers`): the ranges are its units (an idle worker's ``take`` may split a
+running range), and each page is committed with the checkpoint of the positions it leaves.
+The pass is resumable from its checkpoint whatever stops it.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import queue
-import threading
-import time
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection
 
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
+from sync.keyranges import walk_ranges
+from sync.passtools import ProductTools
 from sync.ranges import IdRange, RangeSet, Step
 from sync.stats import StoreStats
-
-if TYPE_CHECKING:
-    from sync.seams import ProductPasses
 
 __all__ = ["FullPass"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Job:
-    """A fetched page on its way to the writer; ``done`` is set once it is handled."""
-
-    rng: IdRange
-    step: Step
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class _Exit:
-    """A worker has stopped (``error``: why, if it failed)."""
-
-    error: BaseException | None = None
-
-
 class FullPass:
     """Walk ``ranges`` with ``workers`` threads; write every page on the calling thread."""
 
-    #: Seconds the writer waits for the other workers once one has failed.
-    stop_grace = 30.0
-
     def __init__(
         self,
-        pipeline: ProductPasses,
+        tools: ProductTools,
         store: StoreStats,
         run_id: int,
         ranges: RangeSet,
@@ -80,7 +54,7 @@ class FullPass:
         tombstones: bool = True,
         checkpoint: dict[str, Any] | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.tools = tools
         self.store = store
         self.run_id = run_id
         self.ranges = ranges
@@ -89,117 +63,33 @@ class FullPass:
         self.tombstones = tombstones
         #: The checkpoint's other fields (high water, window), saved with every page.
         self.checkpoint_extra = checkpoint or {}
-        #: Set when the writer has stopped reading pages (workers must not wait for it).
-        self._closed = threading.Event()
 
     def run(self) -> None:
         """Until every range is walked, or raise the first failure (committed work is kept)."""
-        jobs: queue.Queue[_Job | _Exit] = queue.Queue()
-        threads = [
-            # Each worker in a copy of this thread's log context (run, kind, store): threads
-            # do not inherit context variables.
-            threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(self._worker, jobs),
-                name=f"accs-sync-{self.store.store_code}-{n}",
-                daemon=True,
-            )
-            for n in range(self.workers)
-        ]
-        for thread in threads:
-            thread.start()
-        error: BaseException | None = None
-        running = len(threads)
-        deadline: float | None = None  # once a worker failed: when to stop waiting for the rest
-        try:
-            while running:
-                if deadline is not None and time.monotonic() > deadline:
-                    log.warning(
-                        "store %s: %d workers still busy %.0fs after the pass failed; "
-                        "not waiting for them",
-                        self.store.store_code,
-                        running,
-                        self.stop_grace,
-                    )
-                    break
-                try:
-                    message = jobs.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if isinstance(message, _Exit):
-                    running -= 1
-                    if message.error is not None and error is None:
-                        error = message.error
-                        deadline = time.monotonic() + self.stop_grace
-                        self.ranges.abort()
-                    continue
-                try:
-                    if not isinstance(error, _WriterFailed):
-                        self._commit(message)
-                except Exception as exc:  # noqa: BLE001 - raised below, after the workers stop
-                    error = _WriterFailed(exc)
-                    deadline = time.monotonic() + self.stop_grace
-                    self.ranges.abort()
-                finally:
-                    message.done.set()
-        finally:
-            self.ranges.abort()  # a writer interrupted by anything must not leave workers waiting
-            self._closed.set()
-            while not jobs.empty():  # pages nobody will write: their workers may leave
-                left = jobs.get_nowait()
-                if isinstance(left, _Job):
-                    left.done.set()
-            end = time.monotonic() + (1.0 if deadline is not None else self.stop_grace)
-            for thread in threads:
-                thread.join(timeout=max(0.0, end - time.monotonic()))
-        if isinstance(error, _WriterFailed):
-            raise error.cause
-        if error is not None:
-            raise error
+        walk_ranges(
+            self.store.store_code,
+            self.ranges,
+            self._fetch,
+            self._write,
+            workers=self.workers,
+            stop_event=self.tools.stop_event,
+        )
 
     # -- the writer (calling thread) --------------------------------------------------------------
 
-    def _commit(self, job: _Job) -> None:
-        pipeline, code = self.pipeline, self.store.store_code
-        interval = job.step.interval if self.tombstones else None
+    def _write(self, rng: IdRange, step: Step) -> None:
+        """``step``'s page and the checkpoint it leaves, in one transaction."""
+        tools, code = self.tools, self.store.store_code
+        interval = step.interval if self.tombstones else None
 
         def write(conn: Connection) -> None:  # retried whole, the same page, after a fault
-            pipeline.write_page(conn, self.store, self.run_id, job.step.page, interval=interval)
-            value = {"ranges": self.ranges.checkpoint(after=(job.rng, job.step))}
-            pipeline.save_checkpoint(conn, code, {**value, **self.checkpoint_extra})
+            tools.write_page(conn, self.store, self.run_id, step.page, interval)
+            value = {"ranges": self.ranges.checkpoint(after=(rng, step))}
+            tools.save_checkpoint(conn, code, {**value, **self.checkpoint_extra})
 
-        pipeline.db.write(write)
-        self.ranges.committed(job.rng, job.step)
+        tools.db.write(write)
 
     # -- the workers --------------------------------------------------------------------------
-
-    def _worker(self, jobs: queue.Queue[_Job | _Exit]) -> None:
-        error: BaseException | None = None
-        try:
-            while (rng := self.ranges.take()) is not None:
-                if not self._walk(rng, jobs):
-                    break
-        except Exception as exc:  # noqa: BLE001 - handed to the writer, which raises it
-            error = exc
-        finally:
-            jobs.put(_Exit(error))
-
-    def _walk(self, rng: IdRange, jobs: queue.Queue[_Job | _Exit]) -> bool:
-        """Walk ``rng`` to its end; False when the pass was aborted meanwhile."""
-        try:
-            while not self.ranges.aborted:
-                page = self._fetch(rng)
-                job = _Job(rng, self.ranges.received(rng, page))
-                jobs.put(job)
-                while not job.done.wait(0.5):
-                    if self._closed.is_set():
-                        return False
-                if job.step.following is None:
-                    return True
-            return False
-        finally:
-            if not rng.done:
-                self.ranges.release(rng)
 
     def _fetch(self, rng: IdRange) -> Page:
         extra = self.filters
@@ -210,12 +100,4 @@ class FullPass:
             return replace(base, groups=base.groups + extra)
 
         position = self.ranges.criteria_position(rng)
-        return self.pipeline.fetch(criteria, position, self.store.store_code)
-
-
-class _WriterFailed(Exception):
-    """The writer's own failure (a database error): no further page is written."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+        return self.tools.fetch(criteria, position, self.store.store_code)

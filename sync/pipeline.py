@@ -38,12 +38,10 @@ Passes:
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
@@ -81,7 +79,6 @@ from sync.errors import (
     EndpointMissing,
     Interrupted,
     OrgRejected,
-    PageSizeLimited,
     PermissionDenied,
     RetriableApiError,
     StoreUnknown,
@@ -99,11 +96,13 @@ from sync.models import (
     parse_item,
 )
 from sync.observe import Observer, PageReport
+from sync.passtools import ID_LISTING, PRODUCTS_ENDPOINT, PageSizes, PassTools, ProductTools
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
 from sync.stats import ResourceStats, RunStats, StoreStats
 from sync.watermark import Distrusted, Stamps
+from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
 
 __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreStats", "Window"]
 
@@ -216,6 +215,9 @@ class Pipeline:
         self.clock = clock
         self.store_codes = store_codes
         self.page_size = page_size
+        #: Each endpoint's page size: SYNC_PAGE_SIZE (the id listing: its own) until the store
+        #: caps that endpoint's pageSize.
+        self.page_sizes = PageSizes(page_size, self.guarded, {ID_LISTING: self.listing_page_size})
         #: Judges upstream updated_at values before one becomes a watermark.
         self.stamps = Stamps(self.now, scrub)
 
@@ -417,7 +419,7 @@ class Pipeline:
                 try:
                     ResourcePass(
                         resource,
-                        self,
+                        self._pass_tools(resource),
                         self.lister,
                         store_code=store_code,
                         request_store=store_code,
@@ -509,7 +511,7 @@ class Pipeline:
         code = store.store_code
         highest: int | None = None
         if checkpoint is not None:
-            ranges = RangeSet.from_checkpoint(checkpoint, self.page_size)
+            ranges = RangeSet.from_checkpoint(checkpoint, self.page_sizes.size(PRODUCTS_ENDPOINT))
             high_water = checkpoint.get("high_water")
             window = Window.from_json(checkpoint.get("window"))
             log.info("store %s: resuming full pass (%d id ranges left)", code, len(ranges))
@@ -530,14 +532,17 @@ class Pipeline:
             lowest = None
             if self.concurrency > 1:
                 lowest, highest = self.guarded(lambda: self.catalog.id_bounds(code))
-            ranges = RangeSet(even_ranges(lowest, highest, self.concurrency), self.page_size)
+            ranges = RangeSet(
+                even_ranges(lowest, highest, self.concurrency),
+                self.page_sizes.size(PRODUCTS_ENDPOINT),
+            )
         ranges.set_highest(highest)
         extra = {"high_water": high_water, "window": window.to_json()}
         if checkpoint is None:
             start = {"ranges": ranges.checkpoint(), **extra}
             self.db.write(lambda conn: self.save_checkpoint(conn, code, start))
         FullPass(
-            self,
+            self._product_tools(),
             store,
             run_id,
             ranges,
@@ -593,56 +598,78 @@ class Pipeline:
         # already read (ids in one second are not in time order), and Magento stamps
         # updated_at before its transaction commits, so a change can appear "in the past".
         start = parse_accs_time(watermark.updated_at) - timedelta(seconds=self.lookback_seconds)
-        position: ChangesPosition | None = ChangesPosition(format_accs_time(start), 0, "from")
+        position = ChangesPosition(format_accs_time(start), 0, "from")
         high_water = watermark
         code = store.store_code
+
+        def commit(fetched: Fetched[ChangesWalk, Page]) -> None:
+            nonlocal high_water
+            page = fetched.page
+            limit = self.stamps.limit(page.server_time)
+            if store.pages == 0:
+                problem = self.stamps.problem(watermark.to_json(), limit)
+                if problem is not None:
+                    self.stamps.report(f"store {code}", watermark.updated_at, problem)
+                    raise Distrusted
+                # Everything changed since the watermark, less a lookback.
+                self.observer.store_total(code, page.total_count)
+            high_water = ChangesWalk.high_water(
+                high_water, page, functools.partial(self.stamps.usable, limit=limit)
+            )
+
+            def write(conn: Connection, mark: ChangesPosition = high_water) -> None:
+                self.write_page(conn, store, run_id, page)
+                self._raise_watermark(conn, code, mark)
+
+            self.db.write(write)
+
+        def pages(walk: ChangesWalk) -> Iterator[Fetched[ChangesWalk, Page]]:
+            return walk_pages(walk, walk, position, lambda w, at: self.fetch(w.criteria, at, code))
+
         # With concurrency, the next page is fetched while this one is being written.
-        ahead = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accs-sync-{code}-ahead")
-            if self.concurrency > 1
-            else None
+        run_pool(
+            code,
+            FixedUnits([walk]),
+            pages,
+            commit,
+            workers=1 if self.concurrency > 1 else 0,
+            read_ahead=True,
+            stop_event=self.stop_event,
         )
-        pending: Future[Page] | None = None
-        try:
-            while position is not None:
-                if pending is not None:
-                    page = pending.result()
-                else:
-                    page = self.fetch(walk.criteria, position, code)
-                limit = self.stamps.limit(page.server_time)
-                if store.pages == 0:
-                    problem = self.stamps.problem(watermark.to_json(), limit)
-                    if problem is not None:
-                        self.stamps.report(f"store {code}", watermark.updated_at, problem)
-                        raise Distrusted
-                following = walk.advance(position, page)
-                pending = None
-                if following is not None and ahead is not None:
-                    # In this run's log context, which threads do not inherit.
-                    pending = ahead.submit(
-                        contextvars.copy_context().run, self.fetch, walk.criteria, following, code
-                    )
-                if store.pages == 0:  # everything changed since the watermark, less a lookback
-                    self.observer.store_total(code, page.total_count)
-                high_water = ChangesWalk.high_water(
-                    high_water, page, functools.partial(self.stamps.usable, limit=limit)
-                )
-
-                def commit(conn: Connection, page: Page = page, mark: Any = high_water) -> None:
-                    self.write_page(conn, store, run_id, page)
-                    self._raise_watermark(conn, code, mark)
-
-                self.db.write(commit)
-                position = following
-        finally:
-            if ahead is not None:
-                ahead.shutdown(wait=True, cancel_futures=True)
         # Deletions do not show in updated_at; a differing count says something is gone
         # (or missing), and then the id listing finds out what.
-        if counts_differ(self, store):
-            reconcile_ids(self, store, run_id)
+        tools = self._product_tools()
+        if counts_differ(tools, store):
+            reconcile_ids(tools, store, run_id)
 
-    # -- seams for the passes (full pass workers, the id listing) ---------------------------------
+    # -- what the passes are handed (layers call down) --------------------------------------------
+
+    def _product_tools(self) -> ProductTools:
+        return ProductTools(
+            db=self.db,
+            fetch=self.fetch,
+            fetch_ids=self.fetch_ids,
+            count=lambda code: self.guarded(lambda: self.catalog.count(code)),
+            write_page=self.write_page,
+            save_checkpoint=self.save_checkpoint,
+            now=self.now,
+            page_size=functools.partial(self.page_sizes.size, PRODUCTS_ENDPOINT),
+            stop_event=self.stop_event,
+        )
+
+    def _pass_tools(self, resource: Resource) -> PassTools:
+        return PassTools(
+            db=self.db,
+            observer=self.observer,
+            lookback_seconds=self.lookback_seconds,
+            concurrency=self.concurrency,
+            stamps=self.stamps,
+            max_item_bytes=self.max_item_bytes,
+            fetch_with=functools.partial(self.page_sizes.fetch, resource.path),
+            page_size=functools.partial(self.page_sizes.size, resource.path),
+            now=self.now,
+            stop_event=self.stop_event,
+        )
 
     def guarded(self, call: Callable[[], T]) -> T:
         """Run an API call unless a stop was requested; a stop during its retries interrupts."""
@@ -660,33 +687,16 @@ class Pipeline:
     ) -> Page:
         """One page at ``position`` (``criteria(position, page_size)`` builds the request);
         adapts to a store's page-size limit; honours stop requests. Thread-safe."""
-        return self._adapting(
-            "page_size",
+        return self.page_sizes.fetch(
+            PRODUCTS_ENDPOINT,
             lambda size: self.catalog.search(criteria(position, size), store_code),
         )
 
-    def fetch_with(self, call: Callable[[int], Page]) -> Page:
-        """``call(page_size)`` (one page of any list), adapting to the store's page-size limit
-        and honouring stop requests. Thread-safe."""
-        return self._adapting("page_size", call)
-
     def fetch_ids(self, criteria: Callable[[int], SearchCriteria], store_code: str) -> Page:
         """One page of the id listing (large pages, shrunk to the store's limit if it has one)."""
-        return self._adapting(
-            "listing_page_size", lambda size: self.catalog.list_ids(criteria(size), store_code)
+        return self.page_sizes.fetch(
+            ID_LISTING, lambda size: self.catalog.list_ids(criteria(size), store_code)
         )
-
-    def _adapting(self, attribute: str, call: Callable[[int], Page]) -> Page:
-        while True:
-            size = int(getattr(self, attribute))
-            try:
-                return self.guarded(functools.partial(call, size))
-            except PageSizeLimited as exc:
-                if not 0 < exc.limit < size:
-                    raise
-                if exc.limit < getattr(self, attribute):  # another worker may have learnt it
-                    log.warning("store caps pageSize at %d; using that from now on", exc.limit)
-                    setattr(self, attribute, exc.limit)
 
     def write_page(
         self,

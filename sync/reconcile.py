@@ -25,7 +25,6 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -37,10 +36,8 @@ from sync.db.rejects import pending_rejects
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.models import format_accs_time
+from sync.passtools import ProductTools
 from sync.stats import StoreStats
-
-if TYPE_CHECKING:
-    from sync.seams import ProductPasses
 
 __all__ = ["IdDiff", "counts_differ", "diff_upstream_ids", "reconcile_ids"]
 
@@ -58,14 +55,14 @@ class IdDiff:
     fetch: list[int] = field(default_factory=list)
 
 
-def diff_upstream_ids(pipeline: ProductPasses, store_code: str, skip: set[int]) -> IdDiff:
+def diff_upstream_ids(tools: ProductTools, store_code: str, skip: set[int]) -> IdDiff:
     """Walk the id listing page by page, comparing each page with the mirror's rows in the same
     id range. Raises if the listing fails, so an incomplete listing never tombstones anything."""
     walk = IdWalk()
     position = IdPosition()
     diff = IdDiff()
     while True:
-        page = pipeline.fetch_ids(functools.partial(walk.criteria, position), store_code)
+        page = tools.fetch_ids(functools.partial(walk.criteria, position), store_code)
         listed: dict[int, str | None] = {}
         for item in page.items:
             if not isinstance(item, dict):
@@ -77,7 +74,7 @@ def diff_upstream_ids(pipeline: ProductPasses, store_code: str, skip: set[int]) 
         # This page covers ids after the previous page's last id, up to its own last id; the
         # last page also covers every higher id (mirrored rows beyond upstream's newest id).
         upto = None if following is None else following.last_id
-        local = pipeline.db.read(
+        local = tools.db.read(
             functools.partial(local_index, store_code=store_code, after=position.last_id, upto=upto)
         )
         _compare(listed, local, skip, diff)
@@ -108,10 +105,10 @@ def _compare(
             diff.fetch.append(pid)
 
 
-def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> None:
+def reconcile_ids(tools: ProductTools, store: StoreStats, run_id: int) -> None:
     """List every id; tombstone the gone, fetch the missing, revived and stale."""
     code = store.store_code
-    diff = diff_upstream_ids(pipeline, code, store.rejected_ids)
+    diff = diff_upstream_ids(tools, code, store.rejected_ids)
     gone = diff.gone
     log.info(
         "store %s: id listing found %d products upstream, %d live here; %d gone, %d to fetch",
@@ -124,21 +121,21 @@ def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> No
     for start in range(0, len(gone), CHUNK):
 
         def bury(conn: Connection, part: list[int] = gone[start : start + CHUNK]) -> int:
-            deleted = tombstone(conn, code, part, pipeline.now(), run_id)
+            deleted = tombstone(conn, code, part, tools.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
             return deleted
 
-        store.deleted += pipeline.db.write(bury)
+        store.deleted += tools.db.write(bury)
     if store.deleted:
         log.info("store %s: %d products deleted upstream", code, store.deleted)
-    _fetch_by_id(pipeline, store, run_id, sorted(diff.fetch))
+    _fetch_by_id(tools, store, run_id, sorted(diff.fetch))
 
 
-def _fetch_by_id(pipeline: ProductPasses, store: StoreStats, run_id: int, ids: list[int]) -> None:
+def _fetch_by_id(tools: ProductTools, store: StoreStats, run_id: int, ids: list[int]) -> None:
     """Fetch ``ids`` in full, a page at a time (``entity_id in (...)``), and write them."""
     position = 0
     while position < len(ids):
-        part = ids[position : position + pipeline.page_size]
+        part = ids[position : position + tools.page_size()]
 
         def criteria(_: object, size: int, part: list[int] = part) -> SearchCriteria:
             return SearchCriteria(
@@ -147,19 +144,19 @@ def _fetch_by_id(pipeline: ProductPasses, store: StoreStats, run_id: int, ids: l
                 page_size=size,
             )
 
-        page = pipeline.fetch(criteria, None, store.store_code)
+        page = tools.fetch(criteria, None, store.store_code)
 
         def write(conn: Connection, page: Page = page) -> None:
-            pipeline.write_page(conn, store, run_id, page)
+            tools.write_page(conn, store, run_id, page, None)
 
-        pipeline.db.write(write)
-        position += min(len(part), pipeline.page_size)
+        tools.db.write(write)
+        position += min(len(part), tools.page_size())  # read after the fetch: it may learn a cap
 
 
-def counts_differ(pipeline: ProductPasses, store: StoreStats) -> bool:
+def counts_differ(tools: ProductTools, store: StoreStats) -> bool:
     """Whether ACCS's ``total_count`` differs from the live rows plus pending rejects."""
     code = store.store_code
-    upstream = pipeline.guarded(lambda: pipeline.catalog.count(code))
+    upstream = tools.count(code)
 
     def local(conn: Connection) -> tuple[int, int]:
         live = conn.execute(
@@ -169,7 +166,7 @@ def counts_differ(pipeline: ProductPasses, store: StoreStats) -> bool:
         ).scalar_one()
         return int(live), pending_rejects(conn, code)
 
-    live, rejected = pipeline.db.read(local)
+    live, rejected = tools.db.read(local)
     if live + rejected == upstream:
         return False
     log.info(

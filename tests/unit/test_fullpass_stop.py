@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from sync import engine
+from sync import workers
 from sync.api.keyset import KeysetWalk
 from sync.engine import ResourcePass
 from sync.errors import FatalApiError
 from sync.fullpass import FullPass
+from sync.passtools import PassTools, ProductTools
 from sync.ranges import RangeSet, even_ranges
 from sync.resources import SOURCE_ITEMS
 from sync.stats import ResourceStats, StoreStats
@@ -22,9 +23,6 @@ from sync.stats import ResourceStats, StoreStats
 
 class StuckAndFailing:
     """The first fetch hangs until released; the second fails."""
-
-    page_size = 50
-    engine: Any = None
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -42,11 +40,28 @@ class StuckAndFailing:
         raise FatalApiError("ACCS answered 400: broken")
 
 
-def test_a_failed_pass_does_not_wait_for_a_stuck_worker_beyond_the_grace() -> None:
+def nothing_written(*args: Any) -> Any:
+    raise AssertionError("nothing is written")
+
+
+def test_a_failed_pass_does_not_wait_for_a_stuck_worker_beyond_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     passes = StuckAndFailing()
     ranges = RangeSet(even_ranges(1, 400, 2), 50)
-    full = FullPass(passes, StoreStats("default", "full"), 1, ranges, workers=2)  # type: ignore[arg-type]
-    full.stop_grace = 0.5
+    tools = ProductTools(
+        db=None,  # type: ignore[arg-type]
+        fetch=passes.fetch,
+        fetch_ids=nothing_written,
+        count=nothing_written,
+        write_page=nothing_written,
+        save_checkpoint=nothing_written,
+        now=nothing_written,
+        page_size=lambda: 50,
+        stop_event=threading.Event(),
+    )
+    full = FullPass(tools, StoreStats("default", "full"), 1, ranges, workers=2)
+    monkeypatch.setattr(workers, "STOP_GRACE", 0.5)
     started = time.monotonic()
     try:
         with pytest.raises(FatalApiError, match="broken"):
@@ -61,22 +76,22 @@ def test_a_failed_partitioned_resource_pass_does_not_wait_for_a_stuck_worker(
 ) -> None:
     stuck = StuckAndFailing()
 
-    class Context:
-        engine: Any = None
-        observer: Any = None
-        lookback_seconds = 0
-        concurrency = 2
-
-        def fetch_with(self, call: Any) -> Any:
-            return stuck.fetch(None, None, "default")
-
-        def now(self) -> Any:
-            raise AssertionError("nothing is written")
-
-    monkeypatch.setattr(engine, "STOP_GRACE", 0.5)
+    tools = PassTools(
+        db=None,  # type: ignore[arg-type]
+        observer=None,  # type: ignore[arg-type]
+        lookback_seconds=0,
+        concurrency=2,
+        stamps=None,  # type: ignore[arg-type]
+        max_item_bytes=0,
+        fetch_with=lambda call: stuck.fetch(None, None, "default"),
+        page_size=lambda: 50,
+        now=nothing_written,
+        stop_event=threading.Event(),
+    )
+    monkeypatch.setattr(workers, "STOP_GRACE", 0.5)
     rpass = ResourcePass(
         SOURCE_ITEMS,
-        Context(),
+        tools,
         lister=None,  # type: ignore[arg-type]
         store_code="*",
         request_store="default",

@@ -1,0 +1,47 @@
+"""Concurrent entity-id ranges walked by the worker pool, for any pass keyed by ``entity_id``.
+
+The products' full pass (:mod:`sync.fullpass`) and a full pass of a resource keyed by one
+number (categories, :mod:`sync.engine`) cut the id space into ranges (:mod:`sync.ranges`) that
+the workers of :mod:`sync.workers` walk side by side; an idle worker's ``take`` splits the
+running range with the most left. The calling thread writes each page (``write(range, step)``,
+one transaction, where a caller can also save the ranges' checkpoint), then the range's
+committed position moves to the page's end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from sync.api.paging import Page
+from sync.ranges import IdRange, RangeSet, Step
+from sync.workers import Fetched, run_pool
+
+__all__ = ["walk_ranges"]
+
+
+def walk_ranges(
+    name: str,
+    ranges: RangeSet,
+    fetch: Callable[[IdRange], Page],
+    write: Callable[[IdRange, Step], None],
+    *,
+    workers: int,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Walk every range of ``ranges`` with ``workers`` threads: ``fetch(range)`` asks for the
+    range's next page (at :meth:`RangeSet.criteria_position`), ``write`` commits it here.
+    Raises the first failure; committed pages and positions are kept."""
+
+    def pages(rng: IdRange) -> Iterator[Fetched[IdRange, Step]]:
+        while True:
+            step = ranges.received(rng, fetch(rng))
+            yield Fetched(rng, step, step.following)
+            if step.following is None:
+                return
+
+    def commit(fetched: Fetched[IdRange, Step]) -> None:
+        write(fetched.unit, fetched.page)
+        ranges.committed(fetched.unit, fetched.page)
+
+    run_pool(name, ranges, pages, commit, workers=workers, stop_event=stop_event)
