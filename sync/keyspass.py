@@ -1,8 +1,9 @@
 """A pass over given keys: refetch exactly the products named by id or sku, now.
 
 Support staff use it for "this product is wrong in the mirror" (``accs-sync sync --sku SKU``
-/ ``--id ID`` / ``--keys-from FILE``); an event consumer calls :func:`refetch` directly with
-the keys an event names. For each store view:
+/ ``--id ID`` / ``--keys-from FILE``); an event consumer hands over the keys an event names
+with ``Pipeline.run("refetch", keys=Keys(...))`` (the run lock and a ``sync_runs`` row, as
+for every run), or calls :func:`refetch` inside a run it already holds. For each store view:
 
 * **products**: ``GET /V1/products`` with one filter group, ``entity_id in (...)`` for the ids
   and ``sku in (...)`` for the skus, at most :data:`KEYS_PER_REQUEST` keys a request (fewer
@@ -106,7 +107,7 @@ def refetch(
         log.warning("%s: neither ACCS nor the mirror has this product", escape_control(key))
     skipped = [r for r in resources if r not in (PRODUCTS, SOURCE_ITEMS.name)]
     if skipped:
-        log.info("%s: a pass over given keys covers products and source items", ", ".join(skipped))
+        log.debug("%s: a pass over given keys covers products and source items", ", ".join(skipped))
     if SOURCE_ITEMS.name in resources and skus and store_codes:
         _source_items(context, sorted(skus), store_codes[0], stats, run_id)
 

@@ -258,3 +258,23 @@ def test_a_refetch_without_source_items_in_sync_resources_asks_for_none(
 
 def _stock(emulator: EmulatorServer, sku: str) -> list[Any]:
     return [s for s in emulator.catalog.source_items() if s.sku == sku]
+
+
+def test_a_store_page_size_cap_pages_the_chunk_and_shrinks_the_next(
+    mirrored: None, emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses pageSize 300 ("Maximum SearchCriteria pageSize is 120"): the chunk
+    asked is paged by id inside at the cap, and the next chunks ask for at most 120 keys."""
+    monkeypatch.setenv("SYNC_PAGE_SIZE", "300")
+    monkeypatch.setenv("SYNC_RESOURCES", "products")
+    emulator.faults.max_page_size = 120
+    ids = sorted(emulator.catalog.ids())[:500]
+    emulator.stats.reset()
+    assert main(["sync", "--quiet", *(f"--id={pid}" for pid in ids)]) == 0
+    answered = [r for r in accs_requests(emulator) if r.status == 200]
+    keys_asked = [len(filters(r)[0][2].split(",")) for r in answered]
+    # The first chunk of 300 keys in three pages (the 2nd and 3rd after "entity_id > last"),
+    # then 120 keys a request.
+    assert keys_asked == [300, 300, 300, 120, 80]
+    assert [len(filters(r)) for r in answered] == [1, 2, 2, 1, 1]
+    assert last_run(db_url).products_unchanged == 500

@@ -102,3 +102,14 @@ def test_no_keys_is_an_ordinary_sync() -> None:
     from sync.cli import build_parser, keys_of
 
     assert keys_of(build_parser().parse_args(["sync"])) is None
+
+
+def test_the_summary_names_the_unknown_keys() -> None:
+    from sync.stats import RunStats
+    from sync.summary import summary_json, summary_lines
+
+    stats = RunStats(run_id=4, kind="refetch", status="success")
+    stats.unknown_keys = ["id:99", "sku:NO\x1bPE"]
+    assert summary_lines(stats)[-1] == "  not in ACCS nor in the mirror (2): id:99, sku:NO\\x1bPE"
+    assert summary_json(stats, 0)["unknown_keys"] == ["id:99", "sku:NO\x1bPE"]
+    assert "unknown_keys" not in summary_json(RunStats(run_id=5, kind="sync"), 0)
