@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
-from sync.db.engine import make_engine
 from sync.db.schema import (
     catalog_changes,
     inventory_source_items,
@@ -27,17 +26,9 @@ from sync.db.schema import (
 )
 from sync.emulator import EmulatorServer
 from sync.emulator.faults import RequestRecord
+from tests.integration.mirror import rows
 
 pytestmark = pytest.mark.integration
-
-
-def rows(db_url: str, query: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()
 
 
 def filters(record: RequestRecord) -> list[tuple[str, str, str]]:

@@ -22,19 +22,9 @@ from sync.db.schema import inventory_source_items, products
 from sync.errors import FatalApiError
 from sync.keys import Keys
 from sync.pipeline import Pipeline
+from tests.unit.test_pipeline import item
 
 pytestmark = pytest.mark.integration
-
-
-def item(n: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": n,
-        "sku": f"SKU-{n}",
-        "name": f"Product {n}",
-        "price": n + 0.5,
-        "updated_at": "2026-01-01 00:00:00",
-        **extra,
-    }
 
 
 class ScriptedAccs:
