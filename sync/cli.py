@@ -382,7 +382,7 @@ def keys_of(args: argparse.Namespace) -> Keys | None:
             given = given + read_keys(sys.stdin, "standard input")
         else:
             try:
-                with open(source, encoding="utf-8") as lines:
+                with open(source, encoding="utf-8-sig") as lines:  # Windows editors add a BOM
                     given = given + read_keys(lines, source)
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"

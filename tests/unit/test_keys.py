@@ -81,6 +81,15 @@ def test_a_keys_file_with_a_bad_line_is_exit_2(
     assert f"{path} line 2: id 'abc' must be a whole number above 0" in capsys.readouterr().err
 
 
+def test_a_keys_file_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    from sync.cli import build_parser, keys_of
+
+    path = tmp_path / "keys.txt"
+    path.write_bytes("\ufeffsku:24-MB01\r\nid:3\r\n".encode())
+    args = build_parser().parse_args(["sync", "--keys-from", str(path)])
+    assert keys_of(args) == Keys(ids=(3,), skus=("24-MB01",))
+
+
 def test_an_empty_keys_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "keys.txt"
     path.write_text("# nothing yet\n\n", encoding="utf-8")
