@@ -234,9 +234,10 @@ class Pipeline:
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
-        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
+        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark),
         ``reconcile`` (a full content pass; its pages tombstone what is gone) or ``refetch``
-        (a pass over the given ``keys`` only, :mod:`sync.keyspass`; no watermark moves).
+        (a pass over the given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a
+        resource ACCS refuses fails it).
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
