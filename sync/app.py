@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from sync.keys import Keys
     from sync.scheduler import Daemon
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,14 @@ class App:
         kind: RunKind,
         window: Window | None = None,
         resources: Sequence[str] | None = None,
+        keys: Keys | None = None,
     ) -> RunStats:
-        """One run (of ``resources``, default SYNC_RESOURCES); what authentication did during
-        it is added to its ``sync_runs`` row."""
+        """One run (of ``resources``, default SYNC_RESOURCES; ``keys``: a ``refetch`` of
+        those products only); what authentication did during it is added to its
+        ``sync_runs`` row."""
         before = self.audit.snapshot()
         try:
-            stats = self.pipeline.run(kind, window, resources)
+            stats = self.pipeline.run(kind, window, resources, keys)
         finally:
             # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
             self.client.gate.lift()

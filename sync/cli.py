@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from sync.resources import resource_names
 from sync.summary import summary_json, summary_lines
 
 if TYPE_CHECKING:
+    from sync.keys import Keys
     from sync.stats import RunStats
 
 __all__ = ["main"]
@@ -106,7 +107,8 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
     settings = load_settings(args.config, **_overrides(args))
     level = _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
-    kind: RunKind = args.command
+    keys = getattr(args, "keys", None)
+    kind: RunKind = "refetch" if keys else args.command
     window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
     install_stop_signals(stop_event)
@@ -119,7 +121,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
         if progress is not None:
             app.observers.add(progress)
         try:
-            stats = app.run(kind, window, resources=args.resource or None)
+            stats = app.run(kind, window, resources=args.resource or None, keys=keys)
         finally:
             if progress is not None:
                 progress.close()
@@ -328,6 +330,68 @@ def cmd_demo(args: argparse.Namespace, secrets: SecretFilter) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse type: its ValueError becomes argparse's one-line error."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked
+
+
+def _add_key_arguments(parser: argparse.ArgumentParser) -> None:
+    """``sync --sku / --id / --keys-from``: a pass over given keys (:mod:`sync.keyspass`)."""
+    from sync.keys import parse_id, parse_sku
+
+    keys = parser.add_argument_group(
+        "a pass over given keys (refetch these products and their source items now; "
+        "tombstone the ones ACCS no longer has; no watermark moves)"
+    )
+    keys.add_argument(
+        "--sku", action="append", type=_argument(parse_sku), metavar="SKU", help="repeatable"
+    )
+    keys.add_argument(
+        "--id",
+        action="append",
+        type=_argument(parse_id),
+        metavar="ID",
+        help="a product's entity id; repeatable",
+    )
+    keys.add_argument(
+        "--keys-from",
+        metavar="FILE",
+        help="one key a line: 'sku:24-MB01' or 'id:12' (a bare line is a sku); blank lines "
+        "and '#' comments are skipped; '-' reads standard input",
+    )
+
+
+def keys_of(args: argparse.Namespace) -> Keys | None:
+    """The keys ``--sku``, ``--id`` and ``--keys-from`` name (None: an ordinary run). Raises
+    ValueError with a line that says what is wrong (the CLI exits 2)."""
+    from sync.keys import Keys, read_keys
+
+    given = Keys(
+        ids=tuple(getattr(args, "id", None) or ()), skus=tuple(getattr(args, "sku", None) or ())
+    )
+    source = getattr(args, "keys_from", None)
+    if source is not None:
+        if source == "-":
+            given = given + read_keys(sys.stdin, "standard input")
+        else:
+            try:
+                with open(source, encoding="utf-8-sig") as lines:  # Windows editors add a BOM
+                    given = given + read_keys(lines, source)
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+                raise ValueError(f"--keys-from {source}: cannot read it ({reason})") from None
+        if not given:
+            raise ValueError(f"--keys-from {source}: no keys in it")
+    return given or None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="accs-sync",
@@ -364,11 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: SYNC_RESOURCES)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser(
+    sync = sub.add_parser(
         "sync",
         parents=[common, running],
         help="one run: incremental if a watermark exists, else full",
-    ).set_defaults(func=cmd_run)
+    )
+    _add_key_arguments(sync)
+    sync.set_defaults(func=cmd_run)
     backfill = sub.add_parser(
         "backfill",
         parents=[common, running],
@@ -464,6 +530,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--since ({since:%Y-%m-%d %H:%M:%S}) must be before "
             f"--until ({until:%Y-%m-%d %H:%M:%S})"
         )
+    try:
+        args.keys = keys_of(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     secrets = SecretFilter()
     try:
         code: int = args.func(args, secrets)

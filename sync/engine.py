@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -410,6 +410,22 @@ class ResourcePass:
         live = int(self.context.db.read(lambda conn: conn.execute(query).scalar_one()))
         return live != page.total_count
 
+    # -- a pass over given keys (sync.keyspass) ---------------------------------------------------
+
+    def write_matching(self, groups: tuple[tuple[Filter, ...], ...], seen: set[Key]) -> bool:
+        """Write every item that matches ``groups`` (``sku in (...)``): one keyset walk, each
+        page in its own transaction; the keys carried go into ``seen``. Returns whether every
+        item had a key (else ``seen`` cannot tell what is gone)."""
+        return self._walk_pages(self._walk(groups), seen)
+
+    def sweep_within(self, seen: set[Key], live: Callable[[Connection], Iterable[Key]]) -> int:
+        """Tombstone the live rows ``live`` lists (read in the same transaction) that ``seen``
+        lacks: the rows of the keys a complete :meth:`write_matching` asked for. Returns how
+        many."""
+        deleted: int = self.context.db.write(lambda conn: self._sweep(conn, seen, live(conn)))
+        self.stats.deleted += deleted
+        return deleted
+
     # -- one page ---------------------------------------------------------------------------------
 
     def _commit(self, page: Page, seen: set[Key] | None) -> bool:
@@ -582,9 +598,12 @@ class ResourcePass:
             yield batch
             last = batch[-1]
 
-    def _sweep(self, conn: Connection, seen: set[Key]) -> int:
-        """Tombstone the live rows a complete pass did not see. Returns how many."""
-        gone = [key for batch in self._live_keys(conn) for key in batch if key not in seen]
+    def _sweep(self, conn: Connection, seen: set[Key], live: Iterable[Key] | None = None) -> int:
+        """Tombstone the live rows a complete pass did not see (of ``live``, default every live
+        row). Returns how many."""
+        if live is None:
+            live = (key for batch in self._live_keys(conn) for key in batch)
+        gone = [key for key in live if key not in seen]
         if not gone:
             return 0
         table, now = self.resource.table, naive_utc(self.context.now())

@@ -84,6 +84,8 @@ from sync.errors import (
     StoreUnknown,
 )
 from sync.fullpass import FullPass
+from sync.keys import Keys
+from sync.keyspass import KeysTools, refetch
 from sync.logcontext import log_context
 from sync.models import (
     DEFAULT_MAX_ITEM_BYTES,
@@ -99,7 +101,7 @@ from sync.observe import Observer, PageReport
 from sync.passtools import ID_LISTING, PRODUCTS_ENDPOINT, PageSizes, PassTools, ProductTools
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
-from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
+from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, SOURCE_ITEMS, Resource
 from sync.stats import ResourceStats, RunStats, StoreStats
 from sync.watermark import Distrusted, Stamps
 from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
@@ -109,7 +111,7 @@ __all__ = ["CHECKPOINT", "WATERMARK", "Pipeline", "RunKind", "RunStats", "StoreS
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RunKind = Literal["sync", "backfill", "reconcile"]
+RunKind = Literal["sync", "backfill", "reconcile", "refetch"]
 
 
 class Catalog(Protocol):
@@ -228,13 +230,16 @@ class Pipeline:
         kind: RunKind = "sync",
         window: Window | None = None,
         resources: Sequence[str] | None = None,
+        keys: Keys | None = None,
     ) -> RunStats:
         """Run once over every store view.
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
-        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
-        ``reconcile`` (a full content pass; its pages tombstone what is gone).
+        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark),
+        ``reconcile`` (a full content pass; its pages tombstone what is gone) or ``refetch``
+        (a pass over the given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a
+        resource ACCS refuses fails it).
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
@@ -250,6 +255,8 @@ class Pipeline:
         window = window or Window()
         if window and kind != "backfill":
             raise ValueError("only a backfill takes an updated_at window")
+        if (kind == "refetch") != bool(keys):
+            raise ValueError("a refetch run, and only one, takes keys")
         chosen = self._check_resources(resources) if resources is not None else self.resources
         try:
             with instance_lock(
@@ -262,7 +269,7 @@ class Pipeline:
                 mark_stale_runs(self.engine, self.now())
                 self.db.guard = lock.ensure
                 try:
-                    return self._run_locked(kind, window, chosen)
+                    return self._run_locked(kind, window, chosen, keys)
                 finally:
                     self.db.guard = None
         except SQLAlchemyError as exc:  # before the run was recorded: nothing was written
@@ -280,12 +287,14 @@ class Pipeline:
             raise ValueError("resources other than products need a lister")
         return chosen
 
-    def _run_locked(self, kind: RunKind, window: Window, resources: tuple[str, ...]) -> RunStats:
+    def _run_locked(
+        self, kind: RunKind, window: Window, resources: tuple[str, ...], keys: Keys | None = None
+    ) -> RunStats:
         started = self.clock.monotonic()
         self.stamps.start_run()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
         with log_context(run_id=run_id, kind=kind):
-            return self._run_started(kind, window, run_id, started, resources)
+            return self._run_started(kind, window, run_id, started, resources, keys)
 
     def _run_started(
         self,
@@ -294,12 +303,22 @@ class Pipeline:
         run_id: int,
         started: float,
         resources: tuple[str, ...],
+        keys: Keys | None = None,
     ) -> RunStats:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
         unknown: set[str] = set()  # store view codes ACCS said it does not know
         try:
+            if keys:  # a pass over given keys instead of the passes below
+                tools = KeysTools(
+                    products=self._product_tools(),
+                    observer=self.observer,
+                    source_items=self._pass_tools(SOURCE_ITEMS) if self.lister else None,
+                    lister=self.lister,
+                )
+                refetch(tools, keys, self.store_codes, resources, stats, run_id)
+                resources = ()
             if PRODUCTS in resources:
                 self._products(stats, kind, run_id, window, unknown)
             for name in resources:

@@ -57,6 +57,8 @@ class RunStats:
     denied: list[str] = field(default_factory=list)
     error: str | None = None
     exception: AccsSyncError | None = field(default=None, repr=False)
+    #: A pass over given keys: the keys neither ACCS nor the mirror has (``id:12``, ``sku:X``).
+    unknown_keys: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from sync.redact import escape_control
 from sync.stats import RunStats
 from sync.status import counts_suffix
 
@@ -41,6 +42,11 @@ def summary_lines(stats: RunStats) -> list[str]:
                 unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
             )
         )
+    if stats.unknown_keys:
+        lines.append(
+            f"  not in ACCS nor in the mirror ({len(stats.unknown_keys)}): "
+            + ", ".join(escape_control(key) for key in stats.unknown_keys)
+        )
     if stats.rejected:
         lines.append(
             f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads"
@@ -49,8 +55,9 @@ def summary_lines(stats: RunStats) -> list[str]:
 
 
 def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
-    """The run as plain JSON values; the shape is documented in the README ("--json")."""
-    return {
+    """The run as plain JSON values; the shape is documented in the README ("--json"). A
+    ``refetch`` run adds ``unknown_keys``."""
+    document = {
         "run_id": stats.run_id,
         "kind": stats.kind,
         "status": stats.status,
@@ -77,3 +84,6 @@ def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
         "denied": list(stats.denied),
         "error": stats.error,
     }
+    if stats.kind == "refetch":
+        document["unknown_keys"] = list(stats.unknown_keys)
+    return document
