@@ -92,10 +92,6 @@ class Lister(Protocol):
     def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page: ...
 
 
-def watermark_key(resource: Resource) -> str:
-    return f"{resource.name}:watermark"
-
-
 class ResourcePass:
     """Mirror ``resource`` for one store view (``store_code``; ``request_store`` is the
     ``Store`` header sent, the first configured store view for a global resource)."""
@@ -127,9 +123,13 @@ class ResourcePass:
     def run(self, full: bool) -> None:
         """A full pass when asked, when the resource has no incremental field or no watermark
         yet; else an incremental pass (which turns into a full one when counts differ)."""
+        self._run(full)
+        self._finished()
+
+    def _run(self, full: bool) -> None:
         watermark = None
         if self.resource.incremental is not None and not full:
-            key = watermark_key(self.resource)
+            key = self.resource.state.watermark
             raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
             watermark = self.context.stamps.stored(self._what(), raw)
         if watermark is None:
@@ -149,6 +149,22 @@ class ResourcePass:
                 self.store_code,
             )
             self._full(mode="incremental + full")
+
+    def _finished(self) -> None:
+        """A complete pass: said to the observer and in one log line."""
+        stats = self.stats
+        self.context.observer.resource_finished(self.resource.name, stats.store_code)
+        log.info(
+            "%s %s: %s pass wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
+            self.resource.name,
+            stats.store_code,
+            stats.mode,
+            stats.written,
+            stats.unchanged,
+            stats.deleted,
+            stats.rejected,
+            stats.pages,
+        )
 
     def _started(self) -> None:
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
@@ -229,13 +245,13 @@ class ResourcePass:
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
     def _partitions(self) -> list[KeysetWalk] | None:
-        """For a key of two fields (source items: ``source_code`` + ``sku``) and
-        ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with one-item
-        requests (``first > previous``, sorted), each walking the second field within it. None
-        (walk the key as a whole) otherwise, or when there are more than
+        """For ``first_key`` partitions (a key of two fields, source items: ``source_code`` +
+        ``sku``) and ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with
+        one-item requests (``first > previous``, sorted), each walking the second field within
+        it. None (walk the key as a whole) otherwise, or when there are more than
         :data:`MAX_PARTITIONS` values."""
         keys = self.resource.keys
-        if len(keys) != 2 or self.context.concurrency < 2:
+        if self.resource.partitions != "first_key" or self.context.concurrency < 2:
             return None
         first, second = keys
         values: list[Any] = []
@@ -273,15 +289,9 @@ class ResourcePass:
     # -- concurrency: entity-id ranges that split when a worker goes idle ------------------------
 
     def _by_id_ranges(self) -> bool:
-        """A key of one number read as ``entity_id`` (categories) and ``SYNC_CONCURRENCY`` > 1:
+        """``id_ranges`` partitions (one numeric key: categories) and ``SYNC_CONCURRENCY`` > 1:
         a full pass walks concurrent id ranges, as the products' does."""
-        keys = self.resource.keys
-        return (
-            self.context.concurrency > 1
-            and len(keys) == 1
-            and keys[0].numeric
-            and (keys[0].filter, keys[0].item) == ("entity_id", "id")
-        )
+        return self.context.concurrency > 1 and self.resource.partitions == "id_ranges"
 
     def _id_bounds(self) -> tuple[int | None, int | None]:
         """The lowest and highest id upstream (two one-item requests)."""
@@ -641,14 +651,14 @@ class ResourcePass:
     def _set_watermark(self, conn: Connection, high_water: str | None) -> None:
         """A complete full pass: the watermark becomes its H0, even when that lowers it (a
         value from the future stored before must not outlive the pass); none without one."""
-        key = watermark_key(self.resource)
+        key = self.resource.state.watermark
         if high_water is None:
             delete_state(conn, self.store_code, key)
         else:
             set_state(conn, self.store_code, key, {"updated_at": high_water}, self.context.now())
 
     def _raise_watermark(self, conn: Connection, candidate: str) -> None:
-        key = watermark_key(self.resource)
+        key = self.resource.state.watermark
         current = get_state(conn, self.store_code, key)
         if current is not None and str(current.get("updated_at", "")) >= candidate:
             return

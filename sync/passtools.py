@@ -25,21 +25,30 @@ from sqlalchemy import Connection
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
+from sync.api.products import Newest
 from sync.db.changes import IdInterval
 from sync.db.retry import Transactions
 from sync.errors import PageSizeLimited
 from sync.observe import Observer
+from sync.resources import PRODUCTS
 from sync.stats import StoreStats
 from sync.watermark import Stamps
 
-__all__ = ["ID_LISTING", "PRODUCTS_ENDPOINT", "PageSizes", "PassTools", "ProductTools"]
+__all__ = [
+    "ID_LISTING",
+    "PRODUCTS_ENDPOINT",
+    "PageSizes",
+    "PassTools",
+    "ProductProbes",
+    "ProductTools",
+]
 
 log = logging.getLogger(__name__)
 
-#: The product search; its page size is SYNC_PAGE_SIZE.
-PRODUCTS_ENDPOINT = "/V1/products"
+#: The product search (the declaration's endpoint); its page size is SYNC_PAGE_SIZE.
+PRODUCTS_ENDPOINT = PRODUCTS.path
 #: The id listing: the same path with ``fields=items[id,...]``, so tiny items in large pages.
-ID_LISTING = "/V1/products (id listing)"
+ID_LISTING = f"{PRODUCTS.path} (id listing)"
 
 
 class PageSizes:
@@ -104,6 +113,18 @@ class ProductTools:
     page_size: Callable[[], int]
     #: Set when the run is asked to stop.
     stop_event: threading.Event
+
+
+@dataclass(frozen=True)
+class ProductProbes:
+    """The products' one-request probes, each honouring the run's stop requests."""
+
+    #: The newest ``updated_at`` of a store view and its product count (the H0 probe).
+    newest: Callable[[str], Newest]
+    #: The lowest and highest entity id of a store view.
+    id_bounds: Callable[[str], tuple[int | None, int | None]]
+    #: One search with fixed criteria: ``search(criteria, store_code)``.
+    search: Callable[[SearchCriteria, str], Page]
 
 
 @dataclass(frozen=True)

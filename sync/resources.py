@@ -1,14 +1,16 @@
-"""What accs-sync mirrors besides products, each described in a few lines.
+"""What accs-sync mirrors, each resource declared in one :class:`Resource`, products included.
 
-A :class:`Resource` says everything the engine (:mod:`sync.engine`) needs to mirror one
-``searchCriteria`` list endpoint of ACCS into one table: the endpoint and the ACL it needs, the
-key (which doubles as the unique keyset sort: paging never relies on Magento's offsets), the
-``updated_at``-like field for incremental runs (or none: every run is a full pass that writes
-only changed rows), whether it differs per store view, and a parser from an item to the
-table's columns. Paging, retries, content hashes, the change log (``catalog_changes``),
-tombstones and rejects are the engine's, the same for every resource.
+A :class:`Resource` says everything a pass needs to mirror one ``searchCriteria`` list endpoint
+of ACCS into one table: the endpoint and the ACL it needs, the table, the key (which doubles as
+the unique keyset sort: paging never relies on Magento's offsets), the ``updated_at``-like field
+for incremental runs (or none: every run is a full pass that writes only changed rows), whether
+it differs per store view, the parser from an item to the table's columns, how a full pass is
+cut into partitions walked at the same time, how deletions are found, whether an interrupted
+pass resumes from a checkpoint, its child tables, its change logs, its ``sync_state`` keys and
+which pass implementation runs it. The run (:mod:`sync.run`) and the passes below it read the
+declaration; no code asks "is this products?".
 
-Adding a resource: describe it here, add its table to :mod:`sync.db.schema` and an Alembic
+Adding a resource: declare it here, add its table to :mod:`sync.db.schema` and an Alembic
 migration, and name it in :data:`RESOURCES` (``docs/engine.md`` walks through an example).
 """
 
@@ -17,13 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from sync import jsontext
-from sync.db.schema import categories, inventory_source_items
-from sync.models import ItemRejected, parse_accs_time
+from sync.db.schema import (
+    catalog_changes,
+    categories,
+    inventory_source_items,
+    product_attributes,
+    product_categories,
+    product_changes,
+    products,
+)
+from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK
+from sync.models import ItemRejected, parse_accs_time, parse_item
 
 __all__ = [
     "CATEGORIES",
@@ -32,14 +43,32 @@ __all__ = [
     "PRODUCTS_ACL",
     "RESOURCES",
     "SOURCE_ITEMS",
+    "Deletions",
     "KeyField",
+    "Partitions",
+    "PassKind",
     "Resource",
+    "StateKeys",
     "resource_names",
 ]
 
 #: ``store_code`` in the change log and state of a resource that is the same in every store
 #: view (``*`` is never a Magento store code).
 GLOBAL_STORE = "*"
+
+#: How a full pass is cut into partitions walked at the same time (``SYNC_CONCURRENCY`` > 1):
+#: ``id_ranges``, ranges of a numeric key that split when a worker goes idle; ``first_key``,
+#: one walk per value of the first of two key fields (source items: one per source); ``none``.
+Partitions = Literal["id_ranges", "first_key", "none"]
+#: How deletions are found: ``interval``, each page of a keyset walk over a numeric key
+#: tombstones the live rows of the key interval it covers that it did not carry; ``sweep``,
+#: a complete pass tombstones the live rows whose key it did not see (text keys: the mirror
+#: cannot compare them in ACCS's collation, so no interval can be trusted).
+Deletions = Literal["interval", "sweep"]
+#: Which pass implementation runs a resource: ``products``, the products' passes
+#: (:mod:`sync.product_pass`: id listing, windows, checkpoints, the product page writer);
+#: ``resource``, the resource engine (:class:`sync.engine.ResourcePass`).
+PassKind = Literal["products", "resource"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +98,19 @@ class KeyField:
 
 
 @dataclass(frozen=True)
+class StateKeys:
+    """A resource's keys in ``sync_state`` (a public contract: a checkpoint or watermark
+    written by an earlier release must be found under the same key)."""
+
+    #: The incremental watermark, ``{"updated_at": ...}`` (products also ``"id"``).
+    watermark: str
+    #: An interrupted full pass's checkpoint; None when the resource keeps none.
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
 class Resource:
-    """One ACCS list endpoint mirrored into one table."""
+    """One ACCS list endpoint mirrored into one table, declared."""
 
     #: The name users give in ``SYNC_RESOURCES`` and ``--resource``.
     name: str
@@ -85,8 +125,52 @@ class Resource:
     incremental: str | None
     #: True when each store view has its own rows (a ``store_code`` column).
     per_store: bool
-    #: The table's other columns from an item; raises :class:`ItemRejected` with a reason.
-    parse: Callable[[dict[str, Any]], dict[str, Any]]
+    #: The table's columns from an item; raises :class:`ItemRejected` with a reason. The
+    #: resource engine calls ``parse(item)`` for a dict of the other columns; products'
+    #: is :func:`sync.models.parse_item` (``parse(item, store_code, fingerprint=...)``, a
+    #: :class:`~sync.models.ProductRecord` with its attributes and category links).
+    parse: Callable[..., Any]
+    #: Where its state is kept in ``sync_state``.
+    state: StateKeys
+    #: How a full pass is cut up for concurrent fetchers (see :data:`Partitions`).
+    partitions: Partitions = "none"
+    #: How deletions are found (see :data:`Deletions`).
+    deletions: Deletions = "sweep"
+    #: Whether an interrupted full pass resumes from a checkpoint (``state.checkpoint``).
+    checkpoints: bool = False
+    #: Tables that hold parts of an item, written with it (products: attributes, categories).
+    children: tuple[sa.Table, ...] = ()
+    #: The change logs a write goes to (every resource: ``catalog_changes``).
+    change_logs: tuple[sa.Table, ...] = (catalog_changes,)
+    #: Which pass implementation runs it (see :data:`PassKind`).
+    runs: PassKind = "resource"
+    #: What its rows are called in progress lines and rates ("products/s", "items/s").
+    unit: str = "items"
+    #: True when a 404 for its endpoint means a wrong ``API_ENDPOINT`` (the run fails, exit
+    #: 2); False when it means an instance without this resource (skipped, run ``partial``).
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a declaration the passes cannot honour, at import, naming what is wrong."""
+        numeric_key = len(self.keys) == 1 and self.keys[0].numeric
+        id_key = numeric_key and (self.keys[0].filter, self.keys[0].item) == ("entity_id", "id")
+        problems = [
+            "id_ranges partitions need the one key entity_id (item field id): the id walk's"
+            if self.partitions == "id_ranges" and not id_key
+            else "",
+            "first_key partitions need a key of two fields"
+            if self.partitions == "first_key" and len(self.keys) != 2
+            else "",
+            "interval deletions need one numeric key"
+            if self.deletions == "interval" and not numeric_key
+            else "",
+            "checkpoints need a state.checkpoint key"
+            if self.checkpoints and self.state.checkpoint is None
+            else "",
+        ]
+        wrong = [p for p in problems if p]
+        if wrong:
+            raise ValueError(f"resource {self.name}: {'; '.join(wrong)}")
 
     def key_of(self, item: Any) -> tuple[int | str, ...] | None:
         """The item's key, or None when any part is missing."""
@@ -189,11 +273,28 @@ def parse_source_item(item: dict[str, Any]) -> dict[str, Any]:
 
 # -- the resources -------------------------------------------------------------------------------
 
-#: Products have a pipeline of their own (:mod:`sync.pipeline`: concurrent id ranges,
-#: attributes, windows); this name only selects it.
-PRODUCTS = "products"
 #: The ACL ``GET /V1/products`` needs.
 PRODUCTS_ACL = "Magento_Catalog::products"
+
+PRODUCTS = Resource(
+    name="products",
+    path="/V1/products",
+    acl=PRODUCTS_ACL,
+    table=products,
+    keys=(KeyField("entity_id", "id", "id", numeric=True),),
+    incremental="updated_at",
+    per_store=True,
+    parse=parse_item,  # through sync.models.fingerprint: an unchanged item is not parsed
+    state=StateKeys(watermark=WATERMARK, checkpoint=BACKFILL_CHECKPOINT),
+    partitions="id_ranges",
+    deletions="interval",
+    checkpoints=True,
+    children=(product_attributes, product_categories),
+    change_logs=(product_changes, catalog_changes),
+    runs="products",
+    unit="products",
+    required=True,
+)
 
 CATEGORIES = Resource(
     name="categories",
@@ -204,6 +305,8 @@ CATEGORIES = Resource(
     incremental="updated_at",
     per_store=True,
     parse=parse_category,
+    state=StateKeys(watermark="categories:watermark"),
+    partitions="id_ranges",
 )
 
 SOURCE_ITEMS = Resource(
@@ -215,12 +318,14 @@ SOURCE_ITEMS = Resource(
     incremental=None,  # no updated_at: a full pass that writes only what changed
     per_store=False,
     parse=parse_source_item,
+    state=StateKeys(watermark="source_items:watermark"),  # kept by none: no incremental field
+    partitions="first_key",
 )
 
-#: Every resource the engine mirrors, by name.
-RESOURCES: dict[str, Resource] = {r.name: r for r in (CATEGORIES, SOURCE_ITEMS)}
+#: Every resource accs-sync mirrors, by name, in the order a run mirrors them (products first).
+RESOURCES: dict[str, Resource] = {r.name: r for r in (PRODUCTS, CATEGORIES, SOURCE_ITEMS)}
 
 
 def resource_names() -> tuple[str, ...]:
     """Every name ``SYNC_RESOURCES`` accepts, products first."""
-    return (PRODUCTS, *RESOURCES)
+    return tuple(RESOURCES)

@@ -1,0 +1,69 @@
+"""A backfill's ``updated_at`` window, and the kinds of run: plain values every layer may use.
+
+A windowed backfill (``accs-sync backfill --since/--until``) mirrors the products changed in
+``since <= updated_at < until``; it never tombstones nor moves the watermark, since it saw only
+part of the catalog. The window is stored in a full pass's checkpoint (its JSON is part of the
+``sync_state`` contract), so a resumed pass keeps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sync.api.criteria import Filter
+from sync.models import format_accs_time, parse_accs_time
+
+__all__ = ["RunKind", "Window"]
+
+RunKind = Literal["sync", "backfill", "reconcile", "refetch"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A backfill's ``updated_at`` window: ``since <= updated_at < until`` (naive UTC)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(
+                f"--since ({format_accs_time(self.since)}) must be before "
+                f"--until ({format_accs_time(self.until)})"
+            )
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "since": None if self.since is None else format_accs_time(self.since),
+            "until": None if self.until is None else format_accs_time(self.until),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Window:
+        if not isinstance(data, dict):
+            return cls()
+        since, until = data.get("since"), data.get("until")
+        return cls(
+            since=parse_accs_time(since) if isinstance(since, str) else None,
+            until=parse_accs_time(until) if isinstance(until, str) else None,
+        )
+
+    def groups(self) -> tuple[tuple[Filter, ...], ...]:
+        out: list[tuple[Filter, ...]] = []
+        if self.since is not None:
+            out.append((Filter("updated_at", format_accs_time(self.since), "gteq"),))
+        if self.until is not None:
+            out.append((Filter("updated_at", format_accs_time(self.until), "lt"),))
+        return tuple(out)
+
+    def describe(self) -> str:
+        """``the whole catalog`` or ``updated_at in [since, until)``, for log lines."""
+        if not self:
+            return "the whole catalog"
+        since, until = self.to_json().values()
+        return f"updated_at in [{since or '-inf'}, {until or 'now'})"
