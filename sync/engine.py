@@ -45,32 +45,24 @@ starts over at the next run (passes over these resources are short, so no checkp
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from sync import jsontext
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
-from sync.db.changes import chunks, log_catalog_changes
-from sync.db.dialect import upsert_rows
-from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
-from sync.db.retry import after_commit
-from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.keyranges import walk_ranges
-from sync.models import ItemRejected, format_accs_time, parse_accs_time
-from sync.models import cleaned as _cleaned
-from sync.observe import PageReport
+from sync.models import format_accs_time, parse_accs_time
+from sync.partitions import first_key_walks, id_bounds
 from sync.passtools import PassTools
 from sync.ranges import IdRange, RangeSet, Step, even_ranges
-from sync.redact import escape_control
+from sync.resource_page import Key, ResourcePageWriter
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted
@@ -79,11 +71,6 @@ from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
 __all__ = ["Lister", "PassTools", "ResourcePass", "ResourceStats"]
 
 log = logging.getLogger(__name__)
-
-Key = tuple[Any, ...]
-INSERT, UPDATE, DELETE = "insert", "update", "delete"
-#: More values than this in a key's first field (sources) and the pass walks the key as a whole.
-MAX_PARTITIONS = 64
 
 
 class Lister(Protocol):
@@ -114,9 +101,11 @@ class ResourcePass:
         self.request_store = request_store
         self.run_id = run_id
         self.stats = stats
-        #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
-        #: the watermark once the walk is complete (see the module docstring).
-        self._written_high: str | None = None
+        #: Writes its pages and sweeps; knows the newest ``updated_at`` an incremental pass
+        #: wrote (the watermark once the walk is complete, see the module docstring).
+        self.writer = ResourcePageWriter(
+            resource, context, store_code=store_code, run_id=run_id, stats=stats
+        )
 
     # -- the passes -------------------------------------------------------------------------------
 
@@ -189,7 +178,7 @@ class ResourcePass:
             )
 
         def complete(conn: Connection) -> int:
-            deleted = self._sweep(conn, seen) if keyed else 0
+            deleted = self.writer.sweep(conn, seen) if keyed else 0
             if self.resource.incremental:
                 self._set_watermark(conn, high_water)
             return deleted
@@ -216,10 +205,10 @@ class ResourcePass:
                 raise Distrusted
             began.append(format_accs_time(limit - self.context.stamps.skew))
 
-        self._written_high = None
+        self.writer.written_high = None
         self._walk_pages(walk, None, trusted)
         # Complete: every change stamped before the walk began has been read.
-        high = self._written_high
+        high = self.writer.written_high
         if high is not None:
             candidate = min(high, began[0])
             self.context.db.write(lambda conn: self._raise_watermark(conn, candidate))
@@ -245,46 +234,11 @@ class ResourcePass:
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
     def _partitions(self) -> list[KeysetWalk] | None:
-        """For ``first_key`` partitions (a key of two fields, source items: ``source_code`` +
-        ``sku``) and ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with
-        one-item requests (``first > previous``, sorted), each walking the second field within
-        it. None (walk the key as a whole) otherwise, or when there are more than
-        :data:`MAX_PARTITIONS` values."""
-        keys = self.resource.keys
+        """``first_key`` partitions and ``SYNC_CONCURRENCY`` > 1: one walk per value of the
+        key's first field (:func:`sync.partitions.first_key_walks`); else None (walk it whole)."""
         if self.resource.partitions != "first_key" or self.context.concurrency < 2:
             return None
-        first, second = keys
-        values: list[Any] = []
-        while len(values) <= MAX_PARTITIONS:
-            groups = ((Filter(first.filter, str(values[-1]), "gt"),),) if values else ()
-            criteria = SearchCriteria(
-                groups=groups,
-                sorts=(Sort(first.filter, "ASC"),),
-                page_size=1,
-                fields=f"items[{first.item}],total_count",
-            )
-            page = self._probe(criteria)
-            if not page.items:
-                break
-            value = first.read(page.items[0]) if isinstance(page.items[0], dict) else None
-            if value is None or value in values:
-                return None  # unreadable, or the store ignored the filter: walk it whole
-            values.append(value)
-        if len(values) > MAX_PARTITIONS:
-            return None
-
-        def key_of(item: Any) -> Key | None:
-            value = second.read(item) if isinstance(item, dict) else None
-            return None if value is None else (value,)
-
-        return [
-            KeysetWalk(
-                fields=[second.filter],
-                key_of=key_of,
-                groups=((Filter(first.filter, str(value), "eq"),),),
-            )
-            for value in values
-        ]
+        return first_key_walks(self.resource, self._probe)
 
     # -- concurrency: entity-id ranges that split when a worker goes idle ------------------------
 
@@ -293,27 +247,10 @@ class ResourcePass:
         a full pass walks concurrent id ranges, as the products' does."""
         return self.context.concurrency > 1 and self.resource.partitions == "id_ranges"
 
-    def _id_bounds(self) -> tuple[int | None, int | None]:
-        """The lowest and highest id upstream (two one-item requests)."""
-        key = self.resource.keys[0]
-        bounds: list[int | None] = []
-        for direction in ("ASC", "DESC"):
-            criteria = SearchCriteria(
-                sorts=(Sort(key.filter, direction),),
-                page_size=1,
-                fields=f"items[{key.item}],total_count",
-            )
-            page = self._probe(criteria)
-            value = (
-                key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
-            )
-            bounds.append(value if isinstance(value, int) else None)
-        return bounds[0], bounds[1]
-
     def _walk_id_ranges(self, seen: set[Key]) -> bool:
         """Every page of the id space cut into ``SYNC_CONCURRENCY`` ranges (split when a worker
         goes idle; :mod:`sync.keyranges`), committed here; whether every item had a key."""
-        lowest, highest = self._id_bounds()
+        lowest, highest = id_bounds(self.resource, self._probe)
         concurrency = self.context.concurrency
         ranges = RangeSet(
             even_ranges(lowest, highest, concurrency), self.context.page_size(), highest
@@ -329,7 +266,7 @@ class ResourcePass:
 
         def write(rng: IdRange, step: Step) -> None:
             nonlocal keyed
-            keyed &= self._commit(step.page, seen)
+            keyed &= self.writer.commit(step.page, seen)
 
         walk_ranges(
             self.resource.name,
@@ -370,7 +307,7 @@ class ResourcePass:
             if not checked and first is not None:
                 first(fetched.page)
                 checked = True
-            keyed &= self._commit(fetched.page, seen)
+            keyed &= self.writer.commit(fetched.page, seen)
 
         def pages(walk: KeysetWalk) -> Iterator[Fetched[KeysetWalk, Page]]:
             return walk_pages(walk, walk, KeyPosition(), self._fetch)
@@ -432,221 +369,11 @@ class ResourcePass:
         """Tombstone the live rows ``live`` lists (read in the same transaction) that ``seen``
         lacks: the rows of the keys a complete :meth:`write_matching` asked for. Returns how
         many."""
-        deleted: int = self.context.db.write(lambda conn: self._sweep(conn, seen, live(conn)))
+        deleted: int = self.context.db.write(lambda conn: self.writer.sweep(conn, seen, live(conn)))
         self.stats.deleted += deleted
         return deleted
 
-    # -- one page ---------------------------------------------------------------------------------
-
-    def _commit(self, page: Page, seen: set[Key] | None) -> bool:
-        """Write ``page`` in a transaction of its own (retried whole, the same page, after a
-        lost connection or a deadlock). Returns whether every item had a key."""
-        return self.context.db.write(lambda conn: self._write_page(conn, page, seen))
-
-    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None) -> bool:
-        """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
-        every item had a key."""
-        resource, now = self.resource, self.context.now()
-        limit = self.context.stamps.limit(page.server_time)
-        if resource.incremental:
-            self.context.stamps.future(
-                page.items,
-                resource.incremental,
-                limit,
-                resource=resource.name,
-                scope=self.store_code,
-                name=self._item_name,
-            )
-        hashed: dict[Key, tuple[dict[str, Any], str, bool]] = {}
-        rejects: list[tuple[str | None, str, str]] = []
-        unhashable: dict[Key, tuple[str | None, str, str]] = {}
-        keyed = True
-        for item in page.items:
-            key = resource.key_of(item)
-            if key is None:
-                keyed = False
-                reason = f"item has no usable {resource.describe_key()} (the mirror's key)"
-                rejects.append((None, reason, payload_text(item)))
-                continue
-            # A repeated key in one page: the last one wins, whether it is written or rejected.
-            try:
-                hashed[key] = _cleaned(item, self.context.max_item_bytes)
-                unhashable.pop(key, None)
-            except ItemRejected as exc:  # too big, or JSON text cannot hold it
-                hashed.pop(key, None)
-                unhashable[key] = (resource.key_text(key), exc.reason, payload_text(item))
-        rejects.extend(unhashable.values())
-        if seen is not None:
-            seen.update(unhashable)  # a rejected item is still present upstream
-        stored = self._stored(conn, list(hashed))
-        rows: list[tuple[Any, ...]] = []
-        changes: list[tuple[Key, str]] = []
-        report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
-        high = None
-        for key, (item, digest, plain) in hashed.items():
-            row = stored.get(key)
-            if row is not None and row.deleted_at is None and row.content_hash == digest:
-                report["unchanged"] += 1
-                continue
-            try:
-                values = resource.parse(item)
-            except ItemRejected as exc:
-                rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
-                continue
-            op = INSERT if row is None or row.deleted_at is not None else UPDATE
-            report["inserted" if row is None else "revived" if op == INSERT else "updated"] += 1
-            data = jsontext.plain_compact(item) if plain else jsontext.compact(item)
-            rows.append(self._row(key, values, data, digest, now))
-            changes.append((key, op))
-            stamp = values.get("updated_at") if resource.incremental else None
-            if stamp is not None and stamp <= limit and (high is None or stamp > high):
-                high = stamp
-        written = [resource.key_text(key) for key, _ in changes]
-        if rows:
-            self._upsert(conn, rows)
-            ops = [(text, op) for text, (_, op) in zip(written, changes, strict=True)]
-            log_catalog_changes(conn, resource.name, self.store_code, ops, now, self.run_id)
-            clear_resource_rejects(conn, resource.name, self.store_code, written)
-        if seen is not None:
-            seen.update(hashed)
-        if rejects:
-            for key_text, reason, _ in rejects:
-                log.warning(
-                    "%s %s: rejected item %s: %s",
-                    resource.name,
-                    self.store_code,
-                    escape_control(key_text) if key_text else "(no key)",
-                    reason,
-                )
-            record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
-        if high is not None and self.stats.mode == "incremental":
-            after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
-        after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
-        return keyed
-
-    def _wrote_stamp(self, stamp: str) -> None:
-        """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
-        if self._written_high is None or stamp > self._written_high:
-            self._written_high = stamp
-
-    def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
-        """A committed page in the run's counters and metrics (once, a retried page too)."""
-        self.stats.pages += 1
-        self.stats.written += report["inserted"] + report["updated"] + report["revived"]
-        self.stats.unchanged += report["unchanged"]
-        self.stats.rejected += rejected
-        self.context.observer.page_written(
-            self.store_code,
-            PageReport(items=items, rejected=rejected, resource=self.resource.name, **report),
-        )
-
-    def _key_columns(self) -> list[sa.Column[Any]]:
-        table = self.resource.table
-        scope = [table.c.store_code] if self.resource.per_store else []
-        return [*scope, *(table.c[k.column] for k in self.resource.keys)]
-
-    def _stored(self, conn: Connection, keys: list[Key]) -> dict[Key, Any]:
-        """The stored hash and tombstone of ``keys``."""
-        table, found = self.resource.table, {}
-        columns = [table.c[k.column] for k in self.resource.keys]
-        for part in chunks(keys):
-            query = sa.select(*columns, table.c.content_hash, table.c.deleted_at).where(
-                sa.tuple_(*columns).in_([tuple(k) for k in part])
-                if len(columns) > 1
-                else columns[0].in_([k[0] for k in part])
-            )
-            if self.resource.per_store:
-                query = query.where(table.c.store_code == self.store_code)
-            for row in conn.execute(query):
-                found[tuple(row[: len(columns)])] = row
-        return found
-
-    def _row(
-        self, key: Key, values: dict[str, Any], data: str, digest: str, now: datetime
-    ) -> tuple[Any, ...]:
-        scope = (self.store_code,) if self.resource.per_store else ()
-        other = tuple(values[name] for name in self._value_columns())
-        return (*scope, *key, *other, jsontext.Encoded(data), digest, naive_utc(now))
-
-    def _value_columns(self) -> list[str]:
-        fixed = {"store_code", "data", "content_hash", "synced_at", "deleted_at"}
-        fixed |= {k.column for k in self.resource.keys}
-        return [c.name for c in self.resource.table.columns if c.name not in fixed]
-
-    def _upsert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        keys = [c.name for c in self._key_columns()]
-        columns = [*keys, *self._value_columns(), "data", "content_hash", "synced_at"]
-        upsert_rows(
-            conn,
-            self.resource.table,
-            columns,
-            rows,
-            [c for c in columns if c not in keys],
-            literal_updates={"deleted_at": sa.null()},
-        )
-
-    # -- deletions and the watermark --------------------------------------------------------------
-
-    def _live_keys(self, conn: Connection) -> Iterator[list[Key]]:
-        """The live rows' keys, a thousand at a time, in the database's own key order."""
-        columns = [self.resource.table.c[k.column] for k in self.resource.keys]
-        table, last = self.resource.table, None
-        while True:
-            query = (
-                sa.select(*columns)
-                .where(table.c.deleted_at.is_(None))
-                .order_by(*columns)
-                .limit(1000)
-            )
-            if self.resource.per_store:
-                query = query.where(table.c.store_code == self.store_code)
-            if last is not None:
-                query = query.where(sa.tuple_(*columns) > sa.tuple_(*last))
-            batch = [tuple(row) for row in conn.execute(query)]
-            if not batch:
-                return
-            yield batch
-            last = batch[-1]
-
-    def _sweep(self, conn: Connection, seen: set[Key], live: Iterable[Key] | None = None) -> int:
-        """Tombstone the live rows a complete pass did not see (of ``live``, default every live
-        row). Returns how many."""
-        if live is None:
-            live = (key for batch in self._live_keys(conn) for key in batch)
-        gone = [key for key in live if key not in seen]
-        if not gone:
-            return 0
-        table, now = self.resource.table, naive_utc(self.context.now())
-        columns = [table.c[k.column] for k in self.resource.keys]
-        for part in chunks(gone):
-            match = (
-                sa.tuple_(*columns).in_(list(part))
-                if len(columns) > 1
-                else columns[0].in_([k[0] for k in part])
-            )
-            query = sa.update(table).where(match, table.c.deleted_at.is_(None))
-            if self.resource.per_store:
-                query = query.where(table.c.store_code == self.store_code)
-            conn.execute(query.values(deleted_at=now))
-        log_catalog_changes(
-            conn,
-            self.resource.name,
-            self.store_code,
-            [(self.resource.key_text(key), DELETE) for key in gone],
-            now,
-            self.run_id,
-        )
-        report = PageReport(deleted=len(gone), resource=self.resource.name)
-        after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
-        return len(gone)
-
-    def _item_name(self, item: dict[str, Any]) -> str:
-        key = self.resource.key_of(item)
-        return (
-            self.resource.describe_key()
-            + " "
-            + ("(none)" if key is None else repr(self.resource.key_text(key)))
-        )
+    # -- the watermark ---------------------------------------------------------------------------
 
     def _set_watermark(self, conn: Connection, high_water: str | None) -> None:
         """A complete full pass: the watermark becomes its H0, even when that lowers it (a

@@ -15,7 +15,15 @@ LAYERS = (
     ("pipeline", "run"),
     ("drive",),
     ("product_pass", "engine", "keyspass"),
-    ("fullpass", "reconcile", "product_page", "resource_page", "keyranges", "workers"),
+    (
+        "fullpass",
+        "reconcile",
+        "product_page",
+        "resource_page",
+        "partitions",
+        "keyranges",
+        "workers",
+    ),
 )
 MAX_LINES = 420
 
