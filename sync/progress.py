@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sync.observe import Observer, PageReport
+from sync.resources import RESOURCES
 
 __all__ = ["BarProgress", "LogProgress", "StoreTally", "Tally", "make_progress"]
 
@@ -58,7 +59,7 @@ class StoreTally:
     def line(self, now: float) -> str:
         """``store default (full): 12,300 of 200,000 products (6.2%), 41 pages, 4,100
         products/s, 2 retries, ETA 46s``"""
-        noun = "products" if self.resource == "products" else "items"
+        noun = self.unit
         if self.total:
             share = min(100.0, 100.0 * self.done / self.total)
             done = f"{self.done:,} of {self.total:,} {noun} ({share:.1f}%)"
@@ -68,12 +69,18 @@ class StoreTally:
         parts = [
             done,
             f"{self.pages:,} pages",
-            f"{self.rate(now):,.0f} products/s",
+            f"{self.rate(now):,.0f} {noun}/s",
             f"{self.retries:,} retries",
         ]
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
         return f"{self.label} ({self.mode}): " + ", ".join(parts)
+
+    @property
+    def unit(self) -> str:
+        """What the resource's rows are called (its declaration's ``unit``): products, items."""
+        declared = RESOURCES.get(self.resource)
+        return "items" if declared is None else declared.unit
 
     @property
     def label(self) -> str:
@@ -211,7 +218,7 @@ class BarProgress(Tally):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn(
-                "{task.fields[pages]} pages, {task.fields[rate]} products/s, "
+                "{task.fields[pages]} pages, {task.fields[rate]} {task.fields[unit]}/s, "
                 "{task.fields[retries]} retries"
             ),
             TimeRemainingColumn(),
@@ -230,9 +237,14 @@ class BarProgress(Tally):
 
     def store_started(self, store: str, mode: str, resource: str = "products") -> None:
         super().store_started(store, mode, resource)
-        label = self.stores[(resource, store)].label.removeprefix("store ")
+        tally = self.stores[(resource, store)]
         self._tasks[(resource, store)] = self._progress.add_task(
-            f"{label} ({mode})", total=None, pages=0, rate=0, retries=0
+            f"{tally.label.removeprefix('store ')} ({mode})",
+            total=None,
+            pages=0,
+            rate=0,
+            retries=0,
+            unit=tally.unit,
         )
 
     def store_total(self, store: str, total: int) -> None:

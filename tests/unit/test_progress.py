@@ -26,6 +26,14 @@ def test_a_store_line_says_done_of_total_pages_rate_retries_and_eta() -> None:
     )
 
 
+def test_a_resource_line_counts_and_rates_in_its_declared_unit() -> None:
+    # Issue 15: every rate said "products/s", source items and categories included.
+    items = StoreTally("*", "full", 0.0, done=344, pages=2, resource="source_items")
+    assert items.line(2.0) == "source_items (full): 344 items, 2 pages, 172 items/s, 0 retries"
+    categories = StoreTally("default", "full", 0.0, done=4, pages=1, resource="categories")
+    assert "4 items, 1 pages, 4 items/s" in categories.line(1.0)
+
+
 def test_eta_reads_as_minutes_and_hours() -> None:
     slow = StoreTally("default", "full", started=0.0, total=1_000_000, done=1_000)
     assert slow.line(10.0).endswith("ETA 2h46m")
