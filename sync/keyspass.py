@@ -31,7 +31,7 @@ An answer whose ``total_count`` exceeds the keys asked for means the store ignor
 the pass stops there (the run fails) rather than walk the whole catalog. Watermarks and
 checkpoints are never read nor moved: the next ``sync`` is what it would have been. The run is
 recorded in ``sync_runs`` with kind ``refetch`` and holds the run lock like every run (see
-:meth:`sync.pipeline.Pipeline.run`).
+:meth:`sync.run.Pipeline.run`).
 """
 
 from __future__ import annotations

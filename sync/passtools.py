@@ -1,8 +1,9 @@
 """What a pass is handed by the run that drives it: values and callables, never the run itself.
 
-Layers call down. The pipeline (one run) builds these small frozen records and hands them to
-the passes below it (:mod:`sync.fullpass`, :mod:`sync.reconcile`, :mod:`sync.engine`), which
-use exactly what is in them: a pass can be read, and tested, without the pipeline.
+Layers call down. The run's driver (:mod:`sync.drive`) builds these small frozen records and
+hands them to the passes below it (:mod:`sync.product_pass`, :mod:`sync.fullpass`,
+:mod:`sync.reconcile`, :mod:`sync.engine`, :mod:`sync.keyspass`), which use exactly what is in
+them: a pass can be read, and tested, without the run.
 
 :class:`PageSizes` is each endpoint's page size. A store may cap ``pageSize`` (Magento's webapi
 input limit answers 400 "Maximum SearchCriteria pageSize is N"); the cap is learnt for the
