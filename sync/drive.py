@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -93,7 +93,6 @@ class Driver:
     db: Transactions
     catalog: Catalog
     lister: Lister | None
-    store_codes: list[str]
     page_size: int
     concurrency: int
     lookback_seconds: int
@@ -119,19 +118,20 @@ class Driver:
     def drive(
         self,
         resource: Resource,
+        store_codes: Sequence[str],
         stats: RunStats,
         kind: RunKind,
         run_id: int,
         window: Window,
         unknown: set[str],
     ) -> None:
-        """One pass of ``resource`` per store view ACCS knows (one in all, in the first store
-        view ACCS knows, for a resource that is the same in each); the store views and the
-        refusals ACCS answers are handled as the module docstring says."""
+        """One pass of ``resource`` per store view of ``store_codes`` ACCS knows (one in all,
+        in the first store view ACCS knows, for a resource that is the same in each); the
+        store views and the refusals ACCS answers are handled as the module docstring says."""
         if window and resource.runs != "products":
             log.info("%s: a windowed backfill mirrors products only", resource.name)
             return
-        for store_code in [code for code in self.store_codes if code not in unknown]:
+        for store_code in [code for code in store_codes if code not in unknown]:
             unit = self._unit(resource, store_code, stats, kind, run_id, window)
             with log_context(store=unit.store_code):
                 try:

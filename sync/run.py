@@ -107,7 +107,6 @@ class Pipeline:
             db=self.db,
             catalog=catalog,
             lister=lister,
-            store_codes=store_codes,
             page_size=page_size,
             concurrency=max(1, concurrency),
             lookback_seconds=lookback_seconds,
@@ -215,8 +214,9 @@ class Pipeline:
                 )
                 refetch(tools, keys, self.store_codes, resources, stats, run_id)
                 resources = ()
-            for name in resources:
-                self.driver.drive(RESOURCES[name], stats, kind, run_id, window, unknown)
+            for resource in [r for r in RESOURCES.values() if r.name in resources]:
+                # In the declared order, products first, whatever order they were named in.
+                self.driver.drive(resource, self.store_codes, stats, kind, run_id, window, unknown)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except DatabaseUnavailable as exc:
