@@ -21,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from sync.emulator.attributes import luma_attributes
 from sync.emulator.catalog_resources import ResourceMutations
 from sync.emulator.categories import CategoryTree
 from sync.emulator.inventory import SourceItem, StockKey
@@ -88,6 +89,7 @@ class Catalog(ResourceMutations):
         self._snapshot: Snapshot | None = None
         self._stock_changes: dict[StockKey, SourceItem | None] = {}
         self._source_cache: tuple[int, list[SourceItem]] | None = None
+        self._attributes = {a.code: a for a in luma_attributes()}
         loaded = list(products)
         stamp = self._install_stamp(loaded)
         self._categories = categories or CategoryTree.luma(stamp)
