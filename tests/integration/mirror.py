@@ -23,6 +23,7 @@ __all__ = [
     "mirror",
     "mirror_by_id",
     "page_requests",
+    "rows",
     "runs",
     "served_counts",
 ]
@@ -77,6 +78,16 @@ def assert_mirror_equals_upstream(
     assert not stale, f"{len(stale)} products deleted upstream are still live, e.g. {stale[:5]}"
     if deleted is not None:
         assert set(local) - set(upstream) == set(deleted), "tombstoned rows differ"
+
+
+def rows(db_url: str, query: Any) -> list[Any]:
+    """The rows ``query`` (any SQLAlchemy select) reads from the mirror at ``db_url``."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    finally:
+        engine.dispose()
 
 
 def runs(db_url: str) -> list[dict[str, Any]]:

@@ -11,13 +11,11 @@ nothing; a credential without the attributes ACL leaves the other resources mirr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
-from sync.db.engine import make_engine
 from sync.db.schema import (
     catalog_changes,
     product_attribute_metadata,
@@ -26,6 +24,7 @@ from sync.db.schema import (
     sync_runs,
 )
 from sync.emulator import Catalog, EmulatorServer
+from tests.integration.mirror import rows
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +50,6 @@ def emulator() -> Iterator[EmulatorServer]:
 def two_stores(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNC_STORE_CODES", ",".join(STORES))
     monkeypatch.delenv("SYNC_RESOURCES", raising=False)  # the default: every resource
-
-
-def rows(db_url: str, query: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()
 
 
 def sync(*args: str) -> int:

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
-from sync.db.engine import make_engine
 from sync.db.schema import (
     catalog_changes,
     categories,
@@ -28,17 +27,9 @@ from sync.db.schema import (
 )
 from sync.emulator import EmulatorServer
 from sync.emulator.inventory import render_source_item
+from tests.integration.mirror import rows
 
 pytestmark = pytest.mark.integration
-
-
-def rows(db_url: str, query: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()
 
 
 def mirrored_categories(db_url: str, store: str = "default") -> dict[int, dict[str, Any]]:
