@@ -272,7 +272,9 @@ def _option_value(option: Mapping[str, Any], where: str) -> str | None:
 def attribute_options(item: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of ``product_attribute_options`` for one attribute item: one per option with
     a value (the leading ``{"label": " ", "value": ""}`` of a select is no option); a value
-    repeated in the list keeps its last entry."""
+    repeated in the list keeps its last entry, and so do values MySQL/MariaDB would take for
+    the same key (differing only in case or trailing spaces): the same rows on every
+    database, and no duplicate key breaking the page there."""
     options = item.get("options")
     if options is None:
         return []
@@ -296,8 +298,9 @@ def attribute_options(item: dict[str, Any]) -> list[dict[str, Any]]:
             )
         if value is None:
             continue
-        found.pop(value, None)
-        found[value] = {
+        same = value.rstrip(" ").casefold()
+        found.pop(same, None)
+        found[same] = {
             "attribute_code": item["attribute_code"],
             "value": value,
             "label": label,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from sync.db.changes import chunks
+from sync.db.dialect import dialect_name, upsert_statement
 
 __all__ = ["delete_children", "replace_children"]
 
@@ -55,5 +56,15 @@ def replace_children(
         for key, children in families
         for row in children
     ]
+    if not rows:
+        return
+    insert: sa.Insert = sa.insert(table)
+    if dialect_name(conn) == "mysql":
+        # Values MySQL/MariaDB's collation calls equal ("e", "é") are one key there: the last
+        # one wins instead of a duplicate-key error failing the page.
+        keys = {c.name for c in table.primary_key.columns}
+        insert = upsert_statement(
+            conn, table, [c.name for c in table.columns if c.name not in keys]
+        )
     for part in chunks(rows):
-        conn.execute(sa.insert(table), list(part))
+        conn.execute(insert, list(part))

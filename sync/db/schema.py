@@ -21,6 +21,7 @@ __all__ = [
     "ITEM_TEXT",
     "JSON_TYPE",
     "NAMING_CONVENTION",
+    "NULLABLE_JSON",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
     "catalog_changes",
@@ -55,6 +56,9 @@ UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "maria
 #: JSONB on PostgreSQL (indexable, queryable with ->>), native JSON elsewhere (MariaDB stores it
 #: as LONGTEXT with a json_valid check; SQLite as TEXT).
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+
+#: JSON_TYPE for an optional value: Python None is SQL NULL (JSON_TYPE stores JSON ``null``).
+NULLABLE_JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 #: Raw item text of a rejected product: MySQL/MariaDB TEXT stops at 64 KiB, so MEDIUMTEXT there.
 PAYLOAD_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
@@ -236,8 +240,8 @@ product_attribute_options = sa.Table(
     # The label in this store view (the admin label where the store view has none).
     sa.Column("label", ITEM_TEXT, nullable=True),
     sa.Column("sort_order", sa.Integer(), nullable=True),
-    # [{"store_id": 2, "label": "Noir"}, ...] as sent; NULL when not sent.
-    sa.Column("store_labels", JSON_TYPE, nullable=True),
+    # [{"store_id": 2, "label": "Noir"}, ...] as sent; SQL NULL (not JSON null) when not sent.
+    sa.Column("store_labels", NULLABLE_JSON, nullable=True),
     sa.PrimaryKeyConstraint("store_code", "attribute_id", "value"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
