@@ -4,8 +4,9 @@
 One pass over one resource (and store view, for per-store resources):
 
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
-  each page compared with the mirror by content hash, only new, changed or revived rows written,
-  each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
+  each page compared with the mirror by content hash, only new, changed or revived rows written
+  (their child rows replaced, :class:`~sync.resources.ChildTable`), each write logged in
+  ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
   items included) are remembered; once the walk is complete, live rows whose key was not seen
   are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
   incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging

@@ -1,5 +1,6 @@
-"""The emulator's catalog: products, categories and source items, in memory, thread-safe, with a
-clock for ``updated_at``. Categories and source items live in :mod:`.catalog_resources`.
+"""The emulator's catalog: products, categories, source items and product attributes, in memory,
+thread-safe, with a clock for ``updated_at``. Categories, source items and attributes live in
+:mod:`.catalog_resources` (attributes start as Luma's, :mod:`.attributes`).
 
 Tests and users change it while clients page through it, so every mutation replaces a product
 record under a lock and bumps :attr:`Catalog.version`; requests work on a :class:`Snapshot` that
