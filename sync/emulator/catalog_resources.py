@@ -200,7 +200,7 @@ class ResourceMutations:
         with self._lock:
             found = self._attributes.get(code)
         if found is None:
-            raise ValueError(f"unknown attribute {code!r}")
+            raise KeyError(f"unknown attribute {code!r}")
         return found
 
     def remove_attribute_option(self, code: str, option_id: int) -> None:

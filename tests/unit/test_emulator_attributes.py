@@ -124,3 +124,29 @@ def test_a_credential_without_the_acl_is_refused(status: int) -> None:
     assert answer == status
     assert body["parameters"] == {"resources": "Magento_Catalog::attributes_attributes"}
     assert call(app, headers, f"/{TENANT}/V1/products", sc())[0] == 200
+
+
+def test_attributes_can_be_changed_over_http() -> None:
+    """The controls a test or user in another process has (``/_emulator/attributes...``)."""
+    import requests
+
+    from sync.emulator import EmulatorServer
+
+    with (
+        EmulatorServer(Catalog.generate(20, seed=3, stores=("default", "fr"))) as emu,
+        requests.Session() as session,
+    ):
+        admin = f"{emu.base_url}/_emulator/attributes"
+        relabelled = session.post(
+            f"{admin}/color/options/50", json={"label": "Bleu nuit", "store": "fr"}, timeout=5
+        )
+        assert relabelled.status_code == 200, relabelled.text
+        assert emu.catalog.attribute("color").options[1].labels["fr"] == "Bleu nuit"
+        assert session.post(f"{admin}/color/options/50", json={}, timeout=5).status_code == 400
+        assert session.delete(f"{admin}/color/options/49", timeout=5).status_code == 200
+        assert 49 not in {o.id for o in emu.catalog.attribute("color").options}
+        assert session.delete(f"{admin}/color/options/49", timeout=5).status_code == 400
+        assert session.delete(f"{admin}/size", timeout=5).status_code == 200
+        assert "size" not in {a.code for a in emu.catalog.attributes()}
+        assert session.delete(f"{admin}/size", timeout=5).status_code == 404
+        assert session.get(f"{admin}/color", timeout=5).status_code == 405
