@@ -48,8 +48,8 @@ def replace_children(
     key_columns: Sequence[str],
     families: Sequence[tuple[tuple[Any, ...], list[dict[str, Any]]]],
 ) -> None:
-    """Make each parent's child rows exactly ``rows``: ``families`` pairs a parent key with
-    its rows (the child table's other columns; scope and key columns are added here)."""
+    """Make each parent's child rows exactly the ones given: ``families`` pairs a parent key
+    with its rows (the child table's other columns; scope and key columns are added here)."""
     delete_children(conn, table, scope, key_columns, [key for key, _ in families])
     rows = [
         {**scope, **dict(zip(key_columns, key, strict=True)), **row}
