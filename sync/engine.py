@@ -4,8 +4,9 @@
 One pass over one resource (and store view, for per-store resources):
 
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
-  each page compared with the mirror by content hash, only new, changed or revived rows written,
-  each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
+  each page compared with the mirror by content hash, only new, changed or revived rows written
+  (their child rows replaced, :class:`~sync.resources.ChildTable`), each write logged in
+  ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
   items included) are remembered; once the walk is complete, live rows whose key was not seen
   are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
   incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
@@ -59,6 +60,7 @@ from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
+from sync.db.children import delete_children, replace_children
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.retry import after_commit
@@ -472,6 +474,7 @@ class ResourcePass:
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []
         report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
+        families: list[tuple[Key, list[list[dict[str, Any]]]]] = []  # child rows by row
         high = None
         for key, (item, digest, plain) in hashed.items():
             row = stored.get(key)
@@ -480,6 +483,7 @@ class ResourcePass:
                 continue
             try:
                 values = resource.parse(item)
+                families.append((key, [child.rows(item) for child in resource.children]))
             except ItemRejected as exc:
                 rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
                 continue
@@ -494,6 +498,7 @@ class ResourcePass:
         written = [resource.key_text(key) for key, _ in changes]
         if rows:
             self._upsert(conn, rows)
+            self._write_children(conn, families)
             ops = [(text, op) for text, (_, op) in zip(written, changes, strict=True)]
             log_catalog_changes(conn, resource.name, self.store_code, ops, now, self.run_id)
             clear_resource_rejects(conn, resource.name, self.store_code, written)
@@ -529,6 +534,20 @@ class ResourcePass:
             self.store_code,
             PageReport(items=items, rejected=rejected, resource=self.resource.name, **report),
         )
+
+    def _scope(self) -> dict[str, str]:
+        return {"store_code": self.store_code} if self.resource.per_store else {}
+
+    def _key_names(self) -> list[str]:
+        return [k.column for k in self.resource.keys]
+
+    def _write_children(
+        self, conn: Connection, families: list[tuple[Key, list[list[dict[str, Any]]]]]
+    ) -> None:
+        """Each written row's child rows, replaced whole (:class:`~sync.resources.ChildTable`)."""
+        for n, child in enumerate(self.resource.children):
+            rows = [(key, kids[n]) for key, kids in families]
+            replace_children(conn, child.table, self._scope(), self._key_names(), rows)
 
     def _key_columns(self) -> list[sa.Column[Any]]:
         table = self.resource.table
@@ -618,6 +637,9 @@ class ResourcePass:
             if self.resource.per_store:
                 query = query.where(table.c.store_code == self.store_code)
             conn.execute(query.values(deleted_at=now))
+        for child in self.resource.children:
+            if child.cleared_on_delete:
+                delete_children(conn, child.table, self._scope(), self._key_names(), gone)
         log_catalog_changes(
             conn,
             self.resource.name,

@@ -5,8 +5,10 @@ A :class:`Resource` says everything the engine (:mod:`sync.engine`) needs to mir
 key (which doubles as the unique keyset sort: paging never relies on Magento's offsets), the
 ``updated_at``-like field for incremental runs (or none: every run is a full pass that writes
 only changed rows), whether it differs per store view, and a parser from an item to the
-table's columns. Paging, retries, content hashes, the change log (``catalog_changes``),
-tombstones and rejects are the engine's, the same for every resource.
+table's columns, and its child tables (:class:`ChildTable`: rows that belong to one row, such
+as an attribute's options). Paging, retries, content hashes, the change log
+(``catalog_changes``), tombstones, child rows and rejects are the engine's, the same for every
+resource.
 
 Adding a resource: describe it here, add its table to :mod:`sync.db.schema` and an Alembic
 migration, and name it in :data:`RESOURCES` (``docs/engine.md`` walks through an example).
@@ -22,18 +24,27 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync import jsontext
-from sync.db.schema import categories, inventory_source_items
+from sync.db.schema import (
+    categories,
+    inventory_source_items,
+    product_attribute_metadata,
+    product_attribute_options,
+)
 from sync.models import ItemRejected, parse_accs_time
 
 __all__ = [
+    "ATTRIBUTES",
     "CATEGORIES",
     "GLOBAL_STORE",
     "PRODUCTS",
     "PRODUCTS_ACL",
     "RESOURCES",
     "SOURCE_ITEMS",
+    "ChildTable",
     "KeyField",
     "Resource",
+    "attribute_options",
+    "parse_attribute",
     "resource_names",
 ]
 
@@ -69,6 +80,25 @@ class KeyField:
 
 
 @dataclass(frozen=True)
+class ChildTable:
+    """Rows of another table that belong to one row of a resource (an attribute's options).
+
+    The child table has the parent's key columns (and ``store_code`` for a per-store resource)
+    under the same names. Whenever the engine writes a parent row it deletes that row's child
+    rows and inserts the ones ``rows`` reads from the item, in the page's transaction; an item
+    whose ``rows`` raises :class:`ItemRejected` is rejected whole. Unchanged rows (same content
+    hash) leave their children alone.
+    """
+
+    table: sa.Table
+    #: The child rows of one item: each a dict of the child table's other columns.
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    #: True: a tombstoned parent's child rows are deleted with it. False: kept, as products
+    #: keep their attributes.
+    cleared_on_delete: bool = True
+
+
+@dataclass(frozen=True)
 class Resource:
     """One ACCS list endpoint mirrored into one table."""
 
@@ -87,6 +117,8 @@ class Resource:
     per_store: bool
     #: The table's other columns from an item; raises :class:`ItemRejected` with a reason.
     parse: Callable[[dict[str, Any]], dict[str, Any]]
+    #: Tables of rows that belong to each row (written and cleared by the engine).
+    children: tuple[ChildTable, ...] = ()
 
     def key_of(self, item: Any) -> tuple[int | str, ...] | None:
         """The item's key, or None when any part is missing."""
@@ -187,6 +219,97 @@ def parse_source_item(item: dict[str, Any]) -> dict[str, Any]:
     return {"quantity": _decimal(item, "quantity"), "status": status}
 
 
+_INPUT_LENGTH = 50  # Magento's eav_attribute.frontend_input is VARCHAR(50)
+
+
+def _text(item: Mapping[str, Any], name: str, limit: int | None = None) -> str | None:
+    """``item[name]`` as text (None when absent); anything else rejects the item."""
+    value = item.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (limit is not None and len(value) > limit):
+        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:80]
+        limited = f" of at most {limit} characters" if limit is not None else ""
+        raise ItemRejected(f"{name} must be text{limited}, got {shown}")
+    return value
+
+
+def parse_attribute(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``catalog-data-product-attribute-interface`` item (``attribute_code`` is required)."""
+    code = item.get("attribute_code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 255:
+        shown = f"{len(code)} characters" if isinstance(code, str) else repr(code)[:80]
+        raise ItemRejected(f"attribute_code must be text of 1 to 255 characters, got {shown}")
+    return {
+        "attribute_code": code,
+        "frontend_input": _text(item, "frontend_input", _INPUT_LENGTH),
+        "label": _text(item, "default_frontend_label"),
+        "is_user_defined": _bool(item, "is_user_defined"),
+        "scope": _text(item, "scope", 16),
+    }
+
+
+def _option_label(option: Mapping[str, Any], where: str) -> str | None:
+    label = option.get("label")
+    if label is None or isinstance(label, str):
+        return label
+    if isinstance(label, int | float) and not isinstance(label, bool):
+        return str(label)  # a size "28" sent as a number
+    raise ItemRejected(f"{where}.label must be text, got {repr(label)[:80]}")
+
+
+def _option_value(option: Mapping[str, Any], where: str) -> str | None:
+    """The option id as text; None for the empty "no choice" entry of a select."""
+    value = option.get("value")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > 255:
+        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:80]
+        raise ItemRejected(f"{where}.value must be text of at most 255 characters, got {shown}")
+    return value if value.strip() else None
+
+
+def attribute_options(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``product_attribute_options`` for one attribute item: one per option with
+    a value (the leading ``{"label": " ", "value": ""}`` of a select is no option); a value
+    repeated in the list keeps its last entry, and so do values MySQL/MariaDB would take for
+    the same key (differing only in case or trailing spaces): the same rows on every
+    database, and no duplicate key breaking the page there."""
+    options = item.get("options")
+    if options is None:
+        return []
+    if not isinstance(options, list):
+        raise ItemRejected(f"options must be a list, got {type(options).__name__}")
+    found: dict[str, dict[str, Any]] = {}
+    for n, option in enumerate(options):
+        where = f"options[{n}]"
+        if not isinstance(option, dict):
+            raise ItemRejected(f"{where} must be an object, got {repr(option)[:80]}")
+        value = _option_value(option, where)
+        label = _option_label(option, where)
+        try:
+            sort_order = _int(option, "sort_order")
+        except ItemRejected as exc:
+            raise ItemRejected(f"{where}.{exc.reason}") from None
+        store_labels = option.get("store_labels")
+        if store_labels is not None and not isinstance(store_labels, list):
+            raise ItemRejected(
+                f"{where}.store_labels must be a list, got {repr(store_labels)[:80]}"
+            )
+        if value is None:
+            continue
+        same = value.rstrip(" ").casefold()
+        found.pop(same, None)
+        found[same] = {
+            "attribute_code": item["attribute_code"],
+            "value": value,
+            "label": label,
+            "sort_order": sort_order,
+            "store_labels": store_labels,
+        }
+    return list(found.values())
+
+
 # -- the resources -------------------------------------------------------------------------------
 
 #: Products have a pipeline of their own (:mod:`sync.pipeline`: concurrent id ranges,
@@ -217,8 +340,20 @@ SOURCE_ITEMS = Resource(
     parse=parse_source_item,
 )
 
+ATTRIBUTES = Resource(
+    name="attributes",
+    path="/V1/products/attributes",
+    acl="Magento_Catalog::attributes_attributes",
+    table=product_attribute_metadata,
+    keys=(KeyField("attribute_id", "attribute_id", "attribute_id", numeric=True),),
+    incremental=None,  # no updated_at: a full pass that writes only what changed
+    per_store=True,  # option labels come in the Store header's language
+    parse=parse_attribute,
+    children=(ChildTable(product_attribute_options, attribute_options),),
+)
+
 #: Every resource the engine mirrors, by name.
-RESOURCES: dict[str, Resource] = {r.name: r for r in (CATEGORIES, SOURCE_ITEMS)}
+RESOURCES: dict[str, Resource] = {r.name: r for r in (CATEGORIES, SOURCE_ITEMS, ATTRIBUTES)}
 
 
 def resource_names() -> tuple[str, ...]:

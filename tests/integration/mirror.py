@@ -80,6 +80,16 @@ def assert_mirror_equals_upstream(
         assert set(local) - set(upstream) == set(deleted), "tombstoned rows differ"
 
 
+def rows(db_url: str, query: Any) -> list[Any]:
+    """The rows ``query`` (any SQLAlchemy select) reads from the mirror at ``db_url``."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    finally:
+        engine.dispose()
+
+
 def runs(db_url: str) -> list[dict[str, Any]]:
     """The run log, oldest first."""
     engine = make_engine(db_url)
