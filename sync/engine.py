@@ -4,13 +4,14 @@
 One pass over one resource (and store view, for per-store resources):
 
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
-  each page compared with the mirror by content hash, only new, changed or revived rows written,
-  each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
-  items included) are remembered; once the walk is complete, live rows whose key was not seen
-  are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
-  incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
-  (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
-  incremental run.
+  each page compared with the mirror by content hash, only new, changed or revived rows written
+  (their child rows replaced, :class:`~sync.resources.ChildTable`), each write logged in
+  ``catalog_changes``, all in the page's own transaction (:mod:`sync.resource_page`). Keys seen
+  (rejected items included) are remembered; once the walk is complete, live rows whose key was
+  not seen are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with
+  an incremental field sets its watermark to the newest usable ``updated_at`` read *before*
+  paging (H0), lowering it if need be, so a change made while the pass ran is picked up by the
+  next incremental run.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
   watermark less the lookback, by keyset on the key; the watermark moves once, when the walk is
   complete, never page by page (see below). A deletion leaves no ``updated_at``, so the pass

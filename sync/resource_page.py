@@ -3,10 +3,11 @@
 did not see tombstoned.
 
 A page is written in one transaction: every item's key and content hash first, only new,
-changed or revived rows parsed (the declaration's ``parse``) and upserted, each write logged in
-``catalog_changes``, rejects recorded and cleared. A repeated key in one page: the last one
-wins. An item without a usable key is rejected and makes the pass's sweep untrustworthy (it
-could be any key), so the writer says whether every item had one. The counts reach the run's
+changed or revived rows parsed (the declaration's ``parse``) and upserted, their child rows
+replaced (:class:`~sync.resources.ChildTable`), each write logged in ``catalog_changes``,
+rejects recorded and cleared. A repeated key in one page: the last one wins. An item without a
+usable key is rejected and makes the pass's sweep untrustworthy (it could be any key), so the
+writer says whether every item had one. The counts reach the run's
 stats and the observer once the page is committed (a retried page counts once).
 
 The sweep (the declaration's ``sweep`` deletions, for text keys whose collation the mirror
@@ -28,6 +29,7 @@ from sqlalchemy import Connection
 from sync import jsontext
 from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
+from sync.db.children import delete_children, replace_children
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.retry import after_commit
@@ -114,6 +116,7 @@ class ResourcePageWriter:
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []
         report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
+        families: list[tuple[Key, list[list[dict[str, Any]]]]] = []  # child rows by row
         high = None
         for key, (item, digest, plain) in hashed.items():
             row = stored.get(key)
@@ -122,6 +125,7 @@ class ResourcePageWriter:
                 continue
             try:
                 values = resource.parse(item)
+                families.append((key, [child.rows(item) for child in resource.children]))
             except ItemRejected as exc:
                 rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
                 continue
@@ -136,6 +140,7 @@ class ResourcePageWriter:
         written = [resource.key_text(key) for key, _ in changes]
         if rows:
             self._upsert(conn, rows)
+            self._write_children(conn, families)
             ops = [(text, op) for text, (_, op) in zip(written, changes, strict=True)]
             log_catalog_changes(conn, resource.name, self.store_code, ops, now, self.run_id)
             clear_resource_rejects(conn, resource.name, self.store_code, written)
@@ -171,6 +176,20 @@ class ResourcePageWriter:
             self.store_code,
             PageReport(items=items, rejected=rejected, resource=self.resource.name, **report),
         )
+
+    def _scope(self) -> dict[str, str]:
+        return {"store_code": self.store_code} if self.resource.per_store else {}
+
+    def _key_names(self) -> list[str]:
+        return [k.column for k in self.resource.keys]
+
+    def _write_children(
+        self, conn: Connection, families: list[tuple[Key, list[list[dict[str, Any]]]]]
+    ) -> None:
+        """Each written row's child rows, replaced whole (:class:`~sync.resources.ChildTable`)."""
+        for n, child in enumerate(self.resource.children):
+            rows = [(key, kids[n]) for key, kids in families]
+            replace_children(conn, child.table, self._scope(), self._key_names(), rows)
 
     def _key_columns(self) -> list[sa.Column[Any]]:
         table = self.resource.table
@@ -260,6 +279,9 @@ class ResourcePageWriter:
             if self.resource.per_store:
                 query = query.where(table.c.store_code == self.store_code)
             conn.execute(query.values(deleted_at=now))
+        for child in self.resource.children:
+            if child.cleared_on_delete:
+                delete_children(conn, child.table, self._scope(), self._key_names(), gone)
         log_catalog_changes(
             conn,
             self.resource.name,

@@ -7,8 +7,10 @@ for incremental runs (or none: every run is a full pass that writes only changed
 it differs per store view, the parser from an item to the table's columns, how a full pass is
 cut into partitions walked at the same time, how deletions are found, whether an interrupted
 pass resumes from a checkpoint, its child tables, its change logs, its ``sync_state`` keys and
-which pass implementation runs it. The run (:mod:`sync.run`) and the passes below it read the
-declaration; no code asks "is this products?".
+which pass implementation runs it. A child table (:class:`ChildTable`) holds rows that belong to
+one row, such as an attribute's options or a product's attribute values. The run
+(:mod:`sync.run`) and the passes below it read the declaration; no code asks "is this
+products?".
 
 Adding a resource: declare it here, add its table to :mod:`sync.db.schema` and an Alembic
 migration, and name it in :data:`RESOURCES` (``docs/engine.md`` walks through an example).
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -28,27 +29,43 @@ from sync.db.schema import (
     catalog_changes,
     categories,
     inventory_source_items,
+    product_attribute_metadata,
+    product_attribute_options,
     product_attributes,
     product_categories,
     product_changes,
     products,
 )
 from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK
-from sync.models import ItemRejected, parse_accs_time, parse_item
+from sync.models import parse_item
+from sync.parsers import (
+    attribute_options,
+    parse_attribute,
+    parse_category,
+    parse_source_item,
+    product_attribute_rows,
+    product_category_rows,
+)
 
 __all__ = [
+    "ATTRIBUTES",
     "CATEGORIES",
     "GLOBAL_STORE",
     "PRODUCTS",
     "PRODUCTS_ACL",
     "RESOURCES",
     "SOURCE_ITEMS",
+    "ChildTable",
     "Deletions",
     "KeyField",
     "Partitions",
     "PassKind",
     "Resource",
     "StateKeys",
+    "attribute_options",
+    "parse_attribute",
+    "product_attribute_rows",
+    "product_category_rows",
     "resource_names",
 ]
 
@@ -98,6 +115,25 @@ class KeyField:
 
 
 @dataclass(frozen=True)
+class ChildTable:
+    """Rows of another table that belong to one row of a resource (an attribute's options).
+
+    The child table has the parent's key columns (and ``store_code`` for a per-store resource)
+    under the same names. Whenever the engine writes a parent row it deletes that row's child
+    rows and inserts the ones ``rows`` reads from the item, in the page's transaction; an item
+    whose ``rows`` raises :class:`ItemRejected` is rejected whole. Unchanged rows (same content
+    hash) leave their children alone.
+    """
+
+    table: sa.Table
+    #: The child rows of one item: each a dict of the child table's other columns.
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    #: True: a tombstoned parent's child rows are deleted with it. False: kept, as products
+    #: keep their attributes.
+    cleared_on_delete: bool = True
+
+
+@dataclass(frozen=True)
 class StateKeys:
     """A resource's keys in ``sync_state`` (a public contract: a checkpoint or watermark
     written by an earlier release must be found under the same key)."""
@@ -138,8 +174,9 @@ class Resource:
     deletions: Deletions = "sweep"
     #: Whether an interrupted full pass resumes from a checkpoint (``state.checkpoint``).
     checkpoints: bool = False
-    #: Tables that hold parts of an item, written with it (products: attributes, categories).
-    children: tuple[sa.Table, ...] = ()
+    #: Tables of rows that belong to each row, written with it (products: attribute values and
+    #: category links, written by their page writer; other resources: by the engine).
+    children: tuple[ChildTable, ...] = ()
     #: The change logs a write goes to (every resource: ``catalog_changes``).
     change_logs: tuple[sa.Table, ...] = (catalog_changes,)
     #: Which pass implementation runs it (see :data:`PassKind`).
@@ -188,89 +225,6 @@ class Resource:
         return " + ".join(field.item for field in self.keys)
 
 
-# -- parsers -------------------------------------------------------------------------------------
-
-
-def _int(item: Mapping[str, Any], name: str) -> int | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return int(value)
-    try:
-        return int(str(value))
-    except ValueError:
-        raise ItemRejected(f"{name} must be a whole number, got {value!r}") from None
-
-
-def _bool(item: Mapping[str, Any], name: str) -> bool | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if str(value) in ("0", "1"):
-        return str(value) == "1"
-    raise ItemRejected(f"{name} must be a boolean, got {value!r}")
-
-
-def _time(item: Mapping[str, Any], name: str) -> Any:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ItemRejected(f"{name} must be a 'YYYY-MM-DD HH:MM:SS' time, got {value!r}")
-    try:
-        return parse_accs_time(value)
-    except ValueError as exc:
-        raise ItemRejected(f"{name}: {exc}") from None
-
-
-def _decimal(item: Mapping[str, Any], name: str) -> Decimal | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ItemRejected(f"{name} must be a number, got {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ItemRejected(f"{name} must be a number, got {value!r}") from None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 14:
-        raise ItemRejected(f"{name} is out of range: {value!r}")
-    return number
-
-
-def parse_category(item: dict[str, Any]) -> dict[str, Any]:
-    """A ``catalog-data-category-interface`` item (only ``id`` is required upstream)."""
-    name = item.get("name")
-    path = item.get("path")
-    if path is not None and (not isinstance(path, str) or len(path) > 255):
-        raise ItemRejected(f"path must be text of at most 255 characters, got {path!r}")
-    return {
-        "parent_id": _int(item, "parent_id"),
-        "name": name if isinstance(name, str) else None,
-        "is_active": _bool(item, "is_active"),
-        "position": _int(item, "position"),
-        "level": _int(item, "level"),
-        "path": path,
-        "include_in_menu": _bool(item, "include_in_menu"),
-        "created_at": _time(item, "created_at"),
-        "updated_at": _time(item, "updated_at"),
-    }
-
-
-def parse_source_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An ``inventory-api-data-source-item-interface`` item."""
-    sku = item.get("sku")
-    if isinstance(sku, str) and len(sku) > 64:
-        raise ItemRejected(f"sku is longer than Magento's 64 characters: {sku[:70]!r}")
-    status = _int(item, "status")
-    if status not in (None, 0, 1):
-        raise ItemRejected(f"status must be 0 (out of stock) or 1 (in stock), got {status}")
-    return {"quantity": _decimal(item, "quantity"), "status": status}
-
-
 # -- the resources -------------------------------------------------------------------------------
 
 #: The ACL ``GET /V1/products`` needs.
@@ -289,7 +243,12 @@ PRODUCTS = Resource(
     partitions="id_ranges",
     deletions="interval",
     checkpoints=True,
-    children=(product_attributes, product_categories),
+    # Written by the products' page writer from the parsed record; kept when a product is
+    # tombstoned (its last known attributes stay readable).
+    children=(
+        ChildTable(product_attributes, product_attribute_rows, cleared_on_delete=False),
+        ChildTable(product_categories, product_category_rows, cleared_on_delete=False),
+    ),
     change_logs=(product_changes, catalog_changes),
     runs="products",
     unit="products",
@@ -322,8 +281,23 @@ SOURCE_ITEMS = Resource(
     partitions="first_key",
 )
 
+ATTRIBUTES = Resource(
+    name="attributes",
+    path="/V1/products/attributes",
+    acl="Magento_Catalog::attributes_attributes",
+    table=product_attribute_metadata,
+    keys=(KeyField("attribute_id", "attribute_id", "attribute_id", numeric=True),),
+    incremental=None,  # no updated_at: a full pass that writes only what changed
+    per_store=True,  # option labels come in the Store header's language
+    parse=parse_attribute,
+    children=(ChildTable(product_attribute_options, attribute_options),),
+    state=StateKeys(watermark="attributes:watermark"),  # kept by none: no incremental field
+)
+
 #: Every resource accs-sync mirrors, by name, in the order a run mirrors them (products first).
-RESOURCES: dict[str, Resource] = {r.name: r for r in (PRODUCTS, CATEGORIES, SOURCE_ITEMS)}
+RESOURCES: dict[str, Resource] = {
+    r.name: r for r in (PRODUCTS, CATEGORIES, SOURCE_ITEMS, ATTRIBUTES)
+}
 
 
 def resource_names() -> tuple[str, ...]:

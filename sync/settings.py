@@ -219,7 +219,8 @@ class Settings(DatabaseSettings):
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
-    #: What a run mirrors, in this order (sync.resources): products, categories, source_items.
+    #: What a run mirrors, in this order (sync.resources): products, categories, source_items,
+    #: attributes.
     sync_resources: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(resource_names())
     )

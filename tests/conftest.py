@@ -98,10 +98,13 @@ def mariadb_database() -> Iterator[str]:
 
 
 def _drop_all_tables(url: str) -> None:
-    """Empty a scratch database, alembic_version included."""
+    """Empty a scratch database, alembic_version included (views first: PostgreSQL refuses
+    to drop a table a view reads)."""
     engine = sa.create_engine(normalize_url(url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
+            for view in sa.inspect(conn).get_view_names():
+                conn.execute(sa.text(f"DROP VIEW {conn.dialect.identifier_preparer.quote(view)}"))
             existing = sa.MetaData()
             existing.reflect(conn)
             existing.drop_all(conn)

@@ -21,6 +21,7 @@ __all__ = [
     "ITEM_TEXT",
     "JSON_TYPE",
     "NAMING_CONVENTION",
+    "NULLABLE_JSON",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
     "catalog_changes",
@@ -28,6 +29,8 @@ __all__ = [
     "inventory_source_items",
     "metadata",
     "naive_utc",
+    "product_attribute_metadata",
+    "product_attribute_options",
     "product_attributes",
     "product_categories",
     "product_changes",
@@ -53,6 +56,9 @@ UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "maria
 #: JSONB on PostgreSQL (indexable, queryable with ->>), native JSON elsewhere (MariaDB stores it
 #: as LONGTEXT with a json_valid check; SQLite as TEXT).
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+
+#: JSON_TYPE for an optional value: Python None is SQL NULL (JSON_TYPE stores JSON ``null``).
+NULLABLE_JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 #: Raw item text of a rejected product: MySQL/MariaDB TEXT stops at 64 KiB, so MEDIUMTEXT there.
 PAYLOAD_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
@@ -192,6 +198,51 @@ inventory_source_items = sa.Table(
     sa.Column("deleted_at", UTC_DATETIME, nullable=True),
     sa.PrimaryKeyConstraint("source_code", "sku"),
     sa.Index(None, "sku"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+# -- revision 0007: attribute metadata and option labels ------------------------------------------
+
+product_attribute_metadata = sa.Table(
+    "product_attribute_metadata",
+    metadata,
+    # One row per store view and product attribute (GET /V1/products/attributes).
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("attribute_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("attribute_code", sa.String(255), nullable=False),
+    # select, multiselect, boolean, text, textarea, price, date, ...
+    sa.Column("frontend_input", sa.String(50), nullable=True),
+    # default_frontend_label; the store views' own labels are in data's frontend_labels.
+    sa.Column("label", ITEM_TEXT, nullable=True),
+    sa.Column("is_user_defined", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("scope", sa.String(16), nullable=True),
+    sa.Column("data", JSON_TYPE, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("synced_at", UTC_DATETIME, nullable=False),
+    sa.Column("deleted_at", UTC_DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "attribute_id"),
+    sa.Index(None, "store_code", "attribute_code"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+product_attribute_options = sa.Table(
+    "product_attribute_options",
+    metadata,
+    # An attribute's options in one store view; replaced whenever its metadata row is
+    # written, deleted when the attribute is tombstoned (same transaction).
+    sa.Column("store_code", sa.String(64), nullable=False),
+    sa.Column("attribute_id", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("attribute_code", sa.String(255), nullable=False),
+    # The option id as text ("49"): what product_attributes.value holds for this option.
+    sa.Column("value", sa.String(255), nullable=False),
+    # The label in this store view (the admin label where the store view has none).
+    sa.Column("label", ITEM_TEXT, nullable=True),
+    sa.Column("sort_order", sa.Integer(), nullable=True),
+    # [{"store_id": 2, "label": "Noir"}, ...] as sent; SQL NULL (not JSON null) when not sent.
+    sa.Column("store_labels", NULLABLE_JSON, nullable=True),
+    sa.PrimaryKeyConstraint("store_code", "attribute_id", "value"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

@@ -1,5 +1,6 @@
-"""The emulator's controls that change its catalog's products, categories and stock, for a test
-or a user driving an emulator in another process (``accs-sync emulator``)::
+"""The emulator's controls that change its catalog's products, categories, stock and product
+attributes, for a test or a user driving an emulator in another process
+(``accs-sync emulator``)::
 
     POST   /_emulator/products                      {"sku", "id"?, "name"?, "price"?, ...}
     PATCH  /_emulator/products/{sku}                {"price"?, ..., "updated_at"?, "store"?}
@@ -11,12 +12,16 @@ or a user driving an emulator in another process (``accs-sync emulator``)::
     POST   /_emulator/categories/{id}               {"name"?, "store"?, "is_active"?, ...}
     POST   /_emulator/categories/{id}/move          {"parent_id", "after_id"?}
     DELETE /_emulator/categories/{id}               the category and its subtree
+    POST   /_emulator/attributes/{code}/options/{id} {"label", "store"?}: relabel an option
+    DELETE /_emulator/attributes/{code}/options/{id} remove an option
+    DELETE /_emulator/attributes/{code}             the attribute, and its values from products
 
-Each answers what changed, as the ACCS endpoints would show it; an unknown category or SKU is a
-404, a bad body a 400 (and nothing changes). They do what the Python methods of
-:class:`.catalog.Catalog` do (``create``, ``update``, ``delete``, ``set_source_item``, ...), with
-the same effects on ``updated_at``: a product change is a save in Magento and moves it to now
-unless the body gives one; a stock move does not move it (see :mod:`.catalog_resources`).
+Each answers what changed, as the ACCS endpoints would show it; an unknown category, SKU or
+attribute is a 404 (an unknown option a 400), a bad body a 400 (and nothing changes). They do
+what the Python methods of :class:`.catalog.Catalog` do (``create``, ``update``, ``delete``,
+``set_source_item``, ``remove_attribute_option``, ...), with the same effects on
+``updated_at``: a product change is a save in Magento and moves it to now unless the body gives
+one; a stock move or an attribute change does not move it (see :mod:`.catalog_resources`).
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ __all__ = ["catalog_response", "is_catalog_route"]
 _SOURCE_ITEMS = re.compile(r"^/source-items(?:/(?P<source>[^/]+)/(?P<sku>[^/]+))?$")
 _CATEGORIES = re.compile(r"^/categories(?:/(?P<id>\d+)(?P<move>/move)?)?$")
 _PRODUCTS = re.compile(r"^/products(?:/(?P<sku>[^/]+))?$")
+_ATTRIBUTES = re.compile(r"^/attributes/(?P<code>[^/]+)(?:/options/(?P<option>\d+))?$")
 _STAMPS = ("created_at", "updated_at")
 
 
 def is_catalog_route(route: str) -> bool:
     """Whether ``route`` (the path after ``/_emulator``) is one of this module's."""
-    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS))
+    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS, _ATTRIBUTES))
 
 
 def catalog_response(method: str, route: str, body: bytes, catalog: Catalog) -> Response:
@@ -76,6 +82,11 @@ def _apply(method: str, route: str, values: dict[str, Any], catalog: Catalog) ->
         sku, source = unquote(items.group("sku")), unquote(items.group("source"))
         catalog.remove_source_item(sku, source)
         return {"sku": sku, "source_code": source, "removed": True}
+    attribute = _ATTRIBUTES.match(route)
+    if attribute is not None:
+        return _attribute(
+            method, attribute.group("code"), attribute.group("option"), values, catalog
+        )
     found = _CATEGORIES.match(route)
     assert found is not None  # is_catalog_route() was true
     if found.group("id") is None:
@@ -117,6 +128,26 @@ def _product(method: str, quoted: str | None, values: dict[str, Any], catalog: C
     if store is not None and not isinstance(store, str):
         raise TypeError(f'"store" must be a store view code, not {store!r}')
     return catalog.update(sku, store=store, **values)
+
+
+def _attribute(
+    method: str, quoted: str, option: str | None, values: dict[str, Any], catalog: Catalog
+) -> Any:
+    """Relabel or remove one option of an attribute, or delete the attribute."""
+    code = unquote(quoted)
+    if option is None:
+        _allow(method, "DELETE")
+        catalog.delete_attribute(code)
+        return {"attribute_code": code, "deleted": True}
+    _allow(method, "POST, DELETE")
+    if method == "DELETE":
+        catalog.remove_attribute_option(code, int(option))
+        return {"attribute_code": code, "option": option, "removed": True}
+    label, store = values.get("label"), values.get("store")
+    if not isinstance(label, str) or not (store is None or isinstance(store, str)):
+        raise ValueError('relabelling an option needs a "label" (text), and "store" is text')
+    catalog.relabel_attribute_option(code, int(option), label, store=store)
+    return {"attribute_code": code, "option": option, "label": label, "store": store}
 
 
 def _allow(method: str, allowed: str) -> None:

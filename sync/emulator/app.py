@@ -42,6 +42,8 @@ _PRODUCTS = re.compile(r"^/(?P<tenant>[^/]+)/V1/products(?:/(?P<sku>[^/]+))?/?$"
 _LISTS = {
     "categories": re.compile(r"^/(?P<tenant>[^/]+)/V1/categories/list/?$"),
     "source_items": re.compile(r"^/(?P<tenant>[^/]+)/V1/inventory/source-items/?$"),
+    # Matched after _PRODUCTS, which reads "attributes" as a sku.
+    "attributes": re.compile(r"^/(?P<tenant>[^/]+)/V1/products/attributes/?$"),
 }
 _RESOURCE_OF = {"list": "products", "item": "products"}  # other kinds are their resource
 _NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
@@ -341,11 +343,11 @@ class EmulatorApp(ImsEndpoints):
         seq: int,
         tree: FieldTree | None,
     ) -> bytes:
-        """A categories or source-items answer, rendered afresh (they are small)."""
+        """A categories, source-items or attributes answer, rendered afresh (they are small)."""
         listing = LISTINGS[kind]
-        version = self.catalog.version
+        version, stores = self.catalog.version, self.catalog.stores
         criteria, result = self._run(listing.table(self.catalog, store), params, seq, version)
-        payload = _payload(criteria, result, store, listing.draw)
+        payload = _payload(criteria, result, store, lambda r, s: listing.draw(r, s, stores))
         return encode_json(apply_fields_filter(payload, tree))
 
 

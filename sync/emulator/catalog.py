@@ -1,5 +1,6 @@
-"""The emulator's catalog: products, categories and source items, in memory, thread-safe, with a
-clock for ``updated_at``. Categories and source items live in :mod:`.catalog_resources`.
+"""The emulator's catalog: products, categories, source items and product attributes, in memory,
+thread-safe, with a clock for ``updated_at``. Categories, source items and attributes live in
+:mod:`.catalog_resources` (attributes start as Luma's, :mod:`.attributes`).
 
 Tests and users change it while clients page through it, so every mutation replaces a product
 record under a lock and bumps :attr:`Catalog.version`; requests work on a :class:`Snapshot` that
@@ -21,6 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from sync.emulator.attributes import luma_attributes
 from sync.emulator.catalog_resources import ResourceMutations
 from sync.emulator.categories import CategoryTree
 from sync.emulator.inventory import SourceItem, StockKey
@@ -88,6 +90,7 @@ class Catalog(ResourceMutations):
         self._snapshot: Snapshot | None = None
         self._stock_changes: dict[StockKey, SourceItem | None] = {}
         self._source_cache: tuple[int, list[SourceItem]] | None = None
+        self._attributes = {a.code: a for a in luma_attributes()}
         loaded = list(products)
         stamp = self._install_stamp(loaded)
         self._categories = categories or CategoryTree.luma(stamp)

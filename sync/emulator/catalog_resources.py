@@ -1,4 +1,5 @@
-"""The catalog's categories and source items, and the changes a test or user makes to them.
+"""The catalog's categories, source items and product attributes, and the changes a test or
+user makes to them.
 
 Kept apart from the product half of :class:`~sync.emulator.catalog.Catalog` (which mixes this
 in) so each stays small. What each change does to ``updated_at`` follows Magento:
@@ -8,7 +9,10 @@ in) so each stays small. What each change does to ``updated_at`` follows Magento
   ``children_count`` changes move (see :mod:`.categories`);
 * a delete: the subtree goes; products lose their links to it by foreign-key cascade, so
   their ``updated_at`` does NOT move (an ``updated_at`` sync misses that the link is gone);
-* a stock move: source items change, the product's ``updated_at`` does NOT move.
+* a stock move: source items change, the product's ``updated_at`` does NOT move;
+* an attribute deleted: its values go from every product (a foreign-key cascade), the
+  products' ``updated_at`` does NOT move; an option removed or relabelled: products keep the
+  option id they carry.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sync.emulator.attributes import Attribute, without_option
 from sync.emulator.categories import STORE_ROOT_ID, Category, CategoryTree, render_category
 from sync.emulator.inventory import (
     DEFAULT_SOURCE,
@@ -58,6 +63,7 @@ class ResourceMutations:
     _categories: CategoryTree
     _stock_changes: dict[StockKey, SourceItem | None]
     _source_cache: tuple[int, list[SourceItem]] | None
+    _attributes: dict[str, Attribute]
 
     if TYPE_CHECKING:
 
@@ -182,6 +188,62 @@ class ResourceMutations:
                 self.set_stock(product.id, 0.0, False)
             else:
                 self._version += 1
+
+    # -- product attributes -------------------------------------------------------------------
+
+    def attributes(self) -> tuple[Attribute, ...]:
+        """Every product attribute in id order (see :mod:`.attributes`)."""
+        with self._lock:
+            return tuple(sorted(self._attributes.values(), key=lambda a: a.id))
+
+    def attribute(self, code: str) -> Attribute:
+        with self._lock:
+            found = self._attributes.get(code)
+        if found is None:
+            raise KeyError(f"unknown attribute {code!r}")
+        return found
+
+    def remove_attribute_option(self, code: str, option_id: int) -> None:
+        """Delete one option of attribute ``code``."""
+        with self._lock:
+            self._attributes[code] = without_option(self.attribute(code), option_id)
+            self._version += 1
+
+    def relabel_attribute_option(
+        self, code: str, option_id: int, label: str, store: str | None = None
+    ) -> None:
+        """Set an option's admin label, or with ``store`` its label in that store view."""
+        self._check_store(store)
+        with self._lock:
+            attribute = self.attribute(code)
+            options = []
+            for option in attribute.options:
+                if option.id == option_id:
+                    if store is None:
+                        option = replace(option, label=label)
+                    else:
+                        option = replace(option, labels={**option.labels, store: label})
+                options.append(option)
+            self._attributes[code] = replace(attribute, options=tuple(options))
+            self._version += 1
+
+    def delete_attribute(self, code: str) -> None:
+        """Delete attribute ``code``; its values go from every product without the products'
+        ``updated_at`` moving."""
+        with self._lock:
+            self.attribute(code)
+            del self._attributes[code]
+            for product in list(self._by_id.values()):
+                scoped = product.overrides or {}
+                if code in product.attributes or any(code in v for v in scoped.values()):
+                    attributes = {k: v for k, v in product.attributes.items() if k != code}
+                    overrides = {
+                        store: {k: v for k, v in values.items() if k != code}
+                        for store, values in scoped.items()
+                    }
+                    kept = replace(product, attributes=attributes, overrides=overrides or None)
+                    self._store(kept)
+            self._version += 1
 
     def _link_categories(self, product: Product) -> None:
         """Keep every category a product links to in the tree: one a product is given that

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sync.emulator.attributes import option_value
 from sync.emulator.categories import ROOT_ID, CategoryTree
 from sync.emulator.generate import option_id
 from sync.emulator.records import ATTRIBUTE_IDS, MAIN_IMAGE_TYPES, Image, Product, format_time
@@ -186,10 +187,12 @@ def _attributes(row: dict[str, str]) -> dict[str, Any]:
     if tax_id is not None:
         attrs["tax_class_id"] = tax_id
     for key, value in _pairs(row.get("additional_attributes", "")).items():
-        if key in ATTRIBUTE_IDS:  # select attributes answer with option ids, as in Magento
-            attrs[key] = ",".join(str(option_id(key, v)) for v in value.split("|"))
-        else:
-            attrs[key] = value.replace("|", ",")
+        # Option attributes (select, multiselect, boolean) answer with option ids, as in
+        # Magento: the bundled attributes' ids (see .attributes).
+        ids = option_value(key, value)
+        if ids is None and key in ATTRIBUTE_IDS:
+            ids = ",".join(str(option_id(key, v)) for v in value.split("|"))
+        attrs[key] = ids if ids is not None else value.replace("|", ",")
     return attrs
 
 

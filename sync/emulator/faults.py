@@ -19,13 +19,14 @@ from typing import Any
 __all__ = ["ACCS_KINDS", "RESOURCES", "Faults", "RequestHook", "RequestRecord", "Stats"]
 
 #: Request kinds that are ACCS calls (the rest are IMS or unknown routes): a product list, one
-#: product, a category list, a source-item list.
-ACCS_KINDS = frozenset({"list", "item", "categories", "source_items"})
+#: product, a category list, a source-item list, a product-attribute list.
+ACCS_KINDS = frozenset({"list", "item", "categories", "source_items", "attributes"})
 #: What the ``forbidden`` fault can refuse, and the ACL resource Magento names in its answer.
 RESOURCES: dict[str, str] = {
     "products": "Magento_Catalog::products",
     "categories": "Magento_Catalog::categories",
     "source_items": "Magento_InventoryApi::source",
+    "attributes": "Magento_Catalog::attributes_attributes",
 }
 
 
@@ -35,7 +36,8 @@ class RequestRecord:
 
     seq: int
     method: str
-    kind: str  # "token", "authorize", "list", "item", "categories", "source_items", "other"
+    kind: str  # "token", "authorize", "list", "item", "categories", "source_items",
+    # "attributes", "other"
     path: str
     query: tuple[tuple[str, str], ...]
     store: str | None

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from sync.emulator.attributes import option_value
 from sync.emulator.records import MAIN_IMAGE_TYPES, Image, Product
 
 __all__ = ["CATEGORY_IDS", "COLOR_IDS", "SIZE_IDS", "generate_products", "option_id"]
@@ -114,6 +115,8 @@ _CATEGORY_SETS = tuple(
     )
     for i, c in enumerate(_CATEGORIES)
 )
+#: Materials of configurable parents (a multiselect: comma-separated option ids).
+_PARENT_MATERIALS = ("Cotton", "Cotton|Polyester", "Wool", "Fleece|Polyester", "Organic Cotton")
 _SIZES = tuple(SIZE_IDS)[:5]
 _COLORS = tuple(COLOR_IDS)
 _NO_TYPES: tuple[str, ...] = ()
@@ -135,10 +138,11 @@ _STORE_SUFFIX = {"fr": "(édition FR)", "de": "(DE-Ausgabe)", "es": "(edición E
 
 
 def option_id(attribute: str, label: str) -> int:
-    """The option id Magento would return for a select attribute's label (deterministic)."""
-    table = COLOR_IDS if attribute == "color" else SIZE_IDS if attribute == "size" else {}
-    if label in table:
-        return table[label]
+    """The option id Magento would return for a select attribute's label (deterministic): the
+    bundled attributes' (:mod:`.attributes`), else one derived from the label."""
+    known = option_value(attribute, label)
+    if known and "," not in known:
+        return int(known)
     return 1000 + sum((i + 1) * ord(ch) for i, ch in enumerate(f"{attribute}:{label}")) % 90000
 
 
@@ -331,7 +335,15 @@ class _Builder:
             ("size", tuple(SIZE_IDS[s] for s in sizes)),
             ("color", tuple(COLOR_IDS[c] for c in colors)),
         )
-        parent = self._emit("configurable", sku, name, visibility=4, created=created)
+        material = option_value("material", _PARENT_MATERIALS[self.seq % len(_PARENT_MATERIALS)])
+        parent = self._emit(
+            "configurable",
+            sku,
+            name,
+            visibility=4,
+            created=created,
+            extra={"material": material or ""},
+        )
         self.out[-1] = replace(parent, children=tuple(children), super_attributes=supers)
 
     def standalone(self) -> None:

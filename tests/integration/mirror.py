@@ -80,6 +80,16 @@ def assert_mirror_equals_upstream(
         assert set(local) - set(upstream) == set(deleted), "tombstoned rows differ"
 
 
+def rows(db_url: str, query: Any) -> list[Any]:
+    """The rows ``query`` (any SQLAlchemy select) reads from the mirror at ``db_url``."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    finally:
+        engine.dispose()
+
+
 def runs(db_url: str) -> list[dict[str, Any]]:
     """The run log, oldest first."""
     engine = make_engine(db_url)
@@ -100,13 +110,3 @@ def page_requests(emulator: EmulatorServer) -> list[RequestRecord]:
     """The product page requests the emulator answered so far: list requests without a
     ``fields`` filter, so the id listing and the count probe of deletion checks are left out."""
     return [r for r in emulator.stats.list_requests() if "fields" not in r.params()]
-
-
-def rows(db_url: str, query: Any) -> list[Any]:
-    """Every row ``query`` selects, on a connection of its own."""
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()

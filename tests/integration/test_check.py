@@ -21,7 +21,7 @@ from tests.integration.processes import clean_env, run_cli
 
 ACCS = ["endpoint", "org id", "store default", "page size default", "total_count default"]
 # The other resources of the default SYNC_RESOURCES, each asked for one item.
-RESOURCES = ["resource categories", "resource source_items"]
+RESOURCES = ["resource categories", "resource source_items", "resource attributes"]
 EVERY = [
     "settings",
     "token",
@@ -100,7 +100,7 @@ def test_a_good_setup_passes_every_check_and_writes_nothing(
     assert summary == f"check: {len(EVERY)} ok; exit 0: all checks passed"
     # One request per store view and one per other resource, and nothing written to the mirror.
     asked = [r.kind for r in emulator.stats.recent if r.kind != "token"]
-    assert asked == ["list", "categories", "source_items"]
+    assert asked == ["list", "categories", "source_items", "attributes"]
     assert runs(db_url) == []
 
     # A second check (as a second process would) uses the cached token.

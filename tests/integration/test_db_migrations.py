@@ -146,6 +146,32 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "deleted": False,
         "rejected": False,
     },
+    "product_attribute_metadata": {
+        "store_code": False,
+        "attribute_id": False,
+        "attribute_code": False,
+        "frontend_input": True,
+        "label": True,
+        "is_user_defined": True,
+        "scope": True,
+        "data": False,
+        "content_hash": True,
+        "synced_at": False,
+        "deleted_at": True,
+    },
+    "product_attribute_options": {
+        "store_code": False,
+        "attribute_id": False,
+        "attribute_code": False,
+        "value": False,
+        "label": True,
+        "sort_order": True,
+        "store_labels": True,
+    },
+}
+#: The documented views (docs/schema.md): column names in order.
+VIEWS = {
+    "product_attribute_labels": ["store_code", "product_id", "attribute_code", "value", "label"],
 }
 PRIMARY_KEYS = {
     "products": ["store_code", "id"],
@@ -159,6 +185,8 @@ PRIMARY_KEYS = {
     "inventory_source_items": ["source_code", "sku"],
     "catalog_changes": ["seq"],
     "sync_run_resources": ["run_id", "resource", "store_code"],
+    "product_attribute_metadata": ["store_code", "attribute_id"],
+    "product_attribute_options": ["store_code", "attribute_id", "value"],
 }
 PRODUCT_INDEXES = {
     "ix_products_store_code_sku": ["store_code", "sku"],
@@ -189,6 +217,9 @@ def test_head_creates_exactly_the_contract(engine: Engine) -> None:
     }
     assert indexes == PRODUCT_INDEXES
     assert inspector.get_unique_constraints("products") == []  # sku is deliberately not unique
+    assert set(inspector.get_view_names()) == set(VIEWS)
+    for view, names in VIEWS.items():
+        assert [c["name"] for c in inspector.get_columns(view)] == names, view
     assert current_revision(engine) == head_revision()
 
 
@@ -213,6 +244,7 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
         command.downgrade(alembic_config(conn), "base")
         conn.commit()
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert sa.inspect(engine).get_view_names() == []
     assert current_revision(engine) is None
     ensure_schema(engine)
     assert current_revision(engine) == head_revision()

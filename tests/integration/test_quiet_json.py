@@ -81,7 +81,11 @@ def test_json_prints_one_run_summary_and_logs_stay_on_stderr(
     assert store["mode"] == "full"
     assert store["products"] == 750
     assert store["pages"] == summary["pages"] >= 1
-    assert {r["resource"] for r in summary["resources"]} == {"categories", "source_items"}
+    assert {r["resource"] for r in summary["resources"]} == {
+        "categories",
+        "source_items",
+        "attributes",
+    }
     assert all(r["written"] > 0 and r["error"] is None for r in summary["resources"])
     assert "run 1 success" in result.stderr  # the log lines are where they were
 

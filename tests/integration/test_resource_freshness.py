@@ -61,7 +61,12 @@ def test_a_sync_stamps_every_resource_it_mirrored_and_not_a_refused_one(
         (r.name, "default" if r.per_store else "*") for r in RESOURCES.values()
     }
     assert set(first) == expected
-    assert {resource for resource, _ in first} == {"products", "categories", "source_items"}
+    assert {resource for resource, _ in first} == {
+        "products",
+        "categories",
+        "source_items",
+        "attributes",
+    }
 
     # source_items refused: the run is partial, and its stamp keeps its old value while the
     # others move on.

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from sync.models import parse_item
 from sync.resources import (
     CATEGORIES,
     PRODUCTS,
@@ -31,9 +32,32 @@ def test_products_are_a_declaration_in_resources() -> None:
         "interval",
         True,
     )
-    assert [t.name for t in PRODUCTS.children] == ["product_attributes", "product_categories"]
+    assert [c.table.name for c in PRODUCTS.children] == [
+        "product_attributes",
+        "product_categories",
+    ]
+    assert not any(c.cleared_on_delete for c in PRODUCTS.children)  # kept when tombstoned
     assert [t.name for t in PRODUCTS.change_logs] == ["product_changes", "catalog_changes"]
     assert (PRODUCTS.runs, PRODUCTS.unit, PRODUCTS.required) == ("products", "products", True)
+
+
+def test_products_declared_child_rows_are_the_ones_their_parser_reads() -> None:
+    item = {
+        "id": 7,
+        "sku": "MJ01",
+        "custom_attributes": [
+            {"attribute_code": "color", "value": "49"},
+            {"attribute_code": "size", "value": "168"},
+        ],
+        "extension_attributes": {"category_links": [{"category_id": "3", "position": 1}]},
+    }
+    record = parse_item(item, "default")
+    attributes, categories = (child.rows(item) for child in PRODUCTS.children)
+    assert attributes == [
+        {"attribute_code": code, "value": value} for code, value in record.attributes
+    ]
+    assert attributes[0] == {"attribute_code": "color", "value": "49"}
+    assert categories == [{"category_id": 3, "position": 1}]
 
 
 def test_state_keys_are_the_ones_earlier_releases_wrote() -> None:

@@ -101,7 +101,7 @@ def test_the_daemon_schedules_reconcile_nightly_by_default(
     assert isinstance(jobs[Daemon.JOB_ID].trigger, IntervalTrigger)
     reconcile.func(*reconcile.args)
     jobs[Daemon.JOB_ID].func(*jobs[Daemon.JOB_ID].args)
-    assert calls == [("reconcile", None), ("sync", ["products", "categories"])]
+    assert calls == [("reconcile", None), ("sync", ["products", "categories", "attributes"])]
 
 
 def test_source_items_run_every_15_minutes_on_their_own(
@@ -121,7 +121,11 @@ def test_source_items_run_every_15_minutes_on_their_own(
 @pytest.mark.parametrize(
     ("env", "main", "jobs"),
     [
-        ({"SYNC_SOURCE_ITEMS_SCHEDULE": "off"}, ["products", "categories", "source_items"], 2),
+        (
+            {"SYNC_SOURCE_ITEMS_SCHEDULE": "off"},
+            ["products", "categories", "source_items", "attributes"],
+            2,
+        ),
         ({"SYNC_RESOURCES": "products,categories"}, ["products", "categories"], 2),
         ({"SYNC_RESOURCES": "source_items"}, None, 3),
     ],

@@ -102,7 +102,12 @@ def test_resources_default_to_all_and_keep_the_order_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     set_required(monkeypatch)
-    assert load_settings().sync_resources == ["products", "categories", "source_items"]
+    assert load_settings().sync_resources == [
+        "products",
+        "categories",
+        "source_items",
+        "attributes",
+    ]
     set_required(monkeypatch, SYNC_RESOURCES="Source_Items, products,source_items")
     assert load_settings().sync_resources == ["source_items", "products"]
 
