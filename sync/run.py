@@ -36,9 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.api.paging import Page
 from sync.clock import Clock
-from sync.db.changes import IdInterval
 from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
 from sync.db.lock import instance_lock
 from sync.db.rejects import prune_rejects
@@ -54,7 +52,7 @@ from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.observe import Observer
 from sync.product_pass import save_checkpoint
 from sync.resources import PRODUCTS, RESOURCES, SOURCE_ITEMS
-from sync.stats import RunStats, StoreStats
+from sync.stats import RunStats
 from sync.window import RunKind, Window
 
 __all__ = ["Catalog", "Pipeline"]
@@ -297,17 +295,11 @@ class Pipeline:
 
     # -- the products' page writer and checkpoint, for benchmarks (bench/page_cpu.py) ----------
 
-    def write_page(
-        self,
-        conn: Connection,
-        store: StoreStats,
-        run_id: int,
-        page: Page,
-        interval: IdInterval | None = None,
-    ) -> None:
-        """Validate one page of products and write what changed, in ``conn``'s transaction
-        (:class:`sync.product_page.ProductPageWriter`)."""
-        self.driver.products_writer.write_page(conn, store, run_id, page, interval)
+    @property
+    def write_page(self) -> Callable[..., None]:
+        """The products' page writer, :meth:`sync.product_page.ProductPageWriter.write_page`:
+        ``write_page(conn, store, run_id, page, interval=None)`` in ``conn``'s transaction."""
+        return self.driver.products_writer.write_page
 
     def save_checkpoint(self, conn: Connection, store_code: str, value: dict[str, Any]) -> None:
         """The products' full-pass checkpoint, in ``conn``'s transaction."""
