@@ -24,6 +24,7 @@ LAYERS = (
         "keyranges",
         "workers",
     ),
+    ("passtools", "resources", "parsers", "window", "stats"),
 )
 MAX_LINES = 420
 
