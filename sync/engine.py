@@ -67,6 +67,7 @@ from sync.db.changes import chunks, log_catalog_changes
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.retry import Transactions, after_commit
+from sync.db.runlog import count_deleted, count_page, start_pass
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
@@ -175,6 +176,8 @@ class ResourcePass:
             self._full(mode="incremental + full")
 
     def _started(self) -> None:
+        where = (self.run_id, self.resource.name, self.store_code, self.stats.mode)
+        self.context.db.write(lambda conn: start_pass(conn, *where))
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
 
     def _full(self, mode: str = "full") -> None:
@@ -516,6 +519,17 @@ class ResourcePass:
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
+        written_count = report["inserted"] + report["updated"] + report["revived"]
+        count_page(
+            conn,
+            self.run_id,
+            resource.name,
+            self.store_code,
+            self.stats.mode,
+            written=written_count,
+            unchanged=report["unchanged"],
+            rejected=len(rejects),
+        )
         if high is not None and self.stats.mode == "incremental":
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
@@ -630,6 +644,7 @@ class ResourcePass:
             now,
             self.run_id,
         )
+        count_deleted(conn, self.run_id, self.resource.name, self.store_code, len(gone))
         report = PageReport(deleted=len(gone), resource=self.resource.name)
         after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)

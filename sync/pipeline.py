@@ -60,6 +60,7 @@ from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
 from sync.db.lock import instance_lock
 from sync.db.rejects import Reject, clear_rejects, has_rejects, prune_rejects, record_rejects
 from sync.db.retry import Transactions, after_commit
+from sync.db.runlog import count_page, start_pass
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -481,6 +482,7 @@ class Pipeline:
         else:
             store.mode = "incremental"
             run_pass = functools.partial(self._incremental_or_full, store, run_id, position)
+        self.db.write(lambda conn: start_pass(conn, run_id, PRODUCTS, store.store_code, store.mode))
         self.observer.store_started(store.store_code, store.mode)
         run_pass()
         watermark = self.db.read(lambda conn: get_state(conn, store.store_code, WATERMARK))
@@ -776,6 +778,17 @@ class Pipeline:
             rejected=len(rejects),
             revived=outcome.revived,
             deleted=deleted,
+        )
+        count_page(
+            conn,
+            run_id,
+            PRODUCTS,
+            code,
+            store.mode,
+            written=outcome.written,
+            unchanged=outcome.unchanged,
+            deleted=deleted,
+            rejected=len(rejects),
         )
         report = PageReport(
             items=len(page.items),

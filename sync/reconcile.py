@@ -34,9 +34,11 @@ from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.db.changes import CHUNK, local_index, tombstone
 from sync.db.rejects import pending_rejects
+from sync.db.runlog import count_deleted
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.models import format_accs_time
+from sync.resources import PRODUCTS
 from sync.stats import StoreStats
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> No
         def bury(conn: Connection, part: list[int] = gone[start : start + CHUNK]) -> int:
             deleted = tombstone(conn, code, part, pipeline.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
+            count_deleted(conn, run_id, PRODUCTS, code, deleted)
             return deleted
 
         store.deleted += pipeline.db.write(bury)
