@@ -645,7 +645,7 @@ class ResourcePass:
             self.run_id,
         )
         count_deleted(conn, self.run_id, self.resource.name, self.store_code, len(gone))
-        report = PageReport(deleted=len(gone), resource=self.resource.name)
+        report = PageReport(deleted=len(gone), resource=self.resource.name, pages=0)
         after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 

@@ -48,6 +48,9 @@ class PageReport:
     rejected: int = 0
     #: Which resource the page belongs to (:mod:`sync.resources`).
     resource: str = "products"
+    #: Committed pages this report stands for: 0 for the tombstones of a sweep (or of the
+    #: products' id listing), which read no page of their own.
+    pages: int = 1
 
 
 class Observer:

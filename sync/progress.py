@@ -130,7 +130,7 @@ class Tally(Observer):
             tally = self.stores.get((page.resource, store))
             if tally is not None:
                 tally.done += page.items
-                tally.pages += 1 if page.items else 0
+                tally.pages += page.pages
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         with self._lock:

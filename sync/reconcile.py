@@ -34,10 +34,12 @@ from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.db.changes import CHUNK, local_index, tombstone
 from sync.db.rejects import pending_rejects
+from sync.db.retry import after_commit
 from sync.db.runlog import count_deleted
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.models import format_accs_time
+from sync.observe import PageReport
 from sync.resources import PRODUCTS
 from sync.stats import StoreStats
 
@@ -129,6 +131,8 @@ def reconcile_ids(pipeline: ProductPasses, store: StoreStats, run_id: int) -> No
             deleted = tombstone(conn, code, part, pipeline.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
             count_deleted(conn, run_id, PRODUCTS, code, deleted)
+            report = PageReport(deleted=deleted, pages=0)
+            after_commit(functools.partial(pipeline.observer.page_written, code, report))
             return deleted
 
         store.deleted += pipeline.db.write(bury)

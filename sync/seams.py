@@ -14,6 +14,7 @@ from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
 from sync.db.changes import IdInterval
 from sync.db.retry import Transactions
+from sync.observe import Observer
 from sync.stats import StoreStats
 
 __all__ = ["Counting", "ProductPasses"]
@@ -34,6 +35,8 @@ class ProductPasses(Protocol):
     #: The run's database work, retried through lost connections (SYNC_DB_RETRY_SECONDS).
     db: Transactions
     page_size: int
+    #: Told what the run does (progress, metrics).
+    observer: Observer
 
     @property
     def catalog(self) -> Counting: ...
