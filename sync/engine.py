@@ -72,7 +72,7 @@ from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
-from sync.observe import Observer, PageReport
+from sync.observe import Observer, PageReport, PartTotals
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.stats import ResourceStats
@@ -146,6 +146,8 @@ class ResourcePass:
         #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
         #: the watermark once the walk is complete (see the module docstring).
         self._written_high: str | None = None
+        #: ACCS's total_count of the pass, summed over its parts, for the progress display.
+        self._totals = PartTotals(self._told_total)
 
     # -- the passes -------------------------------------------------------------------------------
 
@@ -176,6 +178,7 @@ class ResourcePass:
             self._full(mode="incremental + full")
 
     def _started(self) -> None:
+        self._totals = PartTotals(self._told_total)
         where = (self.run_id, self.resource.name, self.store_code, self.stats.mode)
         self.context.db.write(lambda conn: start_pass(conn, *where))
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
@@ -207,6 +210,9 @@ class ResourcePass:
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
+
+    def _told_total(self, total: int) -> None:
+        self.context.observer.store_total(self.store_code, total, self.resource.name)
 
     def _incremental(self, watermark: dict[str, Any]) -> None:
         stored = str(watermark["updated_at"])
@@ -328,6 +334,7 @@ class ResourcePass:
         writer and commits each page as it comes. A worker waits for its page's commit before
         it asks for the next one (memory stays at one page per worker). The first failure
         stops the others after their current request; pages fetched are still written."""
+        self._totals.expect(len(walks))
         todo: queue.SimpleQueue[KeysetWalk] = queue.SimpleQueue()
         for walk in walks:
             todo.put(walk)
@@ -404,9 +411,12 @@ class ResourcePass:
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
-        return self.context.fetch_with(
+        page = self.context.fetch_with(
             lambda size: self.lister.list(path, walk.criteria(position, size), store)
         )
+        if position.after is None:  # a walk's first page: ACCS's count of all it covers
+            self._totals.add(page.total_count)
+        return page
 
     def _newest(self) -> str | None:
         """The newest usable ``updated_at`` upstream right now (before paging: a change made

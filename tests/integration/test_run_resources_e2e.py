@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from sync.app import build_app
 from sync.cli import main
 from sync.db.schema import catalog_changes, sync_rejects, sync_run_resources, sync_runs
 from sync.emulator import EmulatorServer
+from sync.progress import Tally
+from sync.settings import load_settings
 from tests.integration.test_metrics_e2e import samples, value
 from tests.integration.test_resources_e2e import rows, upstream_categories, upstream_stock
 
@@ -178,3 +181,45 @@ def test_every_resource_is_in_the_run_log_status_and_metrics(
             ("rejected", "rejected"),
         ):
             assert ops[op] == sum(r[column] for r in per_run), (resource, op)
+
+
+class Totals(Tally):
+    """The progress tally, and every total it was told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[tuple[str, str, int]] = []
+
+    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+        self.told.append((resource, store, total))
+        super().store_total(store, total, resource)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_progress_gets_each_resources_total_from_accs(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: str,
+) -> None:
+    """Every pass tells the progress ACCS's total once: with SYNC_CONCURRENCY > 1 source items
+    are walked one source per worker, and their totals are summed, never told part by part."""
+    monkeypatch.setenv("SYNC_CONCURRENCY", concurrency)
+    tally = Totals()
+    with build_app(load_settings()) as app:
+        app.observers.add(tally)
+        stats = app.run("sync", resources=["categories", "source_items"])
+    assert stats.status == "success"
+    stock, categories = len(upstream_stock(emulator)), len(upstream_categories(emulator))
+    assert sorted(tally.told) == [
+        ("categories", "default", categories),
+        ("source_items", "*", stock),
+    ]
+    shown = {
+        (t.resource, t.store): (t.done, t.total, t.finished is not None) for t in tally.snapshot()
+    }
+    assert shown == {
+        ("categories", "default"): (categories, categories, True),
+        ("source_items", "*"): (stock, stock, True),
+    }
