@@ -14,10 +14,13 @@ __all__ = ["summary_json", "summary_lines"]
 
 
 def summary_lines(stats: RunStats) -> list[str]:
-    """``run 3 success: 750 products, 4 pages; 344 source items, 2 pages, 1.0s`` (every
-    resource's rows written and pages) and a line per store view and resource."""
+    """``run 3 success: 750 products, 4 pages; 0 source items, 2 pages (344 unchanged), 1.0s``
+    (every resource's rows written, pages and rows read unchanged) and a line per store view
+    and resource."""
     done = "; ".join(
-        f"{t.written} {noun(t.resource)}, {t.pages} pages" for t in stats.by_resource()
+        f"{t.written} {noun(t.resource)}, {t.pages} pages"
+        + (f" ({t.unchanged} unchanged)" if t.unchanged else "")
+        for t in stats.by_resource()
     )
     lines = [f"run {stats.run_id} {stats.status}: {done}, {stats.seconds:.1f}s"]
     for store in stats.stores:

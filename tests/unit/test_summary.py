@@ -29,7 +29,7 @@ def everything_run() -> RunStats:
 
 def test_a_source_items_run_is_not_an_empty_sync() -> None:
     lines = summary_lines(source_items_run())
-    assert lines[0] == "run 1 success: 344 source items, 4 pages, 1.0s"
+    assert lines[0] == "run 1 success: 344 source items, 4 pages (6 unchanged), 1.0s"
     assert lines[1:] == [
         "  source_items: full, 344 rows written in 4 pages, 6 unchanged, 2 deleted upstream"
     ]
@@ -37,7 +37,7 @@ def test_a_source_items_run_is_not_an_empty_sync() -> None:
 
 def test_the_headline_names_every_resource_products_first() -> None:
     assert summary_lines(everything_run())[0] == (
-        "run 3 success: 752 products, 9 pages; 80 categories, 2 pages; "
+        "run 3 success: 752 products, 9 pages (5 unchanged); 80 categories, 2 pages; "
         "344 source items, 4 pages, 2.5s"
     )
     nothing = RunStats(run_id=4, kind="sync", status="failed", seconds=0.1)
