@@ -24,6 +24,7 @@ from sync.db.state import (
     product_counts,
     recent_runs,
 )
+from sync.redact import escape_control
 from sync.resources import RESOURCES
 from sync.watermark import SKEW, accs_time
 
@@ -53,13 +54,11 @@ def counts_suffix(*, unchanged: int, revived: int, deleted: int, rejected: int) 
 
 
 def pass_line(done: PassRow) -> str:
-    """``source_items *: full, 344 rows written in 4 pages, 2 deleted upstream``"""
-    return (
-        f"{done.resource} {done.store_code}: {done.mode or '-'}, {done.written} rows written in "
-        f"{done.pages} pages"
-        + counts_suffix(
-            unchanged=done.unchanged, revived=0, deleted=done.deleted, rejected=done.rejected
-        )
+    """``source_items *: full, 344 rows written in 4 pages, 2 deleted upstream`` (text read
+    from the database escaped: a hand-edited row cannot drive the terminal)."""
+    where = escape_control(f"{done.resource} {done.store_code}: {done.mode or '-'}")
+    return f"{where}, {done.written} rows written in {done.pages} pages" + counts_suffix(
+        unchanged=done.unchanged, revived=0, deleted=done.deleted, rejected=done.rejected
     )
 
 
