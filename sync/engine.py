@@ -64,12 +64,13 @@ from sync.db.children import delete_children, replace_children
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.retry import after_commit
+from sync.db.runlog import count_deleted, count_page, start_pass
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.keyranges import walk_ranges
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
-from sync.observe import PageReport
+from sync.observe import PageReport, PartTotals
 from sync.passtools import PassTools
 from sync.ranges import IdRange, RangeSet, Step, even_ranges
 from sync.redact import escape_control
@@ -123,6 +124,8 @@ class ResourcePass:
         #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
         #: the watermark once the walk is complete (see the module docstring).
         self._written_high: str | None = None
+        #: ACCS's total_count of the pass, summed over its parts, for the progress display.
+        self._totals = PartTotals(self._told_total)
 
     # -- the passes -------------------------------------------------------------------------------
 
@@ -153,6 +156,9 @@ class ResourcePass:
             self._full(mode="incremental + full")
 
     def _started(self) -> None:
+        self._totals = PartTotals(self._told_total)
+        where = (self.run_id, self.resource.name, self.store_code, self.stats.mode)
+        self.context.db.write(lambda conn: start_pass(conn, *where))
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
 
     def _full(self, mode: str = "full") -> None:
@@ -184,6 +190,9 @@ class ResourcePass:
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
+
+    def _told_total(self, total: int) -> None:
+        self.context.observer.store_total(self.store_code, total, self.resource.name)
 
     def _incremental(self, watermark: dict[str, Any]) -> None:
         stored = str(watermark["updated_at"])
@@ -300,6 +309,8 @@ class ResourcePass:
                 key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
             )
             bounds.append(value if isinstance(value, int) else None)
+        # Unfiltered: its total_count is what the whole pass covers (the progress bar's total).
+        self._totals.add(page.total_count)
         return bounds[0], bounds[1]
 
     def _walk_id_ranges(self, seen: set[Key]) -> bool:
@@ -341,6 +352,7 @@ class ResourcePass:
     def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
         """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` workers of the pool
         (:mod:`sync.workers`); this thread is the only writer."""
+        self._totals.expect(len(walks))
         return self._pool(walks, min(self.context.concurrency, len(walks)), seen)
 
     def _pool(
@@ -380,9 +392,12 @@ class ResourcePass:
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
-        return self.context.fetch_with(
+        page = self.context.fetch_with(
             lambda size: self.lister.list(path, walk.criteria(position, size), store)
         )
+        if position.after is None:  # a walk's first page: ACCS's count of all it covers
+            self._totals.add(page.total_count)
+        return page
 
     def _newest(self) -> str | None:
         """The newest usable ``updated_at`` upstream right now (before paging: a change made
@@ -514,6 +529,17 @@ class ResourcePass:
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
+        written_count = report["inserted"] + report["updated"] + report["revived"]
+        count_page(
+            conn,
+            self.run_id,
+            resource.name,
+            self.store_code,
+            self.stats.mode,
+            written=written_count,
+            unchanged=report["unchanged"],
+            rejected=len(rejects),
+        )
         if high is not None and self.stats.mode == "incremental":
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
@@ -648,7 +674,8 @@ class ResourcePass:
             now,
             self.run_id,
         )
-        report = PageReport(deleted=len(gone), resource=self.resource.name)
+        count_deleted(conn, self.run_id, self.resource.name, self.store_code, len(gone))
+        report = PageReport(deleted=len(gone), resource=self.resource.name, pages=0)
         after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 

@@ -58,6 +58,7 @@ from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
 from sync.db.lock import instance_lock
 from sync.db.rejects import Reject, clear_rejects, has_rejects, prune_rejects, record_rejects
 from sync.db.retry import Transactions, after_commit
+from sync.db.runlog import count_page, start_pass
 from sync.db.state import (
     BACKFILL_CHECKPOINT as CHECKPOINT,
 )
@@ -357,16 +358,7 @@ class Pipeline:
         self.observer.run_finished(run_id, kind, outcome, stats.seconds)
         if recorded:
             self._prune_rejects()
-        log.info(
-            "run %d %s: %d products written in %d pages (%d rejected, %d deleted) in %.1fs",
-            run_id,
-            stats.status,
-            stats.products,
-            stats.pages,
-            stats.rejected,
-            stats.deleted,
-            stats.seconds,
-        )
+        log.info("%s", stats.finished_line())  # what every resource did
         return stats
 
     def _finish(self, run_id: int, outcome: FinishedStatus, stats: RunStats) -> bool:
@@ -502,6 +494,7 @@ class Pipeline:
         else:
             store.mode = "incremental"
             run_pass = functools.partial(self._incremental_or_full, store, run_id, position)
+        self.db.write(lambda conn: start_pass(conn, run_id, PRODUCTS, store.store_code, store.mode))
         self.observer.store_started(store.store_code, store.mode)
         run_pass()
         watermark = self.db.read(lambda conn: get_state(conn, store.store_code, WATERMARK))
@@ -674,6 +667,7 @@ class Pipeline:
             now=self.now,
             page_size=functools.partial(self.page_sizes.size, PRODUCTS_ENDPOINT),
             stop_event=self.stop_event,
+            observer=self.observer,
         )
 
     def _pass_tools(self, resource: Resource) -> PassTools:
@@ -805,6 +799,17 @@ class Pipeline:
             rejected=len(rejects),
             revived=outcome.revived,
             deleted=deleted,
+        )
+        count_page(
+            conn,
+            run_id,
+            PRODUCTS,
+            code,
+            store.mode,
+            written=outcome.written,
+            unchanged=outcome.unchanged,
+            deleted=deleted,
+            rejected=len(rejects),
         )
         report = PageReport(
             items=len(page.items),

@@ -8,18 +8,22 @@ from dataclasses import asdict
 from typing import Any
 
 from sync.redact import escape_control
-from sync.stats import RunStats
+from sync.stats import RunStats, noun
 from sync.status import counts_suffix
 
 __all__ = ["summary_json", "summary_lines"]
 
 
 def summary_lines(stats: RunStats) -> list[str]:
-    """``run 3 success: 750 products, 4 pages, 1.0s`` and a line per store view and resource."""
-    lines = [
-        f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
-        f"{stats.seconds:.1f}s"
-    ]
+    """``run 3 success: 750 products, 4 pages; 0 source items, 2 pages (344 unchanged), 1.0s``
+    (every resource's rows written, pages and rows read unchanged) and a line per store view
+    and resource."""
+    done = "; ".join(
+        f"{t.written} {noun(t.resource)}, {t.pages} pages"
+        + (f" ({t.unchanged} unchanged)" if t.unchanged else "")
+        for t in stats.by_resource()
+    )
+    lines = [f"run {stats.run_id} {stats.status}: {done}, {stats.seconds:.1f}s"]
     for store in stats.stores:
         lines.append(
             f"  store {store.store_code}: {store.mode}, {store.products} products written in "
@@ -81,6 +85,7 @@ def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
             for s in stats.stores
         ],
         "resources": [asdict(r) for r in stats.resources],
+        "by_resource": [asdict(t) for t in stats.by_resource()],
         "denied": list(stats.denied),
         "error": stats.error,
     }
