@@ -18,11 +18,11 @@ from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.clock import Clock, SystemClock
-from sync.db.engine import make_engine, normalize_url
+from sync.db.engine import make_engine
+from sync.db.engine import url_password as make_url_password
 from sync.db.faults import describe
 from sync.db.migrate import ensure_schema
 from sync.db.state import record_auth_audit
-from sync.errors import ConfigError
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
@@ -37,6 +37,7 @@ __all__ = [
     "build_token_provider",
     "build_token_store",
     "make_daemon",
+    "make_url_password",
     "register_secrets",
     "warn_insecure_http",
 ]
@@ -100,14 +101,6 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def make_url_password(url: str) -> str | None:
-    """The password inside a database URL, so the log filter can mask it."""
-    try:
-        return normalize_url(url).password
-    except ConfigError:  # an invalid URL fails properly in make_engine, with a clear message
-        return None
 
 
 def build_app(

@@ -1,0 +1,55 @@
+"""``accs-sync --help`` answers fast because ``sync.cli`` imports a command's modules inside the
+command: a guard that fails when someone adds a heavy top-level import back (issue 15: help in
+under 0.3 s, ``status`` in under 0.5 s; ``bench/startup.py`` measures them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sync.cli import RESOURCE_NAMES, build_parser
+from sync.resources import resource_names
+
+#: What argparse's help needs none of: the HTTP client, the database toolkit and migrations,
+#: the metrics, the scheduler and the settings' validation.
+HEAVY = ("requests", "sqlalchemy", "alembic", "prometheus_client", "apscheduler", "pydantic")
+
+
+def loaded_after(code: str) -> list[str]:
+    """The heavy top-level packages in ``sys.modules`` after running ``code`` in a fresh
+    interpreter."""
+    script = f"import sys\n{code}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [name for name in done.stdout.strip().split(",") if name]
+
+
+def test_importing_the_command_line_loads_no_heavy_package() -> None:
+    assert loaded_after("import sync.cli") == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sync", "--help"], ["status", "--help"]])
+def test_help_loads_no_heavy_package(argv: list[str]) -> None:
+    code = (
+        "import contextlib, io\n"
+        "from sync.cli import build_parser\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    build_parser().parse_args({argv!r})"
+    )
+    assert loaded_after(code) == []
+
+
+def test_the_resource_choices_are_every_resource() -> None:
+    """``--resource`` lists the names without importing :mod:`sync.resources` (its tables pull
+    in SQLAlchemy); they must stay the names SYNC_RESOURCES accepts."""
+    assert RESOURCE_NAMES == resource_names()
+    resource = next(
+        a
+        for a in build_parser()._subparsers._group_actions[0].choices["sync"]._actions
+        if a.dest == "resource"
+    )
+    assert tuple(resource.choices) == resource_names()
