@@ -11,6 +11,8 @@ or a user driving an emulator in another process (``accs-sync emulator``)::
     POST   /_emulator/categories/{id}               {"name"?, "store"?, "is_active"?, ...}
     POST   /_emulator/categories/{id}/move          {"parent_id", "after_id"?}
     DELETE /_emulator/categories/{id}               the category and its subtree
+    POST   /_emulator/stores                        {"code", "name"?, "is_active"?}: a store view
+    DELETE /_emulator/stores/{code}                 the store view (no longer listed nor answered)
 
 Each answers what changed, as the ACCS endpoints would show it; an unknown category or SKU is a
 404, a bad body a 400 (and nothing changes). They do what the Python methods of
@@ -35,12 +37,13 @@ __all__ = ["catalog_response", "is_catalog_route"]
 _SOURCE_ITEMS = re.compile(r"^/source-items(?:/(?P<source>[^/]+)/(?P<sku>[^/]+))?$")
 _CATEGORIES = re.compile(r"^/categories(?:/(?P<id>\d+)(?P<move>/move)?)?$")
 _PRODUCTS = re.compile(r"^/products(?:/(?P<sku>[^/]+))?$")
+_STORES = re.compile(r"^/stores(?:/(?P<code>[^/]+))?$")
 _STAMPS = ("created_at", "updated_at")
 
 
 def is_catalog_route(route: str) -> bool:
     """Whether ``route`` (the path after ``/_emulator``) is one of this module's."""
-    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS))
+    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS, _STORES))
 
 
 def catalog_response(method: str, route: str, body: bytes, catalog: Catalog) -> Response:
@@ -67,6 +70,15 @@ def _apply(method: str, route: str, values: dict[str, Any], catalog: Catalog) ->
     products = _PRODUCTS.match(route)
     if products is not None:
         return _product(method, products.group("sku"), values, catalog)
+    stores = _STORES.match(route)
+    if stores is not None:
+        if stores.group("code") is None:
+            _allow(method, "POST")
+            return catalog.add_store_view(**values)
+        _allow(method, "DELETE")
+        code = unquote(stores.group("code"))
+        catalog.remove_store_view(code)
+        return {"code": code, "removed": True}
     items = _SOURCE_ITEMS.match(route)
     if items is not None:
         if items.group("sku") is None:

@@ -19,13 +19,14 @@ from typing import Any
 __all__ = ["ACCS_KINDS", "RESOURCES", "Faults", "RequestHook", "RequestRecord", "Stats"]
 
 #: Request kinds that are ACCS calls (the rest are IMS or unknown routes): a product list, one
-#: product, a category list, a source-item list.
-ACCS_KINDS = frozenset({"list", "item", "categories", "source_items"})
+#: product, a category list, a source-item list, the store views.
+ACCS_KINDS = frozenset({"list", "item", "categories", "source_items", "store_views"})
 #: What the ``forbidden`` fault can refuse, and the ACL resource Magento names in its answer.
 RESOURCES: dict[str, str] = {
     "products": "Magento_Catalog::products",
     "categories": "Magento_Catalog::categories",
     "source_items": "Magento_InventoryApi::source",
+    "store_views": "Magento_Backend::store",
 }
 
 
