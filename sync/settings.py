@@ -43,6 +43,7 @@ from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
+from sync.stores import ALL_STORES, invalid_store_codes
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -217,6 +218,7 @@ class Settings(DatabaseSettings):
     meta_scopes: str | None = None
 
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: The store views to mirror, or ``all``: those ACCS lists at the start of each run.
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
     #: What a run mirrors, in this order (sync.resources): products, categories, source_items.
@@ -475,7 +477,15 @@ class Settings(DatabaseSettings):
             codes = [str(v).strip() for v in value if str(v).strip()]
             if not codes:
                 raise ValueError("SYNC_STORE_CODES must name at least one store view code")
-            bad = [c for c in codes if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", c)]
+            if any(c.lower() == ALL_STORES for c in codes):
+                if len(codes) > 1:
+                    raise ValueError(
+                        f"SYNC_STORE_CODES={escape_control(','.join(codes))}: all (every store "
+                        "view ACCS lists, asked at each run) stands alone; set either all or "
+                        "a list of store view codes"
+                    )
+                return [ALL_STORES]
+            bad = invalid_store_codes(codes)
             if bad:
                 raise ValueError(
                     "SYNC_STORE_CODES has invalid store view codes: "
@@ -515,6 +525,12 @@ class Settings(DatabaseSettings):
         if value.lower() not in DISABLED:
             parse_schedule(value, "SYNC_RECONCILE_SCHEDULE")
         return value
+
+    @property
+    def discover_stores(self) -> bool:
+        """``SYNC_STORE_CODES=all``: each run mirrors the store views ACCS lists then
+        (:mod:`sync.stores`), not a fixed list."""
+        return self.sync_store_codes == [ALL_STORES]
 
     def insecure_urls(self) -> list[str]:
         """The URL settings that use plain http:// to another host (SYNC_ALLOW_INSECURE_HTTP)."""
