@@ -55,6 +55,9 @@ class RunStats:
     resources: list[ResourceStats] = field(default_factory=list)
     #: One line per resource ACCS refused (the run is then ``partial``).
     denied: list[str] = field(default_factory=list)
+    #: SYNC_STORE_CODES=all: store views mirrored before that ACCS no longer lists as active
+    #: (their rows are kept, never tombstoned); see :mod:`sync.stores`.
+    stores_removed: list[str] = field(default_factory=list)
     error: str | None = None
     exception: AccsSyncError | None = field(default=None, repr=False)
 

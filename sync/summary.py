@@ -41,6 +41,8 @@ def summary_lines(stats: RunStats) -> list[str]:
                 unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
             )
         )
+    for code in stats.stores_removed:
+        lines.append(f"  store {code}: no longer listed by ACCS; its mirrored rows are kept")
     if stats.rejected:
         lines.append(
             f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads"
@@ -75,5 +77,6 @@ def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
         ],
         "resources": [asdict(r) for r in stats.resources],
         "denied": list(stats.denied),
+        "stores_removed": list(stats.stores_removed),
         "error": stats.error,
     }
