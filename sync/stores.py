@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sync.errors import EndpointMissing, FatalApiError, OrgRejected, PermissionDenied
@@ -160,6 +160,8 @@ class ResolvedStores:
 
     codes: list[str]
     removed: list[str]
+    #: Listed but inactive, so not mirrored.
+    inactive: list[str] = field(default_factory=list)
 
 
 def resolve_store_views(
@@ -201,7 +203,7 @@ def resolve_store_views(
     removed = sorted(mirrored() - set(found.codes))  # an inactive one too
     for code in removed:
         log.warning("%s", removed_line(code))
-    return ResolvedStores(list(found.codes), removed)
+    return ResolvedStores(list(found.codes), removed, list(found.inactive))
 
 
 def removed_line(code: str) -> str:

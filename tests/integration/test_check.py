@@ -209,6 +209,43 @@ def test_an_unknown_store_code_among_good_ones(
 
 
 @sqlite_only
+def test_store_codes_all_checks_the_store_views_accs_lists(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SYNC_STORE_CODES", "all")
+    emulator.catalog.add_store_view("fr")
+    emulator.catalog.add_store_view("es", is_active=False)
+    code, found, _ = check_json(capsys)
+    assert code == 0, found
+    assert found["store views"]["status"] == "ok"
+    assert found["store views"]["detail"] == (
+        "SYNC_STORE_CODES=all: ACCS lists default, fr (inactive, not mirrored: es)"
+    )
+    assert found["store default"]["status"] == found["store fr"]["status"] == "ok"
+    assert "store all" not in found and "store es" not in found
+
+
+@sqlite_only
+def test_store_codes_all_without_the_store_acl_is_configuration(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SYNC_STORE_CODES", "all")
+    emulator.faults.forbidden = {"store_views"}
+    code, found, _ = check_json(capsys)
+    assert code == 2
+    assert found["store views"]["status"] == "fail"
+    assert "Magento_Backend::store" in found["store views"]["detail"]
+    assert found["endpoint"]["status"] == "ok"  # still asked, through the default store view
+    assert "store all" not in found
+
+
+@sqlite_only
 def test_a_wrong_org_id_is_configuration(
     sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
