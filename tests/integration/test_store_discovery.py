@@ -88,6 +88,11 @@ def test_all_mirrors_every_listed_store_view_and_follows_changes_run_to_run(
     assert "store fr: no longer listed by ACCS; its mirrored rows are kept" in (
         capsys.readouterr().out
     )
+    # status shows the store views the last run resolved.
+    assert main(["status"]) == 0
+    assert "store views of the last run: default, de\n" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["store_codes"] == ["default", "de"]
 
 
 @pytest.mark.parametrize("status", [401, 403])
