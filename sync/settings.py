@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -36,7 +36,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.redact import CONTROL, escape_control, redact_url
@@ -44,6 +43,9 @@ from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
 from sync.stores import ALL_STORES, invalid_store_codes
+
+if TYPE_CHECKING:
+    from sync.api.ims import ClientSecret
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -357,6 +359,8 @@ class Settings(DatabaseSettings):
 
     def client_secrets(self) -> list[ClientSecret]:
         """The secrets to try, in order; files are re-read at every mint."""
+        from sync.api.ims import ClientSecret  # late: requests, which status does not need
+
         out: list[ClientSecret] = []
         for plain, file in (
             ("ims_client_secret", "ims_client_secret_file"),

@@ -53,3 +53,27 @@ def test_the_resource_choices_are_every_resource() -> None:
         if a.dest == "resource"
     )
     assert tuple(resource.choices) == resource_names()
+
+
+def test_status_needs_no_http_client_nor_alembic() -> None:
+    """``status`` reads the database (SQLAlchemy, the settings' pydantic) and compares its
+    revision with the shipped ones, which it reads without Alembic (issue 15: under 0.5 s)."""
+    code = (
+        "from sync.db.migrate import head_revision, known_revision\n"
+        "import sync.status, sync.settings\n"
+        "assert known_revision(head_revision())"
+    )
+    loaded = loaded_after(code)
+    assert "alembic" not in loaded and "requests" not in loaded, loaded
+
+
+def test_the_shipped_revisions_are_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from sync.db.migrate import alembic_config, head_revision, known_revision
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    for revision in script.walk_revisions():
+        assert known_revision(revision.revision)
+    assert not known_revision("9999") and not known_revision("")
