@@ -22,7 +22,6 @@ from sync.emulator.cli_args import emulator_faults as emulator_faults  # re-expo
 from sync.emulator.cli_args import run as run_emulator
 from sync.errors import AccsSyncError, ConfigError
 from sync.logs import LogFormat, remove_logging, setup_logging
-from sync.models import parse_window_time
 from sync.redact import SecretFilter
 
 if TYPE_CHECKING:
@@ -95,6 +94,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _window_time(text: str) -> Any:
+    from sync.models import parse_window_time  # late: hashing and JSON, which help needs not
+
     try:
         return parse_window_time(text)
     except ValueError as exc:
