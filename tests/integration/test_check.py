@@ -304,6 +304,21 @@ def test_ims_down_fails_as_a_service_and_skips_acss(
 
 
 @sqlite_only
+def test_ims_down_with_store_codes_all_skips_the_store_views(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SYNC_STORE_CODES", "all")
+    emulator.faults.ims_error_5xx_next = 2
+    code, found, _ = check_json(capsys)
+    assert code == 1
+    assert found["store views"]["status"] == "skip"
+    assert not [name for name in found if name.startswith("store ") and name != "store views"]
+
+
+@sqlite_only
 def test_accs_failing_twice_fails_the_endpoint_as_a_service(
     sync_env: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
