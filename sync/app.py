@@ -98,7 +98,8 @@ class App:
     def _resolve_stores(self, kind: RunKind) -> list[str]:
         """SYNC_STORE_CODES=all: the store views ACCS lists now become this run's (and its
         ``sync_runs.store_codes``); returns those mirrored before that it no longer lists.
-        When ACCS cannot say, the run is recorded as failed and the error raised."""
+        When ACCS cannot say, the run is recorded as failed and the error raised. (The runs of
+        one App follow each other: the daemon's scheduler has one worker.)"""
         if not self.settings.discover_stores:
             return []
         try:
