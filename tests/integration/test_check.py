@@ -208,16 +208,21 @@ def test_an_unknown_store_code_among_good_ones(
     assert "exit 2: the configuration needs fixing" in summary
 
 
+@pytest.fixture
+def all_stores(
+    sync_env: dict[str, str], emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorServer:
+    """The emulator, with SYNC_STORE_CODES=all."""
+    monkeypatch.setenv("SYNC_STORE_CODES", "all")
+    return emulator
+
+
 @sqlite_only
 def test_store_codes_all_checks_the_store_views_accs_lists(
-    sync_env: dict[str, str],
-    emulator: EmulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SYNC_STORE_CODES", "all")
-    emulator.catalog.add_store_view("fr")
-    emulator.catalog.add_store_view("es", is_active=False)
+    all_stores.catalog.add_store_view("fr")
+    all_stores.catalog.add_store_view("es", is_active=False)
     code, found, _ = check_json(capsys)
     assert code == 0, found
     assert found["store views"]["status"] == "ok"
@@ -230,13 +235,9 @@ def test_store_codes_all_checks_the_store_views_accs_lists(
 
 @sqlite_only
 def test_store_codes_all_without_the_store_acl_is_configuration(
-    sync_env: dict[str, str],
-    emulator: EmulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SYNC_STORE_CODES", "all")
-    emulator.faults.forbidden = {"store_views"}
+    all_stores.faults.forbidden = {"store_views"}
     code, found, _ = check_json(capsys)
     assert code == 2
     assert found["store views"]["status"] == "fail"
@@ -305,13 +306,9 @@ def test_ims_down_fails_as_a_service_and_skips_acss(
 
 @sqlite_only
 def test_ims_down_with_store_codes_all_skips_the_store_views(
-    sync_env: dict[str, str],
-    emulator: EmulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SYNC_STORE_CODES", "all")
-    emulator.faults.ims_error_5xx_next = 2
+    all_stores.faults.ims_error_5xx_next = 2
     code, found, _ = check_json(capsys)
     assert code == 1
     assert found["store views"]["status"] == "skip"
