@@ -72,6 +72,9 @@ class RunStats:
     resources: list[ResourceStats] = field(default_factory=list)
     #: One line per resource ACCS refused (the run is then ``partial``).
     denied: list[str] = field(default_factory=list)
+    #: SYNC_STORE_CODES=all: store views mirrored before that ACCS no longer lists as active
+    #: (their rows are kept, never tombstoned); see :mod:`sync.stores`.
+    stores_removed: list[str] = field(default_factory=list)
     error: str | None = None
     exception: AccsSyncError | None = field(default=None, repr=False)
     #: A pass over given keys: the keys neither ACCS nor the mirror has (``id:12``, ``sku:X``).

@@ -212,6 +212,9 @@ def status_text(report: StatusReport) -> str:
     if revision is not None and not known_revision(revision):
         note = f" (newer than this accs-sync, which expects {head}: upgrade accs-sync)"
     lines.append(f"schema revision: {revision}{note}")
+    if report.runs:  # as the run resolved them (SYNC_STORE_CODES=all: what ACCS listed then)
+        codes = report.runs[0].store_codes
+        lines.append(f"store views of the last run: {', '.join(codes) or '-'}")
 
     tables = {"products per store view": report.counts}
     tables |= {name.replace("_", " "): counts for name, counts in report.resources.items()}

@@ -51,6 +51,8 @@ def summary_lines(stats: RunStats) -> list[str]:
             f"  not in ACCS nor in the mirror ({len(stats.unknown_keys)}): "
             + ", ".join(escape_control(key) for key in stats.unknown_keys)
         )
+    for code in stats.stores_removed:
+        lines.append(f"  store {code}: no longer listed by ACCS; its mirrored rows are kept")
     if stats.rejected:
         lines.append(
             f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads"
@@ -87,6 +89,7 @@ def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
         "resources": [asdict(r) for r in stats.resources],
         "by_resource": [asdict(t) for t in stats.by_resource()],
         "denied": list(stats.denied),
+        "stores_removed": list(stats.stores_removed),
         "error": stats.error,
     }
     if stats.kind == "refetch":
