@@ -18,16 +18,18 @@ from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.clock import Clock, SystemClock
-from sync.db.engine import make_engine, normalize_url
+from sync.db.engine import make_engine
+from sync.db.engine import url_password as make_url_password
 from sync.db.faults import describe
 from sync.db.migrate import ensure_schema
-from sync.db.state import record_auth_audit
-from sync.errors import ConfigError
+from sync.db.state import record_auth_audit, record_outcome, start_run
+from sync.errors import AccsSyncError
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
 from sync.redact import SecretFilter, query_values
 from sync.settings import Settings
+from sync.stores import ALL_STORES, mirrored_store_codes, resolve_store_views
 
 __all__ = [
     "App",
@@ -37,6 +39,7 @@ __all__ = [
     "build_token_provider",
     "build_token_store",
     "make_daemon",
+    "make_url_password",
     "register_secrets",
     "warn_insecure_http",
 ]
@@ -79,10 +82,12 @@ class App:
         ``sync_runs`` row."""
         before = self.audit.snapshot()
         try:
+            removed = self._resolve_stores(kind)
             stats = self.pipeline.run(kind, window, resources, keys)
         finally:
             # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
             self.client.gate.lift()
+        stats.stores_removed = removed
         try:
             record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
         except SQLAlchemyError as exc:  # the run's own outcome is what matters
@@ -92,6 +97,45 @@ class App:
                 describe(exc, self.secrets.scrub),
             )
         return stats
+
+    def _resolve_stores(self, kind: RunKind) -> list[str]:
+        """SYNC_STORE_CODES=all: the store views ACCS lists now become this run's (and its
+        ``sync_runs.store_codes``); returns those mirrored before that it no longer lists.
+        When ACCS cannot say, the run is recorded as failed and the error raised. (The runs of
+        one App follow each other: the daemon's scheduler has one worker.)"""
+        if not self.settings.discover_stores:
+            return []
+        try:
+            resolved = resolve_store_views(self.client.get, self._mirrored_stores)
+        except AccsSyncError as exc:
+            self._record_failed_run(kind, exc.message)
+            raise
+        self.pipeline.store_codes = resolved.codes
+        return resolved.removed
+
+    def _mirrored_stores(self) -> set[str]:
+        try:
+            return mirrored_store_codes(self.engine)
+        except SQLAlchemyError as exc:  # the run itself meets the database next, and says so
+            log.warning(
+                "cannot tell which store views were mirrored before: %s",
+                describe(exc, self.secrets.scrub),
+            )
+            return set()
+
+    def _record_failed_run(self, kind: RunKind, error: str) -> None:
+        """A ``sync_runs`` row for a run that could not start, so ``status`` (a health check)
+        and the metrics show it."""
+        try:
+            run_id = start_run(self.engine, kind, [ALL_STORES], self.pipeline.now())
+            self.observers.run_started(run_id, kind)
+            with self.engine.begin() as conn:
+                record_outcome(
+                    conn, run_id, "failed", self.pipeline.now(), self.secrets.scrub(error)
+                )
+            self.observers.run_finished(run_id, kind, "failed", 0.0)
+        except SQLAlchemyError as exc:
+            log.warning("could not record the failed run: %s", describe(exc, self.secrets.scrub))
 
     def close(self) -> None:
         self.session.close()
@@ -103,14 +147,6 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def make_url_password(url: str) -> str | None:
-    """The password inside a database URL, so the log filter can mask it."""
-    try:
-        return normalize_url(url).password
-    except ConfigError:  # an invalid URL fails properly in make_engine, with a clear message
-        return None
 
 
 def build_app(
@@ -132,7 +168,9 @@ def build_app(
     register_secrets(settings, secrets)
 
     engine = make_engine(settings.database_url)
-    metrics = Metrics(stores=settings.sync_store_codes)
+    # SYNC_STORE_CODES=all: each run's store views are known when it starts (App.run).
+    stores = [] if settings.discover_stores else settings.sync_store_codes
+    metrics = Metrics(stores=stores)
     observers = Observers([metrics])
     try:
         if migrate:
@@ -164,7 +202,7 @@ def build_app(
             engine=engine,
             catalog=client,
             clock=clock,
-            store_codes=settings.sync_store_codes,
+            store_codes=stores,
             page_size=settings.sync_page_size,
             stop_event=stop_event,
             lookback_seconds=settings.sync_lookback_seconds,

@@ -16,31 +16,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from sync import __version__
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.emulator.cli_args import emulator_faults as emulator_faults  # re-exported
 from sync.emulator.cli_args import run as run_emulator
 from sync.errors import AccsSyncError, ConfigError
 from sync.logs import LogFormat, remove_logging, setup_logging
-from sync.models import parse_window_time
-from sync.pipeline import RunKind, Window
-from sync.progress import make_progress
 from sync.redact import SecretFilter
-from sync.resources import resource_names
-from sync.summary import summary_json, summary_lines
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from sync.keys import Keys
+    from sync.pipeline import RunKind
     from sync.stats import RunStats
 
-__all__ = ["main"]
+# Only what parsing the command line needs is imported here; each command imports its own
+# modules (requests, SQLAlchemy, Alembic, pydantic, prometheus_client, APScheduler) inside its
+# function, so `accs-sync --help` answers in a fraction of the time (bench/startup.py;
+# tests/unit/test_cli_imports.py fails when a heavy import comes back up here).
+
+__all__ = ["RESOURCE_NAMES", "main"]
 
 log = logging.getLogger("sync")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: ``--resource``'s choices: :func:`sync.resources.resource_names`, written out because that
+#: module's tables import SQLAlchemy (a test keeps the two equal).
+RESOURCE_NAMES = ("products", "categories", "source_items", "attributes")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +95,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _window_time(text: str) -> Any:
+    from sync.models import parse_window_time  # late: hashing and JSON, which help needs not
+
     try:
         return parse_window_time(text)
     except ValueError as exc:
@@ -102,8 +108,11 @@ def _window_time(text: str) -> Any:
 
 def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.app import build_app
+    from sync.pipeline import Window
+    from sync.progress import make_progress
     from sync.scheduler import install_stop_signals
     from sync.settings import load_settings
+    from sync.summary import summary_json, summary_lines
 
     settings = load_settings(args.config, **_overrides(args))
     level = _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
@@ -250,12 +259,11 @@ def _database(
     """For commands that only need the database: its URL and an engine, disposed after.
     ``level``: the command's log level (None: SYNC_LOG_LEVEL's). ``read_only``: for commands
     that only read (a SQLite file opened read-only, never created)."""
-    from sync.app import make_url_password
-    from sync.db.engine import make_engine
+    from sync.db.engine import make_engine, url_password
     from sync.settings import load_database_settings
 
     settings = load_database_settings(args.config, **_overrides(args))
-    secrets.add(make_url_password(settings.database_url))
+    secrets.add(url_password(settings.database_url))
     _setup_logging(args, secrets, level or settings.sync_log_level, settings.sync_log_format)
     engine = make_engine(settings.database_url, read_only=read_only)
     try:
@@ -422,9 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--resource",
         action="append",
-        choices=resource_names(),
+        choices=RESOURCE_NAMES,
         metavar="NAME",
-        help=f"mirror only this resource ({', '.join(resource_names())}); repeat for more "
+        help=f"mirror only this resource ({', '.join(RESOURCE_NAMES)}); repeat for more "
         "(default: SYNC_RESOURCES)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -521,6 +529,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's, without importing SQLAlchemy for commands that never
+    did (then it cannot be)."""
+    if "sqlalchemy.exc" not in sys.modules:
+        return False
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -540,7 +558,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:  # `accs-sync status | head`
         return EXIT_OK
-    except SQLAlchemyError as exc:
+    except ConfigError as exc:
+        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except AccsSyncError as exc:
+        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
         # Server down, wrong password, missing database: one line, no traceback, no SQL.
         from sync.db.faults import describe
 
@@ -550,12 +576,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    except ConfigError as exc:
-        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
-        return EXIT_USAGE
-    except AccsSyncError as exc:
-        print(f"accs-sync: error: {secrets.scrub(exc.message)}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
     finally:

@@ -220,6 +220,7 @@ class Driver:
             now=self.now,
             page_size=functools.partial(self.page_sizes.size, PRODUCTS.path),
             stop_event=self.stop_event,
+            observer=self.observer,
         )
 
     def _product_probes(self) -> ProductProbes:

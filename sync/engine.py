@@ -57,9 +57,11 @@ from sqlalchemy import Connection
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
+from sync.db.runlog import start_pass
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.keyranges import walk_ranges
 from sync.models import format_accs_time, parse_accs_time
+from sync.observe import PartTotals
 from sync.partitions import first_key_walks, id_bounds
 from sync.passtools import PassTools
 from sync.ranges import IdRange, RangeSet, Step, even_ranges
@@ -107,6 +109,8 @@ class ResourcePass:
         self.writer = ResourcePageWriter(
             resource, context, store_code=store_code, run_id=run_id, stats=stats
         )
+        #: ACCS's total_count of the pass, summed over its parts, for the progress display.
+        self._totals = PartTotals(self._told_total)
 
     # -- the passes -------------------------------------------------------------------------------
 
@@ -157,6 +161,9 @@ class ResourcePass:
         )
 
     def _started(self) -> None:
+        self._totals = PartTotals(self._told_total)
+        where = (self.run_id, self.resource.name, self.store_code, self.stats.mode)
+        self.context.db.write(lambda conn: start_pass(conn, *where))
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
 
     def _full(self, mode: str = "full") -> None:
@@ -188,6 +195,9 @@ class ResourcePass:
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
+
+    def _told_total(self, total: int) -> None:
+        self.context.observer.store_total(self.store_code, total, self.resource.name)
 
     def _incremental(self, watermark: dict[str, Any]) -> None:
         stored = str(watermark["updated_at"])
@@ -251,7 +261,15 @@ class ResourcePass:
     def _walk_id_ranges(self, seen: set[Key]) -> bool:
         """Every page of the id space cut into ``SYNC_CONCURRENCY`` ranges (split when a worker
         goes idle; :mod:`sync.keyranges`), committed here; whether every item had a key."""
-        lowest, highest = id_bounds(self.resource, self._probe)
+        probes: list[Page] = []
+
+        def probe(criteria: SearchCriteria) -> Page:
+            probes.append(self._probe(criteria))
+            return probes[-1]
+
+        lowest, highest = id_bounds(self.resource, probe)
+        # Unfiltered: its total_count is what the whole pass covers (the progress bar's total).
+        self._totals.add(probes[-1].total_count)
         concurrency = self.context.concurrency
         ranges = RangeSet(
             even_ranges(lowest, highest, concurrency), self.context.page_size(), highest
@@ -287,6 +305,7 @@ class ResourcePass:
     def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
         """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` workers of the pool
         (:mod:`sync.workers`); this thread is the only writer."""
+        self._totals.expect(len(walks))
         return self._pool(walks, min(self.context.concurrency, len(walks)), seen)
 
     def _pool(
@@ -326,9 +345,12 @@ class ResourcePass:
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
-        return self.context.fetch_with(
+        page = self.context.fetch_with(
             lambda size: self.lister.list(path, walk.criteria(position, size), store)
         )
+        if position.after is None:  # a walk's first page: ACCS's count of all it covers
+            self._totals.add(page.total_count)
+        return page
 
     def _newest(self) -> str | None:
         """The newest usable ``updated_at`` upstream right now (before paging: a change made

@@ -21,7 +21,13 @@ metric                                      meaning
 ``accs_sync_rows_written_total``            rows of other resources written, by ``resource``
                                             and ``operation`` (also ``_unchanged``,
                                             ``_rejected``)
-``accs_sync_pages_total{store}``            pages committed
+``accs_sync_pages_total{store}``            pages of products committed
+``accs_sync_resource_pages_total``          pages committed, by ``resource`` and ``store``
+                                            (every resource, products included; ``*``:
+                                            a resource that is the same in every store view)
+``accs_sync_resource_rows_total``           rows by ``resource``, ``store`` and ``operation``:
+                                            insert, update, revive, delete (written) and
+                                            unchanged, rejected (read, nothing written)
 ``accs_sync_api_requests_total``            ACCS requests by ``status_class`` (2xx, 4xx,
                                             5xx, network, ...)
 ``accs_sync_api_request_duration_seconds``  latency of each ACCS page request (histogram)
@@ -59,11 +65,21 @@ from sqlalchemy import Engine
 from sync import __version__
 from sync.observe import Observer, PageReport
 
-__all__ = ["KINDS", "OPERATIONS", "OUTCOMES", "RETRY_REASONS", "Metrics", "status_class"]
+__all__ = [
+    "KINDS",
+    "OPERATIONS",
+    "OUTCOMES",
+    "RETRY_REASONS",
+    "ROW_OPERATIONS",
+    "Metrics",
+    "status_class",
+]
 
 KINDS = ("sync", "backfill", "reconcile")
 OUTCOMES = ("success", "partial", "failed", "interrupted")
 OPERATIONS = ("insert", "update", "revive", "delete")
+#: What happened to a row read, in ``accs_sync_resource_rows_total``: written, or not.
+ROW_OPERATIONS = (*OPERATIONS, "unchanged", "rejected")
 RETRY_REASONS = ("rate_limited", "server_error", "network", "invalid_response", "other")
 STATUS_CLASSES = ("2xx", "4xx", "5xx", "network")
 #: The row counters' two families: products by store view, the other resources by resource.
@@ -90,6 +106,18 @@ def _epoch(accs_time: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return float(calendar.timegm(parsed.timetuple()))
+
+
+def _row_counts(page: PageReport) -> tuple[tuple[str, int], ...]:
+    """A page's rows by :data:`ROW_OPERATIONS` (the written ones, :data:`OPERATIONS`, first)."""
+    return (
+        ("insert", page.inserted),
+        ("update", page.updated),
+        ("revive", page.revived),
+        ("delete", page.deleted),
+        ("unchanged", page.unchanged),
+        ("rejected", page.rejected),
+    )
 
 
 class _StoreClock(Collector):
@@ -240,6 +268,21 @@ class Metrics(Observer):
             for what, noun, by in _FAMILIES
         )
         self.pages = Counter("accs_sync_pages", "Pages committed.", ["store"], registry=reg)
+        # Every resource alike, products included: new series, so the label sets of the
+        # series above (and the dashboards over them) stay as they were.
+        self.resource_pages = Counter(
+            "accs_sync_resource_pages",
+            "Pages committed, by resource and store view (*: the same in every store view).",
+            ["resource", "store"],
+            registry=reg,
+        )
+        self.resource_rows = Counter(
+            "accs_sync_resource_rows",
+            "Rows by resource, store view and operation: insert, update, revive, delete "
+            "(written), unchanged, rejected (nothing written).",
+            ["resource", "store", "operation"],
+            registry=reg,
+        )
         self.requests = Counter(
             "accs_sync_api_requests",
             "ACCS requests, by the answer's status class (network: no answer).",
@@ -301,6 +344,12 @@ class Metrics(Observer):
         self.unchanged.labels(store)
         self.rejected.labels(store)
         self.pages.labels(store)
+        self._resource_series("products", store)
+
+    def _resource_series(self, resource: str, store: str) -> None:
+        self.resource_pages.labels(resource, store)
+        for operation in ROW_OPERATIONS:
+            self.resource_rows.labels(resource, store, operation)
 
     # -- observer ------------------------------------------------------------------------------
 
@@ -311,6 +360,7 @@ class Metrics(Observer):
         if resource == "products":
             self._store_series(store)
         else:
+            self._resource_series(resource, store)
             for operation in OPERATIONS:
                 self.rows.labels(resource, operation)
 
@@ -322,30 +372,26 @@ class Metrics(Observer):
         self.retries.labels(reason).inc()
 
     def page_written(self, store: str, page: PageReport) -> None:
+        if page.pages:
+            self.resource_pages.labels(page.resource, store).inc(page.pages)
+        for operation, count in _row_counts(page):
+            if count:
+                self.resource_rows.labels(page.resource, store, operation).inc(count)
         if page.resource != "products":
             self._resource_page(page)
             return
-        for operation, count in (
-            ("insert", page.inserted),
-            ("update", page.updated),
-            ("revive", page.revived),
-            ("delete", page.deleted),
-        ):
+        for operation, count in _row_counts(page)[: len(OPERATIONS)]:
             if count:
                 self.written.labels(store, operation).inc(count)
         if page.unchanged:
             self.unchanged.labels(store).inc(page.unchanged)
         if page.rejected:
             self.rejected.labels(store).inc(page.rejected)
-        self.pages.labels(store).inc()
+        if page.pages:
+            self.pages.labels(store).inc(page.pages)
 
     def _resource_page(self, page: PageReport) -> None:
-        for operation, count in (
-            ("insert", page.inserted),
-            ("update", page.updated),
-            ("revive", page.revived),
-            ("delete", page.deleted),
-        ):
+        for operation, count in _row_counts(page)[: len(OPERATIONS)]:
             if count:
                 self.rows.labels(page.resource, operation).inc(count)
         if page.unchanged:

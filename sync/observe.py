@@ -9,8 +9,8 @@ the single writer), and must be cheap: it runs inside the sync's own loop.
 Events::
 
     run_started(run_id, kind)
-    ├── store_started(store, mode)           once per store view, before its first request
-    │   ├── store_total(store, total)        when ACCS said how many products the pass covers
+    ├── store_started(store, mode, resource) once per pass over a store view, before its requests
+    │   ├── store_total(store, total, resource)  when ACCS said how many items the pass covers
     │   ├── request(status, seconds)         every ACCS request attempt (status None: network)
     │   ├── retry(reason)                    the retry policy is about to wait and try again
     │   ├── page_written(store, page)        one page committed
@@ -23,11 +23,12 @@ Events::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Observer", "Observers", "PageReport", "RetryReason", "retry_reason"]
+__all__ = ["Observer", "Observers", "PageReport", "PartTotals", "RetryReason", "retry_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class PageReport:
     rejected: int = 0
     #: Which resource the page belongs to (:mod:`sync.resources`).
     resource: str = "products"
+    #: Committed pages this report stands for: 0 for the tombstones of a sweep (or of the
+    #: products' id listing), which read no page of their own.
+    pages: int = 1
 
 
 class Observer:
@@ -60,8 +64,9 @@ class Observer:
         """A store view's pass over ``resource`` begins (``mode``: full, incremental ...;
         ``store`` is ``*`` for a resource that is the same in every store view)."""
 
-    def store_total(self, store: str, total: int) -> None:
-        """ACCS's ``total_count`` for what this pass will read (when it is known)."""
+    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+        """ACCS's ``total_count`` for what this pass over ``resource`` will read (when it is
+        known)."""
 
     def request(self, status: int | None, seconds: float) -> None:
         """One ACCS request was answered with ``status`` (None: no answer, a network error)."""
@@ -110,8 +115,8 @@ class Observers(Observer):
     def store_started(self, store: str, mode: str, resource: str = "products") -> None:
         self._each("store_started", store, mode, resource)
 
-    def store_total(self, store: str, total: int) -> None:
-        self._each("store_total", store, total)
+    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+        self._each("store_total", store, total, resource)
 
     def request(self, status: int | None, seconds: float) -> None:
         self._each("request", status, seconds)
@@ -133,6 +138,35 @@ class Observers(Observer):
 
     def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
         self._each("run_finished", run_id, kind, status, seconds)
+
+
+class PartTotals:
+    """ACCS's ``total_count`` of a pass walked in parts (source items: one walk per source),
+    summed from each part's first page and told (``report(total)``) once every part's is
+    known: a total short of parts not started yet would show a bar full long before the end.
+    Thread-safe (parts are fetched by workers); a negative count is ignored."""
+
+    def __init__(self, report: Callable[[int], None]) -> None:
+        self._report = report
+        self._lock = threading.Lock()
+        self._parts = 1
+        self._known: list[int] = []
+
+    def expect(self, parts: int) -> None:
+        """The pass is walked in ``parts`` parts (1 unless told)."""
+        with self._lock:
+            self._parts = max(1, parts)
+
+    def add(self, total: int) -> None:
+        """One part's ``total_count`` (from its first page)."""
+        with self._lock:
+            if total < 0 or len(self._known) >= self._parts:
+                return
+            self._known.append(total)
+            if len(self._known) < self._parts:
+                return
+            whole = sum(self._known)
+        self._report(whole)
 
 
 def retry_reason(exc: BaseException | None) -> RetryReason:

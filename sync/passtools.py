@@ -114,6 +114,8 @@ class ProductTools:
     page_size: Callable[[], int]
     #: Set when the run is asked to stop.
     stop_event: threading.Event
+    #: Told what the run does (pages written, tombstones of the id listing).
+    observer: Observer
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sync.api.paging import Page
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.rejects import Reject, clear_rejects, has_rejects, record_rejects
 from sync.db.retry import after_commit
+from sync.db.runlog import count_page
 from sync.db.state import update_run
 from sync.logcontext import log_context
 from sync.models import Fingerprint, ItemRejected, ProductRecord, fingerprint
@@ -144,6 +145,17 @@ class ProductPageWriter:
             rejected=len(rejects),
             revived=outcome.revived,
             deleted=deleted,
+        )
+        count_page(
+            conn,
+            run_id,
+            PRODUCTS.name,
+            code,
+            store.mode,
+            written=outcome.written,
+            unchanged=outcome.unchanged,
+            deleted=deleted,
+            rejected=len(rejects),
         )
         report = PageReport(
             items=len(page.items),

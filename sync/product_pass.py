@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
+from sync.db.runlog import start_pass
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.fullpass import FullPass
 from sync.models import format_accs_time, parse_accs_time
@@ -117,6 +118,8 @@ class ProductPass:
         else:
             store.mode = "incremental"
             run_pass = functools.partial(self._incremental_or_full, position)
+        where = (self.run_id, PRODUCTS.name, self.code, store.mode)
+        db.write(lambda conn: start_pass(conn, *where))
         observer = self.common.observer
         observer.store_started(self.code, store.mode, PRODUCTS.name)
         run_pass()

@@ -1,7 +1,10 @@
 """Progress of a run as it goes: a live bar on a terminal, a log line now and then elsewhere.
 
-Both are :class:`~sync.observe.Observer` s over one :class:`Tally` (per store view: products done
-of ACCS's ``total_count``, pages, products/s, retries, ETA), so they can never disagree.
+Both are :class:`~sync.observe.Observer` s over one :class:`Tally` (per resource and store view:
+items done of ACCS's ``total_count``, pages, items/s, retries, ETA), so they can never disagree.
+Each resource counts in its own unit ("products", "categories", "source items": its name in
+words). A pass with no total yet has a bar without an end (never one full while it runs); its
+bar is complete when its pass has finished.
 
 * :class:`BarProgress` (``rich``) draws one bar per store view on standard error. While it is
   live, rich redirects ``sys.stderr`` so that log lines print above the bar instead of through
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sync.observe import Observer, PageReport
-from sync.resources import RESOURCES
+from sync.stats import noun
 
 __all__ = ["BarProgress", "LogProgress", "StoreTally", "Tally", "make_progress"]
 
@@ -59,17 +62,17 @@ class StoreTally:
     def line(self, now: float) -> str:
         """``store default (full): 12,300 of 200,000 products (6.2%), 41 pages, 4,100
         products/s, 2 retries, ETA 46s``"""
-        noun = self.unit
+        unit = self.unit
         if self.total:
             share = min(100.0, 100.0 * self.done / self.total)
-            done = f"{self.done:,} of {self.total:,} {noun} ({share:.1f}%)"
+            done = f"{self.done:,} of {self.total:,} {unit} ({share:.1f}%)"
         else:
-            done = f"{self.done:,} {noun}"
+            done = f"{self.done:,} {unit}"
         eta = self.eta(now)
         parts = [
             done,
             f"{self.pages:,} pages",
-            f"{self.rate(now):,.0f} {noun}/s",
+            f"{self.rate(now):,.0f} {unit}/s",
             f"{self.retries:,} retries",
         ]
         if eta is not None:
@@ -78,9 +81,8 @@ class StoreTally:
 
     @property
     def unit(self) -> str:
-        """What the resource's rows are called (its declaration's ``unit``): products, items."""
-        declared = RESOURCES.get(self.resource)
-        return "items" if declared is None else declared.unit
+        """What the pass counts: ``products``, ``categories``, ``source items``."""
+        return noun(self.resource)
 
     @property
     def label(self) -> str:
@@ -89,6 +91,15 @@ class StoreTally:
         if self.resource == "products":
             return f"store {self.store}"
         return self.resource if self.store == "*" else f"{self.resource} {self.store}"
+
+
+def _clock(seconds: float | None) -> str:
+    """``eta 0:01:23`` (``eta -:--:--`` while it cannot be told)."""
+    if seconds is None:
+        return "eta -:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"eta {hours}:{minutes:02d}:{secs:02d}"
 
 
 def _duration(seconds: float) -> str:
@@ -122,10 +133,10 @@ class Tally(Observer):
             self.stores[key] = StoreTally(store, mode, self.monotonic(), resource=resource)
             self.current = key
 
-    def store_total(self, store: str, total: int) -> None:
+    def store_total(self, store: str, total: int, resource: str = "products") -> None:
         with self._lock:
-            if ("products", store) in self.stores:
-                self.stores[("products", store)].total = total
+            if (resource, store) in self.stores and total >= 0:
+                self.stores[(resource, store)].total = total
 
     def retry(self, reason: str) -> None:
         with self._lock:
@@ -137,15 +148,21 @@ class Tally(Observer):
             tally = self.stores.get((page.resource, store))
             if tally is not None:
                 tally.done += page.items
-                tally.pages += 1 if page.items else 0
+                tally.pages += page.pages
 
     def store_finished(self, store: str, watermark: str | None) -> None:
+        self._finished(("products", store))
+
+    def resource_finished(self, resource: str, store: str) -> None:
+        self._finished((resource, store))
+
+    def _finished(self, key: tuple[str, str]) -> None:
         with self._lock:
-            tally = self.stores.get(("products", store))
-            if tally is not None:
+            tally = self.stores.get(key)
+            if tally is not None and tally.finished is None:
                 tally.finished = self.monotonic()
                 if tally.total is not None and tally.done > tally.total:
-                    tally.total = tally.done  # products added while the pass ran
+                    tally.total = tally.done  # items added while the pass ran
 
     def snapshot(self) -> list[StoreTally]:
         with self._lock:
@@ -210,7 +227,6 @@ class BarProgress(Tally):
             MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
         )
 
         self._progress = Progress(
@@ -219,9 +235,8 @@ class BarProgress(Tally):
             MofNCompleteColumn(),
             TextColumn(
                 "{task.fields[pages]} pages, {task.fields[rate]} {task.fields[unit]}/s, "
-                "{task.fields[retries]} retries"
+                "{task.fields[retries]} retries{task.fields[eta]}"
             ),
-            TimeRemainingColumn(),
             console=Console(file=stream, stderr=stream is None),
             refresh_per_second=2,
             transient=False,
@@ -243,14 +258,14 @@ class BarProgress(Tally):
             total=None,
             pages=0,
             rate=0,
-            retries=0,
             unit=tally.unit,
+            retries=0,
+            eta=f", {_clock(None)}",
         )
 
-    def store_total(self, store: str, total: int) -> None:
-        super().store_total(store, total)
-        if ("products", store) in self._tasks:
-            self._progress.update(self._tasks[("products", store)], total=total)
+    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+        super().store_total(store, total, resource)
+        self._refresh((resource, store))
 
     def retry(self, reason: str) -> None:
         super().retry(reason)
@@ -262,9 +277,13 @@ class BarProgress(Tally):
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         super().store_finished(store, watermark)
-        self._refresh(("products", store), finished=True)
+        self._refresh(("products", store))
 
-    def _refresh(self, key: tuple[str, str] | None, finished: bool = False) -> None:
+    def resource_finished(self, resource: str, store: str) -> None:
+        super().resource_finished(resource, store)
+        self._refresh((resource, store))
+
+    def _refresh(self, key: tuple[str, str] | None) -> None:
         task = self._tasks.get(key) if key is not None else None
         if task is None or key is None:
             return
@@ -274,12 +293,23 @@ class BarProgress(Tally):
                 return
             now = self.monotonic()
             done, total = tally.done, tally.total
-            if total is None and (finished or tally.resource != "products"):
-                total = done  # no total_count asked for: the bar shows what was read
-            pages, rate, retries = f"{tally.pages:,}", f"{tally.rate(now):,.0f}", tally.retries
-        self._progress.update(
-            task, completed=done, total=total, pages=pages, rate=rate, retries=retries
-        )
+            if tally.finished is not None:
+                total = max(done, total or 0)  # complete: the bar shows what was read
+            elif total is not None and done >= total:
+                total = None  # more than ACCS counted (added meanwhile): no end yet
+            fields: dict[str, Any] = {
+                "pages": f"{tally.pages:,}",
+                "rate": f"{tally.rate(now):,.0f}",
+                "retries": tally.retries,
+                # Labelled, and gone once the pass is over.
+                "eta": "" if tally.finished is not None else f", {_clock(tally.eta(now))}",
+            }
+        if total is None:
+            # rich's update() cannot take a total back: an endless bar is a task without one.
+            for shown in self._progress.tasks:
+                if shown.id == task:
+                    shown.total = None
+        self._progress.update(task, completed=done, total=total, **fields)
 
     def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
         self.close()

@@ -33,10 +33,14 @@ from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.db.changes import CHUNK, local_index, tombstone
 from sync.db.rejects import pending_rejects
+from sync.db.retry import after_commit
+from sync.db.runlog import count_deleted
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.models import format_accs_time
+from sync.observe import PageReport
 from sync.passtools import ProductTools
+from sync.resources import PRODUCTS
 from sync.stats import StoreStats
 
 __all__ = ["IdDiff", "counts_differ", "diff_upstream_ids", "reconcile_ids"]
@@ -123,6 +127,9 @@ def reconcile_ids(tools: ProductTools, store: StoreStats, run_id: int) -> None:
         def bury(conn: Connection, part: list[int] = gone[start : start + CHUNK]) -> int:
             deleted = tombstone(conn, code, part, tools.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
+            count_deleted(conn, run_id, PRODUCTS.name, code, deleted)
+            report = PageReport(deleted=deleted, pages=0)
+            after_commit(functools.partial(tools.observer.page_written, code, report))
             return deleted
 
         store.deleted += tools.db.write(bury)

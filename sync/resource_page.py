@@ -33,6 +33,7 @@ from sync.db.children import delete_children, replace_children
 from sync.db.dialect import upsert_rows
 from sync.db.rejects import clear_resource_rejects, payload_text, record_resource_rejects
 from sync.db.retry import after_commit
+from sync.db.runlog import count_deleted, count_page
 from sync.db.schema import naive_utc
 from sync.models import ItemRejected, format_accs_time
 from sync.models import cleaned as _cleaned
@@ -156,6 +157,17 @@ class ResourcePageWriter:
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
+        written_count = report["inserted"] + report["updated"] + report["revived"]
+        count_page(
+            conn,
+            self.run_id,
+            resource.name,
+            self.store_code,
+            self.stats.mode,
+            written=written_count,
+            unchanged=report["unchanged"],
+            rejected=len(rejects),
+        )
         if high is not None and self.stats.mode == "incremental":
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
@@ -290,7 +302,8 @@ class ResourcePageWriter:
             now,
             self.run_id,
         )
-        report = PageReport(deleted=len(gone), resource=self.resource.name)
+        count_deleted(conn, self.run_id, self.resource.name, self.store_code, len(gone))
+        report = PageReport(deleted=len(gone), resource=self.resource.name, pages=0)
         after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 

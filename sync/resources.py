@@ -181,8 +181,6 @@ class Resource:
     change_logs: tuple[sa.Table, ...] = (catalog_changes,)
     #: Which pass implementation runs it (see :data:`PassKind`).
     runs: PassKind = "resource"
-    #: What its rows are called in progress lines and rates ("products/s", "items/s").
-    unit: str = "items"
     #: True when a 404 for its endpoint means a wrong ``API_ENDPOINT`` (the run fails, exit
     #: 2); False when it means an instance without this resource (skipped, run ``partial``).
     required: bool = False
@@ -251,7 +249,6 @@ PRODUCTS = Resource(
     ),
     change_logs=(product_changes, catalog_changes),
     runs="products",
-    unit="products",
     required=True,
 )
 

@@ -244,16 +244,7 @@ class Pipeline:
         self.observer.run_finished(run_id, kind, outcome, stats.seconds)
         if recorded:
             self._prune_rejects()
-        log.info(
-            "run %d %s: %d products written in %d pages (%d rejected, %d deleted) in %.1fs",
-            run_id,
-            stats.status,
-            stats.products,
-            stats.pages,
-            stats.rejected,
-            stats.deleted,
-            stats.seconds,
-        )
+        log.info("%s", stats.finished_line())  # what every resource did
         return stats
 
     def _finish(self, run_id: int, outcome: FinishedStatus, stats: RunStats) -> bool:

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -36,13 +36,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from sync.api.ims import ClientSecret
 from sync.errors import ConfigError
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
+from sync.stores import ALL_STORES, invalid_store_codes
+
+if TYPE_CHECKING:
+    from sync.api.ims import ClientSecret
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -217,6 +220,7 @@ class Settings(DatabaseSettings):
     meta_scopes: str | None = None
 
     sync_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: The store views to mirror, or ``all``: those ACCS lists at the start of each run.
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
     #: What a run mirrors, in this order (sync.resources): products, categories, source_items,
@@ -356,6 +360,8 @@ class Settings(DatabaseSettings):
 
     def client_secrets(self) -> list[ClientSecret]:
         """The secrets to try, in order; files are re-read at every mint."""
+        from sync.api.ims import ClientSecret  # late: requests, which status does not need
+
         out: list[ClientSecret] = []
         for plain, file in (
             ("ims_client_secret", "ims_client_secret_file"),
@@ -476,7 +482,15 @@ class Settings(DatabaseSettings):
             codes = [str(v).strip() for v in value if str(v).strip()]
             if not codes:
                 raise ValueError("SYNC_STORE_CODES must name at least one store view code")
-            bad = [c for c in codes if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", c)]
+            if any(c.lower() == ALL_STORES for c in codes):
+                if len(codes) > 1:
+                    raise ValueError(
+                        f"SYNC_STORE_CODES={escape_control(','.join(codes))}: all (every store "
+                        "view ACCS lists, asked at each run) stands alone; set either all or "
+                        "a list of store view codes"
+                    )
+                return [ALL_STORES]
+            bad = invalid_store_codes(codes)
             if bad:
                 raise ValueError(
                     "SYNC_STORE_CODES has invalid store view codes: "
@@ -516,6 +530,12 @@ class Settings(DatabaseSettings):
         if value.lower() not in DISABLED:
             parse_schedule(value, "SYNC_RECONCILE_SCHEDULE")
         return value
+
+    @property
+    def discover_stores(self) -> bool:
+        """``SYNC_STORE_CODES=all``: each run mirrors the store views ACCS lists then
+        (:mod:`sync.stores`), not a fixed list."""
+        return self.sync_store_codes == [ALL_STORES]
 
     def insecure_urls(self) -> list[str]:
         """The URL settings that use plain http:// to another host (SYNC_ALLOW_INSECURE_HTTP)."""

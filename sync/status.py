@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect
 from sync.clock import Clock, SystemClock
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision, known_revision
+from sync.db.runlog import PassRow, run_resources
 from sync.db.state import (
     ProductCount,
     RunInfo,
@@ -23,12 +24,14 @@ from sync.db.state import (
     product_counts,
     recent_runs,
 )
+from sync.redact import escape_control
 from sync.resources import PRODUCTS, RESOURCES
 from sync.watermark import SKEW, accs_time
 
 __all__ = [
     "StatusReport",
     "counts_suffix",
+    "pass_line",
     "read_status",
     "status_json",
     "status_text",
@@ -48,6 +51,15 @@ def counts_suffix(*, unchanged: int, revived: int, deleted: int, rejected: int) 
         if n
     ]
     return "".join(parts)
+
+
+def pass_line(done: PassRow) -> str:
+    """``source_items *: full, 344 rows written in 4 pages, 2 deleted upstream`` (text read
+    from the database escaped: a hand-edited row cannot drive the terminal)."""
+    where = escape_control(f"{done.resource} {done.store_code}: {done.mode or '-'}")
+    return f"{where}, {done.written} rows written in {done.pages} pages" + counts_suffix(
+        unchanged=done.unchanged, revived=0, deleted=done.deleted, rejected=done.rejected
+    )
 
 
 def _when(value: object) -> str:
@@ -70,6 +82,9 @@ class StatusReport:
     runs: list[RunInfo]
     #: Rows of the other resources (categories, source items) per store view.
     resources: dict[str, list[ProductCount]] = field(default_factory=dict)
+    #: What each of ``runs`` did per resource and store view (``sync_run_resources``), by run
+    #: id; a run from before revision 0006 has none.
+    passes: dict[int, list[PassRow]] = field(default_factory=dict)
     #: (store code, key) of the watermarks later than this machine's clock plus the skew.
     future: frozenset[tuple[str, str]] = frozenset()
     #: (store code, key) of the watermarks that are not ACCS timestamps at all.
@@ -98,9 +113,13 @@ def read_status(
     database, head = redacted_url(database_url), head_revision()
     if not inspect(engine).has_table("sync_runs"):
         return StatusReport(database, False, None, head, [], [], [])
+    history = recent_runs(engine, runs)
+    present = inspect(engine)
     with engine.connect() as conn:
         state = all_state(conn)
-    present = inspect(engine)
+        passes = {}
+        if present.has_table("sync_run_resources"):
+            passes = run_resources(conn, [run.id for run in history])
     resources = {
         resource.name: product_counts(engine, resource.table)
         for resource in RESOURCES.values()
@@ -125,8 +144,9 @@ def read_status(
         head=head,
         counts=product_counts(engine),
         state=state,
-        runs=recent_runs(engine, runs),
+        runs=history,
         resources=resources,
+        passes=passes,
     )
 
 
@@ -175,6 +195,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 **asdict(run),
                 "started_at": _iso(run.started_at),
                 "finished_at": _iso(run.finished_at),
+                "resources": [p._asdict() for p in report.passes.get(run.id, [])],
             }
             for run in report.runs
         ],
@@ -192,6 +213,9 @@ def status_text(report: StatusReport) -> str:
     if revision is not None and not known_revision(revision):
         note = f" (newer than this accs-sync, which expects {head}: upgrade accs-sync)"
     lines.append(f"schema revision: {revision}{note}")
+    if report.runs:  # as the run resolved them (SYNC_STORE_CODES=all: what ACCS listed then)
+        codes = report.runs[0].store_codes
+        lines.append(f"store views of the last run: {', '.join(codes) or '-'}")
 
     tables = {"products per store view": report.counts}
     tables |= {name.replace("_", " "): counts for name, counts in report.resources.items()}
@@ -246,6 +270,8 @@ def status_text(report: StatusReport) -> str:
             )
             if count
         ]
+        for done in report.passes.get(run.id, []):
+            lines.append(f"         {pass_line(done)}")
         if auth:
             lines.append(f"         auth: {', '.join(auth)}")
         if run.error:

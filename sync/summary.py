@@ -8,18 +8,22 @@ from dataclasses import asdict
 from typing import Any
 
 from sync.redact import escape_control
-from sync.stats import RunStats
+from sync.stats import RunStats, noun
 from sync.status import counts_suffix
 
 __all__ = ["summary_json", "summary_lines"]
 
 
 def summary_lines(stats: RunStats) -> list[str]:
-    """``run 3 success: 750 products, 4 pages, 1.0s`` and a line per store view and resource."""
-    lines = [
-        f"run {stats.run_id} {stats.status}: {stats.products} products, {stats.pages} pages, "
-        f"{stats.seconds:.1f}s"
-    ]
+    """``run 3 success: 750 products, 4 pages; 0 source items, 2 pages (344 unchanged), 1.0s``
+    (every resource's rows written, pages and rows read unchanged) and a line per store view
+    and resource."""
+    done = "; ".join(
+        f"{t.written} {noun(t.resource)}, {t.pages} pages"
+        + (f" ({t.unchanged} unchanged)" if t.unchanged else "")
+        for t in stats.by_resource()
+    )
+    lines = [f"run {stats.run_id} {stats.status}: {done}, {stats.seconds:.1f}s"]
     for store in stats.stores:
         lines.append(
             f"  store {store.store_code}: {store.mode}, {store.products} products written in "
@@ -47,6 +51,8 @@ def summary_lines(stats: RunStats) -> list[str]:
             f"  not in ACCS nor in the mirror ({len(stats.unknown_keys)}): "
             + ", ".join(escape_control(key) for key in stats.unknown_keys)
         )
+    for code in stats.stores_removed:
+        lines.append(f"  store {code}: no longer listed by ACCS; its mirrored rows are kept")
     if stats.rejected:
         lines.append(
             f"{stats.rejected} products rejected; see sync_rejects for reasons and payloads"
@@ -81,7 +87,9 @@ def summary_json(stats: RunStats, exit_code: int) -> dict[str, Any]:
             for s in stats.stores
         ],
         "resources": [asdict(r) for r in stats.resources],
+        "by_resource": [asdict(t) for t in stats.by_resource()],
         "denied": list(stats.denied),
+        "stores_removed": list(stats.stores_removed),
         "error": stats.error,
     }
     if stats.kind == "refetch":

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import requests
 
@@ -70,16 +71,21 @@ class ProductsClient:
         return f"ProductsClient({redact_url(self._url)!r})"
 
     def _get(self, criteria: SearchCriteria, store_code: str, path: str = PRODUCTS) -> Page:
+        """One attempt at a ``searchCriteria`` list at ``path``, in ``store_code``."""
+        body, date = self._send(path, criteria.params(), {"Store": store_code})
+        return Page.from_body(body, criteria.page_size, server_time=date, endpoint=path)
+
+    def _send(
+        self, path: str, params: list[tuple[str, str]] | None, headers: dict[str, str]
+    ) -> tuple[Any, datetime | None]:
         """One attempt at ``path``, sent when the shared gate allows it; the gate learns how
-        it went."""
+        it went. The decoded answer and ACCS's ``Date``."""
         url = f"{self._base}{path}"
         with self.gate.slot() as slot:
             self.requests += 1
             sent = time.monotonic()
             try:
-                response = self._session.get(
-                    url, params=criteria.params(), headers={"Store": store_code}
-                )
+                response = self._session.get(url, params=params, headers=headers)
             except requests.RequestException as exc:
                 self._observer.request(None, time.monotonic() - sent)
                 raise raise_for_network(
@@ -97,8 +103,13 @@ class ProductsClient:
                     slot.answered(success=False)
                     raise
                 slot.answered()
-                date = http_date(response.headers.get("Date"))
-                return Page.from_body(body, criteria.page_size, server_time=date, endpoint=path)
+                return body, http_date(response.headers.get("Date"))
+
+    def get(self, path: str) -> Any:
+        """The decoded answer of a plain ``GET`` under API_ENDPOINT (no searchCriteria, the
+        default store view: ``/V1/store/storeViews``), through the same gate, retries and
+        observers as the lists. Raises the classified error when it gives up."""
+        return self._retry.call(lambda: self._send(path, None, {})[0])
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""

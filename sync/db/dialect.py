@@ -36,10 +36,12 @@ def upsert_statement(
     table: sa.Table,
     update_columns: Sequence[str],
     literal_updates: Mapping[str, Any] | None = None,
+    added_columns: Sequence[str] = (),
 ) -> Insert:
     """An INSERT for ``table`` that, on a primary-key clash, updates ``update_columns``.
 
-    Updated columns take the value proposed by the INSERT. ``literal_updates`` sets other
+    Updated columns take the value proposed by the INSERT; ``added_columns`` take the stored
+    value plus the proposed one (a counter). ``literal_updates`` sets other
     columns to SQL expressions (e.g. ``sa.null()``); they must not be bound parameters, because
     PyMySQL batches an executemany only when the ON DUPLICATE clause has no parameters.
     Execute it with a list of parameter dicts to write a whole batch in one statement.
@@ -49,15 +51,18 @@ def upsert_statement(
     if name == "postgresql":
         pg = postgresql.insert(table)
         pg_set = {c: pg.excluded[c] for c in update_columns} | extra
+        pg_set |= {c: table.c[c] + pg.excluded[c] for c in added_columns}
         return pg.on_conflict_do_update(constraint=table.primary_key, set_=pg_set)
     if name == "sqlite":
         lite = sqlite.insert(table)
         lite_set = {c: lite.excluded[c] for c in update_columns} | extra
+        lite_set |= {c: table.c[c] + lite.excluded[c] for c in added_columns}
         index = [c.name for c in table.primary_key.columns]
         return lite.on_conflict_do_update(index_elements=index, set_=lite_set)
     if name == "mysql":
         my = mysql.insert(table)
         my_set = {c: my.inserted[c] for c in update_columns} | extra
+        my_set |= {c: table.c[c] + my.inserted[c] for c in added_columns}
         return my.on_duplicate_key_update(my_set)
     raise NotImplementedError(f"no upsert for database dialect {conn.dialect.name!r}")
 

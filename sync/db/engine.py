@@ -36,6 +36,7 @@ __all__ = [
     "normalize_url",
     "redacted_url",
     "sqlite_file",
+    "url_password",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,15 @@ def normalize_url(url: str) -> URL:
         # utf8mb4: MySQL's "utf8" cannot store 4-byte characters (emoji) found in product names.
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
+
+
+def url_password(url: str) -> str | None:
+    """The password inside a database URL, so the log filter can mask it (None for an invalid
+    URL: that fails properly in :func:`make_engine`, with a clear message)."""
+    try:
+        return normalize_url(url).password
+    except ConfigError:
+        return None
 
 
 def make_engine(url: str, *, connect_timeout: int | None = None, read_only: bool = False) -> Engine:

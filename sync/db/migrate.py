@@ -15,16 +15,16 @@ repeated (``migrations/resumable.py``), so the next migration completes it.
 
 from __future__ import annotations
 
+import ast
 import functools
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,6 +33,9 @@ from sync.db.dialect import dialect_name
 from sync.db.lock import mysql_lock_name
 from sync.db.schema import metadata
 from sync.errors import SchemaError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "LOCK_TIMEOUT_SECONDS",
@@ -59,6 +62,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     With ``connection``, migrations run on it, in its transaction (see migrations/env.py).
     """
+    from alembic.config import Config  # late: `status` compares revisions without Alembic
+
     config = Config()
     script_location = os.path.dirname(os.path.abspath(migrations.__file__))
     # ConfigParser interpolation: a literal '%' in the install path must be doubled.
@@ -70,22 +75,49 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @functools.cache
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
+def _shipped() -> dict[str, str | None]:
+    """Each revision under ``migrations/versions`` and the one it follows, read from the
+    scripts' ``revision`` and ``down_revision`` lines as text: importing Alembic and the
+    scripts would cost ``status`` most of its start-up (a test compares this with Alembic)."""
+    shipped: dict[str, str | None] = {}
+    folder = Path(migrations.__file__).parent / "versions"
+    for path in sorted(folder.glob("[0-9]*.py")):
+        values: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            targets: list[ast.expr]
+            if isinstance(node, ast.AnnAssign):
+                targets, value = [node.target], node.value
+            elif isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            else:
+                continue
+            for target in targets:
+                if not isinstance(target, ast.Name) or value is None:
+                    continue
+                if target.id in ("revision", "down_revision"):
+                    values[target.id] = ast.literal_eval(value)
+        revision, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
+            raise SchemaError(f"{path.name} has no usable revision; the installation is broken")
+        shipped[revision] = down
+    return shipped
 
 
 def head_revision() -> str:
     """The newest revision this code ships."""
-    head = _script().get_current_head()
-    if head is None:  # pragma: no cover - the package always ships 0001
-        raise SchemaError("no migration scripts found; the accs-sync installation is broken")
-    return head
+    shipped = _shipped()
+    heads = sorted(set(shipped) - set(shipped.values()))
+    if len(heads) != 1:  # pragma: no cover - the package always ships one line of scripts
+        raise SchemaError(
+            f"the migration scripts have {len(heads)} heads; the accs-sync installation is broken"
+        )
+    return heads[0]
 
 
 def known_revision(revision: str) -> bool:
     """Whether this code ships ``revision``; a database at any other one was migrated by a
     newer accs-sync."""
-    return revision in {script.revision for script in _script().walk_revisions()}
+    return revision in _shipped()
 
 
 def _current_heads(conn: Connection) -> tuple[str, ...]:
@@ -162,6 +194,8 @@ def _migrate(engine: Engine, *, quiet: bool) -> None:
             return
         else:
             logger.info("upgrading database schema from revision %s to %s", current, head)
+        from alembic import command  # late: only a migration needs Alembic
+
         command.upgrade(alembic_config(conn), "head")
         conn.commit()
         logger.info("database schema is at revision %s", head)

@@ -25,6 +25,7 @@ from sync.doctor.findings import Finding, scrubbed
 from sync.doctor.local import database_findings, token_cache_finding
 from sync.doctor.remote import (
     accs_findings,
+    category,
     check_token,
     probe_resources,
     probe_stores,
@@ -32,10 +33,11 @@ from sync.doctor.remote import (
     resource_findings,
     skipped_accs,
 )
-from sync.errors import ConfigError
+from sync.errors import AccsSyncError, ConfigError, EndpointMissing, PermissionDenied
 from sync.redact import SecretFilter, redact_url
 from sync.resources import PRODUCTS, RESOURCES
 from sync.settings import Settings, load_database_settings, load_settings
+from sync.stores import resolve_store_views
 
 __all__ = ["check_settings", "run_check"]
 
@@ -97,6 +99,25 @@ def _prover(
     return prover
 
 
+def _store_views(settings: Settings, client: ProductsClient) -> tuple[list[Finding], list[str]]:
+    """SYNC_STORE_CODES=all: a ``store views`` finding with the list a run would mirror now,
+    and the store views to probe (``default`` when ACCS would not say, so the endpoint and the
+    organisation are still checked). Otherwise no finding and the configured codes."""
+    if not settings.discover_stores:
+        return [], list(settings.sync_store_codes)
+    try:
+        resolved = resolve_store_views(client.get, set)
+    except AccsSyncError as exc:
+        # A refused ACL or a missing endpoint: only the settings (or the role) can fix it.
+        refused = isinstance(exc, (PermissionDenied, EndpointMissing))
+        kind = "config" if refused else category(exc)
+        return [Finding("store views", "fail", kind, exc.message)], ["default"]
+    detail = f"SYNC_STORE_CODES=all: ACCS lists {', '.join(resolved.codes)}"
+    if resolved.inactive:
+        detail += f" (inactive, not mirrored: {', '.join(resolved.inactive)})"
+    return [Finding("store views", "ok", "config", detail)], resolved.codes
+
+
 def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Finding]:
     # A doctor answers in seconds: two attempts, short waits, no long Retry-After.
     retry = RetryPolicy(
@@ -124,22 +145,28 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
         others = [n for n in settings.sync_resources if n in RESOURCES and n != PRODUCTS.name]
         if not have_token:
             reason = "not asked: no token (see above)"
-            return found + skipped_accs(settings.sync_store_codes, reason, others)
+            listed = [Finding("store views", "skip", "config", reason)]
+            store_codes = [] if settings.discover_stores else settings.sync_store_codes
+            return (
+                found
+                + listed * settings.discover_stores
+                + skipped_accs(store_codes, reason, others)
+            )
         session.auth = BearerAuth(provider, origin=settings.api_endpoint, audit=audit)
         # The gate pauses no longer than the retry policy waits: a long Retry-After fails the
         # remaining probes at once instead of holding them in the gate.
         gate = RequestGate(max_pause=retry.max_retry_after, clock=clock)
         client = ProductsClient(session, settings.api_endpoint, retry, gate)
-        probes = probe_stores(client, settings.sync_store_codes, settings.sync_page_size)
+        listed, store_codes = _store_views(settings, client)
+        probes = probe_stores(client, store_codes, settings.sync_page_size)
         if reachable(probes):
-            resources = resource_findings(
-                probe_resources(client, others, settings.sync_store_codes[0])
-            )
+            resources = resource_findings(probe_resources(client, others, store_codes[0]))
         else:
             reason = "not asked: ACCS did not serve products (see above)"
             resources = [Finding(f"resource {name}", "skip", "config", reason) for name in others]
     return (
         found
+        + listed
         + accs_findings(
             probes,
             api_endpoint=redact_url(settings.api_endpoint),

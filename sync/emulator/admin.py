@@ -7,8 +7,9 @@ Outside any tenant path, and only on the loopback emulator, so they need no cred
     GET  /_emulator/faults         every fault that can be set, with its value
     POST /_emulator/faults         {"name": value, ...}: set those faults (all or none)
     POST /_emulator/faults/reset   back to a healthy instance
-    /_emulator/products..., /_emulator/categories..., /_emulator/source-items...:
-                                   change products, categories and stock
+    /_emulator/products..., /_emulator/categories..., /_emulator/source-items...,
+    /_emulator/stores...:
+                                   change products, categories, stock and store views
                                    (see :mod:`.admin_catalog`)
 
 They are not requests to IMS or ACCS: no latency, no faults, not counted in the stats.

@@ -15,6 +15,8 @@ attributes, for a test or a user driving an emulator in another process
     POST   /_emulator/attributes/{code}/options/{id} {"label", "store"?}: relabel an option
     DELETE /_emulator/attributes/{code}/options/{id} remove an option
     DELETE /_emulator/attributes/{code}             the attribute, and its values from products
+    POST   /_emulator/stores                        {"code", "name"?, "is_active"?}: a store view
+    DELETE /_emulator/stores/{code}                 the store view (no longer listed nor answered)
 
 Each answers what changed, as the ACCS endpoints would show it; an unknown category, SKU or
 attribute is a 404 (an unknown option a 400), a bad body a 400 (and nothing changes). They do
@@ -41,12 +43,15 @@ _SOURCE_ITEMS = re.compile(r"^/source-items(?:/(?P<source>[^/]+)/(?P<sku>[^/]+))
 _CATEGORIES = re.compile(r"^/categories(?:/(?P<id>\d+)(?P<move>/move)?)?$")
 _PRODUCTS = re.compile(r"^/products(?:/(?P<sku>[^/]+))?$")
 _ATTRIBUTES = re.compile(r"^/attributes/(?P<code>[^/]+)(?:/options/(?P<option>\d+))?$")
+_STORES = re.compile(r"^/stores(?:/(?P<code>[^/]+))?$")
 _STAMPS = ("created_at", "updated_at")
 
 
 def is_catalog_route(route: str) -> bool:
     """Whether ``route`` (the path after ``/_emulator``) is one of this module's."""
-    return any(p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS, _ATTRIBUTES))
+    return any(
+        p.match(route) for p in (_SOURCE_ITEMS, _CATEGORIES, _PRODUCTS, _ATTRIBUTES, _STORES)
+    )
 
 
 def catalog_response(method: str, route: str, body: bytes, catalog: Catalog) -> Response:
@@ -73,6 +78,15 @@ def _apply(method: str, route: str, values: dict[str, Any], catalog: Catalog) ->
     products = _PRODUCTS.match(route)
     if products is not None:
         return _product(method, products.group("sku"), values, catalog)
+    stores = _STORES.match(route)
+    if stores is not None:
+        if stores.group("code") is None:
+            _allow(method, "POST")
+            return catalog.add_store_view(**values)
+        _allow(method, "DELETE")
+        code = unquote(stores.group("code"))
+        catalog.remove_store_view(code)
+        return {"code": code, "removed": True}
     items = _SOURCE_ITEMS.match(route)
     if items is not None:
         if items.group("sku") is None:

@@ -44,6 +44,7 @@ _LISTS = {
     "source_items": re.compile(r"^/(?P<tenant>[^/]+)/V1/inventory/source-items/?$"),
     # Matched after _PRODUCTS, which reads "attributes" as a sku.
     "attributes": re.compile(r"^/(?P<tenant>[^/]+)/V1/products/attributes/?$"),
+    "store_views": re.compile(r"^/(?P<tenant>[^/]+)/V1/store/storeViews/?$"),
 }
 _RESOURCE_OF = {"list": "products", "item": "products"}  # other kinds are their resource
 _NO_STORE = "The store that was requested wasn't found. Verify the store and try again."
@@ -275,7 +276,9 @@ class EmulatorApp(ImsEndpoints):
         # Whole products (no fields filter) come as cached bytes, identical to encoding the
         # rendered dicts (see .pages); a filtered answer is rendered and encoded afresh.
         renders = self.renders if tree is None else None
-        if kind in LISTINGS:
+        if kind == "store_views":  # a plain list, no searchCriteria
+            body = encode_json(self.catalog.store_views.records())
+        elif kind in LISTINGS:
             body = self._listing(kind, params, store, seq, tree)
         elif kind == "item":
             product = self._item(unquote(match.group("sku")))

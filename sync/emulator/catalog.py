@@ -33,6 +33,7 @@ from sync.emulator.records import (
     product_from_item,
     render,
 )
+from sync.emulator.storeviews import StoreViews
 
 __all__ = ["Catalog", "ClockFn", "Snapshot"]
 
@@ -78,8 +79,8 @@ class Catalog(ResourceMutations):
         categories: CategoryTree | None = None,
     ) -> None:
         self.clock: ClockFn = clock or _system_now
-        codes = list(dict.fromkeys(["default", *stores]))
-        self._stores = tuple(codes)
+        #: Its store views (``GET /V1/store/storeViews``); a test adds or removes one.
+        self.store_views = StoreViews(stores)
         self._lock = threading.RLock()
         self._by_id: dict[int, Product] = {}
         self._by_sku: dict[str, int] = {}
@@ -144,7 +145,18 @@ class Catalog(ResourceMutations):
     @property
     def stores(self) -> tuple[str, ...]:
         """Store view codes the catalog answers for; ``default`` is always first."""
-        return self._stores
+        return self.store_views.codes()
+
+    def add_store_view(
+        self, code: str, *, name: str | None = None, is_active: bool = True
+    ) -> dict[str, Any]:
+        """A new store view (its products show their default values there); see
+        :meth:`.storeviews.StoreViews.add`."""
+        return self.store_views.add(code, name=name, is_active=is_active)
+
+    def remove_store_view(self, code: str) -> None:
+        """Delete a store view: no longer listed, and requests for it fail as in Magento."""
+        self.store_views.remove(code)
 
     @property
     def version(self) -> int:
@@ -267,8 +279,8 @@ class Catalog(ResourceMutations):
         return product
 
     def _check_store(self, store: str | None) -> None:
-        if store is not None and store not in self._stores:
-            raise ValueError(f"unknown store view {store!r}; the catalog has {self._stores}")
+        if store is not None and store not in self.stores:
+            raise ValueError(f"unknown store view {store!r}; the catalog has {self.stores}")
 
     def update(self, key: Key, *, store: str | None = None, **fields: Any) -> dict[str, Any]:
         """Change fields (see :func:`.records.apply_fields`) and set ``updated_at`` to the

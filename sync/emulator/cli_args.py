@@ -120,8 +120,10 @@ def add_arguments(emulator: argparse.ArgumentParser) -> None:
         type=_store_views,
         default=(),
         metavar="CODES",
-        help="store views besides default, e.g. fr,de (names of their own for fr, de, es); "
-        "any other store code is answered as Magento answers an unknown store",
+        help="store views besides default, e.g. fr,de (names of their own for fr, de, es), "
+        "listed by GET /V1/store/storeViews after admin (add or remove one at run time with "
+        "/_emulator/stores); any other store code is answered as Magento answers an unknown "
+        "store",
     )
     for flag, parse, default, metavar, text in _LIMITS:
         emulator.add_argument(flag, type=parse, default=default, metavar=metavar, help=text)

@@ -19,14 +19,15 @@ from typing import Any
 __all__ = ["ACCS_KINDS", "RESOURCES", "Faults", "RequestHook", "RequestRecord", "Stats"]
 
 #: Request kinds that are ACCS calls (the rest are IMS or unknown routes): a product list, one
-#: product, a category list, a source-item list, a product-attribute list.
-ACCS_KINDS = frozenset({"list", "item", "categories", "source_items", "attributes"})
+#: product, a category list, a source-item list, a product-attribute list, the store views.
+ACCS_KINDS = frozenset({"list", "item", "categories", "source_items", "attributes", "store_views"})
 #: What the ``forbidden`` fault can refuse, and the ACL resource Magento names in its answer.
 RESOURCES: dict[str, str] = {
     "products": "Magento_Catalog::products",
     "categories": "Magento_Catalog::categories",
     "source_items": "Magento_InventoryApi::source",
     "attributes": "Magento_Catalog::attributes_attributes",
+    "store_views": "Magento_Backend::store",
 }
 
 

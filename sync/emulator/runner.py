@@ -8,7 +8,6 @@ them is the point: a user pastes the ``export`` lines into the shell that runs t
 from __future__ import annotations
 
 import logging
-import re
 import shlex
 import signal
 import threading
@@ -20,6 +19,7 @@ from sync.emulator.catalog import Catalog
 from sync.emulator.faults import Faults
 from sync.emulator.pages import DEFAULT_CACHE_BYTES
 from sync.emulator.server import CannotListen, EmulatorServer
+from sync.emulator.storeviews import STORE_CODE
 
 __all__ = ["DEFAULT_PRODUCTS", "build_catalog", "parse_stores", "serve_forever"]
 
@@ -27,13 +27,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRODUCTS = 500
 #: Magento's rule for a store view code: a letter, then letters, digits or underscores.
-_STORE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
 def parse_stores(text: str) -> tuple[str, ...]:
     """``--stores fr,de``: the store views besides ``default``, in order, once each."""
     codes = tuple(dict.fromkeys(code.strip() for code in text.split(",") if code.strip()))
-    bad = [code for code in codes if not _STORE_CODE.fullmatch(code)]
+    bad = [code for code in codes if not STORE_CODE.fullmatch(code)]
     if bad:
         raise ValueError(
             f"{', '.join(map(repr, bad))}: a store view code is a letter, then letters, digits "

@@ -82,3 +82,19 @@ def test_emulator_stats_accept_status_codes_as_strings_or_numbers() -> None:
     assert stats.api_requests == 69
     assert stats.statuses == {200: 60, 429: 3, 503: 6}
     assert (stats.rate_limited, stats.server_errors, stats.max_in_flight) == (3, 6, 4)
+
+
+def test_the_startup_bench_prints_each_command_as_a_ratio_to_a_bare_python(
+    tmp_path: Path,
+) -> None:
+    script = REFERENCE.parent / "startup.py"
+    run = run_child(
+        [sys.executable, str(script), "--runs", "1"], child_env(), label="startup", cwd=tmp_path
+    ).check()
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("python -c pass: ")
+    labels = [line.split(":")[0] for line in lines[1:]]
+    assert labels == ["accs-sync --help", "accs-sync status", "accs-sync sync --help"]
+    for line in lines[1:]:
+        assert "x python -c pass" in line and "CPU-s" in line
+    assert "target < 0.3s" in lines[1] and "target < 0.5s" in lines[2]

@@ -208,6 +208,44 @@ def test_an_unknown_store_code_among_good_ones(
     assert "exit 2: the configuration needs fixing" in summary
 
 
+@pytest.fixture
+def all_stores(
+    sync_env: dict[str, str], emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorServer:
+    """The emulator, with SYNC_STORE_CODES=all."""
+    monkeypatch.setenv("SYNC_STORE_CODES", "all")
+    return emulator
+
+
+@sqlite_only
+def test_store_codes_all_checks_the_store_views_accs_lists(
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    all_stores.catalog.add_store_view("fr")
+    all_stores.catalog.add_store_view("es", is_active=False)
+    code, found, _ = check_json(capsys)
+    assert code == 0, found
+    assert found["store views"]["status"] == "ok"
+    assert found["store views"]["detail"] == (
+        "SYNC_STORE_CODES=all: ACCS lists default, fr (inactive, not mirrored: es)"
+    )
+    assert found["store default"]["status"] == found["store fr"]["status"] == "ok"
+    assert "store all" not in found and "store es" not in found
+
+
+@sqlite_only
+def test_store_codes_all_without_the_store_acl_is_configuration(
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    all_stores.faults.forbidden = {"store_views"}
+    code, found, _ = check_json(capsys)
+    assert code == 2
+    assert found["store views"]["status"] == "fail"
+    assert "Magento_Backend::store" in found["store views"]["detail"]
+    assert found["endpoint"]["status"] == "ok"  # still asked, through the default store view
+    assert "store all" not in found
+
+
 @sqlite_only
 def test_a_wrong_org_id_is_configuration(
     sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -264,6 +302,17 @@ def test_ims_down_fails_as_a_service_and_skips_acss(
     assert code == 1
     assert found["token"]["status"] == "fail" and "503" in found["token"]["detail"]
     assert found["endpoint"]["status"] == "skip" and found["database"]["status"] == "ok"
+
+
+@sqlite_only
+def test_ims_down_with_store_codes_all_skips_the_store_views(
+    all_stores: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    all_stores.faults.ims_error_5xx_next = 2
+    code, found, _ = check_json(capsys)
+    assert code == 1
+    assert found["store views"]["status"] == "skip"
+    assert not [name for name in found if name.startswith("store ") and name != "store views"]
 
 
 @sqlite_only

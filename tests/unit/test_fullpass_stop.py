@@ -15,6 +15,7 @@ from sync.api.keyset import KeysetWalk
 from sync.engine import ResourcePass
 from sync.errors import FatalApiError
 from sync.fullpass import FullPass
+from sync.observe import Observer
 from sync.passtools import PassTools, ProductTools
 from sync.ranges import RangeSet, even_ranges
 from sync.resources import SOURCE_ITEMS
@@ -59,6 +60,7 @@ def test_a_failed_pass_does_not_wait_for_a_stuck_worker_beyond_the_grace(
         now=nothing_written,
         page_size=lambda: 50,
         stop_event=threading.Event(),
+        observer=Observer(),
     )
     full = FullPass(tools, StoreStats("default", "full"), 1, ranges, workers=2)
     monkeypatch.setattr(workers, "STOP_GRACE", 0.5)

@@ -214,3 +214,35 @@ def test_other_resources_count_by_resource_not_by_store() -> None:
     # Products' counters and series are untouched; no product series for the store "*".
     assert found[key("accs_sync_pages_total", store="default")] == 0
     assert key("accs_sync_products_written_total", store="*", operation="insert") not in found
+
+
+def test_every_resource_counts_pages_and_rows_by_resource_and_store() -> None:
+    metrics = Metrics(stores=["default"])
+    found = scrape(metrics)  # products' series of a configured store view exist at zero
+    assert found[key("accs_sync_resource_pages_total", resource="products", store="default")] == 0
+    metrics.store_started("*", "full", resource="source_items")
+    metrics.page_written(
+        "*",
+        PageReport(
+            items=5, inserted=1, updated=1, unchanged=2, rejected=1, resource="source_items"
+        ),
+    )
+    metrics.page_written("*", PageReport(items=0, resource="source_items"))  # an empty last page
+    metrics.page_written("*", PageReport(deleted=3, resource="source_items", pages=0))  # a sweep
+    metrics.page_written("default", PageReport(deleted=2, pages=0))  # the id listing's tombstones
+    found = scrape(metrics)
+
+    def rows(resource: str, store: str, operation: str) -> float:
+        labels = {"resource": resource, "store": store, "operation": operation}
+        return found[key("accs_sync_resource_rows_total", **labels)]
+
+    assert found[key("accs_sync_resource_pages_total", resource="source_items", store="*")] == 2
+    assert [
+        rows("source_items", "*", op)
+        for op in ("insert", "update", "revive", "delete", "unchanged", "rejected")
+    ] == [1, 1, 0, 3, 2, 1]
+    assert rows("products", "default", "delete") == 2
+    # Tombstones are no page, in the old products series too.
+    assert found[key("accs_sync_pages_total", store="default")] == 0
+    assert found[key("accs_sync_resource_pages_total", resource="products", store="default")] == 0
+    assert found[key("accs_sync_products_written_total", store="default", operation="delete")] == 2

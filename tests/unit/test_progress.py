@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sync.observe import PageReport
+from sync.observe import PageReport, PartTotals
 from sync.progress import BarProgress, LogProgress, StoreTally, Tally, make_progress
 
 
@@ -24,14 +24,6 @@ def test_a_store_line_says_done_of_total_pages_rate_retries_and_eta() -> None:
     assert StoreTally("fr", "incremental", 0.0, done=7, pages=1).line(1.0) == (
         "store fr (incremental): 7 products, 1 pages, 7 products/s, 0 retries"
     )
-
-
-def test_a_resource_line_counts_and_rates_in_its_declared_unit() -> None:
-    # Issue 15: every rate said "products/s", source items and categories included.
-    items = StoreTally("*", "full", 0.0, done=344, pages=2, resource="source_items")
-    assert items.line(2.0) == "source_items (full): 344 items, 2 pages, 172 items/s, 0 retries"
-    categories = StoreTally("default", "full", 0.0, done=4, pages=1, resource="categories")
-    assert "4 items, 1 pages, 4 items/s" in categories.line(1.0)
 
 
 def test_eta_reads_as_minutes_and_hours() -> None:
@@ -127,3 +119,85 @@ def test_the_bar_draws_each_store_and_ends_complete() -> None:
     assert "default (full)" in text
     assert "600/600" in text
     assert "2 pages" in text and "1 retries" in text
+
+
+def test_each_resource_counts_in_its_own_unit() -> None:
+    stock = StoreTally("*", "full", 0.0, total=344, done=120, pages=2, resource="source_items")
+    assert stock.line(2.0) == (
+        "source_items (full): 120 of 344 source items (34.9%), 2 pages, 60 source items/s, "
+        "0 retries, ETA 4s"
+    )
+    cats = StoreTally("fr", "incremental", 0.0, done=7, pages=1, resource="categories")
+    assert cats.line(1.0) == (
+        "categories fr (incremental): 7 categories, 1 pages, 7 categories/s, 0 retries"
+    )
+    # A resource added later is named after itself.
+    options = StoreTally("*", "full", 0.0, done=3, pages=1, resource="attribute_options")
+    assert "3 attribute options, 1 pages, 3 attribute options/s" in options.line(1.0)
+
+
+def test_a_resource_gets_its_total_and_is_finished_by_its_own_events() -> None:
+    clock = {"t": 0.0}
+    tally = Tally(monotonic=lambda: clock["t"])
+    tally.store_started("default", "full")
+    tally.store_started("*", "full", "source_items")
+    tally.store_total("*", 344, "source_items")
+    tally.store_total("default", 750)
+    tally.page_written("*", PageReport(items=300, inserted=300, resource="source_items"))
+    tally.page_written("*", PageReport(deleted=2, resource="source_items", pages=0))  # a sweep
+    clock["t"] = 3.0
+    tally.resource_finished("source_items", "*")
+    products, stock = tally.snapshot()
+    assert (products.total, products.finished) == (750, None)
+    assert (stock.total, stock.done, stock.pages, stock.finished) == (344, 300, 1, 3.0)
+
+
+def test_a_resource_bar_is_never_full_while_its_pass_runs() -> None:
+    out = io.StringIO()
+    bar = BarProgress(stream=out)
+    bar.run_started(1, "sync")
+    bar.store_started("*", "full", "source_items")
+    bar.page_written("*", PageReport(items=300, inserted=300, resource="source_items"))
+    [task] = bar._progress.tasks
+    assert task.total is None and task.fields["eta"] == ", eta -:--:--"  # no total yet: no end
+    bar.store_total("*", 600, "source_items")
+    bar.page_written("*", PageReport(items=300, inserted=300, resource="source_items"))
+    bar.page_written("*", PageReport(items=100, inserted=100, resource="source_items"))
+    assert not task.finished  # 700 of 600 (items added meanwhile): still running
+    bar.resource_finished("source_items", "*")
+    assert task.finished and task.completed == task.total == 700
+    bar.run_finished(1, "sync", "success", 1.0)
+    text = out.getvalue()
+    assert "source items/s" in text and "products/s" not in text
+
+
+def test_the_bar_labels_its_eta() -> None:
+    clock = {"t": 0.0}
+    out = io.StringIO()
+    bar = BarProgress(stream=out)
+    bar.monotonic = lambda: clock["t"]
+    bar.run_started(1, "backfill")
+    bar.store_started("default", "full")
+    bar.store_total("default", 10_000)
+    clock["t"] = 10.0
+    bar.page_written("default", PageReport(items=1_000, inserted=1_000))
+    [task] = bar._progress.tasks
+    assert task.fields["eta"] == ", eta 0:01:30"
+    bar.run_finished(1, "backfill", "success", 1.0)
+    assert "eta 0:01:30" in out.getvalue()
+
+
+def test_part_totals_are_told_once_every_part_is_known() -> None:
+    told: list[int] = []
+    totals = PartTotals(told.append)
+    totals.add(40)
+    assert told == [40]  # one part unless told otherwise
+    totals = PartTotals(told.append)
+    totals.expect(3)
+    totals.add(100)
+    totals.add(200)
+    assert told == [40]  # a part still unknown: no total rather than a short one
+    totals.add(44)
+    assert told == [40, 344]
+    totals.add(-5)  # hostile or repeated: never told again
+    assert told == [40, 344]

@@ -38,7 +38,7 @@ def test_products_are_a_declaration_in_resources() -> None:
     ]
     assert not any(c.cleared_on_delete for c in PRODUCTS.children)  # kept when tombstoned
     assert [t.name for t in PRODUCTS.change_logs] == ["product_changes", "catalog_changes"]
-    assert (PRODUCTS.runs, PRODUCTS.unit, PRODUCTS.required) == ("products", "products", True)
+    assert (PRODUCTS.runs, PRODUCTS.required) == ("products", True)
 
 
 def test_products_declared_child_rows_are_the_ones_their_parser_reads() -> None:

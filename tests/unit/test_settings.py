@@ -47,6 +47,24 @@ def test_defaults_follow_adobes_guide(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_store_codes_from_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     set_required(monkeypatch, SYNC_STORE_CODES="default, fr ,de,fr")
     assert load_settings().sync_store_codes == ["default", "fr", "de"]
+    assert not load_settings().discover_stores
+
+
+@pytest.mark.parametrize("value", ["all", " ALL ", "all,"])
+def test_store_codes_all_asks_accs_at_each_run(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    set_required(monkeypatch, SYNC_STORE_CODES=value)
+    settings = load_settings()
+    assert settings.sync_store_codes == ["all"]
+    assert settings.discover_stores
+
+
+@pytest.mark.parametrize("value", ["all,default", "fr,all", "all,ALL,de"])
+def test_store_codes_all_stands_alone(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    set_required(monkeypatch, SYNC_STORE_CODES=value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "SYNC_STORE_CODES"
+    assert "all" in info.value.message and "alone" in info.value.message
 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
