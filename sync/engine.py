@@ -53,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -72,12 +73,14 @@ from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import Observer, PageReport
+from sync.planner import NO_WINDOW, Kind, Plan, Stored, Window, describe, full, plan, shape_of
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
+from sync.resume import CheckpointError, Resume, Walked, load, save
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted, Stamps
 
-__all__ = ["Lister", "PassContext", "ResourcePass", "ResourceStats"]
+__all__ = ["Lister", "Partition", "PassContext", "ResourcePass", "ResourceStats"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,31 @@ def watermark_key(resource: Resource) -> str:
     return f"{resource.name}:watermark"
 
 
+def checkpoint_key(resource: Resource) -> str:
+    """Where a full pass over ``resource`` keeps its checkpoint (:mod:`sync.resume`)."""
+    return f"{resource.name}:checkpoint"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One walk of a pass: confined to ``value`` of the key's first field (None: the key
+    walked as a whole), starting after ``start`` (a resumed pass: its checkpoint's)."""
+
+    value: Any
+    walk: KeysetWalk
+    start: KeyPosition = field(default_factory=KeyPosition)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Where a page was fetched (``before``) and where its walk goes next (``following``,
+    None at the end), in its partition."""
+
+    partition: Any
+    before: KeyPosition
+    following: KeyPosition | None
+
+
 class ResourcePass:
     """Mirror ``resource`` for one store view (``store_code``; ``request_store`` is the
     ``Store`` header sent, the first configured store view for a global resource)."""
@@ -145,49 +173,120 @@ class ResourcePass:
         #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
         #: the watermark once the walk is complete (see the module docstring).
         self._written_high: str | None = None
+        #: A full pass's committed position per partition (None: the key as a whole), in the
+        #: order they are checkpointed; None while no checkpoint is kept (incremental passes).
+        self._positions: dict[Any, KeyPosition] | None = None
+        #: What the checkpoint says besides positions: the pass's high water and window.
+        self._covers: tuple[str | None, Window] = (None, NO_WINDOW)
+        #: Each page tombstones what its key interval no longer holds (numeric keys).
+        self._intervals = False
 
     # -- the passes -------------------------------------------------------------------------------
 
-    def run(self, full: bool) -> None:
-        """A full pass when asked, when the resource has no incremental field or no watermark
-        yet; else an incremental pass (which turns into a full one when counts differ)."""
-        watermark = None
-        if self.resource.incremental is not None and not full:
-            key = watermark_key(self.resource)
-            raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-            watermark = self.context.stamps.stored(self._what(), raw)
-        if watermark is None:
-            self._full()
-            return
+    def run(self, kind: Kind = "sync", window: Window = NO_WINDOW) -> Plan:
+        """The pass :func:`sync.planner.plan` chooses from what is stored: a full pass (resumed
+        from a checkpoint when one is left), or an incremental one (which turns into a full
+        one when counts differ). Returns the plan (``skip``: nothing was done)."""
+        chosen = plan(shape_of(self.resource), kind, window, self._stored_state(kind))
+        if chosen.mode == "skip":
+            log.info("%s", chosen.reason)
+            return chosen
+        if chosen.discard:
+            log.warning("%s: %s", self._what(), chosen.reason)
+            self.context.db.write(
+                lambda conn: delete_state(conn, self.store_code, checkpoint_key(self.resource))
+            )
+        else:
+            log.log(
+                logging.INFO if chosen.mode == "resumed" else logging.DEBUG,
+                "%s: %s",
+                self._what(),
+                chosen.reason,
+            )
+        if chosen.mode != "incremental":
+            self._full(chosen)
+            return chosen
         self.stats.mode = "incremental"
         self._started()
         try:
-            self._incremental(watermark)
+            self._incremental(chosen.start)
         except Distrusted:
-            self._full()
-            return
+            self._full(full(shape_of(self.resource), NO_WINDOW, "the watermark is distrusted"))
+            return chosen
         if self._counts_differ():
             log.info(
                 "%s %s: ACCS's count differs from the mirror's; a full pass finds what is gone",
                 self.resource.name,
                 self.store_code,
             )
-            self._full(mode="incremental + full")
+            again = full(shape_of(self.resource), NO_WINDOW, "counts differ")
+            self._full(again, mode="incremental + full")
+        return chosen
+
+    def _stored_state(self, kind: Kind) -> Stored:
+        """What ``sync_state`` holds for this pass, judged: the checkpoint parsed (or what is
+        wrong with it), the watermark judged when an incremental pass could use it."""
+        key = checkpoint_key(self.resource)
+        raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
+        resume, problem = None, None
+        if raw is not None:
+            try:
+                resume = load(raw, self.resource.keys)
+            except CheckpointError as exc:
+                problem = str(exc)
+        watermark, unusable = None, False
+        if kind == "sync" and self.resource.incremental is not None and resume is None:
+            key = watermark_key(self.resource)
+            stored = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
+            watermark = self.context.stamps.stored(self._what(), stored)
+            unusable = stored is not None and watermark is None
+        return Stored(
+            watermark=watermark,
+            watermark_unusable=unusable,
+            checkpoint=resume,
+            checkpoint_window=None if resume is None else resume.window,
+            checkpoint_problem=problem,
+        )
 
     def _started(self) -> None:
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
 
-    def _full(self, mode: str = "full") -> None:
+    def _full(self, chosen: Plan, mode: str | None = None) -> None:
+        """A full pass as ``chosen`` says: from the beginning or from its checkpoint, over its
+        window; every page commits with the checkpoint; once complete the checkpoint goes, what
+        was not seen is swept (text keys) and the watermark set."""
+        resume: Resume | None = chosen.start if chosen.mode == "resumed" else None
+        window = chosen.window
+        if mode is None:
+            mode = "full" if not chosen.windowed else f"full {describe(window)}"
+            mode += " (resumed)" if resume is not None else ""
         self.stats.mode = mode
         self._started()
-        high_water = self._newest() if self.resource.incremental else None
-        seen: set[Key] = set()
-        partitions = self._partitions()
-        if partitions is None:
-            keyed = self._walk_pages(self._walk(()), seen)
+        groups = self._window_groups(window)
+        if resume is not None:
+            high_water = resume.high_water
+            parts = [self._partition(w.partition, groups, w.position) for w in resume.walks]
+            log.info(
+                "%s: resuming the full pass from its checkpoint (%d walks left)",
+                self._what(),
+                len(parts),
+            )
         else:
-            keyed = self._walk_partitions(partitions, seen)
-        if not keyed:
+            high_water = self._newest() if chosen.moves_watermark else None
+            values = self._partitions()
+            parts = [self._partition(value, groups) for value in values or [None]]
+        self._positions = {part.value: part.start for part in parts}
+        self._covers = (high_water, window)
+        self._intervals = chosen.tombstones == "interval"
+        seen: set[Key] | None = set() if chosen.tombstones == "sweep" else None
+        try:
+            if len(parts) == 1 and parts[0].value is None:
+                keyed = self._walk_pages(parts[0].walk, seen, start=parts[0].start)
+            else:
+                keyed = self._walk_partitions(parts, seen)
+        finally:
+            self._positions, self._intervals = None, False
+        if seen is not None and not keyed:
             log.warning(
                 "%s %s: a rejected item has no key; deletions wait for the next full pass",
                 self.resource.name,
@@ -195,12 +294,23 @@ class ResourcePass:
             )
 
         def complete(conn: Connection) -> int:
-            deleted = self._sweep(conn, seen) if keyed else 0
-            if self.resource.incremental:
+            delete_state(conn, self.store_code, checkpoint_key(self.resource))
+            deleted = self._sweep(conn, seen) if seen is not None and keyed else 0
+            if chosen.moves_watermark:
                 self._set_watermark(conn, high_water)
             return deleted
 
         self.stats.deleted += self.context.db.write(complete)
+
+    def _window_groups(self, window: Window) -> tuple[tuple[Filter, ...], ...]:
+        """``since <= field < until`` on the resource's incremental field."""
+        field = self.resource.incremental
+        bounds = ((window.get("since"), "gteq"), (window.get("until"), "lt"))
+        return tuple(
+            (Filter(field, value, condition),)
+            for value, condition in bounds
+            if value is not None and field is not None
+        )
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
@@ -242,12 +352,14 @@ class ResourcePass:
         walk: KeysetWalk,
         seen: set[Key] | None,
         first: Callable[[Page], None] | None = None,
+        start: KeyPosition | None = None,
     ) -> bool:
-        """Fetch and write every page of ``walk``, the next page fetched while one is written
-        (``first`` sees the first page before anything is written, and may raise).
+        """Fetch and write every page of ``walk`` after ``start`` (the beginning by default),
+        the next page fetched while one is written (``first`` sees the first page before
+        anything is written, and may raise).
         Returns whether every item had a key, so a sweep can trust ``seen``."""
         keyed = True
-        position: KeyPosition | None = KeyPosition()
+        position: KeyPosition | None = start or KeyPosition()
         ahead = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"accs-sync-{self.resource.name}-ahead"
         )
@@ -265,7 +377,7 @@ class ResourcePass:
                     pending = ahead.submit(
                         contextvars.copy_context().run, self._fetch, walk, following
                     )
-                keyed &= self._commit(page, seen)
+                keyed &= self._commit(page, seen, _Step(None, position, following))
                 position = following
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
@@ -273,16 +385,16 @@ class ResourcePass:
 
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
-    def _partitions(self) -> list[KeysetWalk] | None:
+    def _partitions(self) -> list[Any] | None:
         """For a key of two fields (source items: ``source_code`` + ``sku``) and
-        ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with one-item
-        requests (``first > previous``, sorted), each walking the second field within it. None
+        ``SYNC_CONCURRENCY`` > 1: the values of the first field, found with one-item requests
+        (``first > previous``, sorted), each walked on the second field within it. None
         (walk the key as a whole) otherwise, or when there are more than
         :data:`MAX_PARTITIONS` values."""
         keys = self.resource.keys
         if len(keys) != 2 or self.context.concurrency < 2:
             return None
-        first, second = keys
+        first = keys[0]
         values: list[Any] = []
         while len(values) <= MAX_PARTITIONS:
             groups = ((Filter(first.filter, str(values[-1]), "gt"),),) if values else ()
@@ -301,34 +413,47 @@ class ResourcePass:
             values.append(value)
         if len(values) > MAX_PARTITIONS:
             return None
+        return values
+
+    def _partition(
+        self,
+        value: Any,
+        groups: tuple[tuple[Filter, ...], ...] = (),
+        start: KeyPosition | None = None,
+    ) -> Partition:
+        """The walk of partition ``value`` (None: the whole key) with ``groups`` ANDed to every
+        request, from ``start``."""
+        if value is None:
+            return Partition(None, self._walk(groups), start or KeyPosition())
+        first, second = self.resource.keys
 
         def key_of(item: Any) -> Key | None:
-            value = second.read(item) if isinstance(item, dict) else None
-            return None if value is None else (value,)
+            part = second.read(item) if isinstance(item, dict) else None
+            return None if part is None else (part,)
 
-        return [
-            KeysetWalk(
-                fields=[second.filter],
-                key_of=key_of,
-                groups=((Filter(first.filter, str(value), "eq"),),),
-            )
-            for value in values
-        ]
+        walk = KeysetWalk(
+            fields=[second.filter],
+            key_of=key_of,
+            groups=((Filter(first.filter, str(value), "eq"),), *groups),
+        )
+        return Partition(value, walk, start or KeyPosition())
 
     def _probe(self, criteria: SearchCriteria) -> Page:
         """One request with fixed ``criteria`` (a one-item probe)."""
         path, store = self.resource.path, self.request_store
         return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
 
-    def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
-        """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` threads; this thread is the only
-        writer and commits each page as it comes. A worker waits for its page's commit before
-        it asks for the next one (memory stays at one page per worker). The first failure
-        stops the others after their current request; pages fetched are still written."""
-        todo: queue.SimpleQueue[KeysetWalk] = queue.SimpleQueue()
+    def _walk_partitions(self, walks: list[Partition], seen: set[Key] | None) -> bool:
+        """Walk ``walks``, each from its start, with up to ``SYNC_CONCURRENCY`` threads; this
+        thread is the only writer and commits each page as it comes. A worker waits for its
+        page's commit before it asks for the next one (memory stays at one page per worker).
+        The first failure stops the others after their current request; pages fetched are
+        still written."""
+        todo: queue.SimpleQueue[Partition] = queue.SimpleQueue()
         for walk in walks:
             todo.put(walk)
-        jobs: queue.Queue[tuple[Page, threading.Event] | BaseException | None] = queue.Queue()
+        jobs: queue.Queue[tuple[Page, _Step, threading.Event] | BaseException | None]
+        jobs = queue.Queue()
         stop = threading.Event()
         closed = threading.Event()  # the writer reads no more pages: nobody waits for it
 
@@ -336,15 +461,16 @@ class ResourcePass:
             try:
                 while not stop.is_set():
                     try:
-                        walk = todo.get_nowait()
+                        part = todo.get_nowait()
                     except queue.Empty:
                         return
-                    position: KeyPosition | None = KeyPosition()
+                    position: KeyPosition | None = part.start
                     while position is not None and not stop.is_set():
-                        page = self._fetch(walk, position)
-                        position = walk.advance(position, page)
+                        page = self._fetch(part.walk, position)
+                        following = part.walk.advance(position, page)
                         done = threading.Event()
-                        jobs.put((page, done))
+                        jobs.put((page, _Step(part.value, position, following), done))
+                        position = following
                         while not done.wait(0.5):
                             if closed.is_set():
                                 return
@@ -379,10 +505,10 @@ class ResourcePass:
                     deadline = deadline or time.monotonic() + STOP_GRACE
                     stop.set()
                 else:
-                    page, done = message
+                    page, step, done = message
                     try:
                         if error is None:
-                            keyed &= self._commit(page, seen)
+                            keyed &= self._commit(page, seen, step)
                     except Exception as exc:  # noqa: BLE001 - raised below, once workers stop
                         error = exc
                         deadline = deadline or time.monotonic() + STOP_GRACE
@@ -435,14 +561,23 @@ class ResourcePass:
 
     # -- one page ---------------------------------------------------------------------------------
 
-    def _commit(self, page: Page, seen: set[Key] | None) -> bool:
-        """Write ``page`` in a transaction of its own (retried whole, the same page, after a
-        lost connection or a deadlock). Returns whether every item had a key."""
-        return self.context.db.write(lambda conn: self._write_page(conn, page, seen))
+    def _commit(self, page: Page, seen: set[Key] | None, step: _Step) -> bool:
+        """Write ``page`` (fetched at ``step``) in a transaction of its own (retried whole, the
+        same page, after a lost connection or a deadlock). Returns whether every item had a
+        key."""
+        keyed = self.context.db.write(lambda conn: self._write_page(conn, page, seen, step))
+        if self._positions is not None:  # committed: the partition's next page starts here
+            if step.following is None:
+                self._positions.pop(step.partition, None)
+            else:
+                self._positions[step.partition] = step.following
+        return keyed
 
-    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None) -> bool:
-        """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
-        every item had a key."""
+    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None, step: _Step) -> bool:
+        """Validate ``page`` and write what changed, in ``conn``'s transaction, with what a
+        full pass keeps in it: the tombstones of the page's key interval (numeric keys) and
+        the checkpoint as it stands once the page is in. Returns whether every item had a
+        key."""
         resource, now = self.resource, self.context.now()
         limit = self.context.stamps.limit(page.server_time)
         if resource.incremental:
@@ -516,10 +651,60 @@ class ResourcePass:
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
+        if self._intervals:
+            present = {*hashed, *unhashable} if keyed else None
+            report["deleted"] = self._tombstone_interval(conn, step, present)
+        if self._positions is not None:
+            self._save_checkpoint(conn, step)
         if high is not None and self.stats.mode == "incremental":
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
+
+    def _save_checkpoint(self, conn: Connection, step: _Step) -> None:
+        """The checkpoint as it will be once the page of ``step`` is committed (its partition
+        moved on, or gone when finished), in ``conn``'s transaction."""
+        assert self._positions is not None
+        positions = dict(self._positions)
+        if step.following is None:
+            positions.pop(step.partition, None)
+        else:
+            positions[step.partition] = step.following
+        walks = [Walked(value, position) for value, position in positions.items()]
+        value = save(walks, *self._covers)
+        set_state(conn, self.store_code, checkpoint_key(self.resource), value, self.context.now())
+
+    def _tombstone_interval(self, conn: Connection, step: _Step, present: set[Key] | None) -> int:
+        """Tombstone the live rows whose key lies in the page's interval, after the key it
+        was fetched after and up to the key its walk goes on after (to the end for a last
+        page), that the page did not carry (``present``: its keys, rejected items included;
+        None when an item had no key, so nothing can be told gone). Returns how many."""
+        lower = step.before.after[0] if step.before.after is not None else None
+        upper = None
+        if step.following is not None:
+            if step.following.after is None:
+                return 0  # no key bounds the interval (not for a walk of one numeric field)
+            upper = step.following.after[0]
+        if present is None:
+            log.warning(
+                "%s: a rejected item in keys (%s, %s] has no key; deletions in that interval "
+                "wait for the next full pass",
+                self._what(),
+                "start" if lower is None else lower,
+                "end" if upper is None else upper,
+            )
+            return 0
+        table = self.resource.table
+        column = table.c[self.resource.keys[0].column]
+        query = sa.select(column).where(table.c.deleted_at.is_(None))
+        if self.resource.per_store:
+            query = query.where(table.c.store_code == self.store_code)
+        if lower is not None:
+            query = query.where(column > lower)
+        if upper is not None:
+            query = query.where(column <= upper)
+        gone = [key for key in ((row[0],) for row in conn.execute(query)) if key not in present]
+        return self._tombstone(conn, gone)
 
     def _wrote_stamp(self, stamp: str) -> None:
         """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
@@ -529,6 +714,7 @@ class ResourcePass:
     def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
         """A committed page in the run's counters and metrics (once, a retried page too)."""
         self.stats.pages += 1
+        self.stats.deleted += report.get("deleted", 0)
         self.stats.written += report["inserted"] + report["updated"] + report["revived"]
         self.stats.unchanged += report["unchanged"]
         self.stats.rejected += rejected
@@ -608,6 +794,15 @@ class ResourcePass:
     def _sweep(self, conn: Connection, seen: set[Key]) -> int:
         """Tombstone the live rows a complete pass did not see. Returns how many."""
         gone = [key for batch in self._live_keys(conn) for key in batch if key not in seen]
+        deleted = self._tombstone(conn, gone)
+        if deleted:
+            report = PageReport(deleted=deleted, resource=self.resource.name)
+            observed = functools.partial(self.context.observer.page_written, self.store_code)
+            after_commit(functools.partial(observed, report))
+        return deleted
+
+    def _tombstone(self, conn: Connection, gone: list[Key]) -> int:
+        """Tombstone the live rows of ``gone`` and log each as a ``delete``. Returns how many."""
         if not gone:
             return 0
         table, now = self.resource.table, naive_utc(self.context.now())
@@ -630,8 +825,6 @@ class ResourcePass:
             now,
             self.run_id,
         )
-        report = PageReport(deleted=len(gone), resource=self.resource.name)
-        after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 
     def _item_name(self, item: dict[str, Any]) -> str:
@@ -644,8 +837,18 @@ class ResourcePass:
 
     def _set_watermark(self, conn: Connection, high_water: str | None) -> None:
         """A complete full pass: the watermark becomes its H0, even when that lowers it (a
-        value from the future stored before must not outlive the pass); none without one."""
+        value from the future stored before must not outlive the pass); none without one, nor
+        with one that is unusable (a hostile checkpoint's)."""
         key = watermark_key(self.resource)
+        stamps = self.context.stamps
+        if high_water is not None and not stamps.usable(high_water, stamps.limit(None, quiet=True)):
+            log.warning(
+                "%s: the full pass's starting high-water mark %r is unusable; no watermark is "
+                "kept, so the next sync is a full pass",
+                self._what(),
+                high_water[:40],
+            )
+            high_water = None
         if high_water is None:
             delete_state(conn, self.store_code, key)
         else:
