@@ -583,8 +583,8 @@ class Pipeline:
         if not isinstance(value, dict):
             return "is not a JSON object"
         ranges = value.get("ranges")
-        if ranges is None:
-            ranges = [{"after": value.get("last_id", 0), "upto": None}]
+        if ranges is None and "last_id" in value:  # written before concurrent ranges
+            ranges = [{"after": value["last_id"], "upto": None}]
         if not isinstance(ranges, list) or len(ranges) > MAX_CHECKPOINT_RANGES:
             return f"has ranges that are not a list of at most {MAX_CHECKPOINT_RANGES}"
         if not all(_id_range(rng) for rng in ranges):
