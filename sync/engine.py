@@ -5,12 +5,20 @@ One pass over one resource (and store view, for per-store resources):
 
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
   each page compared with the mirror by content hash, only new, changed or revived rows written,
-  each write logged in ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
-  items included) are remembered; once the walk is complete, live rows whose key was not seen
-  are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
-  incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
-  (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
-  incremental run.
+  each write logged in ``catalog_changes``, all in the page's own transaction together with the
+  pass's checkpoint (:mod:`sync.resume`: each unfinished walk's last committed key), so a killed
+  pass resumes where its data stops; the checkpoint is deleted when the pass completes.
+  Deletions: a key of one number (categories) is tombstoned page by page, the live rows of the
+  page's key interval (after the key the page was fetched after, up to the key its walk goes on
+  after, or to the end) that the page did not carry (``deleted_at`` and a ``delete`` in the
+  change log; a rejected item counts as present). A text key (source items) is ordered by the
+  store's collation, so keys seen are remembered instead and, once a complete walk is over, live
+  rows whose key was not seen are tombstoned; a resumed walk did not see every key and leaves
+  that to the next complete pass. A resource with an incremental field sets its watermark to
+  the newest usable ``updated_at`` read *before* paging (H0, kept in the checkpoint), lowering
+  it if need be, so a change made while the pass ran is picked up by the next incremental run.
+  A windowed backfill (``--since/--until`` on the incremental field) neither tombstones nor
+  moves the watermark. Which pass runs is :func:`sync.planner.plan`'s decision.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
   watermark less the lookback, by keyset on the key; the watermark moves once, when the walk is
   complete, never page by page (see below). A deletion leaves no ``updated_at``, so the pass
@@ -39,8 +47,7 @@ filtered probe; a stored watermark that is unusable is reported and replaced by 
 A resource without an incremental field (source items) runs a full pass every time: reading is
 the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read
 one value of its first field per worker (source items: a worker per source), written by one
-writer. An interrupted pass keeps every committed page and
-starts over at the next run (passes over these resources are short, so no checkpoint is kept).
+writer; each of these partitions keeps its own position in the checkpoint.
 """
 
 from __future__ import annotations

@@ -237,8 +237,10 @@ class Pipeline:
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
-        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark) or
-        ``reconcile`` (a full content pass; its pages tombstone what is gone).
+        ``updated_at`` range, for products and categories; source items have none and are
+        skipped; a windowed pass never tombstones nor moves the watermark) or ``reconcile`` (a
+        full content pass; its pages tombstone what is gone). :func:`sync.planner.plan`
+        decides each pass.
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
