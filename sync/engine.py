@@ -203,13 +203,8 @@ class ResourcePass:
             self.context.db.write(
                 lambda conn: delete_state(conn, self.store_code, checkpoint_key(self.resource))
             )
-        else:
-            log.log(
-                logging.INFO if chosen.mode == "resumed" else logging.DEBUG,
-                "%s: %s",
-                self._what(),
-                chosen.reason,
-            )
+        elif chosen.mode != "resumed":  # a resumed pass says so when it starts
+            log.debug("%s: %s", self._what(), chosen.reason)
         if chosen.mode != "incremental":
             self._full(chosen)
             return chosen
@@ -273,11 +268,7 @@ class ResourcePass:
         if resume is not None:
             high_water = resume.high_water
             parts = [self._partition(w.partition, groups, w.position) for w in resume.walks]
-            log.info(
-                "%s: resuming the full pass from its checkpoint (%d walks left)",
-                self._what(),
-                len(parts),
-            )
+            log.info("%s: %s (%d walks left)", self._what(), chosen.reason, len(parts))
         else:
             high_water = self._newest() if chosen.moves_watermark else None
             values = self._partitions()

@@ -303,3 +303,35 @@ def test_a_hostile_checkpoint_is_reported_and_a_full_pass_runs(
         assert state(db_url, store, key) is None
     assert live_categories(db_url) == upstream_categories(emulator)
     assert statuses(db_url) == ["success", "success"]
+
+
+TODAYS = {
+    "ranges": [{"after": 300, "upto": None}],
+    "high_water": "2020-01-01 00:00:00",
+    "window": {"since": None, "until": None},
+}
+
+
+@pytest.mark.parametrize("written", [TODAYS, {"last_id": 300}], ids=["ranges", "last_id"])
+def test_a_products_checkpoint_of_the_current_release_still_resumes(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    written: dict[str, Any],
+) -> None:
+    monkeypatch.setenv("SYNC_RESOURCES", "products")
+    pages = Pages("list", int(sync_env["SYNC_PAGE_SIZE"]))
+    emulator.faults.on_request.append(pages)
+    assert run("sync") == 0
+    put_state(db_url, "default", "backfill_checkpoint", written)
+    pages.arm(None)
+    assert run("sync") == 0
+    first = pages.seen[0]
+    assert (first[f"{GT}[field]"], first[f"{GT}[conditionType]"], first[f"{GT}[value]"]) == (
+        "entity_id",
+        "gt",
+        "300",
+    )
+    assert all(page.get(f"{GT}[value]") != "0" for page in pages.seen)
+    assert state(db_url, "default", "backfill_checkpoint") is None
