@@ -6,8 +6,9 @@ One pass over one resource (and store view, for per-store resources):
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
   each page compared with the mirror by content hash, only new, changed or revived rows written,
   each write logged in ``catalog_changes``, all in the page's own transaction together with the
-  pass's checkpoint (:mod:`sync.resume`: each unfinished walk's last committed key), so a killed
-  pass resumes where its data stops; the checkpoint is deleted when the pass completes.
+  pass's checkpoint (:mod:`sync.resume`: id ranges for a key of one number, as the products'
+  full pass keeps, else each unfinished walk's last committed key), so a killed pass resumes
+  where its data stops; the checkpoint is deleted when the pass completes.
   Deletions: a key of one number (categories) is tombstoned page by page, the live rows of the
   page's key interval (after the key the page was fetched after, up to the key its walk goes on
   after, or to the end) that the page did not carry (``deleted_at`` and a ``delete`` in the
@@ -137,12 +138,15 @@ def checkpoint_key(resource: Resource) -> str:
 
 @dataclass(frozen=True)
 class Partition:
-    """One walk of a pass: confined to ``value`` of the key's first field (None: the key
-    walked as a whole), starting after ``start`` (a resumed pass: its checkpoint's)."""
+    """One walk of a pass, starting after ``start`` (a resumed pass: its checkpoint's).
+    ``value``: the value of the key's first field it is confined to (source items per source;
+    None: the key walked as a whole); for a key of one number, the end of its id range
+    (``id <= value``; None: no end) and ``lower`` its start (``id > lower``)."""
 
     value: Any
     walk: KeysetWalk
     start: KeyPosition = field(default_factory=KeyPosition)
+    lower: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,9 +184,13 @@ class ResourcePass:
         #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
         #: the watermark once the walk is complete (see the module docstring).
         self._written_high: str | None = None
-        #: A full pass's committed position per partition (None: the key as a whole), in the
+        #: A full pass's committed position per partition (:attr:`Partition.value`), in the
         #: order they are checkpointed; None while no checkpoint is kept (incremental passes).
         self._positions: dict[Any, KeyPosition] | None = None
+        #: Where each id range starts (a key of one number: :attr:`Partition.lower`).
+        self._lower: dict[Any, int] = {}
+        #: A key of one number: checkpoints are id ranges, pages tombstone their interval.
+        self._numeric = shape_of(resource).numeric_key
         #: What the checkpoint says besides positions: the pass's high water and window.
         self._covers: tuple[str | None, Window] = (None, NO_WINDOW)
         #: Each page tombstones what its key interval no longer holds (numeric keys).
@@ -267,19 +275,23 @@ class ResourcePass:
         groups = self._window_groups(window)
         if resume is not None:
             high_water = resume.high_water
-            parts = [self._partition(w.partition, groups, w.position) for w in resume.walks]
+            parts = [
+                self._partition(w.partition, groups, w.position, w.lower) for w in resume.walks
+            ]
             log.info("%s: %s (%d walks left)", self._what(), chosen.reason, len(parts))
         else:
             high_water = self._newest() if chosen.moves_watermark else None
             values = self._partitions()
             parts = [self._partition(value, groups) for value in values or [None]]
         self._positions = {part.value: part.start for part in parts}
+        self._lower = {part.value: part.lower for part in parts}
         self._covers = (high_water, window)
         self._intervals = chosen.tombstones == "interval"
         seen: set[Key] | None = set() if chosen.tombstones == "sweep" else None
         try:
-            if len(parts) == 1 and parts[0].value is None:
-                keyed = self._walk_pages(parts[0].walk, seen, start=parts[0].start)
+            if len(parts) == 1:
+                only = parts[0]
+                keyed = self._walk_pages(only.walk, seen, start=only.start, unit=only.value)
             else:
                 keyed = self._walk_partitions(parts, seen)
         finally:
@@ -351,10 +363,11 @@ class ResourcePass:
         seen: set[Key] | None,
         first: Callable[[Page], None] | None = None,
         start: KeyPosition | None = None,
+        unit: Any = None,
     ) -> bool:
         """Fetch and write every page of ``walk`` after ``start`` (the beginning by default),
         the next page fetched while one is written (``first`` sees the first page before
-        anything is written, and may raise).
+        anything is written, and may raise); ``unit``: the walk's :attr:`Partition.value`.
         Returns whether every item had a key, so a sweep can trust ``seen``."""
         keyed = True
         position: KeyPosition | None = start or KeyPosition()
@@ -375,7 +388,7 @@ class ResourcePass:
                     pending = ahead.submit(
                         contextvars.copy_context().run, self._fetch, walk, following
                     )
-                keyed &= self._commit(page, seen, _Step(None, position, following))
+                keyed &= self._commit(page, seen, _Step(unit, position, following))
                 position = following
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
@@ -418,11 +431,17 @@ class ResourcePass:
         value: Any,
         groups: tuple[tuple[Filter, ...], ...] = (),
         start: KeyPosition | None = None,
+        lower: int = 0,
     ) -> Partition:
-        """The walk of partition ``value`` (None: the whole key) with ``groups`` ANDed to every
-        request, from ``start``."""
+        """The walk of partition ``value`` (:attr:`Partition.value`) with ``groups`` ANDed to
+        every request, from ``start``."""
+        start = start or KeyPosition()
+        if self._numeric:
+            key = self.resource.keys[0]
+            bound = () if value is None else ((Filter(key.filter, str(value), "lteq"),),)
+            return Partition(value, self._walk((*groups, *bound)), start, lower)
         if value is None:
-            return Partition(None, self._walk(groups), start or KeyPosition())
+            return Partition(None, self._walk(groups), start)
         first, second = self.resource.keys
 
         def key_of(item: Any) -> Key | None:
@@ -434,7 +453,7 @@ class ResourcePass:
             key_of=key_of,
             groups=((Filter(first.filter, str(value), "eq"),), *groups),
         )
-        return Partition(value, walk, start or KeyPosition())
+        return Partition(value, walk, start)
 
     def _probe(self, criteria: SearchCriteria) -> Page:
         """One request with fixed ``criteria`` (a one-item probe)."""
@@ -668,17 +687,20 @@ class ResourcePass:
             positions.pop(step.partition, None)
         else:
             positions[step.partition] = step.following
-        walks = [Walked(value, position) for value, position in positions.items()]
-        value = save(walks, *self._covers)
+        walks = [Walked(key, at, self._lower.get(key, 0)) for key, at in positions.items()]
+        value = save(walks, *self._covers, ranges=self._numeric)
         set_state(conn, self.store_code, checkpoint_key(self.resource), value, self.context.now())
 
     def _tombstone_interval(self, conn: Connection, step: _Step, present: set[Key] | None) -> int:
         """Tombstone the live rows whose key lies in the page's interval, after the key it
-        was fetched after and up to the key its walk goes on after (to the end for a last
-        page), that the page did not carry (``present``: its keys, rejected items included;
-        None when an item had no key, so nothing can be told gone). Returns how many."""
+        was fetched after (its id range's start for a first page) and up to the key its walk
+        goes on after (its range's end, or the end, for a last page), that the page did not
+        carry (``present``: its keys, rejected items included; None when an item had no key,
+        so nothing can be told gone). Returns how many."""
         lower = step.before.after[0] if step.before.after is not None else None
-        upper = None
+        if lower is None:
+            lower = self._lower.get(step.partition) or None
+        upper = step.partition  # the range's end
         if step.following is not None:
             if step.following.after is None:
                 return 0  # no key bounds the interval (not for a walk of one numeric field)

@@ -104,6 +104,7 @@ from sync.planner import describe as describe_window
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, Resource
+from sync.resume import ranges_problem
 from sync.stats import ResourceStats, RunStats, StoreStats
 from sync.watermark import Distrusted, Stamps
 
@@ -115,8 +116,6 @@ T = TypeVar("T")
 RunKind = Literal["sync", "backfill", "reconcile"]
 #: Products as the pass planner sees them: incremental on updated_at, keyed by entity id.
 PRODUCT_SHAPE = Shape(PRODUCTS, incremental=True, numeric_key=True)
-#: A checkpoint with more id ranges than this is not one accs-sync wrote (a few per worker).
-MAX_CHECKPOINT_RANGES = 10_000
 
 
 class Catalog(Protocol):
@@ -587,10 +586,9 @@ class Pipeline:
         ranges = value.get("ranges")
         if ranges is None and "last_id" in value:  # written before concurrent ranges
             ranges = [{"after": value["last_id"], "upto": None}]
-        if not isinstance(ranges, list) or len(ranges) > MAX_CHECKPOINT_RANGES:
-            return f"has ranges that are not a list of at most {MAX_CHECKPOINT_RANGES}"
-        if not all(_id_range(rng) for rng in ranges):
-            return "has an id range that is not two whole numbers 0 <= after < upto"
+        problem = ranges_problem(ranges)
+        if problem is not None:
+            return problem
         high_water = value.get("high_water")
         if high_water is not None and not isinstance(high_water, str):
             return "has a high_water that is not text"
@@ -908,22 +906,6 @@ class Pipeline:
     def now(self) -> Any:
         """Naive UTC now, from the pipeline's clock (what every stored timestamp uses)."""
         return self.clock.now().replace(tzinfo=None)
-
-
-def _whole(value: Any) -> bool:
-    """A whole number of JSON (not a boolean), within what an id column holds."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
-
-
-def _id_range(value: Any) -> bool:
-    """A checkpoint's id range: ``{"after": whole >= 0, "upto": null | whole > after}``."""
-    if not isinstance(value, dict):
-        return False
-    after: Any = value.get("after")
-    upto: Any = value.get("upto")
-    if not _whole(after) or after < 0:
-        return False
-    return upto is None or (_whole(upto) and upto > after)
 
 
 def _product_name(item: dict[str, Any]) -> str:

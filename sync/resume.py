@@ -3,19 +3,26 @@ committed data stops, so a killed full pass resumes there instead of starting ov
 
 Stored in ``sync_state`` under ``<resource>:checkpoint`` (per store view; ``*`` for a resource
 that is the same in every store view), written in each page's own transaction by
-:mod:`sync.engine`, deleted when the pass completes::
+:mod:`sync.engine`, deleted when the pass completes. A key of one number (categories) keeps the
+products' shape (:data:`sync.db.state.BACKFILL_CHECKPOINT`), id ranges ``after < id <= upto``
+still to be read, so one model serves every numeric key::
 
-    {"walks": [{"partition": null, "after": [41], "phase": "next"}, ...],
+    {"ranges": [{"after": 41, "upto": null}, ...],
      "high_water": "YYYY-MM-DD HH:MM:SS" | null,
      "window": {"since": "YYYY-MM-DD HH:MM:SS" | null, "until": ... | null}}
 
-``walks`` are the walks not finished yet, each as it stands once its last committed page is
-in: ``partition`` is the value of the key's first field the walk is confined to (source items
-walked per source) or null (the key walked as a whole); ``after`` is the last key committed
-(the fields the walk pages on: the whole key, or the second field within a partition; null:
-nothing committed yet) and ``phase`` the keyset phase (:class:`~sync.api.keyset.KeyPosition`).
-``high_water`` is the watermark the pass sets once complete, ``window`` a backfill's
-``--since/--until``.
+Any other key (source items: ``source_code`` + ``sku``, text the mirror cannot order as ACCS
+does) keeps keyset positions instead::
+
+    {"walks": [{"partition": "default" | null, "after": ["24-MB01"] | null, "phase": "next"}],
+     "high_water": null, "window": {...}}
+
+``walks`` are the walks not finished yet: ``partition`` is the value of the key's first field
+the walk is confined to (source items read per source) or null (the key walked as a whole);
+``after`` is the last key committed (the fields the walk pages on: the second field within a
+partition, else the whole key, ``[source, null]`` once a source is done; null: nothing yet) and
+``phase`` the keyset phase (:class:`~sync.api.keyset.KeyPosition`). ``high_water`` is the
+watermark the pass sets once complete, ``window`` a backfill's ``--since/--until``.
 
 The value is read back as hostile (edited by hand, or by another program): :func:`load`
 accepts exactly what :func:`save` writes, and raises :class:`CheckpointError` with a one-line
@@ -32,10 +39,21 @@ from sync.api.keyset import KeyPosition
 from sync.resources import KeyField
 from sync.watermark import accs_time
 
-__all__ = ["MAX_WALKS", "CheckpointError", "Resume", "Walked", "load", "save"]
+__all__ = [
+    "MAX_RANGES",
+    "MAX_WALKS",
+    "CheckpointError",
+    "Resume",
+    "Walked",
+    "load",
+    "ranges_problem",
+    "save",
+]
 
 #: The most walks a checkpoint holds (one per partition; :data:`sync.engine.MAX_PARTITIONS`).
 MAX_WALKS = 64
+#: The most id ranges a checkpoint holds (a few per worker are written; more is not ours).
+MAX_RANGES = 10_000
 _STAMP_MAX = 64  # characters of a high water mark (a usable one has 19)
 
 
@@ -45,11 +63,13 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class Walked:
-    """One unfinished walk: its partition (the key's first field, or None) and the position
-    after its last committed page."""
+    """One unfinished walk and the position after its last committed page. ``partition``:
+    the key's first field it is confined to, or None (the whole key); for an id range, its
+    end (``upto``, None: no end), and ``lower`` its start (exclusive)."""
 
     partition: int | str | None
     position: KeyPosition
+    lower: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,21 +82,37 @@ class Resume:
 
 
 def save(
-    walks: Iterable[Walked], high_water: str | None, window: Mapping[str, str | None]
+    walks: Iterable[Walked],
+    high_water: str | None,
+    window: Mapping[str, str | None],
+    *,
+    ranges: bool = False,
 ) -> dict[str, Any]:
-    """The checkpoint's JSON value."""
-    return {
-        "walks": [
-            {
-                "partition": walked.partition,
-                "after": None if walked.position.after is None else list(walked.position.after),
-                "phase": walked.position.phase,
-            }
-            for walked in walks
-        ],
-        "high_water": high_water,
-        "window": {"since": window.get("since"), "until": window.get("until")},
-    }
+    """The checkpoint's JSON value: id ranges (``ranges``: a key of one number) or walks."""
+    value: dict[str, Any]
+    if ranges:
+        value = {
+            "ranges": [
+                {
+                    "after": w.lower if w.position.after is None else w.position.after[0],
+                    "upto": w.partition,
+                }
+                for w in walks
+            ]
+        }
+    else:
+        value = {
+            "walks": [
+                {
+                    "partition": w.partition,
+                    "after": None if w.position.after is None else list(w.position.after),
+                    "phase": w.position.phase,
+                }
+                for w in walks
+            ]
+        }
+    window_value = {"since": window.get("since"), "until": window.get("until")}
+    return {**value, "high_water": high_water, "window": window_value}
 
 
 def load(value: Any, keys: tuple[KeyField, ...]) -> Resume:
@@ -84,7 +120,44 @@ def load(value: Any, keys: tuple[KeyField, ...]) -> Resume:
     :class:`CheckpointError` for anything :func:`save` would not have written."""
     if not isinstance(value, dict):
         raise CheckpointError("is not a JSON object")
-    raw = value.get("walks")
+    if len(keys) == 1 and keys[0].numeric:
+        walks = _ranges(value.get("ranges"))
+    else:
+        walks = _walks(value.get("walks"), keys)
+    high_water = value.get("high_water")
+    if high_water is not None and (not isinstance(high_water, str) or len(high_water) > _STAMP_MAX):
+        raise CheckpointError("has a high_water that is not a short text")
+    return Resume(walks, high_water, _window(value.get("window", {})))
+
+
+def ranges_problem(ranges: Any) -> str | None:
+    """What is wrong with a checkpoint's id ranges (None: nothing): a list of at most
+    :data:`MAX_RANGES` ``{"after": whole >= 0, "upto": null | whole > after}``."""
+    if not isinstance(ranges, list) or len(ranges) > MAX_RANGES:
+        return f"has ranges that are not a list of at most {MAX_RANGES}"
+    if not all(_id_range(rng) for rng in ranges):
+        return "has an id range that is not two whole numbers 0 <= after < upto"
+    return None
+
+
+def _ranges(raw: Any) -> tuple[Walked, ...]:
+    problem = ranges_problem(raw)
+    if problem is not None:
+        raise CheckpointError(problem)
+    uptos = [rng["upto"] for rng in raw]
+    if len(set(uptos)) != len(uptos):
+        raise CheckpointError("has two id ranges with the same end")
+    return tuple(
+        Walked(
+            rng["upto"],
+            KeyPosition((rng["after"],), "next") if rng["after"] else KeyPosition(),
+            lower=rng["after"],
+        )
+        for rng in raw
+    )
+
+
+def _walks(raw: Any, keys: tuple[KeyField, ...]) -> tuple[Walked, ...]:
     if not isinstance(raw, list):
         raise CheckpointError("has walks that are not a list")
     if len(raw) > MAX_WALKS:
@@ -92,11 +165,8 @@ def load(value: Any, keys: tuple[KeyField, ...]) -> Resume:
     walks = tuple(_walk(item, keys) for item in raw)
     partitions = [walked.partition for walked in walks]
     if len(set(partitions)) != len(partitions) or (None in partitions and len(partitions) > 1):
-        raise CheckpointError("names the same partition twice")
-    high_water = value.get("high_water")
-    if high_water is not None and (not isinstance(high_water, str) or len(high_water) > _STAMP_MAX):
-        raise CheckpointError("has a high_water that is not a short text")
-    return Resume(walks, high_water, _window(value.get("window", {})))
+        raise CheckpointError("names the same partition twice, or the whole key beside one")
+    return walks
 
 
 def _walk(item: Any, keys: tuple[KeyField, ...]) -> Walked:
@@ -130,6 +200,22 @@ def _walk(item: Any, keys: tuple[KeyField, ...]) -> Walked:
         elif not _valid(field, part):
             raise CheckpointError(f"has an after whose {field.item} is not a usable key value")
     return Walked(partition, KeyPosition(tuple(after), phase))
+
+
+def _whole(value: Any) -> bool:
+    """A whole number of JSON (not a boolean), within what an id column holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+
+
+def _id_range(value: Any) -> bool:
+    """A checkpoint's id range: ``{"after": whole >= 0, "upto": null | whole > after}``."""
+    if not isinstance(value, dict):
+        return False
+    after: Any = value.get("after")
+    upto: Any = value.get("upto")
+    if not _whole(after) or after < 0:
+        return False
+    return upto is None or (_whole(upto) and upto > after)
 
 
 def _valid(field: KeyField, value: Any) -> bool:

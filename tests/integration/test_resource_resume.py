@@ -139,7 +139,7 @@ def test_an_interrupted_categories_pass_resumes_from_its_checkpoint(
     category_pages.arm(3)
     assert run("sync") == 1
     checkpoint = state(db_url, "default", "categories:checkpoint")
-    assert checkpoint["walks"] == [{"partition": None, "after": [15], "phase": "next"}]
+    assert checkpoint["ranges"] == [{"after": 15, "upto": None}]  # the products' shape
     assert checkpoint["window"] == {"since": None, "until": None}
     assert isinstance(checkpoint["high_water"], str)
     assert sorted(live_categories(db_url)) == list(range(1, 16))
@@ -335,3 +335,42 @@ def test_a_products_checkpoint_of_the_current_release_still_resumes(
     )
     assert all(page.get(f"{GT}[value]") != "0" for page in pages.seen)
     assert state(db_url, "default", "backfill_checkpoint") is None
+
+
+def test_a_categories_checkpoint_of_several_id_ranges_resumes_each_within_its_bounds(
+    category_pages: Pages, emulator: EmulatorServer, db_url: str
+) -> None:
+    """The products' checkpoint shape: ranges ``after < id <= upto``, as concurrent id ranges
+    leave it. Each range is read, and tombstoned, within its bounds only."""
+    assert run("sync") == 0
+    inside, between, last = (
+        emulator.catalog.delete_category(14),
+        emulator.catalog.delete_category(25),
+        emulator.catalog.delete_category(40),
+    )
+    emulator.catalog.update_category(27, name="Renamed between the ranges")
+    ranges = [{"after": 10, "upto": 20}, {"after": 30, "upto": None}]
+    put_state(
+        db_url,
+        "default",
+        "categories:checkpoint",
+        {"ranges": ranges, "high_water": None, "window": {"since": None, "until": None}},
+    )
+    category_pages.arm(None)
+    assert run("sync") == 0
+    asked = {
+        (page.get(f"{GT}[value]"), page.get("searchCriteria[filterGroups][1][filters][0][value]"))
+        for page in category_pages.seen
+    }
+    # id <= 20 and id > 10, then id > 30: nothing else
+    assert ("20", "10") in asked and ("30", None) in asked
+    assert all(int(a) >= 30 if b is None else a == "20" and 10 <= int(b) < 20 for a, b in asked)
+    assert deletes(db_url, "categories") == sorted(str(cid) for cid in inside + last)
+    mirrored = live_categories(db_url)
+    assert all(cid in mirrored for cid in between)  # not in a range the checkpoint left
+    assert mirrored[27] != "Renamed between the ranges"
+    assert state(db_url, "default", "categories:checkpoint") is None
+    # No usable high water in the checkpoint: no watermark, so the next sync is a full pass.
+    assert state(db_url, "default", "categories:watermark") is None
+    assert run("sync") == 0
+    assert live_categories(db_url) == upstream_categories(emulator)

@@ -15,19 +15,30 @@ from sync.resume import CheckpointError, Resume, Walked, load, save
 WINDOW = {"since": "2026-01-01 00:00:00", "until": None}
 
 
-def test_a_categories_checkpoint_reads_back() -> None:
+def test_a_categories_checkpoint_is_id_ranges_as_the_products_one() -> None:
     resume = Resume(
-        walks=(Walked(None, KeyPosition((41,), "next")),),
+        walks=(
+            Walked(100, KeyPosition((41,), "next"), lower=0),
+            Walked(None, KeyPosition(), lower=100),
+        ),
         high_water="2026-03-01 10:00:00",
         window=WINDOW,
     )
-    value = save(resume.walks, resume.high_water, resume.window)
+    value = save(resume.walks, resume.high_water, resume.window, ranges=True)
     assert value == {
-        "walks": [{"partition": None, "after": [41], "phase": "next"}],
+        "ranges": [{"after": 41, "upto": 100}, {"after": 100, "upto": None}],
         "high_water": "2026-03-01 10:00:00",
         "window": WINDOW,
     }
-    assert load(value, CATEGORIES.keys) == resume
+    read = load(value, CATEGORIES.keys)
+    assert save(read.walks, read.high_water, read.window, ranges=True) == value
+    assert [w.position.after for w in read.walks] == [(41,), (100,)]  # ids after are asked
+    # What a products checkpoint of today's release looks like reads as well.
+    products = {"ranges": [{"after": 0, "upto": None}], "high_water": None, "window": None}
+    with pytest.raises(CheckpointError, match="window"):
+        load(products, CATEGORIES.keys)
+    [walk] = load({**products, "window": {}}, CATEGORIES.keys).walks
+    assert walk == Walked(None, KeyPosition(), lower=0)
 
 
 def test_source_item_walks_read_back_per_source_and_whole() -> None:
@@ -44,38 +55,32 @@ def test_source_item_walks_read_back_per_source_and_whole() -> None:
 
 
 def test_a_complete_pass_leaves_no_walks() -> None:
-    assert load(save((), None, {}), CATEGORIES.keys).walks == ()
+    assert load(save((), None, {}, ranges=True), CATEGORIES.keys).walks == ()
+    assert load(save((), None, {}), SOURCE_ITEMS.keys).walks == ()
 
 
 def good() -> dict[str, Any]:
-    return {"walks": [{"partition": None, "after": [41], "phase": "next"}], "high_water": None}
+    return {"ranges": [{"after": 41, "upto": None}], "high_water": None}
 
 
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
         (lambda v: "a string", "is not a JSON object"),
-        (lambda v: {**v, "walks": "all"}, "walks"),
-        (lambda v: {**v, "walks": [{"after": [1]}] * 100}, "more than"),
-        (lambda v: {**v, "walks": [7]}, "walk"),
-        (lambda v: {**v, "walks": [{"partition": None, "after": [-3], "phase": "next"}]}, "after"),
-        (lambda v: {**v, "walks": [{"partition": None, "after": [0], "phase": "next"}]}, "after"),
+        (lambda v: {**v, "ranges": "all"}, "ranges"),
+        (lambda v: {"walks": [{"partition": None, "after": [41], "phase": "next"}]}, "ranges"),
+        (lambda v: {**v, "ranges": [{"after": 1, "upto": None}] * 10_001}, "at most"),
+        (lambda v: {**v, "ranges": [7]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": -3, "upto": None}]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": 2**70, "upto": None}]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": "7", "upto": None}]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": True, "upto": None}]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": 9, "upto": 9}]}, "id range"),
+        (lambda v: {**v, "ranges": [{"after": 9, "upto": 1.5}]}, "id range"),
         (
-            lambda v: {**v, "walks": [{"partition": None, "after": [2**70], "phase": "next"}]},
-            "after",
+            lambda v: {**v, "ranges": [{"after": 1, "upto": None}, {"after": 5, "upto": None}]},
+            "same end",
         ),
-        (lambda v: {**v, "walks": [{"partition": None, "after": ["7"], "phase": "next"}]}, "after"),
-        (
-            lambda v: {**v, "walks": [{"partition": None, "after": [True], "phase": "next"}]},
-            "after",
-        ),
-        (
-            lambda v: {**v, "walks": [{"partition": None, "after": [1, 2], "phase": "next"}]},
-            "after",
-        ),
-        (lambda v: {**v, "walks": [{"partition": None, "after": [1], "phase": "same"}]}, "phase"),
-        (lambda v: {**v, "walks": [{"partition": None, "after": [1], "phase": 3}]}, "phase"),
-        (lambda v: {**v, "walks": [{"partition": 5, "after": [1], "phase": "next"}]}, "partition"),
         (lambda v: {**v, "high_water": 12}, "high_water"),
         (lambda v: {**v, "high_water": "x" * 10_000}, "high_water"),
         (lambda v: {**v, "window": {"since": "yesterday"}}, "window"),
