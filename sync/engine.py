@@ -303,9 +303,14 @@ class ResourcePass:
                 self.store_code,
             )
 
+        # A resumed pass saw only the walks it read from their start: the whole key (None),
+        # or these values of its first field.
+        whole = {part.value for part in parts if part.start.after is None}
+        swept = None if resume is None or None in whole else whole
+
         def complete(conn: Connection) -> int:
             delete_state(conn, self.store_code, checkpoint_key(self.resource))
-            deleted = self._sweep(conn, seen) if seen is not None and keyed else 0
+            deleted = self._sweep(conn, seen, swept) if seen is not None and keyed else 0
             if chosen.moves_watermark:
                 self._set_watermark(conn, high_water)
             return deleted
@@ -811,9 +816,16 @@ class ResourcePass:
             yield batch
             last = batch[-1]
 
-    def _sweep(self, conn: Connection, seen: set[Key]) -> int:
-        """Tombstone the live rows a complete pass did not see. Returns how many."""
-        gone = [key for batch in self._live_keys(conn) for key in batch if key not in seen]
+    def _sweep(self, conn: Connection, seen: set[Key], only: set[Any] | None = None) -> int:
+        """Tombstone the live rows a complete pass did not see (``only``: those whose key's
+        first field is one of these, the partitions a resumed pass read whole). Returns how
+        many."""
+        gone = [
+            key
+            for batch in self._live_keys(conn)
+            for key in batch
+            if key not in seen and (only is None or key[0] in only)
+        ]
         deleted = self._tombstone(conn, gone)
         if deleted:
             report = PageReport(deleted=deleted, resource=self.resource.name)

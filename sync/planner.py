@@ -18,7 +18,8 @@ a table (``tests/unit/test_planner.py``):
   interval no longer holds (a resumed pass too: intervals do not depend on what came before).
   Text keys are ordered by the store's collation, which the mirror cannot compare, so their
   pass sweeps what it did not see once complete; a resumed pass did not see the pages before
-  the interruption, so it sweeps nothing (the next complete pass does). A windowed pass sees
+  the interruption, so it sweeps only the walks (sources) it read from their start, which the
+  engine knows (the next complete pass sweeps the rest). A windowed pass sees
   part of each interval and never tombstones; an incremental pass finds deletions by count.
 * The watermark moves only with a pass over everything (never a windowed one), and only for a
   resource that has an incremental field.
@@ -196,8 +197,10 @@ def _resumed(shape: Shape, window: Window, positions: Any) -> Plan:
     reason = f"resuming the unfinished pass over {describe(window)} from its checkpoint"
     if tombstones == "sweep":
         # The keys of the pages before the interruption were never seen by this process.
-        tombstones = "none"
-        reason += "; it did not see every key, so the next complete pass finds deletions"
+        reason += (
+            "; it sweeps only the walks it reads from their start, the next complete pass "
+            "finds the other deletions"
+        )
     return Plan(
         mode="resumed",
         window=window,

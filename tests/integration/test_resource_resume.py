@@ -254,12 +254,49 @@ def test_an_interrupted_source_items_pass_resumes_and_sweeps_only_when_complete(
     assert run("sync") == 0
     assert len(pages.seen) < total // STOCK_PAGE  # it did not start over
     assert state(db_url, "*", "source_items:checkpoint") is None
-    # A resumed pass did not see the keys read before the interruption: it sweeps nothing.
+    # A resumed pass did not see the keys read before the interruption: it does not sweep
+    # them (it may sweep a source it read from its start, which this one is not).
     assert live_stock(db_url) == upstream_stock(emulator) | {gone_behind}
     assert run("sync") == 0  # a complete pass sweeps
     assert live_stock(db_url) == upstream_stock(emulator)
     assert deletes(db_url, "source_items") == [f"{gone_behind[0]}/{gone_behind[1]}"]
     assert statuses(db_url) == ["failed", "success", "success"]
+
+
+def test_a_resumed_source_items_pass_sweeps_the_sources_it_read_from_their_start(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed before a source was begun: the resumed pass reads that source whole, so what it
+    did not see there is gone; the source it resumed in the middle waits for a complete pass."""
+    monkeypatch.setenv("SYNC_RESOURCES", "source_items")
+    monkeypatch.setenv("SYNC_PAGE_SIZE", str(STOCK_PAGE))
+    assert run("sync") == 0
+    stock = sorted(live_stock(db_url))
+    default = [key for key in stock if key[0] == "default"]
+    eu = [key for key in stock if key[0] == "eu_warehouse"]
+    for source, sku in (default[-1], eu[0]):
+        emulator.catalog.remove_source_item(sku, source)
+    put_state(
+        db_url,
+        "*",
+        "source_items:checkpoint",
+        {
+            "walks": [
+                {"partition": "default", "after": [default[len(default) // 2][1]], "phase": "next"},
+                {"partition": "eu_warehouse", "after": None, "phase": "next"},
+            ],
+            "high_water": None,
+            "window": {"since": None, "until": None},
+        },
+    )
+    assert run("sync") == 0
+    assert deletes(db_url, "source_items") == [f"{eu[0][0]}/{eu[0][1]}"]
+    assert default[-1] in live_stock(db_url)  # in the source resumed midway: not swept
+    assert run("sync") == 0
+    assert live_stock(db_url) == upstream_stock(emulator)
 
 
 HOSTILE: list[Any] = [

@@ -62,7 +62,8 @@ def expected(
             "mode": "resumed",
             "window": resumed_window,
             "start": POSITIONS,
-            "tombstones": ("interval" if shape.numeric_key else "none") if wide else "none",
+            # text keys: the walks it reads from their start are swept (the engine knows which)
+            "tombstones": ("interval" if shape.numeric_key else "sweep") if wide else "none",
             "moves_watermark": shape.incremental and wide,
             "discard": False,
         }
