@@ -15,9 +15,10 @@ One pass over one resource (and store view, for per-store resources):
   change log; a rejected item counts as present). A text key (source items) is ordered by the
   store's collation, so keys seen are remembered instead and, once a complete walk is over, live
   rows whose key was not seen are tombstoned; a resumed pass did not see the keys committed
-  before it, so it sweeps only the walks it read from their start (a source not begun). A resource with an incremental field sets its watermark to
-  the newest usable ``updated_at`` read *before* paging (H0, kept in the checkpoint), lowering
-  it if need be, so a change made while the pass ran is picked up by the next incremental run.
+  before it, so it sweeps only the walks it read from their start (a source not begun). A
+  resource with an incremental field sets its watermark to the newest usable ``updated_at``
+  read *before* paging (H0, kept in the checkpoint), lowering it if need be, so a change made
+  while the pass ran is picked up by the next incremental run.
   A windowed backfill (``--since/--until`` on the incremental field) neither tombstones nor
   moves the watermark. Which pass runs is :func:`sync.planner.plan`'s decision.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
