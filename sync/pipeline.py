@@ -487,8 +487,9 @@ class Pipeline:
             checkpoint_problem=problem,
         )
         chosen = plan(PRODUCT_SHAPE, kind, window.to_json(), stored)
-        if chosen.discard:
+        if chosen.discard:  # reported once: the next run does not find it again
             log.warning("store %s: %s", code, chosen.reason)
+            self.db.write(lambda conn: delete_state(conn, code, CHECKPOINT))
         else:
             log.debug("store %s: %s", code, chosen.reason)
         run_pass: Callable[[], None]

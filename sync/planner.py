@@ -157,10 +157,7 @@ def plan(shape: Shape, kind: Kind, window: Window, stored: Stored) -> Plan:
     discard = False
     if stored.checkpoint_problem is not None:
         discard = True
-        notes.append(
-            f"the stored checkpoint {stored.checkpoint_problem}; it is discarded and the pass "
-            "starts from the beginning"
-        )
+        notes.append(f"the stored checkpoint {stored.checkpoint_problem}; it is discarded")
     elif stored.checkpoint is not None:
         covers = stored.checkpoint_window or NO_WINDOW
         if kind == "sync" or dict(covers) == dict(window):

@@ -411,3 +411,23 @@ def test_a_categories_checkpoint_of_several_id_ranges_resumes_each_within_its_bo
     assert state(db_url, "default", "categories:watermark") is None
     assert run("sync") == 0
     assert live_categories(db_url) == upstream_categories(emulator)
+
+
+def test_a_hostile_checkpoint_is_reported_once_even_when_the_pass_is_incremental(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SYNC_RESOURCES", "products,categories")
+    assert run("sync") == 0
+    put_state(db_url, "default", "backfill_checkpoint", {"ranges": [{"after": -1}]})
+    put_state(db_url, "default", "categories:checkpoint", {"ranges": "everything"})
+    with caplog.at_level(logging.WARNING):
+        assert run("sync") == 0  # incremental: the watermarks are usable
+        assert run("sync") == 0
+    reports = [r.getMessage() for r in caplog.records if "stored checkpoint" in r.getMessage()]
+    assert len(reports) == 2, reports  # one each, in the first of the two runs
+    assert state(db_url, "default", "backfill_checkpoint") is None
+    assert state(db_url, "default", "categories:checkpoint") is None
