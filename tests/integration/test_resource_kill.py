@@ -14,18 +14,17 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from sync.db.engine import make_engine
 from sync.db.schema import categories, inventory_source_items, sync_runs
-from sync.db.state import get_raw_state
 from sync.emulator import Catalog, EmulatorServer, RequestRecord
 from sync.emulator.inventory import render_source_item
 from tests.integration.processes import CLI, clean_env
 from tests.integration.test_backfill_kill import wait_for_run_lock
+from tests.integration.test_resource_resume import state
+from tests.integration.test_resources_e2e import rows
 
 pytestmark = pytest.mark.integration
 
@@ -59,22 +58,21 @@ class KillAtPage:
             self.answered.append(params)
 
 
-def state(db_url: str, store: str, key: str) -> Any:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return get_raw_state(conn, store, key)
-    finally:
-        engine.dispose()
-
-
-def table_rows(db_url: str, query: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
-    finally:
-        engine.dispose()
+def watched(
+    emulator: EmulatorServer, db_url: str, resource: str, page: int, **settings: str
+) -> tuple[KillAtPage, dict[str, str]]:
+    """A killer of ``resource``'s pages installed in ``emulator``, and the environment of an
+    ``accs-sync`` process mirroring only ``resource``, ``page`` items a page."""
+    killer = KillAtPage(resource, page)
+    emulator.faults.on_request.append(killer)
+    env = clean_env(
+        **emulator.credentials,
+        DATABASE_URL=db_url,
+        SYNC_PAGE_SIZE=str(page),
+        SYNC_RESOURCES=resource,
+        **settings,
+    )
+    return killer, env
 
 
 def sync_process(
@@ -91,14 +89,7 @@ def sync_process(
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_killed_categories_pass_resumes_from_its_checkpoint(db_url: str, tmp_path: Path) -> None:
     with EmulatorServer(Catalog.generate(40, seed=3)) as emulator:
-        killer = KillAtPage("categories", 5)
-        emulator.faults.on_request.append(killer)
-        env = clean_env(
-            **emulator.credentials,
-            DATABASE_URL=db_url,
-            SYNC_PAGE_SIZE="5",
-            SYNC_RESOURCES="categories",
-        )
+        killer, env = watched(emulator, db_url, "categories", 5)
         sync_process(env, tmp_path, "killed", killer, at=5)
         wait_for_run_lock(db_url)
         checkpoint = state(db_url, "default", "categories:checkpoint")
@@ -112,11 +103,11 @@ def test_a_killed_categories_pass_resumes_from_its_checkpoint(db_url: str, tmp_p
         assert len(killer.answered) == -(-(42 - after) // 5)  # nothing committed read again
         t = categories.c
         query = sa.select(t.id, t.name).where(t.deleted_at.is_(None))
-        mirrored = {r.id: r.name for r in table_rows(db_url, query)}
+        mirrored = {r.id: r.name for r in rows(db_url, query)}
         upstream = {c.id: c.name for c in emulator.catalog.categories()}
         assert mirrored == upstream
     assert state(db_url, "default", "categories:checkpoint") is None
-    runs = table_rows(db_url, sa.select(sync_runs.c.status).order_by(sync_runs.c.id))
+    runs = rows(db_url, sa.select(sync_runs.c.status).order_by(sync_runs.c.id))
     assert [r.status for r in runs] == ["abandoned", "success"]
 
 
@@ -125,22 +116,14 @@ def test_a_killed_source_items_pass_resumes_from_its_checkpoint(
     db_url: str, tmp_path: Path
 ) -> None:
     with EmulatorServer(Catalog.generate(750, seed=7)) as emulator:
-        killer = KillAtPage("source_items", 100)
-        emulator.faults.on_request.append(killer)
-        env = clean_env(
-            **emulator.credentials,
-            DATABASE_URL=db_url,
-            SYNC_PAGE_SIZE="100",
-            SYNC_RESOURCES="source_items",
-            SYNC_CONCURRENCY="2",
-        )
+        killer, env = watched(emulator, db_url, "source_items", 100, SYNC_CONCURRENCY="2")
         sync_process(env, tmp_path, "killed", killer, at=6)
         wait_for_run_lock(db_url)
         checkpoint = state(db_url, "*", "source_items:checkpoint")
         assert checkpoint["walks"]
         assert {w["partition"] for w in checkpoint["walks"]} <= {"default", "eu_warehouse"}
         t = inventory_source_items.c
-        committed = len(table_rows(db_url, sa.select(t.sku)))
+        committed = len(rows(db_url, sa.select(t.sku)))
         assert committed > 0
         sync_process(env, tmp_path, "resumed", killer, at=None)
         # Only what follows the checkpoint: no page of the committed rows again.
@@ -148,7 +131,7 @@ def test_a_killed_source_items_pass_resumes_from_its_checkpoint(
         total = len(emulator.catalog.source_items())
         assert read <= -(-(total - committed) // 100) + len(checkpoint["walks"])
         query = sa.select(t.source_code, t.sku).where(t.deleted_at.is_(None))
-        mirrored = {(r.source_code, r.sku) for r in table_rows(db_url, query)}
+        mirrored = {(r.source_code, r.sku) for r in rows(db_url, query)}
         shown = [render_source_item(item) for item in emulator.catalog.source_items()]
         assert mirrored == {(item["source_code"], item["sku"]) for item in shown}
     assert state(db_url, "*", "source_items:checkpoint") is None

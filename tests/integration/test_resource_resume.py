@@ -26,6 +26,7 @@ from sync.db.state import get_raw_state, set_state
 from sync.emulator import EmulatorServer, RequestRecord
 from sync.emulator.criteria import MagentoError
 from sync.emulator.inventory import render_source_item
+from tests.integration.test_resources_e2e import rows
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +49,6 @@ def put_state(db_url: str, store: str, key: str, value: Any) -> None:
     try:
         with engine.begin() as conn:
             set_state(conn, store, key, value, datetime.now(UTC))
-    finally:
-        engine.dispose()
-
-
-def rows(db_url: str, query: Any) -> list[Any]:
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query).all())
     finally:
         engine.dispose()
 
