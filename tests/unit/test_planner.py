@@ -139,3 +139,40 @@ def test_a_plan_is_a_plain_value() -> None:
 def test_shapes_of_the_declared_resources() -> None:
     assert SHAPES["categories"] == Shape("categories", incremental=True, numeric_key=True)
     assert SHAPES["source_items"] == Shape("source_items", incremental=False, numeric_key=False)
+
+
+USABLE = Stored(watermark=WATERMARK)
+RESUMABLE = Stored(watermark=WATERMARK, checkpoint=POSITIONS, checkpoint_window=NO_WINDOW)
+WINDOWED_CHECKPOINT = Stored(checkpoint=POSITIONS, checkpoint_window=WINDOW)
+MALFORMED = Stored(watermark=WATERMARK, checkpoint_problem="is not a JSON object")
+
+#: The rows a reader checks first, written out: (shape, kind, window, stored) ->
+#: (mode, window, start, tombstones, moves watermark, discard).
+LITERAL = [
+    ("categories", "sync", NO_WINDOW, USABLE, ("incremental", NO_WINDOW, WATERMARK, "none", True, False)),
+    ("categories", "sync", NO_WINDOW, Stored(), ("full", NO_WINDOW, None, "interval", True, False)),
+    ("categories", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False)),
+    ("categories", "sync", NO_WINDOW, MALFORMED, ("incremental", NO_WINDOW, WATERMARK, "none", True, True)),
+    ("categories", "backfill", WINDOW, USABLE, ("full", WINDOW, None, "none", False, False)),
+    ("categories", "backfill", NO_WINDOW, WINDOWED_CHECKPOINT, ("full", NO_WINDOW, None, "interval", True, True)),
+    ("products", "sync", NO_WINDOW, WINDOWED_CHECKPOINT, ("resumed", WINDOW, POSITIONS, "none", False, False)),
+    ("products", "reconcile", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False)),
+    ("source_items", "sync", NO_WINDOW, USABLE, ("full", NO_WINDOW, None, "sweep", False, False)),
+    ("source_items", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "sweep", False, False)),
+    ("source_items", "backfill", WINDOW, Stored(), ("skip", WINDOW, None, "none", False, False)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("shape", "kind", "window", "state", "want"), LITERAL)
+def test_the_literal_rows(
+    shape: str, kind: str, window: Any, state: Stored, want: tuple[Any, ...]
+) -> None:
+    got = plan(SHAPES[shape], kind, window, state)  # type: ignore[arg-type]
+    assert (
+        got.mode,
+        got.window,
+        got.start,
+        got.tombstones,
+        got.moves_watermark,
+        got.discard,
+    ) == want
