@@ -6,12 +6,22 @@ One pass over one resource (and store view, for per-store resources):
 * **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
   each page compared with the mirror by content hash, only new, changed or revived rows written
   (their child rows replaced, :class:`~sync.resources.ChildTable`), each write logged in
-  ``catalog_changes``, all in the page's own transaction. Keys seen (rejected
-  items included) are remembered; once the walk is complete, live rows whose key was not seen
-  are tombstoned (``deleted_at`` and a ``delete`` in the change log). A resource with an
-  incremental field sets its watermark to the newest usable ``updated_at`` read *before* paging
-  (H0), lowering it if need be, so a change made while the pass ran is picked up by the next
-  incremental run.
+  ``catalog_changes``, all in the page's own transaction together with the
+  pass's checkpoint (:mod:`sync.resume`: id ranges for a key of one number, as the products'
+  full pass keeps, else each unfinished walk's last committed key), so a killed pass resumes
+  where its data stops; the checkpoint is deleted when the pass completes.
+  Deletions: a key of one number (categories) is tombstoned page by page, the live rows of the
+  page's key interval (after the key the page was fetched after, up to the key its walk goes on
+  after, or to the end) that the page did not carry (``deleted_at`` and a ``delete`` in the
+  change log; a rejected item counts as present). A text key (source items) is ordered by the
+  store's collation, so keys seen are remembered instead and, once a complete walk is over, live
+  rows whose key was not seen are tombstoned; a resumed pass did not see the keys committed
+  before it, so it sweeps only the walks it read from their start (a source not begun). A
+  resource with an incremental field sets its watermark to the newest usable ``updated_at``
+  read *before* paging (H0, kept in the checkpoint), lowering it if need be, so a change made
+  while the pass ran is picked up by the next incremental run.
+  A windowed backfill (``--since/--until`` on the incremental field) neither tombstones nor
+  moves the watermark. Which pass runs is :func:`sync.planner.plan`'s decision.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
   watermark less the lookback, by keyset on the key; the watermark moves once, when the walk is
   complete, never page by page (see below). A deletion leaves no ``updated_at``, so the pass
@@ -40,8 +50,7 @@ filtered probe; a stored watermark that is unusable is reported and replaced by 
 A resource without an incremental field (source items) runs a full pass every time: reading is
 the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read
 one value of its first field per worker (source items: a worker per source), written by one
-writer. An interrupted pass keeps every committed page and
-starts over at the next run (passes over these resources are short, so no checkpoint is kept).
+writer; each of these partitions keeps its own position in the checkpoint.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -67,19 +77,20 @@ from sync.db.retry import after_commit
 from sync.db.runlog import count_deleted, count_page, start_pass
 from sync.db.schema import naive_utc
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
-from sync.keyranges import walk_ranges
 from sync.models import ItemRejected, format_accs_time, parse_accs_time
 from sync.models import cleaned as _cleaned
 from sync.observe import PageReport, PartTotals
 from sync.passtools import PassTools
-from sync.ranges import IdRange, RangeSet, Step, even_ranges
+from sync.planner import NO_WINDOW, Kind, Plan, Stored, Window, describe, full, plan, shape_of
+from sync.ranges import even_ranges
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
+from sync.resume import CheckpointError, Resume, Walked, load, save
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted
-from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
+from sync.workers import Fetched, FixedUnits, run_pool
 
-__all__ = ["Lister", "PassTools", "ResourcePass", "ResourceStats"]
+__all__ = ["Lister", "Partition", "PassTools", "ResourcePass", "ResourceStats"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +108,34 @@ class Lister(Protocol):
 
 def watermark_key(resource: Resource) -> str:
     return f"{resource.name}:watermark"
+
+
+def checkpoint_key(resource: Resource) -> str:
+    """Where a full pass over ``resource`` keeps its checkpoint (:mod:`sync.resume`)."""
+    return f"{resource.name}:checkpoint"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One walk of a pass, starting after ``start`` (a resumed pass: its checkpoint's).
+    ``value``: the value of the key's first field it is confined to (source items per source;
+    None: the key walked as a whole); for a key of one number, the end of its id range
+    (``id <= value``; None: no end) and ``lower`` its start (``id > lower``)."""
+
+    value: Any
+    walk: KeysetWalk
+    start: KeyPosition = field(default_factory=KeyPosition)
+    lower: int = 0
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Where a page was fetched (``before``) and where its walk goes next (``following``,
+    None at the end), in its partition."""
+
+    partition: Any
+    before: KeyPosition
+    following: KeyPosition | None
 
 
 class ResourcePass:
@@ -124,36 +163,81 @@ class ResourcePass:
         #: The newest usable ``updated_at`` written by this incremental pass's committed pages:
         #: the watermark once the walk is complete (see the module docstring).
         self._written_high: str | None = None
+        #: A full pass's committed position per partition (:attr:`Partition.value`), in the
+        #: order they are checkpointed; None while no checkpoint is kept (incremental passes).
+        self._positions: dict[Any, KeyPosition] | None = None
+        #: Where each id range starts (a key of one number: :attr:`Partition.lower`).
+        self._lower: dict[Any, int] = {}
+        #: A key of one number: checkpoints are id ranges, pages tombstone their interval.
+        self._numeric = shape_of(resource).numeric_key
+        #: What the checkpoint says besides positions: the pass's high water and window.
+        self._covers: tuple[str | None, Window] = (None, NO_WINDOW)
+        #: Each page tombstones what its key interval no longer holds (numeric keys).
+        self._intervals = False
         #: ACCS's total_count of the pass, summed over its parts, for the progress display.
         self._totals = PartTotals(self._told_total)
 
     # -- the passes -------------------------------------------------------------------------------
 
-    def run(self, full: bool) -> None:
-        """A full pass when asked, when the resource has no incremental field or no watermark
-        yet; else an incremental pass (which turns into a full one when counts differ)."""
-        watermark = None
-        if self.resource.incremental is not None and not full:
-            key = watermark_key(self.resource)
-            raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-            watermark = self.context.stamps.stored(self._what(), raw)
-        if watermark is None:
-            self._full()
-            return
+    def run(self, kind: Kind = "sync", window: Window = NO_WINDOW) -> Plan:
+        """The pass :func:`sync.planner.plan` chooses from what is stored: a full pass (resumed
+        from a checkpoint when one is left), or an incremental one (which turns into a full
+        one when counts differ). Returns the plan (``skip``: nothing was done)."""
+        chosen = plan(shape_of(self.resource), kind, window, self._stored_state(kind))
+        if chosen.mode == "skip":
+            log.info("%s", chosen.reason)
+            return chosen
+        if chosen.discard:
+            log.warning("%s: %s", self._what(), chosen.reason)
+            self.context.db.write(
+                lambda conn: delete_state(conn, self.store_code, checkpoint_key(self.resource))
+            )
+        elif chosen.mode != "resumed":  # a resumed pass says so when it starts
+            log.debug("%s: %s", self._what(), chosen.reason)
+        if chosen.mode != "incremental":
+            self._full(chosen)
+            return chosen
         self.stats.mode = "incremental"
         self._started()
         try:
-            self._incremental(watermark)
+            self._incremental(chosen.start)
         except Distrusted:
-            self._full()
-            return
+            self._full(full(shape_of(self.resource), NO_WINDOW, "the watermark is distrusted"))
+            return chosen
         if self._counts_differ():
             log.info(
                 "%s %s: ACCS's count differs from the mirror's; a full pass finds what is gone",
                 self.resource.name,
                 self.store_code,
             )
-            self._full(mode="incremental + full")
+            again = full(shape_of(self.resource), NO_WINDOW, "counts differ")
+            self._full(again, mode="incremental + full")
+        return chosen
+
+    def _stored_state(self, kind: Kind) -> Stored:
+        """What ``sync_state`` holds for this pass, judged: the checkpoint parsed (or what is
+        wrong with it), the watermark judged when an incremental pass could use it."""
+        key = checkpoint_key(self.resource)
+        raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
+        resume, problem = None, None
+        if raw is not None:
+            try:
+                resume = load(raw, self.resource.keys)
+            except CheckpointError as exc:
+                problem = str(exc)
+        watermark, unusable = None, False
+        if kind == "sync" and self.resource.incremental is not None and resume is None:
+            key = watermark_key(self.resource)
+            stored = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
+            watermark = self.context.stamps.stored(self._what(), stored)
+            unusable = stored is not None and watermark is None
+        return Stored(
+            watermark=watermark,
+            watermark_unusable=unusable,
+            checkpoint=resume,
+            checkpoint_window=None if resume is None else resume.window,
+            checkpoint_problem=problem,
+        )
 
     def _started(self) -> None:
         self._totals = PartTotals(self._told_total)
@@ -161,38 +245,81 @@ class ResourcePass:
         self.context.db.write(lambda conn: start_pass(conn, *where))
         self.context.observer.store_started(self.store_code, self.stats.mode, self.resource.name)
 
-    def _full(self, mode: str = "full") -> None:
+    def _told_total(self, total: int) -> None:
+        self.context.observer.store_total(self.store_code, total, self.resource.name)
+
+    def _full(self, chosen: Plan, mode: str | None = None) -> None:
+        """A full pass as ``chosen`` says: from the beginning or from its checkpoint, over its
+        window; every page commits with the checkpoint; once complete the checkpoint goes, what
+        was not seen is swept (text keys) and the watermark set."""
+        resume: Resume | None = chosen.start if chosen.mode == "resumed" else None
+        window = chosen.window
+        if mode is None:
+            mode = "full" if not chosen.windowed else f"full {describe(window)}"
+            mode += " (resumed)" if resume is not None else ""
         self.stats.mode = mode
         self._started()
-        high_water = self._newest() if self.resource.incremental else None
-        seen: set[Key] = set()
-        partitions = self._partitions()
-        if self._by_id_ranges():
-            keyed = self._walk_id_ranges(seen)
-        elif partitions is None:
-            keyed = self._walk_pages(self._walk(()), seen)
+        groups = self._window_groups(window)
+        if resume is not None:
+            high_water = resume.high_water
+            parts = [
+                self._partition(w.partition, groups, w.position, w.lower) for w in resume.walks
+            ]
+            log.info("%s: %s (%d walks left)", self._what(), chosen.reason, len(parts))
         else:
-            keyed = self._walk_partitions(partitions, seen)
-        if not keyed:
+            high_water = self._newest() if chosen.moves_watermark else None
+            if self._by_id_ranges():
+                parts = self._id_ranges(groups)  # its bounds probe tells the total
+            else:
+                values = self._partitions()
+                parts = [self._partition(value, groups) for value in values or [None]]
+                self._totals.expect(len(parts))  # each part's first page tells its own
+        self._positions = {part.value: part.start for part in parts}
+        self._lower = {part.value: part.lower for part in parts}
+        self._covers = (high_water, window)
+        self._intervals = chosen.tombstones == "interval"
+        seen: set[Key] | None = set() if chosen.tombstones == "sweep" else None
+        try:
+            if len(parts) == 1:
+                only = parts[0]
+                keyed = self._walk_pages(only.walk, seen, start=only.start, unit=only.value)
+            else:
+                keyed = self._walk_partitions(parts, seen)
+        finally:
+            self._positions, self._intervals = None, False
+        if seen is not None and not keyed:
             log.warning(
                 "%s %s: a rejected item has no key; deletions wait for the next full pass",
                 self.resource.name,
                 self.store_code,
             )
 
+        # A resumed pass saw only the walks it read from their start: the whole key (None),
+        # or these values of its first field.
+        whole = {part.value for part in parts if part.start.after is None}
+        swept = None if resume is None or None in whole else whole
+
         def complete(conn: Connection) -> int:
-            deleted = self._sweep(conn, seen) if keyed else 0
-            if self.resource.incremental:
+            delete_state(conn, self.store_code, checkpoint_key(self.resource))
+            deleted = self._sweep(conn, seen, swept) if seen is not None and keyed else 0
+            if chosen.moves_watermark:
                 self._set_watermark(conn, high_water)
             return deleted
 
         self.stats.deleted += self.context.db.write(complete)
 
+    def _window_groups(self, window: Window) -> tuple[tuple[Filter, ...], ...]:
+        """``since <= field < until`` on the resource's incremental field."""
+        field = self.resource.incremental
+        bounds = ((window.get("since"), "gteq"), (window.get("until"), "lt"))
+        return tuple(
+            (Filter(field, value, condition),)
+            for value, condition in bounds
+            if value is not None and field is not None
+        )
+
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
-
-    def _told_total(self, total: int) -> None:
-        self.context.observer.store_total(self.store_code, total, self.resource.name)
 
     def _incremental(self, watermark: dict[str, Any]) -> None:
         stored = str(watermark["updated_at"])
@@ -231,24 +358,29 @@ class ResourcePass:
         walk: KeysetWalk,
         seen: set[Key] | None,
         first: Callable[[Page], None] | None = None,
+        start: KeyPosition | None = None,
+        unit: Any = None,
     ) -> bool:
-        """Fetch and write every page of ``walk``, the next page fetched while one is written
-        (``first`` sees the first page before anything is written, and may raise).
+        """Fetch and write every page of ``walk`` after ``start`` (the beginning by default),
+        the next page fetched while one is written by the pool's one worker (``first`` sees
+        the first page before
+        anything is written, and may raise); ``unit``: the walk's :attr:`Partition.value`.
         Returns whether every item had a key, so a sweep can trust ``seen``."""
-        return self._pool([walk], 1, seen, first, read_ahead=True)
+        only = Partition(unit, walk, start or KeyPosition())
+        return self._pool([only], 1, seen, first, read_ahead=True)
 
     # -- concurrency: one walk per value of the key's first field ------------------------------
 
-    def _partitions(self) -> list[KeysetWalk] | None:
+    def _partitions(self) -> list[Any] | None:
         """For a key of two fields (source items: ``source_code`` + ``sku``) and
-        ``SYNC_CONCURRENCY`` > 1: one walk per value of the first field, found with one-item
-        requests (``first > previous``, sorted), each walking the second field within it. None
+        ``SYNC_CONCURRENCY`` > 1: the values of the first field, found with one-item requests
+        (``first > previous``, sorted), each walked on the second field within it. None
         (walk the key as a whole) otherwise, or when there are more than
         :data:`MAX_PARTITIONS` values."""
         keys = self.resource.keys
         if len(keys) != 2 or self.context.concurrency < 2:
             return None
-        first, second = keys
+        first = keys[0]
         values: list[Any] = []
         while len(values) <= MAX_PARTITIONS:
             groups = ((Filter(first.filter, str(values[-1]), "gt"),),) if values else ()
@@ -267,25 +399,93 @@ class ResourcePass:
             values.append(value)
         if len(values) > MAX_PARTITIONS:
             return None
+        return values
+
+    def _partition(
+        self,
+        value: Any,
+        groups: tuple[tuple[Filter, ...], ...] = (),
+        start: KeyPosition | None = None,
+        lower: int = 0,
+    ) -> Partition:
+        """The walk of partition ``value`` (:attr:`Partition.value`) with ``groups`` ANDed to
+        every request, from ``start``."""
+        start = start or KeyPosition()
+        if self._numeric:
+            key = self.resource.keys[0]
+            bound = () if value is None else ((Filter(key.filter, str(value), "lteq"),),)
+            return Partition(value, self._walk((*groups, *bound)), start, lower)
+        if value is None:
+            return Partition(None, self._walk(groups), start)
+        first, second = self.resource.keys
 
         def key_of(item: Any) -> Key | None:
-            value = second.read(item) if isinstance(item, dict) else None
-            return None if value is None else (value,)
+            part = second.read(item) if isinstance(item, dict) else None
+            return None if part is None else (part,)
 
-        return [
-            KeysetWalk(
-                fields=[second.filter],
-                key_of=key_of,
-                groups=((Filter(first.filter, str(value), "eq"),),),
-            )
-            for value in values
-        ]
+        walk = KeysetWalk(
+            fields=[second.filter],
+            key_of=key_of,
+            groups=((Filter(first.filter, str(value), "eq"),), *groups),
+        )
+        return Partition(value, walk, start)
 
-    # -- concurrency: entity-id ranges that split when a worker goes idle ------------------------
+    def _probe(self, criteria: SearchCriteria) -> Page:
+        """One request with fixed ``criteria`` (a one-item probe)."""
+        path, store = self.resource.path, self.request_store
+        return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
+
+    def _walk_partitions(self, walks: list[Partition], seen: set[Key] | None) -> bool:
+        """Walk ``walks``, each from its start, with up to ``SYNC_CONCURRENCY`` workers of the
+        pool (:mod:`sync.workers`); this thread is the only writer."""
+        return self._pool(walks, min(self.context.concurrency, len(walks)), seen)
+
+    def _pool(
+        self,
+        walks: list[Partition],
+        workers: int,
+        seen: set[Key] | None,
+        first: Callable[[Page], None] | None = None,
+        *,
+        read_ahead: bool = False,
+    ) -> bool:
+        """Every page of ``walks`` fetched by ``workers`` threads and committed here, each
+        with where it was fetched and where its walk goes on (the checkpoint, the key
+        interval it covers); whether every item had a key."""
+        keyed = True
+        checked = first is None
+
+        def commit(fetched: Fetched[Partition, Page]) -> None:
+            nonlocal keyed, checked
+            if not checked and first is not None:
+                first(fetched.page)
+                checked = True
+            keyed &= self._commit(fetched.page, seen, fetched.position)
+
+        def pages(part: Partition) -> Iterator[Fetched[Partition, Page]]:
+            position: KeyPosition | None = part.start
+            while position is not None:
+                page = self._fetch(part.walk, position)
+                following = part.walk.advance(position, page)
+                yield Fetched(part, page, _Step(part.value, position, following))
+                position = following
+
+        run_pool(
+            self.resource.name,
+            FixedUnits(walks),
+            pages,
+            commit,
+            workers=workers,
+            read_ahead=read_ahead,
+            stop_event=self.context.stop_event,
+        )
+        return keyed
+
+    # -- concurrency: entity-id ranges ----------------------------------------------------------
 
     def _by_id_ranges(self) -> bool:
         """A key of one number read as ``entity_id`` (categories) and ``SYNC_CONCURRENCY`` > 1:
-        a full pass walks concurrent id ranges, as the products' does."""
+        a full pass walks concurrent id ranges, each checkpointed as the products' are."""
         keys = self.resource.keys
         return (
             self.context.concurrency > 1
@@ -298,6 +498,7 @@ class ResourcePass:
         """The lowest and highest id upstream (two one-item requests)."""
         key = self.resource.keys[0]
         bounds: list[int | None] = []
+        total = -1
         for direction in ("ASC", "DESC"):
             criteria = SearchCriteria(
                 sorts=(Sort(key.filter, direction),),
@@ -309,86 +510,21 @@ class ResourcePass:
                 key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
             )
             bounds.append(value if isinstance(value, int) else None)
+            total = page.total_count
         # Unfiltered: its total_count is what the whole pass covers (the progress bar's total).
-        self._totals.add(page.total_count)
+        self._totals.add(total)
         return bounds[0], bounds[1]
 
-    def _walk_id_ranges(self, seen: set[Key]) -> bool:
-        """Every page of the id space cut into ``SYNC_CONCURRENCY`` ranges (split when a worker
-        goes idle; :mod:`sync.keyranges`), committed here; whether every item had a key."""
+    def _id_ranges(self, groups: tuple[tuple[Filter, ...], ...]) -> list[Partition]:
+        """The id space cut evenly into ``SYNC_CONCURRENCY`` ranges (the last one open-ended:
+        an entity created during the pass lands there), one partition each."""
         lowest, highest = self._id_bounds()
-        concurrency = self.context.concurrency
-        ranges = RangeSet(
-            even_ranges(lowest, highest, concurrency), self.context.page_size(), highest
-        )
-        path, store = self.resource.path, self.request_store
-        keyed = True
-
-        def fetch(rng: IdRange) -> Page:
-            walk, position = ranges.criteria_position(rng)
-            return self.context.fetch_with(
-                lambda size: self.lister.list(path, walk.criteria(position, size), store)
-            )
-
-        def write(rng: IdRange, step: Step) -> None:
-            nonlocal keyed
-            keyed &= self._commit(step.page, seen)
-
-        walk_ranges(
-            self.resource.name,
-            ranges,
-            fetch,
-            write,
-            workers=concurrency,
-            stop_event=self.context.stop_event,
-        )
-        return keyed
-
-    def _probe(self, criteria: SearchCriteria) -> Page:
-        """One request with fixed ``criteria`` (a one-item probe)."""
-        path, store = self.resource.path, self.request_store
-        return self.context.fetch_with(lambda size: self.lister.list(path, criteria, store))
-
-    def _walk_partitions(self, walks: list[KeysetWalk], seen: set[Key]) -> bool:
-        """Walk ``walks`` with up to ``SYNC_CONCURRENCY`` workers of the pool
-        (:mod:`sync.workers`); this thread is the only writer."""
-        self._totals.expect(len(walks))
-        return self._pool(walks, min(self.context.concurrency, len(walks)), seen)
-
-    def _pool(
-        self,
-        walks: list[KeysetWalk],
-        workers: int,
-        seen: set[Key] | None,
-        first: Callable[[Page], None] | None = None,
-        *,
-        read_ahead: bool = False,
-    ) -> bool:
-        """Every page of ``walks`` fetched by ``workers`` threads and committed here, each
-        with the walk's position after it; whether every item had a key."""
-        keyed = True
-        checked = first is None
-
-        def commit(fetched: Fetched[KeysetWalk, Page]) -> None:
-            nonlocal keyed, checked
-            if not checked and first is not None:
-                first(fetched.page)
-                checked = True
-            keyed &= self._commit(fetched.page, seen)
-
-        def pages(walk: KeysetWalk) -> Iterator[Fetched[KeysetWalk, Page]]:
-            return walk_pages(walk, walk, KeyPosition(), self._fetch)
-
-        run_pool(
-            self.resource.name,
-            FixedUnits(walks),
-            pages,
-            commit,
-            workers=workers,
-            read_ahead=read_ahead,
-            stop_event=self.context.stop_event,
-        )
-        return keyed
+        ranges = even_ranges(lowest, highest, self.context.concurrency)
+        parts = []
+        for rng in ranges:
+            start = KeyPosition((rng.committed,), "next") if rng.committed else KeyPosition()
+            parts.append(self._partition(rng.end, groups, start, rng.committed))
+        return parts
 
     def _fetch(self, walk: KeysetWalk, position: KeyPosition) -> Page:
         path, store = self.resource.path, self.request_store
@@ -439,20 +575,29 @@ class ResourcePass:
         """Tombstone the live rows ``live`` lists (read in the same transaction) that ``seen``
         lacks: the rows of the keys a complete :meth:`write_matching` asked for. Returns how
         many."""
-        deleted: int = self.context.db.write(lambda conn: self._sweep(conn, seen, live(conn)))
+        deleted: int = self.context.db.write(lambda conn: self._sweep(conn, seen, live=live(conn)))
         self.stats.deleted += deleted
         return deleted
 
     # -- one page ---------------------------------------------------------------------------------
 
-    def _commit(self, page: Page, seen: set[Key] | None) -> bool:
-        """Write ``page`` in a transaction of its own (retried whole, the same page, after a
-        lost connection or a deadlock). Returns whether every item had a key."""
-        return self.context.db.write(lambda conn: self._write_page(conn, page, seen))
+    def _commit(self, page: Page, seen: set[Key] | None, step: _Step) -> bool:
+        """Write ``page`` (fetched at ``step``) in a transaction of its own (retried whole, the
+        same page, after a lost connection or a deadlock). Returns whether every item had a
+        key."""
+        keyed = self.context.db.write(lambda conn: self._write_page(conn, page, seen, step))
+        if self._positions is not None:  # committed: the partition's next page starts here
+            if step.following is None:
+                self._positions.pop(step.partition, None)
+            else:
+                self._positions[step.partition] = step.following
+        return keyed
 
-    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None) -> bool:
-        """Validate ``page`` and write what changed, in ``conn``'s transaction. Returns whether
-        every item had a key."""
+    def _write_page(self, conn: Connection, page: Page, seen: set[Key] | None, step: _Step) -> bool:
+        """Validate ``page`` and write what changed, in ``conn``'s transaction, with what a
+        full pass keeps in it: the tombstones of the page's key interval (numeric keys) and
+        the checkpoint as it stands once the page is in. Returns whether every item had a
+        key."""
         resource, now = self.resource, self.context.now()
         limit = self.context.stamps.limit(page.server_time)
         if resource.incremental:
@@ -488,8 +633,8 @@ class ResourcePass:
         stored = self._stored(conn, list(hashed))
         rows: list[tuple[Any, ...]] = []
         changes: list[tuple[Key, str]] = []
-        report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
         families: list[tuple[Key, list[list[dict[str, Any]]]]] = []  # child rows by row
+        report = {"inserted": 0, "updated": 0, "revived": 0, "unchanged": 0}
         high = None
         for key, (item, digest, plain) in hashed.items():
             row = stored.get(key)
@@ -498,7 +643,6 @@ class ResourcePass:
                 continue
             try:
                 values = resource.parse(item)
-                families.append((key, [child.rows(item) for child in resource.children]))
             except ItemRejected as exc:
                 rejects.append((resource.key_text(key), exc.reason, payload_text(item)))
                 continue
@@ -507,6 +651,7 @@ class ResourcePass:
             data = jsontext.plain_compact(item) if plain else jsontext.compact(item)
             rows.append(self._row(key, values, data, digest, now))
             changes.append((key, op))
+            families.append((key, [child.rows(item) for child in resource.children]))
             stamp = values.get("updated_at") if resource.incremental else None
             if stamp is not None and stamp <= limit and (high is None or stamp > high):
                 high = stamp
@@ -529,21 +674,74 @@ class ResourcePass:
                     reason,
                 )
             record_resource_rejects(conn, resource.name, self.store_code, rejects, self.run_id, now)
-        written_count = report["inserted"] + report["updated"] + report["revived"]
+        if self._intervals:
+            present = {*hashed, *unhashable} if keyed else None
+            report["deleted"] = self._tombstone_interval(conn, step, present)
+        if self._positions is not None:
+            self._save_checkpoint(conn, step)
         count_page(
             conn,
             self.run_id,
             resource.name,
             self.store_code,
             self.stats.mode,
-            written=written_count,
+            written=report["inserted"] + report["updated"] + report["revived"],
             unchanged=report["unchanged"],
+            deleted=report.get("deleted", 0),
             rejected=len(rejects),
         )
         if high is not None and self.stats.mode == "incremental":
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
+
+    def _save_checkpoint(self, conn: Connection, step: _Step) -> None:
+        """The checkpoint as it will be once the page of ``step`` is committed (its partition
+        moved on, or gone when finished), in ``conn``'s transaction."""
+        assert self._positions is not None
+        positions = dict(self._positions)
+        if step.following is None:
+            positions.pop(step.partition, None)
+        else:
+            positions[step.partition] = step.following
+        walks = [Walked(key, at, self._lower.get(key, 0)) for key, at in positions.items()]
+        value = save(walks, *self._covers, ranges=self._numeric)
+        set_state(conn, self.store_code, checkpoint_key(self.resource), value, self.context.now())
+
+    def _tombstone_interval(self, conn: Connection, step: _Step, present: set[Key] | None) -> int:
+        """Tombstone the live rows whose key lies in the page's interval, after the key it
+        was fetched after (its id range's start for a first page) and up to the key its walk
+        goes on after (its range's end, or the end, for a last page), that the page did not
+        carry (``present``: its keys, rejected items included; None when an item had no key,
+        so nothing can be told gone). Returns how many."""
+        lower = step.before.after[0] if step.before.after is not None else None
+        if lower is None:
+            lower = self._lower.get(step.partition) or None
+        upper = step.partition  # the range's end
+        if step.following is not None:
+            if step.following.after is None:
+                return 0  # no key bounds the interval (not for a walk of one numeric field)
+            upper = step.following.after[0]
+        if present is None:
+            log.warning(
+                "%s: a rejected item in keys (%s, %s] has no key; deletions in that interval "
+                "wait for the next full pass",
+                self._what(),
+                "start" if lower is None else lower,
+                "end" if upper is None else upper,
+            )
+            return 0
+        table = self.resource.table
+        column = table.c[self.resource.keys[0].column]
+        query = sa.select(column).where(table.c.deleted_at.is_(None))
+        if self.resource.per_store:
+            query = query.where(table.c.store_code == self.store_code)
+        if lower is not None:
+            query = query.where(column > lower)
+        if upper is not None:
+            query = query.where(column <= upper)
+        gone = [key for key in ((row[0],) for row in conn.execute(query)) if key not in present]
+        return self._tombstone(conn, gone)
 
     def _wrote_stamp(self, stamp: str) -> None:
         """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
@@ -553,6 +751,7 @@ class ResourcePass:
     def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
         """A committed page in the run's counters and metrics (once, a retried page too)."""
         self.stats.pages += 1
+        self.stats.deleted += report.get("deleted", 0)
         self.stats.written += report["inserted"] + report["updated"] + report["revived"]
         self.stats.unchanged += report["unchanged"]
         self.stats.rejected += rejected
@@ -643,12 +842,29 @@ class ResourcePass:
             yield batch
             last = batch[-1]
 
-    def _sweep(self, conn: Connection, seen: set[Key], live: Iterable[Key] | None = None) -> int:
+    def _sweep(
+        self,
+        conn: Connection,
+        seen: set[Key],
+        only: set[Any] | None = None,
+        live: Iterable[Key] | None = None,
+    ) -> int:
         """Tombstone the live rows a complete pass did not see (of ``live``, default every live
-        row). Returns how many."""
+        row; ``only``: those whose key's first field is one of these, the partitions a resumed
+        pass read whole). Returns how many."""
         if live is None:
             live = (key for batch in self._live_keys(conn) for key in batch)
-        gone = [key for key in live if key not in seen]
+        gone = [key for key in live if key not in seen and (only is None or key[0] in only)]
+        deleted = self._tombstone(conn, gone)
+        count_deleted(conn, self.run_id, self.resource.name, self.store_code, deleted)
+        if deleted:
+            report = PageReport(deleted=deleted, resource=self.resource.name, pages=0)
+            observed = functools.partial(self.context.observer.page_written, self.store_code)
+            after_commit(functools.partial(observed, report))
+        return deleted
+
+    def _tombstone(self, conn: Connection, gone: list[Key]) -> int:
+        """Tombstone the live rows of ``gone`` and log each as a ``delete``. Returns how many."""
         if not gone:
             return 0
         table, now = self.resource.table, naive_utc(self.context.now())
@@ -674,9 +890,6 @@ class ResourcePass:
             now,
             self.run_id,
         )
-        count_deleted(conn, self.run_id, self.resource.name, self.store_code, len(gone))
-        report = PageReport(deleted=len(gone), resource=self.resource.name, pages=0)
-        after_commit(functools.partial(self.context.observer.page_written, self.store_code, report))
         return len(gone)
 
     def _item_name(self, item: dict[str, Any]) -> str:
@@ -689,8 +902,18 @@ class ResourcePass:
 
     def _set_watermark(self, conn: Connection, high_water: str | None) -> None:
         """A complete full pass: the watermark becomes its H0, even when that lowers it (a
-        value from the future stored before must not outlive the pass); none without one."""
+        value from the future stored before must not outlive the pass); none without one, nor
+        with one that is unusable (a hostile checkpoint's)."""
         key = watermark_key(self.resource)
+        stamps = self.context.stamps
+        if high_water is not None and not stamps.usable(high_water, stamps.limit(None, quiet=True)):
+            log.warning(
+                "%s: the full pass's starting high-water mark %r is unusable; no watermark is "
+                "kept, so the next sync is a full pass",
+                self._what(),
+                high_water[:40],
+            )
+            high_water = None
         if high_water is None:
             delete_state(conn, self.store_code, key)
         else:

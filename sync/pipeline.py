@@ -100,9 +100,13 @@ from sync.models import (
 )
 from sync.observe import Observer, PageReport
 from sync.passtools import ID_LISTING, PRODUCTS_ENDPOINT, PageSizes, PassTools, ProductTools
+from sync.planner import Kind as PlanKind
+from sync.planner import Shape, Stored, plan
+from sync.planner import describe as describe_window
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS, PRODUCTS_ACL, RESOURCES, SOURCE_ITEMS, Resource
+from sync.resume import ranges_problem
 from sync.stats import ResourceStats, RunStats, StoreStats
 from sync.watermark import Distrusted, Stamps
 from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
@@ -113,6 +117,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RunKind = Literal["sync", "backfill", "reconcile", "refetch"]
+#: Products as the pass planner sees them: incremental on updated_at, keyed by entity id.
+PRODUCT_SHAPE = Shape(PRODUCTS, incremental=True, numeric_key=True)
 
 
 class Catalog(Protocol):
@@ -237,10 +243,11 @@ class Pipeline:
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
-        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark),
-        ``reconcile`` (a full content pass; its pages tombstone what is gone) or ``refetch``
-        (a pass over the given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a
-        resource ACCS refuses fails it).
+        ``updated_at`` range, for products and categories; source items have none and are
+        skipped; a windowed pass never tombstones nor moves the watermark), ``reconcile`` (a
+        full content pass; its pages tombstone what is gone) or ``refetch`` (a pass over the
+        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a resource ACCS refuses
+        fails it). :func:`sync.planner.plan` decides each pass but a refetch.
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
@@ -323,12 +330,8 @@ class Pipeline:
             if PRODUCTS in resources:
                 self._products(stats, kind, run_id, window, unknown)
             for name in resources:
-                if name == PRODUCTS:
-                    continue
-                if window:
-                    log.info("%s: a windowed backfill mirrors products only", name)
-                    continue
-                self._resource(RESOURCES[name], stats, kind, run_id, unknown)
+                if name != PRODUCTS:
+                    self._resource(RESOURCES[name], stats, kind, run_id, window, unknown)
         except Interrupted as exc:
             outcome, stats.error = "interrupted", exc.message
         except DatabaseUnavailable as exc:
@@ -418,17 +421,24 @@ class Pipeline:
             log.error("%s", stats.denied[-1])
 
     def _resource(
-        self, resource: Resource, stats: RunStats, kind: RunKind, run_id: int, unknown: set[str]
+        self,
+        resource: Resource,
+        stats: RunStats,
+        kind: RunKind,
+        run_id: int,
+        window: Window,
+        unknown: set[str],
     ) -> None:
         """One pass per store view (one in all, in the first store view ACCS knows, for a
-        resource that is the same in each)."""
+        resource that is the same in each); a windowed backfill skips a resource without an
+        incremental field (the planner says so in the log)."""
         assert self.lister is not None
         for store_code in [code for code in self.store_codes if code not in unknown]:
             rstats = ResourceStats(resource.name, store_code if resource.per_store else "*")
             stats.resources.append(rstats)
             with log_context(store=rstats.store_code):
                 try:
-                    ResourcePass(
+                    chosen = ResourcePass(
                         resource,
                         self._pass_tools(resource),
                         self.lister,
@@ -436,7 +446,7 @@ class Pipeline:
                         request_store=store_code,
                         run_id=run_id,
                         stats=rstats,
-                    ).run(full=kind != "sync")
+                    ).run(_planned(kind), window.to_json())
                 except StoreUnknown as exc:
                     stats.resources.remove(rstats)
                     _skip_store(stats, unknown, exc)
@@ -448,7 +458,11 @@ class Pipeline:
                     stats.denied.append(rstats.error)
                     log.error("%s", rstats.error)
                     return  # every store view would be refused alike
-                self.observer.resource_finished(resource.name, rstats.store_code)
+                if chosen.mode == "skip":
+                    stats.resources.remove(rstats)
+                    return  # every store view alike
+                if not window:  # a windowed backfill saw only part of the resource
+                    self.observer.resource_finished(resource.name, rstats.store_code)
             log.info(
                 "%s %s: %s pass wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
                 resource.name,
@@ -464,36 +478,43 @@ class Pipeline:
                 return
 
     def _sync_store(self, store: StoreStats, kind: RunKind, run_id: int, window: Window) -> None:
-        stored_watermark, checkpoint = self.db.read(
+        code = store.store_code
+        raw_watermark, checkpoint = self.db.read(
             lambda conn: (
-                get_raw_state(conn, store.store_code, WATERMARK),
-                get_state(conn, store.store_code, CHECKPOINT),
+                get_raw_state(conn, code, WATERMARK),
+                get_raw_state(conn, code, CHECKPOINT),
             )
         )
+        problem = None if checkpoint is None else self._checkpoint_problem(checkpoint)
+        usable = checkpoint is not None and problem is None
         position: ChangesPosition | None = None
-        if checkpoint is None and kind == "sync":
-            position = self._stored_watermark(store.store_code, stored_watermark)
-        if checkpoint is not None and kind != "sync":
-            stored = Window.from_json(checkpoint.get("window"))
-            if stored != window:
-                log.warning(
-                    "store %s: discarding the checkpoint of an unfinished pass over %s; "
-                    "starting a pass over %s",
-                    store.store_code,
-                    _describe(stored),
-                    _describe(window),
-                )
-                checkpoint = None
+        if kind == "sync" and not usable:
+            position = self._stored_watermark(code, raw_watermark)
+        stored = Stored(
+            watermark=position,
+            watermark_unusable=raw_watermark is not None and position is None,
+            checkpoint=checkpoint if usable else None,
+            checkpoint_window=Window.from_json(checkpoint.get("window")).to_json()
+            if usable
+            else None,
+            checkpoint_problem=problem,
+        )
+        chosen = plan(PRODUCT_SHAPE, _planned(kind), window.to_json(), stored)
+        if chosen.discard:  # reported once: the next run does not find it again
+            log.warning("store %s: %s", code, chosen.reason)
+            self.db.write(lambda conn: delete_state(conn, code, CHECKPOINT))
+        else:
+            log.debug("store %s: %s", code, chosen.reason)
         run_pass: Callable[[], None]
-        if checkpoint is not None:
+        if chosen.mode == "resumed":
             store.mode = "full (resumed)"
-            run_pass = functools.partial(self._full_pass, store, run_id, checkpoint, Window())
-        elif kind != "sync" or position is None:
+            run_pass = functools.partial(self._full_pass, store, run_id, chosen.start, Window())
+        elif chosen.mode == "full":
             store.mode = "full" if not window else f"full {_describe(window)}"
             run_pass = functools.partial(self._full_pass, store, run_id, None, window)
         else:
             store.mode = "incremental"
-            run_pass = functools.partial(self._incremental_or_full, store, run_id, position)
+            run_pass = functools.partial(self._incremental_or_full, store, run_id, chosen.start)
         self.db.write(lambda conn: start_pass(conn, run_id, PRODUCTS, store.store_code, store.mode))
         self.observer.store_started(store.store_code, store.mode)
         run_pass()
@@ -572,6 +593,28 @@ class Pipeline:
                 self._set_watermark(conn, code, high_water)
 
         self.db.write(complete)
+
+    @staticmethod
+    def _checkpoint_problem(value: Any) -> str | None:
+        """What is wrong with a stored products checkpoint (read back as hostile: edited by
+        hand or by another program), or None when it resumes (its shape in
+        :data:`sync.db.state.BACKFILL_CHECKPOINT`, the older ``last_id`` one included)."""
+        if not isinstance(value, dict):
+            return "is not a JSON object"
+        ranges = value.get("ranges")
+        if ranges is None and "last_id" in value:  # written before concurrent ranges
+            ranges = [{"after": value["last_id"], "upto": None}]
+        problem = ranges_problem(ranges)
+        if problem is not None:
+            return problem
+        high_water = value.get("high_water")
+        if high_water is not None and not isinstance(high_water, str):
+            return "has a high_water that is not text"
+        try:
+            Window.from_json(value.get("window"))
+        except ValueError:
+            return "has a window that is not two YYYY-MM-DD HH:MM:SS times, since before until"
+        return None
 
     def _newest_below(self, code: str, condition: Filter, size: int) -> Page:
         """The H0 probe's second try: the newest ``size`` products matching ``condition``."""
@@ -900,6 +943,13 @@ class Pipeline:
         return self.clock.now().replace(tzinfo=None)
 
 
+def _planned(kind: RunKind) -> PlanKind:
+    """A run kind the pass planner decides (a refetch is a pass over given keys instead)."""
+    if kind == "refetch":
+        raise ValueError("a refetch run has no planned passes")
+    return kind
+
+
 def _product_name(item: dict[str, Any]) -> str:
     return f"product sku={item.get('sku')!r} id={item.get('id')!r}"
 
@@ -957,7 +1007,4 @@ def _committed(stats: RunStats) -> str:
 
 
 def _describe(window: Window) -> str:
-    if not window:
-        return "the whole catalog"
-    since, until = window.to_json().values()
-    return f"updated_at in [{since or '-inf'}, {until or 'now'})"
+    return describe_window(window.to_json())
