@@ -453,8 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
             flag,
             type=_window_time,
             metavar="TIME",
-            help=f"only products updated {meaning} TIME (UTC 'YYYY-MM-DD[ HH:MM:SS]' or ISO "
-            "8601); a windowed backfill never marks deletions nor moves the watermark",
+            help=f"only products and categories updated {meaning} TIME (UTC 'YYYY-MM-DD[ "
+            "HH:MM:SS]' or ISO 8601); a windowed backfill never marks deletions nor moves the "
+            "watermark, and skips source items (they have no updated_at)",
         )
     backfill.set_defaults(func=cmd_run)
     sub.add_parser(

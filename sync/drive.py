@@ -40,6 +40,8 @@ from sync.errors import (
 from sync.logcontext import log_context
 from sync.observe import Observer
 from sync.passtools import ID_LISTING, PageSizes, PassTools, ProductProbes, ProductTools
+from sync.planner import Kind as PlanKind
+from sync.planner import Plan
 from sync.product_page import ProductPageWriter
 from sync.product_pass import ProductPass, save_checkpoint
 from sync.resources import PRODUCTS, Resource
@@ -78,7 +80,8 @@ class _Unit:
 
     #: The store view in log lines (``*`` for a resource that is the same in every one).
     store_code: str
-    run: Callable[[], None]
+    #: Runs the pass; returns what the planner chose (``skip``: nothing was done).
+    run: Callable[[], Plan]
     #: Its counts leave the run's (ACCS does not know the store view).
     forget: Callable[[], None]
     #: It was refused: the line that says so.
@@ -128,14 +131,11 @@ class Driver:
         """One pass of ``resource`` per store view of ``store_codes`` ACCS knows (one in all,
         in the first store view ACCS knows, for a resource that is the same in each); the
         store views and the refusals ACCS answers are handled as the module docstring says."""
-        if window and resource.runs != "products":
-            log.info("%s: a windowed backfill mirrors products only", resource.name)
-            return
         for store_code in [code for code in store_codes if code not in unknown]:
             unit = self._unit(resource, store_code, stats, kind, run_id, window)
             with log_context(store=unit.store_code):
                 try:
-                    unit.run()
+                    chosen = unit.run()
                 except StoreUnknown as exc:
                     unit.forget()
                     _skip_store(stats, unknown, exc)
@@ -156,6 +156,9 @@ class Driver:
                     stats.denied.append(line)
                     log.error("%s", line)
                     return
+            if chosen.mode == "skip":  # e.g. a windowed backfill of a resource with no window
+                unit.forget()
+                return  # every store view alike
             if not resource.per_store:
                 return
 
@@ -178,7 +181,7 @@ class Driver:
                 self._product_probes(),
                 store=store,
                 run_id=run_id,
-                kind=kind,
+                kind=_planned(kind),
                 window=window,
             )
             return _Unit(
@@ -202,7 +205,7 @@ class Driver:
 
         return _Unit(
             rstats.store_code,
-            functools.partial(resource_pass.run, full=kind != "sync"),
+            functools.partial(resource_pass.run, _planned(kind), window.to_json()),
             functools.partial(stats.resources.remove, rstats),
             refused,
         )
@@ -271,6 +274,13 @@ class Driver:
         return self.page_sizes.fetch(
             ID_LISTING, lambda size: self.catalog.list_ids(criteria(size), store_code)
         )
+
+
+def _planned(kind: RunKind) -> PlanKind:
+    """A run kind the pass planner decides (a refetch is a pass over given keys instead)."""
+    if kind == "refetch":
+        raise ValueError("a refetch run has no planned passes")
+    return kind
 
 
 def _noop(line: str) -> None:

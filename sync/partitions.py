@@ -4,36 +4,100 @@ says (:data:`sync.resources.Partitions`), found with one-item probes.
 * ``first_key``: one keyset walk per value of the first of two key fields (source items: one
   per source), each walking the second field within its value. The values are found with
   one-item requests sorted by the first field, each asking for a value past the previous one.
-* ``id_ranges``: the lowest and highest id upstream (two one-item requests) bound the id space
-  that :mod:`sync.ranges` cuts into ranges which split when a worker goes idle.
+* ``id_ranges``: the lowest and highest id upstream (two one-item requests) bound the id space,
+  cut evenly into ``SYNC_CONCURRENCY`` ranges (the last one open-ended: an entity created
+  during the pass lands there), each checkpointed as the products' ranges are.
+* ``none``: the key walked as a whole.
 
-Pure functions of a ``probe(criteria) -> Page`` callable: a partitioning can be tested without a
+A :class:`Partition` is a walk and where it starts (a resumed pass: its checkpoint's). Pure
+functions of a ``probe(criteria) -> Page`` callable: a partitioning can be tested without a
 pass, a database or a network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
-from sync.api.keyset import KeysetWalk
+from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
+from sync.ranges import even_ranges
 from sync.resources import Resource
 
-__all__ = ["MAX_PARTITIONS", "first_key_walks", "id_bounds"]
+__all__ = [
+    "MAX_PARTITIONS",
+    "Partition",
+    "first_key_values",
+    "id_bounds",
+    "id_ranges",
+    "partition",
+    "whole_walk",
+]
 
 #: More values than this in a key's first field (sources) and the pass walks the key as a whole.
 MAX_PARTITIONS = 64
 
+Groups = tuple[tuple[Filter, ...], ...]
 Probe = Callable[[SearchCriteria], Page]
 
 
-def first_key_walks(resource: Resource, probe: Probe) -> list[KeysetWalk] | None:
-    """One walk per value of ``resource``'s first key field (a key of two fields); None (walk
+@dataclass(frozen=True)
+class Partition:
+    """One walk of a pass, starting after ``start`` (a resumed pass: its checkpoint's).
+    ``value``: the value of the key's first field it is confined to (source items per source;
+    None: the key walked as a whole); for a key of one number, the end of its id range
+    (``id <= value``; None: no end) and ``lower`` its start (``id > lower``)."""
+
+    value: Any
+    walk: KeysetWalk
+    start: KeyPosition = field(default_factory=KeyPosition)
+    lower: int = 0
+
+
+def whole_walk(resource: Resource, groups: Groups) -> KeysetWalk:
+    """The keyset walk of ``resource``'s whole key, ``groups`` ANDed to every request."""
+    return KeysetWalk(
+        fields=[key.filter for key in resource.keys], key_of=resource.key_of, groups=groups
+    )
+
+
+def partition(
+    resource: Resource,
+    value: Any,
+    groups: Groups = (),
+    start: KeyPosition | None = None,
+    lower: int = 0,
+) -> Partition:
+    """The walk of partition ``value`` (:attr:`Partition.value`) with ``groups`` ANDed to every
+    request, from ``start``."""
+    start = start or KeyPosition()
+    if resource.deletions == "interval":  # one numeric key: value is its id range's end
+        key = resource.keys[0]
+        bound = () if value is None else ((Filter(key.filter, str(value), "lteq"),),)
+        return Partition(value, whole_walk(resource, (*groups, *bound)), start, lower)
+    if value is None:
+        return Partition(None, whole_walk(resource, groups), start)
+    first, second = resource.keys
+
+    def key_of(item: Any) -> tuple[Any, ...] | None:
+        part = second.read(item) if isinstance(item, dict) else None
+        return None if part is None else (part,)
+
+    walk = KeysetWalk(
+        fields=[second.filter],
+        key_of=key_of,
+        groups=((Filter(first.filter, str(value), "eq"),), *groups),
+    )
+    return Partition(value, walk, start)
+
+
+def first_key_values(resource: Resource, probe: Probe) -> list[Any] | None:
+    """The values of ``resource``'s first key field (a key of two fields), sorted; None (walk
     the key as a whole) when a value is unreadable, the store ignores the filter, or there are
     more than :data:`MAX_PARTITIONS` values."""
-    first, second = resource.keys
+    first = resource.keys[0]
     values: list[Any] = []
     while len(values) <= MAX_PARTITIONS:
         groups = ((Filter(first.filter, str(values[-1]), "gt"),),) if values else ()
@@ -52,26 +116,16 @@ def first_key_walks(resource: Resource, probe: Probe) -> list[KeysetWalk] | None
         values.append(value)
     if len(values) > MAX_PARTITIONS:
         return None
-
-    def key_of(item: Any) -> tuple[Any, ...] | None:
-        value = second.read(item) if isinstance(item, dict) else None
-        return None if value is None else (value,)
-
-    return [
-        KeysetWalk(
-            fields=[second.filter],
-            key_of=key_of,
-            groups=((Filter(first.filter, str(value), "eq"),),),
-        )
-        for value in values
-    ]
+    return values
 
 
-def id_bounds(resource: Resource, probe: Probe) -> tuple[int | None, int | None]:
+def id_bounds(resource: Resource, probe: Probe) -> tuple[int | None, int | None, int]:
     """The lowest and highest id upstream of ``resource``'s one numeric key (two one-item
-    requests); None for a bound ACCS did not give as a usable id."""
+    requests; None for a bound ACCS did not give as a usable id), and ACCS's unfiltered
+    ``total_count``: what the whole pass covers."""
     key = resource.keys[0]
     bounds: list[int | None] = []
+    total = -1
     for direction in ("ASC", "DESC"):
         criteria = SearchCriteria(
             sorts=(Sort(key.filter, direction),),
@@ -81,4 +135,18 @@ def id_bounds(resource: Resource, probe: Probe) -> tuple[int | None, int | None]
         page = probe(criteria)
         value = key.read(page.items[0]) if page.items and isinstance(page.items[0], dict) else None
         bounds.append(value if isinstance(value, int) else None)
-    return bounds[0], bounds[1]
+        total = page.total_count
+    return bounds[0], bounds[1], total
+
+
+def id_ranges(
+    resource: Resource, probe: Probe, concurrency: int, groups: Groups
+) -> tuple[list[Partition], int]:
+    """The id space cut evenly into ``concurrency`` ranges, one partition each, and ACCS's
+    total count of the resource (from the bounds probe)."""
+    lowest, highest, total = id_bounds(resource, probe)
+    parts = []
+    for rng in even_ranges(lowest, highest, concurrency):
+        start = KeyPosition((rng.committed,), "next") if rng.committed else KeyPosition()
+        parts.append(partition(resource, rng.end, groups, start, rng.committed))
+    return parts, total

@@ -40,12 +40,15 @@ from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.fullpass import FullPass
 from sync.models import format_accs_time, parse_accs_time
 from sync.passtools import PassTools, ProductProbes, ProductTools
+from sync.planner import Kind as PlanKind
+from sync.planner import Plan, Stored, plan, shape_of
 from sync.ranges import RangeSet, even_ranges
 from sync.reconcile import counts_differ, reconcile_ids
 from sync.resources import PRODUCTS
+from sync.resume import ranges_problem
 from sync.stats import StoreStats
 from sync.watermark import Distrusted
-from sync.window import RunKind, Window
+from sync.window import Window
 from sync.workers import Fetched, FixedUnits, run_pool, walk_pages
 
 __all__ = ["CHECKPOINT", "WATERMARK", "ProductPass"]
@@ -56,6 +59,8 @@ log = logging.getLogger(__name__)
 WATERMARK = PRODUCTS.state.watermark
 CHECKPOINT: str = PRODUCTS.state.checkpoint or ""
 assert CHECKPOINT, "products declare their checkpoint key"
+#: Products as the pass planner sees them: incremental on updated_at, keyed by entity id.
+PRODUCT_SHAPE = shape_of(PRODUCTS)
 
 
 class ProductPass:
@@ -70,7 +75,7 @@ class ProductPass:
         *,
         store: StoreStats,
         run_id: int,
-        kind: RunKind,
+        kind: PlanKind,
         window: Window,
     ) -> None:
         self.tools = tools
@@ -85,39 +90,26 @@ class ProductPass:
     def code(self) -> str:
         return self.stats.store_code
 
-    def run(self) -> None:
-        """Resume an interrupted full pass, or run the pass ``kind`` and the state ask for."""
-        store, kind, window, db = self.stats, self.kind, self.window, self.tools.db
-        stored_watermark, checkpoint = db.read(
-            lambda conn: (
-                get_raw_state(conn, self.code, WATERMARK),
-                get_state(conn, self.code, CHECKPOINT),
-            )
-        )
-        position: ChangesPosition | None = None
-        if checkpoint is None and kind == "sync":
-            position = self._stored_watermark(stored_watermark)
-        if checkpoint is not None and kind != "sync":
-            stored = Window.from_json(checkpoint.get("window"))
-            if stored != window:
-                log.warning(
-                    "store %s: discarding the checkpoint of an unfinished pass over %s; "
-                    "starting a pass over %s",
-                    self.code,
-                    stored.describe(),
-                    window.describe(),
-                )
-                checkpoint = None
+    def run(self) -> Plan:
+        """Resume an interrupted full pass, or run the pass ``kind`` and the state ask for
+        (:func:`sync.planner.plan` decides); returns the plan."""
+        store, window, db, code = self.stats, self.window, self.tools.db, self.code
+        chosen = plan(PRODUCT_SHAPE, self.kind, window.to_json(), self._stored_state())
+        if chosen.discard:  # reported once: the next run does not find it again
+            log.warning("store %s: %s", code, chosen.reason)
+            db.write(lambda conn: delete_state(conn, code, CHECKPOINT))
+        else:
+            log.debug("store %s: %s", code, chosen.reason)
         run_pass: Callable[[], None]
-        if checkpoint is not None:
+        if chosen.mode == "resumed":
             store.mode = "full (resumed)"
-            run_pass = functools.partial(self._full_pass, checkpoint, Window())
-        elif kind != "sync" or position is None:
+            run_pass = functools.partial(self._full_pass, chosen.start, Window())
+        elif chosen.mode == "full":
             store.mode = "full" if not window else f"full {window.describe()}"
             run_pass = functools.partial(self._full_pass, None, window)
         else:
             store.mode = "incremental"
-            run_pass = functools.partial(self._incremental_or_full, position)
+            run_pass = functools.partial(self._incremental_or_full, chosen.start)
         where = (self.run_id, PRODUCTS.name, self.code, store.mode)
         db.write(lambda conn: start_pass(conn, *where))
         observer = self.common.observer
@@ -136,6 +128,33 @@ class ProductPass:
             store.products,
             store.unchanged,
             store.pages,
+        )
+        return chosen
+
+    def _stored_state(self) -> Stored:
+        """What ``sync_state`` holds for this store view, judged for the planner: the
+        checkpoint (or what is wrong with it), the watermark when an incremental pass could use
+        it."""
+        code = self.code
+        raw_watermark, checkpoint = self.tools.db.read(
+            lambda conn: (
+                get_raw_state(conn, code, WATERMARK),
+                get_raw_state(conn, code, CHECKPOINT),
+            )
+        )
+        problem = None if checkpoint is None else _checkpoint_problem(checkpoint)
+        usable = checkpoint is not None and problem is None
+        position: ChangesPosition | None = None
+        if self.kind == "sync" and not usable:
+            position = self._stored_watermark(raw_watermark)
+        return Stored(
+            watermark=position,
+            watermark_unusable=raw_watermark is not None and position is None,
+            checkpoint=checkpoint if usable else None,
+            checkpoint_window=Window.from_json(checkpoint.get("window")).to_json()
+            if usable
+            else None,
+            checkpoint_problem=problem,
         )
 
     # -- the full pass -----------------------------------------------------------------------
@@ -305,6 +324,28 @@ class ProductPass:
             if (old.updated_at, old.last_id) >= (candidate.updated_at, candidate.last_id):
                 return
         set_state(conn, self.code, WATERMARK, candidate.to_json(), self.common.now())
+
+
+def _checkpoint_problem(value: Any) -> str | None:
+    """What is wrong with a stored products checkpoint (read back as hostile: edited by hand or
+    by another program), or None when it resumes (its shape in
+    :data:`sync.db.state.BACKFILL_CHECKPOINT`, the older ``last_id`` one included)."""
+    if not isinstance(value, dict):
+        return "is not a JSON object"
+    ranges = value.get("ranges")
+    if ranges is None and "last_id" in value:  # written before concurrent ranges
+        ranges = [{"after": value["last_id"], "upto": None}]
+    problem = ranges_problem(ranges)
+    if problem is not None:
+        return problem
+    high_water = value.get("high_water")
+    if high_water is not None and not isinstance(high_water, str):
+        return "has a high_water that is not text"
+    try:
+        Window.from_json(value.get("window"))
+    except ValueError:
+        return "has a window that is not two YYYY-MM-DD HH:MM:SS times, since before until"
+    return None
 
 
 def save_checkpoint(

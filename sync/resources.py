@@ -199,8 +199,11 @@ class Resource:
             "interval deletions need one numeric key"
             if self.deletions == "interval" and not numeric_key
             else "",
-            "checkpoints need a state.checkpoint key"
-            if self.checkpoints and self.state.checkpoint is None
+            "checkpoints need a state.checkpoint key, and a state.checkpoint key checkpoints"
+            if self.checkpoints != (self.state.checkpoint is not None)
+            else "",
+            "the resource engine resumes every full pass: declare checkpoints"
+            if self.runs == "resource" and not self.checkpoints
             else "",
         ]
         wrong = [p for p in problems if p]
@@ -261,8 +264,10 @@ CATEGORIES = Resource(
     incremental="updated_at",
     per_store=True,
     parse=parse_category,
-    state=StateKeys(watermark="categories:watermark"),
+    state=StateKeys(watermark="categories:watermark", checkpoint="categories:checkpoint"),
     partitions="id_ranges",
+    deletions="interval",
+    checkpoints=True,
 )
 
 SOURCE_ITEMS = Resource(
@@ -274,8 +279,10 @@ SOURCE_ITEMS = Resource(
     incremental=None,  # no updated_at: a full pass that writes only what changed
     per_store=False,
     parse=parse_source_item,
-    state=StateKeys(watermark="source_items:watermark"),  # kept by none: no incremental field
+    # No watermark is ever kept: it has no incremental field.
+    state=StateKeys(watermark="source_items:watermark", checkpoint="source_items:checkpoint"),
     partitions="first_key",
+    checkpoints=True,
 )
 
 ATTRIBUTES = Resource(
@@ -288,7 +295,10 @@ ATTRIBUTES = Resource(
     per_store=True,  # option labels come in the Store header's language
     parse=parse_attribute,
     children=(ChildTable(product_attribute_options, attribute_options),),
-    state=StateKeys(watermark="attributes:watermark"),  # kept by none: no incremental field
+    # No watermark is ever kept: it has no incremental field.
+    state=StateKeys(watermark="attributes:watermark", checkpoint="attributes:checkpoint"),
+    deletions="interval",
+    checkpoints=True,
 )
 
 #: Every resource accs-sync mirrors, by name, in the order a run mirrors them (products first).

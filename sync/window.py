@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sync.api.criteria import Filter
 from sync.models import format_accs_time, parse_accs_time
+from sync.planner import describe
 
 __all__ = ["RunKind", "Window"]
 
@@ -63,7 +64,4 @@ class Window:
 
     def describe(self) -> str:
         """``the whole catalog`` or ``updated_at in [since, until)``, for log lines."""
-        if not self:
-            return "the whole catalog"
-        since, until = self.to_json().values()
-        return f"updated_at in [{since or '-inf'}, {until or 'now'})"
+        return describe(self.to_json())

@@ -61,7 +61,17 @@ WATERMARK = "watermark"  # {"updated_at": "YYYY-MM-DD HH:MM:SS", "id": int}
 #:  "high_water": "YYYY-MM-DD HH:MM:SS" | None,            # the watermark once the pass completes
 #:  "window": {"since": str | None, "until": str | None}}  # a backfill's --since/--until
 #: One written before concurrent ranges, {"last_id": int}, still resumes (one unbounded range).
+#: Read back as hostile: one that is not this shape is reported and a full pass replaces it.
 BACKFILL_CHECKPOINT = "backfill_checkpoint"
+#: The other resources' full passes keep theirs under "<resource>:checkpoint" (store ``*`` for
+#: a resource that is the same in every store view), saved with every page (sync.resume). A
+#: key of one number (categories) has this same shape, id ranges included; other keys
+#: (source items) keep keyset positions instead of ranges:
+#: {"walks": [{"partition": str | int | None,      # the key's first field a walk is confined
+#:             "after": [key, ...] | None,         #   to (source items per source), or None;
+#:             "phase": "next" | "same"}, ...],    #   the last key committed, keyset phase
+#:  "high_water": ..., "window": ...}             # as above
+#: Finished ranges and walks leave the list; the checkpoint is deleted when the pass completes.
 
 RUNNING = "running"
 #: A run left "running" by a process that died; set by :func:`mark_stale_runs`.

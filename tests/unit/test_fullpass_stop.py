@@ -12,7 +12,7 @@ import pytest
 
 from sync import workers
 from sync.api.keyset import KeysetWalk
-from sync.engine import ResourcePass
+from sync.engine import Partition, ResourcePass
 from sync.errors import FatalApiError
 from sync.fullpass import FullPass
 from sync.observe import Observer
@@ -100,7 +100,10 @@ def test_a_failed_partitioned_resource_pass_does_not_wait_for_a_stuck_worker(
         run_id=1,
         stats=ResourceStats("source_items", "*"),
     )
-    walks = [KeysetWalk(fields=["sku"], key_of=lambda item: None) for _ in range(2)]
+    walks = [
+        Partition(source, KeysetWalk(fields=["sku"], key_of=lambda item: None))
+        for source in ("eu", "us")
+    ]
     started = time.monotonic()
     try:
         with pytest.raises(FatalApiError, match="broken"):

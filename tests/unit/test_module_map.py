@@ -21,10 +21,12 @@ LAYERS = (
         "product_page",
         "resource_page",
         "partitions",
+        "tombstones",
+        "resource_watermark",
         "keyranges",
         "workers",
     ),
-    ("passtools", "resources", "parsers", "window", "stats"),
+    ("passtools", "resources", "parsers", "window", "stats", "planner", "resume"),
 )
 MAX_LINES = 420
 

@@ -16,6 +16,7 @@ from sync.resources import (
     SOURCE_ITEMS,
     KeyField,
     Resource,
+    StateKeys,
     resource_names,
 )
 
@@ -68,12 +69,17 @@ def test_state_keys_are_the_ones_earlier_releases_wrote() -> None:
     )
     assert (CATEGORIES.state.watermark, CATEGORIES.state.checkpoint) == (
         "categories:watermark",
-        None,
+        "categories:checkpoint",
     )
+    assert SOURCE_ITEMS.state.checkpoint == "source_items:checkpoint"
 
 
 def test_the_other_resources_declare_how_they_are_partitioned() -> None:
-    assert (CATEGORIES.partitions, CATEGORIES.runs) == ("id_ranges", "resource")
+    assert (CATEGORIES.partitions, CATEGORIES.deletions, CATEGORIES.runs) == (
+        "id_ranges",
+        "interval",
+        "resource",
+    )
     assert (SOURCE_ITEMS.partitions, SOURCE_ITEMS.deletions) == ("first_key", "sweep")
     assert not CATEGORIES.required and not SOURCE_ITEMS.required
 
@@ -92,7 +98,11 @@ TEXT_KEY = (KeyField("sku", "sku", "sku"),)
         ({"keys": TEXT_KEY, "partitions": "id_ranges"}, "id_ranges partitions need"),
         ({"keys": TEXT_KEY, "partitions": "first_key"}, "first_key partitions need"),
         ({"keys": TEXT_KEY, "partitions": "none", "deletions": "interval"}, "interval deletions"),
-        ({"checkpoints": True}, "checkpoints need a state.checkpoint key"),
+        ({"state": StateKeys("categories:watermark")}, "checkpoints need a state.checkpoint"),
+        (
+            {"state": StateKeys("categories:watermark"), "checkpoints": False},
+            "the resource engine resumes every full pass",
+        ),
     ],
 )
 def test_a_declaration_the_passes_cannot_honour_is_refused(
