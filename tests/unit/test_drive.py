@@ -4,17 +4,12 @@ resource after it, and refusals read the declaration (its ACL, whether a 404 is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
 from sync.clock import FakeClock
-from sync.db.engine import make_engine
-from sync.db.migrate import ensure_schema
 from sync.errors import EndpointMissing, PermissionDenied, StoreUnknown
 from sync.pipeline import Pipeline
 from tests.unit.test_pipeline import ScriptedCatalog, item
@@ -49,14 +44,6 @@ class Lister:
         if store_code == "xx":
             raise StoreUnknown("ACCS does not know store view 'xx'", store_code="xx")
         return Page([], total_count=0)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def pipeline(engine: Engine, catalog: UnknownStore, lister: Lister) -> Pipeline:

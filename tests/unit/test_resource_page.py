@@ -3,19 +3,14 @@ child rows cannot be read is rejected whole, and the rest of its page is written
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
 from sync.clock import FakeClock
-from sync.db.engine import make_engine
-from sync.db.migrate import ensure_schema
 from sync.db.schema import product_attribute_metadata, product_attribute_options, sync_rejects
 from sync.pipeline import Pipeline
 from tests.unit.test_pipeline import ScriptedCatalog
@@ -43,14 +38,6 @@ class Attributes:
             return Page(self.items[:1], total_count=len(self.items))
         after = int(params.get("searchCriteria[filterGroups][0][filters][0][value]", "0"))
         return Page([i for i in self.items if i["attribute_id"] > after], len(self.items))
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_an_item_whose_child_rows_are_unreadable_is_rejected_whole(engine: Engine) -> None:
