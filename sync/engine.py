@@ -68,6 +68,7 @@ from sync.resources import GLOBAL_STORE, Resource
 from sync.resume import CheckpointError, Resume, load
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted
+from sync.window import window_filters
 from sync.workers import Fetched, FixedUnits, run_pool
 
 __all__ = ["Lister", "Partition", "PassTools", "ResourcePass", "ResourceStats"]
@@ -221,7 +222,7 @@ class ResourcePass:
             mode += " (resumed)" if resume is not None else ""
         self.stats.mode = mode
         self._started()
-        groups = self._window_groups(window)
+        groups = window_filters(self.resource.incremental, window)
         if resume is not None:
             high_water = resume.high_water
             parts = [
@@ -277,16 +278,6 @@ class ResourcePass:
             return deleted
 
         self.stats.deleted += self.context.db.write(complete)
-
-    def _window_groups(self, window: Window) -> tuple[tuple[Filter, ...], ...]:
-        """``since <= field < until`` on the resource's incremental field."""
-        field = self.resource.incremental
-        bounds = ((window.get("since"), "gteq"), (window.get("until"), "lt"))
-        return tuple(
-            (Filter(field, value, condition),)
-            for value, condition in bounds
-            if value is not None and field is not None
-        )
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"

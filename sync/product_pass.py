@@ -199,7 +199,7 @@ class ProductPass:
             self.run_id,
             ranges,
             workers=common.concurrency,
-            filters=window.groups(),
+            filters=window.groups(PRODUCTS.incremental or "updated_at"),
             tombstones=not window,
             checkpoint=extra,
         ).run()

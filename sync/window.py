@@ -8,6 +8,7 @@ part of the catalog. The window is stored in a full pass's checkpoint (its JSON 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from sync.api.criteria import Filter
 from sync.models import format_accs_time, parse_accs_time
 from sync.planner import describe
 
-__all__ = ["RunKind", "Window"]
+__all__ = ["RunKind", "Window", "window_filters"]
 
 RunKind = Literal["sync", "backfill", "reconcile", "refetch"]
 
@@ -54,14 +55,23 @@ class Window:
             until=parse_accs_time(until) if isinstance(until, str) else None,
         )
 
-    def groups(self) -> tuple[tuple[Filter, ...], ...]:
-        out: list[tuple[Filter, ...]] = []
-        if self.since is not None:
-            out.append((Filter("updated_at", format_accs_time(self.since), "gteq"),))
-        if self.until is not None:
-            out.append((Filter("updated_at", format_accs_time(self.until), "lt"),))
-        return tuple(out)
+    def groups(self, field: str = "updated_at") -> tuple[tuple[Filter, ...], ...]:
+        """The window as filter groups on ``field`` (see :func:`window_filters`)."""
+        return window_filters(field, self.to_json())
 
     def describe(self) -> str:
         """``the whole catalog`` or ``updated_at in [since, until)``, for log lines."""
         return describe(self.to_json())
+
+
+def window_filters(
+    field: str | None, window: Mapping[str, str | None]
+) -> tuple[tuple[Filter, ...], ...]:
+    """``since <= field < until`` as ``searchCriteria`` filter groups (ANDed), from a window
+    as checkpoints store it; none for an open side, or without an incremental ``field``."""
+    bounds = ((window.get("since"), "gteq"), (window.get("until"), "lt"))
+    return tuple(
+        (Filter(field, value, condition),)
+        for value, condition in bounds
+        if value is not None and field is not None
+    )
