@@ -1,5 +1,6 @@
 """One sync run: the run lock, a ``sync_runs`` row, every resource in every store view, the
-outcome and the summary line. The one driver of every resource.
+outcome and the summary line; each resource is driven over the store views by
+:mod:`sync.drive`.
 
 A run takes the database's run lock (a second instance waits ``SYNC_LOCK_WAIT_SECONDS``, then
 gives up recording nothing), marks the runs a dead process left ``running`` abandoned, records
@@ -129,10 +130,11 @@ class Pipeline:
 
         ``kind``: ``sync`` (incremental, or full when there is no watermark; resumes an
         interrupted full pass), ``backfill`` (a full pass; ``window`` restricts it to an
-        ``updated_at`` range, and a windowed pass never tombstones nor moves the watermark),
-        ``reconcile`` (a full content pass; its pages tombstone what is gone) or ``refetch``
-        (a pass over the given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a
-        resource ACCS refuses fails it).
+        ``updated_at`` range, for the resources with an incremental field; the others are
+        skipped; a windowed pass never tombstones nor moves the watermark), ``reconcile`` (a
+        full content pass; its pages tombstone what is gone) or ``refetch`` (a pass over the
+        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a resource ACCS refuses
+        fails it). :func:`sync.planner.plan` decides each pass but a refetch.
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
