@@ -4,8 +4,8 @@ Workers (threads, ``SYNC_CONCURRENCY`` of them) each walk one id range by keyset
 shared session; the rate gate in :mod:`sync.api.limiter` decides when each request may go. The
 calling thread is the only writer: it commits each page together with the checkpoint (every
 range's committed position), so a killed pass resumes every range where its data stops. A
-worker waits for its page to be committed before it asks for the next one, so at most one page
-per range is ever lost to a kill.
+worker fetches its range's next page while its previous one is being committed, and hands it
+over once that one is handled, so at most two pages per range are ever lost to a kill.
 
 **Deletions inside the pass.** A keyset page covers the id interval from its range's cursor to
 its last id (to the range's end for the range's last page). Mirrored rows in that interval that
@@ -185,21 +185,36 @@ class FullPass:
             jobs.put(_Exit(error))
 
     def _walk(self, rng: IdRange, jobs: queue.Queue[_Job | _Exit]) -> bool:
-        """Walk ``rng`` to its end; False when the pass was aborted meanwhile."""
+        """Walk ``rng`` to its end; False when the pass was aborted meanwhile.
+
+        The next page is fetched while the writer commits the previous one (a worker that
+        waited for each commit would leave its request slot idle for the write's duration),
+        and handed over only once that one is handled: at most two pages of a range are ever
+        uncommitted, so memory stays bounded and a kill loses at most those two.
+        """
+        pending: _Job | None = None
         try:
             while not self.ranges.aborted:
                 page = self._fetch(rng)
-                job = _Job(rng, self.ranges.received(rng, page))
-                jobs.put(job)
-                while not job.done.wait(0.5):
-                    if self._closed.is_set():
-                        return False
-                if job.step.following is None:
-                    return True
+                if pending is not None and not self._handled(pending):
+                    return False
+                if self.ranges.aborted:
+                    return False
+                pending = _Job(rng, self.ranges.received(rng, page))
+                jobs.put(pending)
+                if pending.step.following is None:
+                    return self._handled(pending)
             return False
         finally:
             if not rng.done:
                 self.ranges.release(rng)
+
+    def _handled(self, job: _Job) -> bool:
+        """Wait until the writer has handled ``job``; False when it stopped reading pages."""
+        while not job.done.wait(0.5):
+            if self._closed.is_set():
+                return False
+        return True
 
     def _fetch(self, rng: IdRange) -> Page:
         extra = self.filters

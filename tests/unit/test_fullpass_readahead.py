@@ -1,0 +1,83 @@
+"""A full pass's worker fetches its range's next page while the writer commits the previous one
+(one page of read-ahead per range), and never runs further ahead than that."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sync.api.criteria import SearchCriteria
+from sync.api.paging import Page
+from sync.fullpass import FullPass
+from sync.ranges import IdRange, RangeSet
+from sync.stats import StoreStats
+
+WAIT = 10.0  # seconds; only a broken pass waits this long
+
+
+class SlowWriter:
+    """Ids 1..9 in pages of 3; the first page's commit blocks until ``release`` is set."""
+
+    page_size = 3
+    engine: Any = None
+
+    def __init__(self) -> None:
+        self.db = self
+        self.release = threading.Event()
+        self.writing_first = threading.Event()
+        self.fetched: list[int] = []  # the cursor of every fetch, in order
+        self.committed: list[list[int]] = []
+        self.lock = threading.Lock()
+        self.third_fetch = threading.Event()
+
+    def fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
+        request: SearchCriteria = criteria(position, self.page_size)
+        after = position[1].last_id
+        with self.lock:
+            self.fetched.append(after)
+            if len(self.fetched) == 3:
+                self.third_fetch.set()
+        assert request.page_size == 3
+        ids = [i for i in range(after + 1, 10)][:3]
+        return Page([{"id": i} for i in ids], total_count=9 - after, requested=3)
+
+    def write(self, work: Any) -> None:
+        work(None)
+
+    def write_page(self, conn: Any, store: Any, run_id: int, page: Page, interval: Any) -> None:
+        ids = page.ids()
+        if ids[0] == 1:
+            self.writing_first.set()
+            assert self.release.wait(WAIT)
+        self.committed.append(ids)
+
+    def save_checkpoint(self, conn: Any, store_code: str, value: dict[str, Any]) -> None:
+        pass
+
+
+def test_the_next_page_is_fetched_while_the_previous_one_is_written_and_no_further() -> None:
+    writer = SlowWriter()
+    ranges = RangeSet([IdRange(committed=0, end=None)], page_size=3)
+    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=1)  # type: ignore[arg-type]
+    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
+    runner.start()
+    try:
+        assert writer.writing_first.wait(WAIT)
+        # While page 1 is being committed, page 2 is fetched (read-ahead) ...
+        deadline = threading.Event()
+        for _ in range(100):
+            with writer.lock:
+                if len(writer.fetched) >= 2:
+                    break
+            deadline.wait(0.05)
+        with writer.lock:
+            assert writer.fetched[:2] == [0, 3]
+        # ... but not page 3: at most two pages of a range are uncommitted.
+        assert not writer.third_fetch.wait(0.3)
+    finally:
+        writer.release.set()
+        runner.join(WAIT)
+    assert not runner.is_alive()
+    assert writer.committed == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert writer.fetched == [0, 3, 6]
+    assert ranges.finished
