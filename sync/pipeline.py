@@ -54,6 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.api.products import Newest
+from sync.background import in_background
 from sync.clock import Clock
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
@@ -514,10 +515,14 @@ class Pipeline:
             window = Window.from_json(checkpoint.get("window"))
             log.info("store %s: resuming full pass (%d id ranges left)", code, len(ranges))
             if self.concurrency > 1 and not ranges.finished:
-                highest = self.guarded(lambda: self.catalog.id_bounds(code))[1]
+                highest = self._id_bounds(code)[1]
         else:
-            # Read before paging: anything changed while we page has updated_at >= this.
-            newest = self.guarded(lambda: self.catalog.newest(code))
+            # The probes go together (one round trip), and both before paging: anything
+            # changed while we page has updated_at >= the newest.
+            bounds = self._id_bounds if self.concurrency > 1 else _no_bounds
+            with in_background(bounds, code, name=f"accs-sync-{code}-probe") as probe:
+                newest = self.guarded(lambda: self.catalog.newest(code))
+                lowest, highest = probe.result()
             high_water = self.stamps.high_water(
                 newest.updated_at,
                 newest.server_time,
@@ -527,9 +532,6 @@ class Pipeline:
             )
             if not window:
                 self.observer.store_total(code, newest.total_count)
-            lowest = None
-            if self.concurrency > 1:
-                lowest, highest = self.guarded(lambda: self.catalog.id_bounds(code))
             ranges = RangeSet(even_ranges(lowest, highest, self.concurrency), self.page_size)
         ranges.set_highest(highest)
         extra = {"high_water": high_water, "window": window.to_json()}
@@ -555,6 +557,9 @@ class Pipeline:
                 self._set_watermark(conn, code, high_water)
 
         self.db.write(complete)
+
+    def _id_bounds(self, code: str) -> tuple[int | None, int | None]:
+        return self.guarded(lambda: self.catalog.id_bounds(code))
 
     def _newest_below(self, code: str, condition: Filter, size: int) -> Page:
         """The H0 probe's second try: the newest ``size`` products matching ``condition``."""
@@ -864,6 +869,11 @@ class Pipeline:
     def now(self) -> Any:
         """Naive UTC now, from the pipeline's clock (what every stored timestamp uses)."""
         return self.clock.now().replace(tzinfo=None)
+
+
+def _no_bounds(code: str) -> tuple[None, None]:
+    """A pass in one range needs no id bounds."""
+    return None, None
 
 
 def _product_name(item: dict[str, Any]) -> str:

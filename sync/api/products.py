@@ -14,6 +14,7 @@ from sync.api.criteria import SearchCriteria, Sort
 from sync.api.limiter import RequestGate
 from sync.api.paging import Page, http_date
 from sync.api.retry import RetryPolicy
+from sync.background import in_background
 from sync.errors import ApiError, RateLimited
 from sync.observe import Observer
 from sync.redact import redact_url
@@ -127,16 +128,18 @@ class ProductsClient:
         return self.newest(store_code).updated_at
 
     def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:
-        """The lowest and highest entity id in the store view right now (two tiny requests;
-        ``(None, None)`` for an empty store)."""
-        bounds: list[int | None] = []
-        for direction in ("ASC", "DESC"):
-            criteria = SearchCriteria(
-                sorts=(Sort("entity_id", direction),), page_size=1, fields=BOUND_FIELDS
-            )
-            ids = self.search(criteria, store_code).ids()
-            bounds.append(ids[0] if ids else None)
-        return bounds[0], bounds[1]
+        """The lowest and highest entity id in the store view right now (two tiny requests,
+        sent together: one round trip; ``(None, None)`` for an empty store)."""
+        with in_background(self._bound, store_code, "ASC", name="accs-sync-bounds") as lowest:
+            highest = self._bound(store_code, "DESC")
+            return lowest.result(), highest
+
+    def _bound(self, store_code: str, direction: str) -> int | None:
+        criteria = SearchCriteria(
+            sorts=(Sort("entity_id", direction),), page_size=1, fields=BOUND_FIELDS
+        )
+        ids = self.search(criteria, store_code).ids()
+        return ids[0] if ids else None
 
     def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page:
         """Like :meth:`search`, but the items carry only ``id``, ``sku`` and ``updated_at``."""
