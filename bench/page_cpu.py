@@ -6,7 +6,7 @@
 
 Page bodies come from the bundled emulator in-process (``EmulatorApp.handle``, so the bytes are
 what the wire carries: PHP-style escaped JSON, keyset-paged by entity id). Each page is then
-timed with ``time.process_time()`` through the whole client path: ``response_json`` on a
+timed with ``time.process_time()`` through the whole client path: ``response_decoded`` on a
 ``requests.Response`` holding the bytes, ``Page.from_body``, and ``Pipeline.write_page``
 plus the checkpoint row, in one transaction, committed. Two passes: into the empty database
 (``first``), then the same pages again (``unchanged``: every product already mirrored with the
@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 import requests
 from sqlalchemy.engine import Connection, Engine
 
-from sync.api.classify import response_json
+from sync.api.classify import response_decoded
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.api.products import Newest
@@ -143,7 +143,8 @@ def timed_pass(
     for body in bodies:
         response = as_response(body)
         started = time.process_time()
-        page = Page.from_body(response_json(response), page_size)
+        body, plain = response_decoded(response)
+        page = Page.from_body(body, page_size, plain=plain)
         with engine.begin() as conn:
             write(conn, pipeline, store, run_id, page)
             value = {"ranges": [{"after": max(page.ids()), "upto": None}], "high_water": None}

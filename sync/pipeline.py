@@ -728,7 +728,7 @@ class Pipeline:
         prints: dict[int, Fingerprint] = {}
         unprinted: list[Any] = []
         for item in page.items:
-            fp = fingerprint(item, self.max_item_bytes)
+            fp = fingerprint(item, self.max_item_bytes, decoded=page.plain)
             if fp is None:
                 unprinted.append(item)
             else:

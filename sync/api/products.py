@@ -9,7 +9,7 @@ from datetime import datetime
 
 import requests
 
-from sync.api.classify import raise_for_network, response_json
+from sync.api.classify import raise_for_network, response_decoded
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.limiter import RequestGate
 from sync.api.paging import Page, http_date
@@ -90,7 +90,7 @@ class ProductsClient:
             self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:
-                    body = response_json(response)
+                    body, plain = response_decoded(response)
                 except RateLimited as exc:
                     slot.rate_limited(exc.retry_after)
                     raise
@@ -99,7 +99,9 @@ class ProductsClient:
                     raise
                 slot.answered()
                 date = http_date(response.headers.get("Date"))
-                return Page.from_body(body, criteria.page_size, server_time=date, endpoint=path)
+                return Page.from_body(
+                    body, criteria.page_size, server_time=date, endpoint=path, plain=plain
+                )
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""
