@@ -372,15 +372,16 @@ def _unencodable(item: dict[str, Any]) -> None:
 
 
 def cleaned(
-    item: dict[str, Any], max_bytes: int = DEFAULT_MAX_ITEM_BYTES
+    item: dict[str, Any], max_bytes: int = DEFAULT_MAX_ITEM_BYTES, decoded: bool = False
 ) -> tuple[dict[str, Any], str, bool]:
     """``item`` without NUL characters, its content hash (:func:`content_hash`) and whether it
-    is plain JSON: what any resource's page compares with the mirror.
+    is plain JSON: what any resource's page compares with the mirror. ``decoded``: orjson read
+    it (:attr:`sync.api.paging.Page.plain`), which spares a round-trip check.
 
     Raises :class:`ItemRejected` for an item that cannot be mirrored as JSON on every database
     (over ``max_bytes``, NaN or infinite numbers, lone surrogates, nesting too deep).
     """
-    item, digest, plain = _cleaned(item, max_bytes)
+    item, digest, plain = _cleaned(item, max_bytes, decoded)
     if plain:
         _too_deep(item)
     return item, digest, plain
