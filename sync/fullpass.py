@@ -91,6 +91,9 @@ class FullPass:
         self.checkpoint_extra = checkpoint or {}
         #: Set when the writer has stopped reading pages (workers must not wait for it).
         self._closed = threading.Event()
+        #: A slot per page fetched and not yet handled by the writer: one per worker plus one
+        #: read-ahead, so however slow the writer, at most that many decoded pages are held.
+        self._slots = threading.BoundedSemaphore(self.workers + 1)
 
     def run(self) -> None:
         """Until every range is walked, or raise the first failure (committed work is kept)."""
@@ -141,14 +144,14 @@ class FullPass:
                     deadline = time.monotonic() + self.stop_grace
                     self.ranges.abort()
                 finally:
-                    message.done.set()
+                    self._handed(message)
         finally:
             self.ranges.abort()  # a writer interrupted by anything must not leave workers waiting
             self._closed.set()
             while not jobs.empty():  # pages nobody will write: their workers may leave
                 left = jobs.get_nowait()
                 if isinstance(left, _Job):
-                    left.done.set()
+                    self._handed(left)
             end = time.monotonic() + (1.0 if deadline is not None else self.stop_grace)
             for thread in threads:
                 thread.join(timeout=max(0.0, end - time.monotonic()))
@@ -158,6 +161,11 @@ class FullPass:
             raise error
 
     # -- the writer (calling thread) --------------------------------------------------------------
+
+    def _handed(self, job: _Job) -> None:
+        """``job`` is handled (written, or dropped after a failure): its worker may go on."""
+        job.done.set()
+        self._slots.release()
 
     def _commit(self, job: _Job) -> None:
         pipeline, code = self.pipeline, self.store.store_code
@@ -190,24 +198,39 @@ class FullPass:
         The next page is fetched while the writer commits the previous one (a worker that
         waited for each commit would leave its request slot idle for the write's duration),
         and handed over only once that one is handled: at most two pages of a range are ever
-        uncommitted, so memory stays bounded and a kill loses at most those two.
+        uncommitted, and at most ``workers + 1`` of the whole pass (``_slots``), so memory
+        stays bounded however slow the writer is, and a kill loses at most those.
         """
         pending: _Job | None = None
+        slot = False  # a page slot taken and not handed over with a job
         try:
             while not self.ranges.aborted:
+                slot = self._slot()
+                if not slot:
+                    return False
                 page = self._fetch(rng)
                 if pending is not None and not self._handled(pending):
                     return False
                 if self.ranges.aborted:
                     return False
                 pending = _Job(rng, self.ranges.received(rng, page))
-                jobs.put(pending)
+                jobs.put(pending)  # the slot goes with the job: the writer frees it
+                slot = False
                 if pending.step.following is None:
                     return self._handled(pending)
             return False
         finally:
+            if slot:
+                self._slots.release()
             if not rng.done:
                 self.ranges.release(rng)
+
+    def _slot(self) -> bool:
+        """Wait for a page slot (see ``_slots``); False when the writer stopped reading."""
+        while not self._slots.acquire(timeout=0.5):
+            if self._closed.is_set():
+                return False
+        return True
 
     def _handled(self, job: _Job) -> bool:
         """Wait until the writer has handled ``job``; False when it stopped reading pages."""

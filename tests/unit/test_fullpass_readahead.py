@@ -81,3 +81,41 @@ def test_the_next_page_is_fetched_while_the_previous_one_is_written_and_no_furth
     assert writer.committed == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert writer.fetched == [0, 3, 6]
     assert ranges.finished
+
+
+class BlockedWriter(SlowWriter):
+    """Two ranges of ids 1..30 and 101..130, pages of 3; no commit until ``release``."""
+
+    def fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
+        walk, at = position
+        top = 30 if walk.upper_id == 100 else 130
+        ids = [i for i in range(at.last_id + 1, top + 1)][:3]
+        with self.lock:
+            self.fetched.append(at.last_id)
+        return Page([{"id": i} for i in ids], total_count=top - at.last_id, requested=3)
+
+    def write_page(self, conn: Any, store: Any, run_id: int, page: Page, interval: Any) -> None:
+        self.writing_first.set()
+        assert self.release.wait(WAIT)
+        self.committed.append(page.ids())
+
+
+def test_pages_fetched_and_not_yet_committed_are_at_most_one_more_than_the_workers() -> None:
+    writer = BlockedWriter()
+    ranges = RangeSet([IdRange(committed=0, end=100), IdRange(committed=100, end=None)], 3)
+    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=2)  # type: ignore[arg-type]
+    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
+    runner.start()
+    try:
+        assert writer.writing_first.wait(WAIT)
+        threading.Event().wait(0.5)  # time for the workers to fetch all they may
+        with writer.lock:
+            held = len(writer.fetched)
+        # One page being written, one waiting in the queue, one fetched ahead: memory stays
+        # at workers + 1 decoded pages however slow the writer is.
+        assert held == 3
+    finally:
+        writer.release.set()
+        runner.join(WAIT)
+    assert not runner.is_alive() and ranges.finished
+    assert sorted(i for ids in writer.committed for i in ids) == [*range(1, 31), *range(101, 131)]
