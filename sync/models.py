@@ -117,14 +117,7 @@ def parse_accs_time(value: str) -> datetime:
     :data:`ACCS_TIME_FORMAT` would (which still handles every other spelling it accepts).
     """
     if _ACCS_TIME.fullmatch(value):
-        return datetime(
-            int(value[0:4]),
-            int(value[5:7]),
-            int(value[8:10]),
-            int(value[11:13]),
-            int(value[14:16]),
-            int(value[17:19]),
-        )
+        return datetime.fromisoformat(value)  # exactly this shape: a tenth of strptime's cost
     return datetime.strptime(value, ACCS_TIME_FORMAT)
 
 
