@@ -12,6 +12,7 @@ import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,9 +197,10 @@ def _prepare(
         raise ValueError(f"statement binds {bound}, not the columns {list(columns)}")
     converters = []
     for i, name in enumerate(columns):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        impl = table.c[name].type.dialect_impl(dialect)
+        process = impl.bind_processor(dialect)
         if process is not None:
-            converters.append((i, process))
+            converters.append((i, _sqlite_datetime(impl, process) or process))
     prepared = _Prepared(
         sql=str(compiled),
         order=tuple(index[name] for name in bound),
@@ -210,6 +212,23 @@ def _prepare(
             _PREPARED.clear()
         _PREPARED[key] = prepared
     return prepared
+
+
+def _sqlite_datetime(impl: Any, process: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """For SQLite's ``DATETIME`` in its default storage format, a converter writing the same
+    text (``YYYY-MM-DD HH:MM:SS.ffffff``) with ``isoformat``, at a third of the cost of
+    SQLAlchemy's ``%`` formatting (five of them per product); None for any other type."""
+    if type(impl) is not sqlite.DATETIME:
+        return None
+    if impl._storage_format != sqlite.DATETIME._storage_format:
+        return None
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return process(value)  # a date, an aware datetime, None, or a wrong type: as before
+
+    return convert
 
 
 def _converted(prepared: _Prepared, rows: Sequence[Sequence[Any]]) -> list[Any]:
