@@ -145,6 +145,7 @@ class FullPass:
                     self.ranges.abort()
                 finally:
                     self._handed(message)
+                del message  # the page is written: not kept while the next one is awaited
         finally:
             self.ranges.abort()  # a writer interrupted by anything must not leave workers waiting
             self._closed.set()
@@ -201,7 +202,7 @@ class FullPass:
         uncommitted, and at most ``workers + 1`` of the whole pass (``_slots``), so memory
         stays bounded however slow the writer is, and a kill loses at most those.
         """
-        pending: _Job | None = None
+        previous: threading.Event | None = None  # set once the writer handled the last page
         slot = False  # a page slot taken and not handed over with a job
         try:
             while not self.ranges.aborted:
@@ -209,15 +210,19 @@ class FullPass:
                 if not slot:
                     return False
                 page = self._fetch(rng)
-                if pending is not None and not self._handled(pending):
+                if previous is not None and not self._handled(previous):
                     return False
                 if self.ranges.aborted:
                     return False
-                pending = _Job(rng, self.ranges.received(rng, page))
-                jobs.put(pending)  # the slot goes with the job: the writer frees it
+                job = _Job(rng, self.ranges.received(rng, page))
+                last, previous = job.step.following is None, job.done
+                jobs.put(job)  # the slot and the page go with the job: the writer frees both
                 slot = False
-                if pending.step.following is None:
-                    return self._handled(pending)
+                # Keep no reference: a page written meanwhile must not stay in memory for as
+                # long as the next one takes to arrive.
+                del page, job
+                if last:
+                    return self._handled(previous)
             return False
         finally:
             if slot:
@@ -232,9 +237,10 @@ class FullPass:
                 return False
         return True
 
-    def _handled(self, job: _Job) -> bool:
-        """Wait until the writer has handled ``job``; False when it stopped reading pages."""
-        while not job.done.wait(0.5):
+    def _handled(self, done: threading.Event) -> bool:
+        """Wait until the writer has handled a job (its ``done``); False when it stopped
+        reading pages."""
+        while not done.wait(0.5):
             if self._closed.is_set():
                 return False
         return True

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 from sync.api.criteria import SearchCriteria
@@ -119,3 +121,45 @@ def test_pages_fetched_and_not_yet_committed_are_at_most_one_more_than_the_worke
         runner.join(WAIT)
     assert not runner.is_alive() and ranges.finished
     assert sorted(i for ids in writer.committed for i in ids) == [*range(1, 31), *range(101, 131)]
+
+
+class HeldSecondFetch(SlowWriter):
+    """Ids 1..6 in pages of 3; the second fetch waits for ``release``; pages are weakly kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: list[weakref.ref[Page]] = []
+        self.first_written = threading.Event()
+
+    def fetch(self, criteria: Any, position: Any, store_code: str) -> Page:
+        after = position[1].last_id
+        if after:
+            assert self.release.wait(WAIT)
+        ids = list(range(after + 1, 7))[:3]
+        page = Page([{"id": i} for i in ids], total_count=6 - after, requested=3)
+        self.pages.append(weakref.ref(page))
+        return page
+
+    def write_page(self, conn: Any, store: Any, run_id: int, page: Page, interval: Any) -> None:
+        self.committed.append(page.ids())
+        self.first_written.set()
+
+
+def test_a_written_page_is_not_kept_while_the_next_one_is_awaited() -> None:
+    writer = HeldSecondFetch()
+    ranges = RangeSet([IdRange(committed=0, end=None)], page_size=3)
+    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=1)  # type: ignore[arg-type]
+    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
+    runner.start()
+    try:
+        assert writer.first_written.wait(WAIT)
+        for _ in range(100):  # the writer goes back to waiting for the next page
+            gc.collect()
+            if writer.pages[0]() is None:
+                break
+            threading.Event().wait(0.05)
+        assert writer.pages[0]() is None  # nobody holds the written page
+    finally:
+        writer.release.set()
+        runner.join(WAIT)
+    assert writer.committed == [[1, 2, 3], [4, 5, 6]]
