@@ -57,12 +57,18 @@ class SlowWriter:
         pass
 
 
+def started(writer: SlowWriter, ranges: RangeSet, workers: int = 1) -> threading.Thread:
+    """A full pass over ``ranges`` with ``writer`` running on a thread of its own."""
+    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=workers)  # type: ignore[arg-type]
+    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
+    runner.start()
+    return runner
+
+
 def test_the_next_page_is_fetched_while_the_previous_one_is_written_and_no_further() -> None:
     writer = SlowWriter()
     ranges = RangeSet([IdRange(committed=0, end=None)], page_size=3)
-    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=1)  # type: ignore[arg-type]
-    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
-    runner.start()
+    runner = started(writer, ranges)
     try:
         assert writer.writing_first.wait(WAIT)
         # While page 1 is being committed, page 2 is fetched (read-ahead) ...
@@ -105,9 +111,7 @@ class BlockedWriter(SlowWriter):
 def test_pages_fetched_and_not_yet_committed_are_at_most_one_more_than_the_workers() -> None:
     writer = BlockedWriter()
     ranges = RangeSet([IdRange(committed=0, end=100), IdRange(committed=100, end=None)], 3)
-    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=2)  # type: ignore[arg-type]
-    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
-    runner.start()
+    runner = started(writer, ranges, workers=2)
     try:
         assert writer.writing_first.wait(WAIT)
         threading.Event().wait(0.5)  # time for the workers to fetch all they may
@@ -148,9 +152,7 @@ class HeldSecondFetch(SlowWriter):
 def test_a_written_page_is_not_kept_while_the_next_one_is_awaited() -> None:
     writer = HeldSecondFetch()
     ranges = RangeSet([IdRange(committed=0, end=None)], page_size=3)
-    full = FullPass(writer, StoreStats("default", "full"), 1, ranges, workers=1)  # type: ignore[arg-type]
-    runner = threading.Thread(target=full.run, name="accs-sync-test-pass")
-    runner.start()
+    runner = started(writer, ranges)
     try:
         assert writer.first_written.wait(WAIT)
         for _ in range(100):  # the writer goes back to waiting for the next page
