@@ -52,6 +52,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.api.products import Newest
+from sync.background import in_background
 from sync.clock import Clock
 from sync.db.changes import IdInterval, stored_rows, tombstone_missing, write_products
 from sync.db.faults import DatabaseFailed, DatabaseUnavailable, describe
@@ -549,10 +550,14 @@ class Pipeline:
             window = Window.from_json(checkpoint.get("window"))
             log.info("store %s: resuming full pass (%d id ranges left)", code, len(ranges))
             if self.concurrency > 1 and not ranges.finished:
-                highest = self.guarded(lambda: self.catalog.id_bounds(code))[1]
+                highest = self._id_bounds(code)[1]
         else:
-            # Read before paging: anything changed while we page has updated_at >= this.
-            newest = self.guarded(lambda: self.catalog.newest(code))
+            # The probes go together (one round trip), and both before paging: anything
+            # changed while we page has updated_at >= the newest.
+            bounds = self._id_bounds if self.concurrency > 1 else _no_bounds
+            with in_background(bounds, code, name=f"accs-sync-{code}-probe") as probe:
+                newest = self.guarded(lambda: self.catalog.newest(code))
+                lowest, highest = probe.result()
             high_water = self.stamps.high_water(
                 newest.updated_at,
                 newest.server_time,
@@ -562,9 +567,6 @@ class Pipeline:
             )
             if not window:
                 self.observer.store_total(code, newest.total_count)
-            lowest = None
-            if self.concurrency > 1:
-                lowest, highest = self.guarded(lambda: self.catalog.id_bounds(code))
             ranges = RangeSet(
                 even_ranges(lowest, highest, self.concurrency),
                 self.page_sizes.size(PRODUCTS_ENDPOINT),
@@ -615,6 +617,9 @@ class Pipeline:
         except ValueError:
             return "has a window that is not two YYYY-MM-DD HH:MM:SS times, since before until"
         return None
+
+    def _id_bounds(self, code: str) -> tuple[int | None, int | None]:
+        return self.guarded(lambda: self.catalog.id_bounds(code))
 
     def _newest_below(self, code: str, condition: Filter, size: int) -> Page:
         """The H0 probe's second try: the newest ``size`` products matching ``condition``."""
@@ -683,7 +688,7 @@ class Pipeline:
 
         # With concurrency, the next page is fetched while this one is being written.
         run_pool(
-            code,
+            f"{code}-ahead",  # its thread: accs-sync-<store>-ahead-0
             FixedUnits([walk]),
             pages,
             commit,
@@ -789,7 +794,7 @@ class Pipeline:
         prints: dict[int, Fingerprint] = {}
         unprinted: list[Any] = []
         for item in page.items:
-            fp = fingerprint(item, self.max_item_bytes)
+            fp = fingerprint(item, self.max_item_bytes, decoded=page.plain)
             if fp is None:
                 unprinted.append(item)
             else:
@@ -948,6 +953,11 @@ def _planned(kind: RunKind) -> PlanKind:
     if kind == "refetch":
         raise ValueError("a refetch run has no planned passes")
     return kind
+
+
+def _no_bounds(code: str) -> tuple[None, None]:
+    """A pass in one range needs no id bounds."""
+    return None, None
 
 
 def _product_name(item: dict[str, Any]) -> str:
