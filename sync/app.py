@@ -24,6 +24,7 @@ from sync.db.faults import describe
 from sync.db.migrate import ensure_schema
 from sync.db.state import record_auth_audit, record_outcome, start_run
 from sync.errors import AccsSyncError
+from sync.memory import bound_malloc
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
@@ -161,6 +162,7 @@ def build_app(
 
     With ``migrate`` the database is brought to the current schema (or refused if newer).
     """
+    bound_malloc()  # before any worker thread starts: see sync.memory
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()

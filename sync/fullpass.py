@@ -4,8 +4,8 @@ Workers (threads, ``SYNC_CONCURRENCY`` of them) each walk one id range by keyset
 shared session; the rate gate in :mod:`sync.api.limiter` decides when each request may go. The
 calling thread is the only writer: it commits each page together with the checkpoint (every
 range's committed position), so a killed pass resumes every range where its data stops. A
-worker waits for its page to be committed before it asks for the next one, so at most one page
-per range is ever lost to a kill.
+worker fetches its range's next page while its previous one is being committed, and hands it
+over once that one is handled, so at most two pages per range are ever lost to a kill.
 
 **Deletions inside the pass.** A keyset page covers the id interval from its range's cursor to
 its last id (to the range's end for the range's last page). Mirrored rows in that interval that
@@ -72,6 +72,7 @@ class FullPass:
             self._fetch,
             self._write,
             workers=self.workers,
+            read_ahead=True,
             stop_event=self.tools.stop_event,
         )
 

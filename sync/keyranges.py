@@ -27,21 +27,34 @@ def walk_ranges(
     write: Callable[[IdRange, Step], None],
     *,
     workers: int,
+    read_ahead: bool = False,
     stop_event: threading.Event | None = None,
 ) -> None:
     """Walk every range of ``ranges`` with ``workers`` threads: ``fetch(range)`` asks for the
     range's next page (at :meth:`RangeSet.criteria_position`), ``write`` commits it here.
-    Raises the first failure; committed pages and positions are kept."""
+    Raises the first failure; committed pages and positions are kept. ``read_ahead``: each
+    worker fetches its range's next page while the writer commits the previous one (at most
+    two pages of a range uncommitted; see :func:`sync.workers.run_pool`)."""
 
     def pages(rng: IdRange) -> Iterator[Fetched[IdRange, Step]]:
         while True:
             step = ranges.received(rng, fetch(rng))
+            last = step.following is None
             yield Fetched(rng, step, step.following)
-            if step.following is None:
+            del step  # not kept while the next page is fetched
+            if last:
                 return
 
     def commit(fetched: Fetched[IdRange, Step]) -> None:
         write(fetched.unit, fetched.page)
         ranges.committed(fetched.unit, fetched.page)
 
-    run_pool(name, ranges, pages, commit, workers=workers, stop_event=stop_event)
+    run_pool(
+        name,
+        ranges,
+        pages,
+        commit,
+        workers=workers,
+        read_ahead=read_ahead,
+        stop_event=stop_event,
+    )

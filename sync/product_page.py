@@ -92,7 +92,7 @@ class ProductPageWriter:
         prints: dict[int, Fingerprint] = {}
         unprinted: list[Any] = []
         for item in page.items:
-            fp = fingerprint(item, self.max_item_bytes)
+            fp = fingerprint(item, self.max_item_bytes, decoded=page.plain)
             if fp is None:
                 unprinted.append(item)
             else:

@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
+from sync.background import in_background
 from sync.db.runlog import start_pass
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.fullpass import FullPass
@@ -173,8 +174,12 @@ class ProductPass:
             if common.concurrency > 1 and not ranges.finished:
                 highest = self.probes.id_bounds(code)[1]
         else:
-            # Read before paging: anything changed while we page has updated_at >= this.
-            newest = self.probes.newest(code)
+            # The probes go together (one round trip), and both before paging: anything
+            # changed while we page has updated_at >= the newest.
+            bounds = self.probes.id_bounds if common.concurrency > 1 else _no_bounds
+            with in_background(bounds, code, name=f"accs-sync-{code}-probe") as probe:
+                newest = self.probes.newest(code)
+                lowest, highest = probe.result()
             high_water = common.stamps.high_water(
                 newest.updated_at,
                 newest.server_time,
@@ -184,9 +189,6 @@ class ProductPass:
             )
             if not window:
                 common.observer.store_total(code, newest.total_count)
-            lowest = None
-            if common.concurrency > 1:
-                lowest, highest = self.probes.id_bounds(code)
             ranges = RangeSet(even_ranges(lowest, highest, common.concurrency), common.page_size())
         ranges.set_highest(highest)
         extra = {"high_water": high_water, "window": window.to_json()}
@@ -283,7 +285,7 @@ class ProductPass:
 
         # With concurrency, the next page is fetched while this one is being written.
         run_pool(
-            code,
+            f"{code}-ahead",  # its thread: accs-sync-<store>-ahead-0
             FixedUnits([walk]),
             pages,
             commit,
@@ -324,6 +326,11 @@ class ProductPass:
             if (old.updated_at, old.last_id) >= (candidate.updated_at, candidate.last_id):
                 return
         set_state(conn, self.code, WATERMARK, candidate.to_json(), self.common.now())
+
+
+def _no_bounds(code: str) -> tuple[None, None]:
+    """A pass in one range needs no id bounds."""
+    return None, None
 
 
 def _checkpoint_problem(value: Any) -> str | None:

@@ -4,7 +4,8 @@ A full pass cuts the id space into ranges ``(after, upto]`` that workers walk by
 same time. Each range remembers two positions: ``cursor``, the last id *fetched* (where its next
 request starts), and ``committed``, the last id whose page is in the database. Only committed
 positions are checkpointed, so a killed pass resumes every range where its data stops, and
-each range has at most one page fetched but not yet committed.
+each range has at most two pages fetched but not yet committed (one being written, one
+fetched ahead).
 
 Every page a range receives covers an interval of ids: from the range's cursor (exclusive) to
 the page's last id, or to the range's end when the page is its last. A mirrored row inside that

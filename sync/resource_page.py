@@ -136,7 +136,7 @@ class ResourcePageWriter:
                 continue
             # A repeated key in one page: the last one wins, whether it is written or rejected.
             try:
-                hashed[key] = _cleaned(item, self.context.max_item_bytes)
+                hashed[key] = _cleaned(item, self.context.max_item_bytes, page.plain)
                 unhashable.pop(key, None)
             except ItemRejected as exc:  # too big, or JSON text cannot hold it
                 hashed.pop(key, None)

@@ -128,7 +128,9 @@ def walk_pages(
 class _Job(Generic[U, P]):
     """A fetched page on its way to the writer."""
 
-    fetched: Fetched[U, P]
+    #: Dropped once handled, so a written page is not kept alive while its worker waits for
+    #: the next one (memory: see the module docstring).
+    fetched: Fetched[U, P] | None
     taken: threading.Event = field(default_factory=threading.Event)  # the writer started it
     done: threading.Event = field(default_factory=threading.Event)  # ... and finished it
     committed: bool = False
@@ -261,7 +263,7 @@ class _Pool(Generic[U, P]):
                     continue
                 message.taken.set()
                 try:
-                    if not isinstance(error, _WriterFailed):
+                    if not isinstance(error, _WriterFailed) and message.fetched is not None:
                         self.commit(message.fetched)
                         message.committed = True
                 except Exception as exc:  # noqa: BLE001 - raised below, after the workers stop
@@ -269,7 +271,9 @@ class _Pool(Generic[U, P]):
                     deadline = self.monotonic() + grace
                     self._abort()
                 finally:
+                    message.fetched = None  # the page is written: not kept any longer
                     message.done.set()
+                del message
         finally:
             self._abort()  # a writer interrupted by anything must not leave workers waiting
             self.closed.set()
@@ -322,6 +326,7 @@ class _Pool(Generic[U, P]):
                     finished = True
                     return True
                 previous = _Job(fetched)
+                del fetched  # held by the job alone, which drops it once written
                 self.jobs.put(previous)
                 if self.read_ahead:
                     if not self._wait(previous.taken):

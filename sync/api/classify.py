@@ -40,6 +40,7 @@ __all__ = [
     "parse_retry_after",
     "raise_for_network",
     "redirect_refused",
+    "response_decoded",
     "response_json",
     "unknown_store",
 ]
@@ -131,12 +132,18 @@ def _snippet(response: requests.Response) -> str:
 
 def response_json(response: requests.Response, now: datetime | None = None) -> Any:
     """Return the decoded JSON of a successful answer, or raise the error it stands for."""
+    return response_decoded(response, now)[0]
+
+
+def response_decoded(response: requests.Response, now: datetime | None = None) -> tuple[Any, bool]:
+    """:func:`response_json`, and whether the value is decoded plain
+    (:func:`sync.jsontext.decode`)."""
     status = response.status_code
     url = redact_url(response.url or "")
     if 200 <= status < 300:
         try:
             # A page of 300 products is ~600 KB; orjson reads it in half the time, same values.
-            return jsontext.loads(response.content)
+            return jsontext.decode(response.content)
         except ValueError:
             raise InvalidResponse(
                 f"ACCS answered {status} with a body that is not JSON ({_snippet(response)})",

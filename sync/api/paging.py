@@ -88,6 +88,9 @@ class Page:
     total_count: int
     requested: int | None = None
     server_time: datetime | None = field(default=None, compare=False)
+    #: Whether orjson decoded the answer (:func:`sync.jsontext.decode`): its items then hash
+    #: without a round-trip check (:func:`sync.models.fingerprint`).
+    plain: bool = field(default=False, compare=False)
 
     @classmethod
     def from_body(
@@ -96,9 +99,10 @@ class Page:
         requested: int | None = None,
         server_time: datetime | None = None,
         endpoint: str = "/V1/products",
+        plain: bool = False,
     ) -> Page:
         """The page in ``body``; a malformed answer raises an error naming ``endpoint`` (the
-        path asked, e.g. ``/V1/categories/list``)."""
+        path asked, e.g. ``/V1/categories/list``). ``plain``: see :attr:`plain`."""
         if not isinstance(body, dict):
             raise InvalidResponse(f"ACCS {endpoint} answer is not a JSON object")
         items = body.get("items")
@@ -109,7 +113,13 @@ class Page:
         total = body.get("total_count")
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise InvalidResponse(f"ACCS {endpoint} answer has no valid 'total_count'")
-        return cls(items=items, total_count=total, requested=requested, server_time=server_time)
+        return cls(
+            items=items,
+            total_count=total,
+            requested=requested,
+            server_time=server_time,
+            plain=plain,
+        )
 
     def ids(self) -> list[int]:
         out = []

@@ -10,11 +10,12 @@ from typing import Any
 
 import requests
 
-from sync.api.classify import raise_for_network, response_json
+from sync.api.classify import raise_for_network, response_decoded
 from sync.api.criteria import SearchCriteria, Sort
 from sync.api.limiter import RequestGate
 from sync.api.paging import Page, http_date
 from sync.api.retry import RetryPolicy
+from sync.background import in_background
 from sync.errors import ApiError, RateLimited
 from sync.observe import Observer
 from sync.redact import redact_url
@@ -72,14 +73,17 @@ class ProductsClient:
 
     def _get(self, criteria: SearchCriteria, store_code: str, path: str = PRODUCTS) -> Page:
         """One attempt at a ``searchCriteria`` list at ``path``, in ``store_code``."""
-        body, date = self._send(path, criteria.params(), {"Store": store_code})
-        return Page.from_body(body, criteria.page_size, server_time=date, endpoint=path)
+        body, date, plain = self._send(path, criteria.params(), {"Store": store_code})
+        return Page.from_body(
+            body, criteria.page_size, server_time=date, endpoint=path, plain=plain
+        )
 
     def _send(
         self, path: str, params: list[tuple[str, str]] | None, headers: dict[str, str]
-    ) -> tuple[Any, datetime | None]:
+    ) -> tuple[Any, datetime | None, bool]:
         """One attempt at ``path``, sent when the shared gate allows it; the gate learns how
-        it went. The decoded answer and ACCS's ``Date``."""
+        it went. The decoded answer, ACCS's ``Date``, and whether the answer was decoded by
+        orjson as plain JSON (:func:`~sync.api.classify.response_decoded`)."""
         url = f"{self._base}{path}"
         with self.gate.slot() as slot:
             self.requests += 1
@@ -95,7 +99,7 @@ class ProductsClient:
             self._observer.request(response.status_code, time.monotonic() - sent)
             with response:
                 try:
-                    body = response_json(response)
+                    body, plain = response_decoded(response)
                 except RateLimited as exc:
                     slot.rate_limited(exc.retry_after)
                     raise
@@ -103,7 +107,7 @@ class ProductsClient:
                     slot.answered(success=False)
                     raise
                 slot.answered()
-                return body, http_date(response.headers.get("Date"))
+                return body, http_date(response.headers.get("Date")), plain
 
     def get(self, path: str) -> Any:
         """The decoded answer of a plain ``GET`` under API_ENDPOINT (no searchCriteria, the
@@ -138,16 +142,18 @@ class ProductsClient:
         return self.newest(store_code).updated_at
 
     def id_bounds(self, store_code: str) -> tuple[int | None, int | None]:
-        """The lowest and highest entity id in the store view right now (two tiny requests;
-        ``(None, None)`` for an empty store)."""
-        bounds: list[int | None] = []
-        for direction in ("ASC", "DESC"):
-            criteria = SearchCriteria(
-                sorts=(Sort("entity_id", direction),), page_size=1, fields=BOUND_FIELDS
-            )
-            ids = self.search(criteria, store_code).ids()
-            bounds.append(ids[0] if ids else None)
-        return bounds[0], bounds[1]
+        """The lowest and highest entity id in the store view right now (two tiny requests,
+        sent together: one round trip; ``(None, None)`` for an empty store)."""
+        with in_background(self._bound, store_code, "ASC", name="accs-sync-bounds") as lowest:
+            highest = self._bound(store_code, "DESC")
+            return lowest.result(), highest
+
+    def _bound(self, store_code: str, direction: str) -> int | None:
+        criteria = SearchCriteria(
+            sorts=(Sort("entity_id", direction),), page_size=1, fields=BOUND_FIELDS
+        )
+        ids = self.search(criteria, store_code).ids()
+        return ids[0] if ids else None
 
     def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page:
         """Like :meth:`search`, but the items carry only ``id``, ``sku`` and ``updated_at``."""

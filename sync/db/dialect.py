@@ -12,6 +12,7 @@ import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -201,9 +202,10 @@ def _prepare(
         raise ValueError(f"statement binds {bound}, not the columns {list(columns)}")
     converters = []
     for i, name in enumerate(columns):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        impl = table.c[name].type.dialect_impl(dialect)
+        process = impl.bind_processor(dialect)
         if process is not None:
-            converters.append((i, process))
+            converters.append((i, _sqlite_datetime(impl, process) or process))
     prepared = _Prepared(
         sql=str(compiled),
         order=tuple(index[name] for name in bound),
@@ -215,6 +217,23 @@ def _prepare(
             _PREPARED.clear()
         _PREPARED[key] = prepared
     return prepared
+
+
+def _sqlite_datetime(impl: Any, process: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """For SQLite's ``DATETIME`` in its default storage format, a converter writing the same
+    text (``YYYY-MM-DD HH:MM:SS.ffffff``) with ``isoformat``, at a third of the cost of
+    SQLAlchemy's ``%`` formatting (five of them per product); None for any other type."""
+    if type(impl) is not sqlite.DATETIME:
+        return None
+    if impl._storage_format != sqlite.DATETIME._storage_format:
+        return None
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return process(value)  # a date, an aware datetime, None, or a wrong type: as before
+
+    return convert
 
 
 def _converted(prepared: _Prepared, rows: Sequence[Sequence[Any]]) -> list[Any]:
@@ -258,15 +277,46 @@ def _executemany(
 _SQLITE_MAX_PARAMETERS = 999
 
 
+#: Below this many rows a statement is small, and any count gets a shape of its own.
+_SQLITE_SMALL = 16
+
+
 def _sqlite_values(
     conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Plain INSERTs of many rows each (``VALUES (...), (...), ...``), rows in the given order."""
+    """Plain INSERTs of many rows each (``VALUES (...), (...), ...``), rows in the given order.
+
+    The driver keeps the last 128 statements it prepared, per connection, and one of a few
+    hundred rows holds a few hundred KB: a statement for every row count made a long
+    backfill's memory creep. So the counts come from a few shapes only (see
+    :func:`_sqlite_chunks`), which the driver's cache also prepares once.
+    """
     prepared = _prepare(conn, sa.insert(table), table, columns)
     head, values = prepared.sql.rsplit(" VALUES ", 1)
-    per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
+    most = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
     params = _converted(prepared, rows)
-    for start in range(0, len(params), per_statement):
-        part = params[start : start + per_statement]
-        sql = f"{head} VALUES {', '.join([values] * len(part))}"
+    start = 0
+    for size in _sqlite_chunks(len(params), most):
+        part = params[start : start + size]
+        start += size
+        sql = f"{head} VALUES {', '.join([values] * size)}"
         conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(part)))
+
+
+def _sqlite_chunks(count: int, most: int) -> list[int]:
+    """``count`` rows as statement sizes: ``most`` while that many are left, then halves of
+    it (down to :data:`_SQLITE_SMALL`) while they fit, then what is left in one small one."""
+    sizes = [most] * (count // most)
+    left = count % most
+    size = most // 2
+    while left >= _SQLITE_SMALL and size >= _SQLITE_SMALL:
+        if left >= size:
+            sizes.append(size)
+            left -= size
+        size //= 2
+    while left >= _SQLITE_SMALL:  # only when most itself is below twice the small size
+        sizes.append(_SQLITE_SMALL)
+        left -= _SQLITE_SMALL
+    if left:
+        sizes.append(left)
+    return sizes

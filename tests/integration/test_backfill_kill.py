@@ -2,8 +2,8 @@
 
 Real ``accs-sync backfill`` processes run against an emulator in this process. The emulator's
 request hook chooses the moment: it kills the process either while it waits for a page (the
-page before is committed) or a few milliseconds after a page was served (while it is being
-written, or just after). Every later request of a killed process is held until it is dead, so
+page before committed or still being written) or a few milliseconds after a page was served
+(while it is being written, or just after). Every later request of a killed process is held until it is dead, so
 a kill can never come too late. The request log then shows what each restart fetched.
 """
 
@@ -173,7 +173,8 @@ def test_a_backfill_killed_at_random_points_resumes_from_its_checkpoint(
             if r.seq not in killer.after_kill and r.params()["searchCriteria[pageSize]"] != "1"
         ]
         delivered = sum(len(r.served_ids) for r in fetched)
-        assert delivered <= PRODUCTS + created + KILLS * PAGE
+        # A kill loses at most two pages: one being written and the next, fetched meanwhile.
+        assert delivered <= PRODUCTS + created + KILLS * 2 * PAGE
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:

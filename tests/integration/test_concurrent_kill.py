@@ -4,7 +4,8 @@ Like ``test_backfill_kill.py``, real ``accs-sync backfill`` processes run agains
 this process whose request hook picks the moment of the kill (while a page is on its way, or a
 few milliseconds after one was served); here four ranges are paged side by side, so each kill
 can catch several pages in flight. Every restart must ask each range from its checkpointed
-position, never serve again an id that was committed, and refetch at most one page per range.
+position, never serve again an id that was committed, and refetch at most two pages per range
+(one being written, one fetched ahead while it was).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def test_a_concurrent_backfill_killed_at_random_points_resumes_every_range(
                 for left in ranges_left:
                     upto = None if left["upto"] is None else str(left["upto"])
                     assert (str(left["after"]), upto) in starts, (left, sorted(starts))
-                # What was fetched but not committed when it died: one page per range at most.
+                # What was fetched but not committed when it died: two pages per range at most
+                # (one being written and the next, fetched meanwhile).
                 refetched += len(set(served) & fetched_before_kill)
             checkpoint, _, rows = state(db_url)
             if attempt < KILLS:
@@ -104,8 +106,8 @@ def test_a_concurrent_backfill_killed_at_random_points_resumes_every_range(
                         for r in ranges_left
                     ), pid
                 fetched_before_kill = set(served) - committed
-                assert len(fetched_before_kill) <= WORKERS * PAGE
+                assert len(fetched_before_kill) <= 2 * WORKERS * PAGE
             else:
                 assert checkpoint is None
         assert_mirror_equals_upstream(db_url, emulator, deleted=())
-        assert refetched <= KILLS * WORKERS * PAGE
+        assert refetched <= KILLS * 2 * WORKERS * PAGE

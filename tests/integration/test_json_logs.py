@@ -106,7 +106,7 @@ def test_every_line_of_a_debug_run_with_retries_and_a_refresh_is_json_without_se
             assert all(name in line for name in ("run_id", "kind", "store")), line
     threads = {line["thread"] for line in lines}
     assert any(t.startswith("accs-sync-default-") for t in threads)  # full pass workers
-    assert "accs-sync-default-ahead_0" in threads  # the incremental run's read-ahead
+    assert "accs-sync-default-ahead-0" in threads  # the incremental run's read-ahead
 
     retries = [
         line

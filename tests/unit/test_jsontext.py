@@ -259,3 +259,44 @@ def test_the_engine_serializer_takes_encoded_text_as_it_is() -> None:
     assert jsontext.serialize({"b": 1, "a": [1e-05]}) == '{"b":1,"a":[1e-05]}'
     with pytest.raises(TypeError):
         json.dumps(jsontext.Encoded("[]"))  # never mistaken for a string elsewhere
+
+
+# --- decoded values: no round trip needed -------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_what_orjson_decoded_encodes_as_json_without_the_round_trip(seed: int) -> None:
+    """``decode`` says when orjson read the text; ``decoded_canonical`` then trusts that
+    everything in it is plain and only looks at floats. Either way: json's text, or None."""
+    trusted = 0
+    for item in generated(1500, seed):
+        try:
+            body = php_encode(item, ensure_ascii=False)
+        except UnicodeEncodeError:
+            continue
+        value, plain = jsontext.decode(body)
+        assert same(value, json.loads(body))
+        if not plain:
+            continue
+        text = jsontext.decoded_canonical(value)
+        if text is not None:
+            trusted += 1
+            assert text == old_canonical(value).encode("utf-8")
+        assert text == jsontext.plain_canonical(value)
+    assert trusted > 500
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[NaN]",
+        b'{"x":-Infinity}',
+        b"[18446744073709551616]",
+        b"[1e400]",
+        b'"\\ud800"',
+        b"\xef\xbb\xbf[1]",
+    ],
+)
+def test_what_only_json_reads_is_not_plain(text: bytes) -> None:
+    value, plain = jsontext.decode(text)
+    assert same(value, json.loads(text)) and plain is False

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sync import jsontext
 from sync.emulator import Catalog
 from sync.models import (
     ACCS_TIME_FORMAT,
@@ -247,6 +248,32 @@ def test_catalog_items_hash_as_before() -> None:
         assert record.content_hash == old_hash(item)
         fp = fingerprint(item)
         assert fp is not None and fp.content_hash == record.content_hash
+
+
+#: A product as the bundled emulator renders it, and its content hash as mirrors store it: this
+#: must never change, or every mirrored row would be rewritten after an upgrade.
+KNOWN_ITEM = (
+    b'{"id":1,"sku":"SP000001","name":"Lando Studio Sneaker","attribute_set_id":9,"price":191,'
+    b'"status":1,"visibility":4,"type_id":"simple","created_at":"2023-01-01 00:01:44",'
+    b'"updated_at":"2023-01-01 00:01:44","weight":3.66,"extension_attributes":{"website_ids":'
+    b'[1],"category_links":[{"position":0,"category_id":"39"}],"stock_item":{"item_id":1,'
+    b'"qty":473,"is_in_stock":true,"low_stock_date":null}},"media_gallery_entries":[{"id":100,'
+    b'"label":null,"file":"\\/s\\/p\\/sp000001_0.jpg"}],"tier_prices":[{"customer_group_id":0,'
+    b'"qty":5,"value":171.9}],"custom_attributes":[{"attribute_code":"description","value":'
+    b'"<p>Caf\\u00e9 \\u2014 100%</p>"},{"attribute_code":"category_ids","value":["39"]}]}'
+)
+KNOWN_HASH = "d05426ba21c2b45b1d4e0272ef2bb7c83d304eb563938ad2ffbc535d8017814b"
+
+
+def test_a_known_item_keeps_its_content_hash_whichever_way_it_is_read() -> None:
+    value, plain = jsontext.decode(KNOWN_ITEM)
+    assert plain  # orjson read it: the fingerprint needs no round trip
+    assert content_hash(json.loads(KNOWN_ITEM)) == KNOWN_HASH
+    for decoded in (False, True):
+        fp = fingerprint(value, decoded=decoded)
+        assert fp is not None and fp.content_hash == KNOWN_HASH
+        assert parse_item(value, "default", fingerprint=fp).content_hash == KNOWN_HASH
+    assert parse_item(json.loads(KNOWN_ITEM), "default").content_hash == KNOWN_HASH
 
 
 # --- fingerprints ------------------------------------------------------------------------------
