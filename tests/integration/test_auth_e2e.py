@@ -266,7 +266,10 @@ def test_login_then_the_worker_syncs_with_the_refresh_token(
     assert small_emulator.stats.tokens_by_grant["refresh_token"] == 1
     assert small_emulator.stats.tokens_by_grant["client_credentials"] == 0
     [run] = run_rows(db_url)
-    assert (run["token_refreshes"], run["auth_retries"], run["token_mints"]) == (1, 1, 0)
+    # One refresh, no mint; each request answered 401 is re-sent once (the full pass's first
+    # probes go together, so up to three were in flight when the old token was refused).
+    assert (run["token_refreshes"], run["token_mints"]) == (1, 0)
+    assert 1 <= run["auth_retries"] <= 3
     # The rotated refresh token was stored: the next renewal works too.
     small_emulator.revoke_all_tokens()
     assert run_cli(["sync"], env, tmp_path).returncode == 0
