@@ -62,8 +62,8 @@ from sync.emulator import (
     Catalog,
     EmulatorApp,
 )
-from sync.engine import ResourcePass
 from sync.pipeline import Pipeline, StoreStats
+from sync.resource_page import ResourcePageWriter, Step
 from sync.resources import RESOURCES, Resource
 from sync.stats import ResourceStats
 
@@ -180,14 +180,13 @@ def product_writer(engine: Engine, pipeline: Pipeline, run_id: int) -> Writer:
 
 
 def resource_writer(pipeline: Pipeline, resource: Resource, run_id: int) -> Writer:
-    """A full pass's page of ``resource``, as the engine commits it (``ResourcePass``)."""
+    """A full pass's page of ``resource``, as the engine commits it (its page writer, each
+    page the whole of a partition: no checkpoint, no interval)."""
     stats = ResourceStats(resource.name, STORE if resource.per_store else "*")
-    rpass = ResourcePass(
+    writer = ResourcePageWriter(
         resource,
-        pipeline,
-        _NoCatalog(),
+        pipeline.driver.pass_tools(resource),
         store_code=STORE,
-        request_store=STORE,
         run_id=run_id,
         stats=stats,
     )
@@ -195,7 +194,7 @@ def resource_writer(pipeline: Pipeline, resource: Resource, run_id: int) -> Writ
 
     def write(page: Page) -> tuple[int, int]:
         before = (stats.written, stats.unchanged)
-        rpass._commit(page, set())
+        writer.commit(page, set(), Step(None, KeyPosition(), None))
         return stats.written - before[0], stats.unchanged - before[1]
 
     return write

@@ -31,7 +31,7 @@ An answer whose ``total_count`` exceeds the keys asked for means the store ignor
 the pass stops there (the run fails) rather than walk the whole catalog. Watermarks and
 checkpoints are never read nor moved: the next ``sync`` is what it would have been. The run is
 recorded in ``sync_runs`` with kind ``refetch`` and holds the run lock like every run (see
-:meth:`sync.pipeline.Pipeline.run`).
+:meth:`sync.run.Pipeline.run`).
 """
 
 from __future__ import annotations
@@ -101,17 +101,17 @@ def refetch(
     keys neither ACCS nor the mirror has). Raises what the API or the database raised."""
     skus: dict[str, None] = dict.fromkeys(keys.skus)
     unknown: list[str] | None = None
-    for code in store_codes if PRODUCTS in resources else ():
+    for code in store_codes if PRODUCTS.name in resources else ():
         found = _StoreKeys(context, code, run_id, stats).run(keys)
         skus.update(dict.fromkeys(found.skus))
         # A key known in any store view is known.
         unknown = found.unknown if unknown is None else [k for k in unknown if k in found.unknown]
-    if PRODUCTS not in resources and keys.ids:
+    if PRODUCTS.name not in resources and keys.ids:
         skus.update(dict.fromkeys(context.db.read(lambda conn: _mirrored_skus(conn, keys.ids))))
     stats.unknown_keys = unknown or []
     for key in stats.unknown_keys:
         log.warning("%s: neither ACCS nor the mirror has this product", escape_control(key))
-    skipped = [r for r in resources if r not in (PRODUCTS, SOURCE_ITEMS.name)]
+    skipped = [r for r in resources if r not in (PRODUCTS.name, SOURCE_ITEMS.name)]
     if skipped:
         log.debug("%s: a pass over given keys covers products and source items", ", ".join(skipped))
     if SOURCE_ITEMS.name in resources and skus and store_codes:

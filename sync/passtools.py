@@ -1,8 +1,9 @@
 """What a pass is handed by the run that drives it: values and callables, never the run itself.
 
-Layers call down. The pipeline (one run) builds these small frozen records and hands them to
-the passes below it (:mod:`sync.fullpass`, :mod:`sync.reconcile`, :mod:`sync.engine`), which
-use exactly what is in them: a pass can be read, and tested, without the pipeline.
+Layers call down. The run's driver (:mod:`sync.drive`) builds these small frozen records and
+hands them to the passes below it (:mod:`sync.product_pass`, :mod:`sync.fullpass`,
+:mod:`sync.reconcile`, :mod:`sync.engine`, :mod:`sync.keyspass`), which use exactly what is in
+them: a pass can be read, and tested, without the run.
 
 :class:`PageSizes` is each endpoint's page size. A store may cap ``pageSize`` (Magento's webapi
 input limit answers 400 "Maximum SearchCriteria pageSize is N"); the cap is learnt for the
@@ -25,21 +26,30 @@ from sqlalchemy import Connection
 
 from sync.api.criteria import SearchCriteria
 from sync.api.paging import Page
+from sync.api.products import Newest
 from sync.db.changes import IdInterval
 from sync.db.retry import Transactions
 from sync.errors import PageSizeLimited
 from sync.observe import Observer
+from sync.resources import PRODUCTS
 from sync.stats import StoreStats
 from sync.watermark import Stamps
 
-__all__ = ["ID_LISTING", "PRODUCTS_ENDPOINT", "PageSizes", "PassTools", "ProductTools"]
+__all__ = [
+    "ID_LISTING",
+    "PRODUCTS_ENDPOINT",
+    "PageSizes",
+    "PassTools",
+    "ProductProbes",
+    "ProductTools",
+]
 
 log = logging.getLogger(__name__)
 
-#: The product search; its page size is SYNC_PAGE_SIZE.
-PRODUCTS_ENDPOINT = "/V1/products"
+#: The product search (the declaration's endpoint); its page size is SYNC_PAGE_SIZE.
+PRODUCTS_ENDPOINT = PRODUCTS.path
 #: The id listing: the same path with ``fields=items[id,...]``, so tiny items in large pages.
-ID_LISTING = "/V1/products (id listing)"
+ID_LISTING = f"{PRODUCTS.path} (id listing)"
 
 
 class PageSizes:
@@ -106,6 +116,18 @@ class ProductTools:
     stop_event: threading.Event
     #: Told what the run does (pages written, tombstones of the id listing).
     observer: Observer
+
+
+@dataclass(frozen=True)
+class ProductProbes:
+    """The products' one-request probes, each honouring the run's stop requests."""
+
+    #: The newest ``updated_at`` of a store view and its product count (the H0 probe).
+    newest: Callable[[str], Newest]
+    #: The lowest and highest entity id of a store view.
+    id_bounds: Callable[[str], tuple[int | None, int | None]]
+    #: One search with fixed criteria: ``search(criteria, store_code)``.
+    search: Callable[[SearchCriteria, str], Page]
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,12 @@ class Shape:
 
 
 def shape_of(resource: Resource) -> Shape:
-    """The shape of a declared resource."""
-    keys = resource.keys
+    """The shape of a declared resource: its declared deletions say whether its key is one
+    number compared in intervals (:data:`sync.resources.Deletions`)."""
     return Shape(
         resource.name,
         incremental=resource.incremental is not None,
-        numeric_key=len(keys) == 1 and keys[0].numeric,
+        numeric_key=resource.deletions == "interval",
     )
 
 

@@ -127,7 +127,7 @@ def reconcile_ids(tools: ProductTools, store: StoreStats, run_id: int) -> None:
         def bury(conn: Connection, part: list[int] = gone[start : start + CHUNK]) -> int:
             deleted = tombstone(conn, code, part, tools.now(), run_id)
             update_run(conn, run_id, 0, 0, deleted=deleted)
-            count_deleted(conn, run_id, PRODUCTS, code, deleted)
+            count_deleted(conn, run_id, PRODUCTS.name, code, deleted)
             report = PageReport(deleted=deleted, pages=0)
             after_commit(functools.partial(tools.observer.page_written, code, report))
             return deleted

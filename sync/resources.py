@@ -1,16 +1,18 @@
-"""What accs-sync mirrors besides products, each described in a few lines.
+"""What accs-sync mirrors, each resource declared in one :class:`Resource`, products included.
 
-A :class:`Resource` says everything the engine (:mod:`sync.engine`) needs to mirror one
-``searchCriteria`` list endpoint of ACCS into one table: the endpoint and the ACL it needs, the
-key (which doubles as the unique keyset sort: paging never relies on Magento's offsets), the
-``updated_at``-like field for incremental runs (or none: every run is a full pass that writes
-only changed rows), whether it differs per store view, and a parser from an item to the
-table's columns, and its child tables (:class:`ChildTable`: rows that belong to one row, such
-as an attribute's options). Paging, retries, content hashes, the change log
-(``catalog_changes``), tombstones, child rows and rejects are the engine's, the same for every
-resource.
+A :class:`Resource` says everything a pass needs to mirror one ``searchCriteria`` list endpoint
+of ACCS into one table: the endpoint and the ACL it needs, the table, the key (which doubles as
+the unique keyset sort: paging never relies on Magento's offsets), the ``updated_at``-like field
+for incremental runs (or none: every run is a full pass that writes only changed rows), whether
+it differs per store view, the parser from an item to the table's columns, how a full pass is
+cut into partitions walked at the same time, how deletions are found, whether an interrupted
+pass resumes from a checkpoint, its child tables, its change logs, its ``sync_state`` keys and
+which pass implementation runs it. A child table (:class:`ChildTable`) holds rows that belong to
+one row, such as an attribute's options or a product's attribute values. The run
+(:mod:`sync.run`) and the passes below it read the declaration; no code asks "is this
+products?".
 
-Adding a resource: describe it here, add its table to :mod:`sync.db.schema` and an Alembic
+Adding a resource: declare it here, add its table to :mod:`sync.db.schema` and an Alembic
 migration, and name it in :data:`RESOURCES` (``docs/engine.md`` walks through an example).
 """
 
@@ -18,19 +20,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from sync import jsontext
 from sync.db.schema import (
+    catalog_changes,
     categories,
     inventory_source_items,
     product_attribute_metadata,
     product_attribute_options,
+    product_attributes,
+    product_categories,
+    product_changes,
+    products,
 )
-from sync.models import ItemRejected, parse_accs_time
+from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK
+from sync.models import parse_item
+from sync.parsers import (
+    attribute_options,
+    parse_attribute,
+    parse_category,
+    parse_source_item,
+    product_attribute_rows,
+    product_category_rows,
+)
 
 __all__ = [
     "ATTRIBUTES",
@@ -41,16 +56,36 @@ __all__ = [
     "RESOURCES",
     "SOURCE_ITEMS",
     "ChildTable",
+    "Deletions",
     "KeyField",
+    "Partitions",
+    "PassKind",
     "Resource",
+    "StateKeys",
     "attribute_options",
     "parse_attribute",
+    "product_attribute_rows",
+    "product_category_rows",
     "resource_names",
 ]
 
 #: ``store_code`` in the change log and state of a resource that is the same in every store
 #: view (``*`` is never a Magento store code).
 GLOBAL_STORE = "*"
+
+#: How a full pass is cut into partitions walked at the same time (``SYNC_CONCURRENCY`` > 1):
+#: ``id_ranges``, ranges of a numeric key that split when a worker goes idle; ``first_key``,
+#: one walk per value of the first of two key fields (source items: one per source); ``none``.
+Partitions = Literal["id_ranges", "first_key", "none"]
+#: How deletions are found: ``interval``, each page of a keyset walk over a numeric key
+#: tombstones the live rows of the key interval it covers that it did not carry; ``sweep``,
+#: a complete pass tombstones the live rows whose key it did not see (text keys: the mirror
+#: cannot compare them in ACCS's collation, so no interval can be trusted).
+Deletions = Literal["interval", "sweep"]
+#: Which pass implementation runs a resource: ``products``, the products' passes
+#: (:mod:`sync.product_pass`: id listing, windows, checkpoints, the product page writer);
+#: ``resource``, the resource engine (:class:`sync.engine.ResourcePass`).
+PassKind = Literal["products", "resource"]
 
 
 @dataclass(frozen=True)
@@ -99,8 +134,19 @@ class ChildTable:
 
 
 @dataclass(frozen=True)
+class StateKeys:
+    """A resource's keys in ``sync_state`` (a public contract: a checkpoint or watermark
+    written by an earlier release must be found under the same key)."""
+
+    #: The incremental watermark, ``{"updated_at": ...}`` (products also ``"id"``).
+    watermark: str
+    #: An interrupted full pass's checkpoint; None when the resource keeps none.
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
 class Resource:
-    """One ACCS list endpoint mirrored into one table."""
+    """One ACCS list endpoint mirrored into one table, declared."""
 
     #: The name users give in ``SYNC_RESOURCES`` and ``--resource``.
     name: str
@@ -115,10 +161,54 @@ class Resource:
     incremental: str | None
     #: True when each store view has its own rows (a ``store_code`` column).
     per_store: bool
-    #: The table's other columns from an item; raises :class:`ItemRejected` with a reason.
-    parse: Callable[[dict[str, Any]], dict[str, Any]]
-    #: Tables of rows that belong to each row (written and cleared by the engine).
+    #: The table's columns from an item; raises :class:`ItemRejected` with a reason. The
+    #: resource engine calls ``parse(item)`` for a dict of the other columns; products'
+    #: is :func:`sync.models.parse_item` (``parse(item, store_code, fingerprint=...)``, a
+    #: :class:`~sync.models.ProductRecord` with its attributes and category links).
+    parse: Callable[..., Any]
+    #: Where its state is kept in ``sync_state``.
+    state: StateKeys
+    #: How a full pass is cut up for concurrent fetchers (see :data:`Partitions`).
+    partitions: Partitions = "none"
+    #: How deletions are found (see :data:`Deletions`).
+    deletions: Deletions = "sweep"
+    #: Whether an interrupted full pass resumes from a checkpoint (``state.checkpoint``).
+    checkpoints: bool = False
+    #: Tables of rows that belong to each row, written with it (products: attribute values and
+    #: category links, written by their page writer; other resources: by the engine).
     children: tuple[ChildTable, ...] = ()
+    #: The change logs a write goes to (every resource: ``catalog_changes``).
+    change_logs: tuple[sa.Table, ...] = (catalog_changes,)
+    #: Which pass implementation runs it (see :data:`PassKind`).
+    runs: PassKind = "resource"
+    #: True when a 404 for its endpoint means a wrong ``API_ENDPOINT`` (the run fails, exit
+    #: 2); False when it means an instance without this resource (skipped, run ``partial``).
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a declaration the passes cannot honour, at import, naming what is wrong."""
+        numeric_key = len(self.keys) == 1 and self.keys[0].numeric
+        id_key = numeric_key and (self.keys[0].filter, self.keys[0].item) == ("entity_id", "id")
+        problems = [
+            "id_ranges partitions need the one key entity_id (item field id): the id walk's"
+            if self.partitions == "id_ranges" and not id_key
+            else "",
+            "first_key partitions need a key of two fields"
+            if self.partitions == "first_key" and len(self.keys) != 2
+            else "",
+            "interval deletions need one numeric key"
+            if self.deletions == "interval" and not numeric_key
+            else "",
+            "checkpoints need a state.checkpoint key, and a state.checkpoint key checkpoints"
+            if self.checkpoints != (self.state.checkpoint is not None)
+            else "",
+            "the resource engine resumes every full pass: declare checkpoints"
+            if self.runs == "resource" and not self.checkpoints
+            else "",
+        ]
+        wrong = [p for p in problems if p]
+        if wrong:
+            raise ValueError(f"resource {self.name}: {'; '.join(wrong)}")
 
     def key_of(self, item: Any) -> tuple[int | str, ...] | None:
         """The item's key, or None when any part is missing."""
@@ -136,187 +226,34 @@ class Resource:
         return " + ".join(field.item for field in self.keys)
 
 
-# -- parsers -------------------------------------------------------------------------------------
-
-
-def _int(item: Mapping[str, Any], name: str) -> int | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return int(value)
-    try:
-        return int(str(value))
-    except ValueError:
-        raise ItemRejected(f"{name} must be a whole number, got {value!r}") from None
-
-
-def _bool(item: Mapping[str, Any], name: str) -> bool | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if str(value) in ("0", "1"):
-        return str(value) == "1"
-    raise ItemRejected(f"{name} must be a boolean, got {value!r}")
-
-
-def _time(item: Mapping[str, Any], name: str) -> Any:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ItemRejected(f"{name} must be a 'YYYY-MM-DD HH:MM:SS' time, got {value!r}")
-    try:
-        return parse_accs_time(value)
-    except ValueError as exc:
-        raise ItemRejected(f"{name}: {exc}") from None
-
-
-def _decimal(item: Mapping[str, Any], name: str) -> Decimal | None:
-    value = item.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ItemRejected(f"{name} must be a number, got {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ItemRejected(f"{name} must be a number, got {value!r}") from None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 14:
-        raise ItemRejected(f"{name} is out of range: {value!r}")
-    return number
-
-
-def parse_category(item: dict[str, Any]) -> dict[str, Any]:
-    """A ``catalog-data-category-interface`` item (only ``id`` is required upstream)."""
-    name = item.get("name")
-    path = item.get("path")
-    if path is not None and (not isinstance(path, str) or len(path) > 255):
-        raise ItemRejected(f"path must be text of at most 255 characters, got {path!r}")
-    return {
-        "parent_id": _int(item, "parent_id"),
-        "name": name if isinstance(name, str) else None,
-        "is_active": _bool(item, "is_active"),
-        "position": _int(item, "position"),
-        "level": _int(item, "level"),
-        "path": path,
-        "include_in_menu": _bool(item, "include_in_menu"),
-        "created_at": _time(item, "created_at"),
-        "updated_at": _time(item, "updated_at"),
-    }
-
-
-def parse_source_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An ``inventory-api-data-source-item-interface`` item."""
-    sku = item.get("sku")
-    if isinstance(sku, str) and len(sku) > 64:
-        raise ItemRejected(f"sku is longer than Magento's 64 characters: {sku[:70]!r}")
-    status = _int(item, "status")
-    if status not in (None, 0, 1):
-        raise ItemRejected(f"status must be 0 (out of stock) or 1 (in stock), got {status}")
-    return {"quantity": _decimal(item, "quantity"), "status": status}
-
-
-_INPUT_LENGTH = 50  # Magento's eav_attribute.frontend_input is VARCHAR(50)
-
-
-def _text(item: Mapping[str, Any], name: str, limit: int | None = None) -> str | None:
-    """``item[name]`` as text (None when absent); anything else rejects the item."""
-    value = item.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or (limit is not None and len(value) > limit):
-        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:80]
-        limited = f" of at most {limit} characters" if limit is not None else ""
-        raise ItemRejected(f"{name} must be text{limited}, got {shown}")
-    return value
-
-
-def parse_attribute(item: dict[str, Any]) -> dict[str, Any]:
-    """A ``catalog-data-product-attribute-interface`` item (``attribute_code`` is required)."""
-    code = item.get("attribute_code")
-    if not isinstance(code, str) or not code.strip() or len(code) > 255:
-        shown = f"{len(code)} characters" if isinstance(code, str) else repr(code)[:80]
-        raise ItemRejected(f"attribute_code must be text of 1 to 255 characters, got {shown}")
-    return {
-        "attribute_code": code,
-        "frontend_input": _text(item, "frontend_input", _INPUT_LENGTH),
-        "label": _text(item, "default_frontend_label"),
-        "is_user_defined": _bool(item, "is_user_defined"),
-        "scope": _text(item, "scope", 16),
-    }
-
-
-def _option_label(option: Mapping[str, Any], where: str) -> str | None:
-    label = option.get("label")
-    if label is None or isinstance(label, str):
-        return label
-    if isinstance(label, int | float) and not isinstance(label, bool):
-        return str(label)  # a size "28" sent as a number
-    raise ItemRejected(f"{where}.label must be text, got {repr(label)[:80]}")
-
-
-def _option_value(option: Mapping[str, Any], where: str) -> str | None:
-    """The option id as text; None for the empty "no choice" entry of a select."""
-    value = option.get("value")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or len(value) > 255:
-        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:80]
-        raise ItemRejected(f"{where}.value must be text of at most 255 characters, got {shown}")
-    return value if value.strip() else None
-
-
-def attribute_options(item: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of ``product_attribute_options`` for one attribute item: one per option with
-    a value (the leading ``{"label": " ", "value": ""}`` of a select is no option); a value
-    repeated in the list keeps its last entry, and so do values MySQL/MariaDB would take for
-    the same key (differing only in case or trailing spaces): the same rows on every
-    database, and no duplicate key breaking the page there."""
-    options = item.get("options")
-    if options is None:
-        return []
-    if not isinstance(options, list):
-        raise ItemRejected(f"options must be a list, got {type(options).__name__}")
-    found: dict[str, dict[str, Any]] = {}
-    for n, option in enumerate(options):
-        where = f"options[{n}]"
-        if not isinstance(option, dict):
-            raise ItemRejected(f"{where} must be an object, got {repr(option)[:80]}")
-        value = _option_value(option, where)
-        label = _option_label(option, where)
-        try:
-            sort_order = _int(option, "sort_order")
-        except ItemRejected as exc:
-            raise ItemRejected(f"{where}.{exc.reason}") from None
-        store_labels = option.get("store_labels")
-        if store_labels is not None and not isinstance(store_labels, list):
-            raise ItemRejected(
-                f"{where}.store_labels must be a list, got {repr(store_labels)[:80]}"
-            )
-        if value is None:
-            continue
-        same = value.rstrip(" ").casefold()
-        found.pop(same, None)
-        found[same] = {
-            "attribute_code": item["attribute_code"],
-            "value": value,
-            "label": label,
-            "sort_order": sort_order,
-            "store_labels": store_labels,
-        }
-    return list(found.values())
-
-
 # -- the resources -------------------------------------------------------------------------------
 
-#: Products have a pipeline of their own (:mod:`sync.pipeline`: concurrent id ranges,
-#: attributes, windows); this name only selects it.
-PRODUCTS = "products"
 #: The ACL ``GET /V1/products`` needs.
 PRODUCTS_ACL = "Magento_Catalog::products"
+
+PRODUCTS = Resource(
+    name="products",
+    path="/V1/products",
+    acl=PRODUCTS_ACL,
+    table=products,
+    keys=(KeyField("entity_id", "id", "id", numeric=True),),
+    incremental="updated_at",
+    per_store=True,
+    parse=parse_item,  # through sync.models.fingerprint: an unchanged item is not parsed
+    state=StateKeys(watermark=WATERMARK, checkpoint=BACKFILL_CHECKPOINT),
+    partitions="id_ranges",
+    deletions="interval",
+    checkpoints=True,
+    # Written by the products' page writer from the parsed record; kept when a product is
+    # tombstoned (its last known attributes stay readable).
+    children=(
+        ChildTable(product_attributes, product_attribute_rows, cleared_on_delete=False),
+        ChildTable(product_categories, product_category_rows, cleared_on_delete=False),
+    ),
+    change_logs=(product_changes, catalog_changes),
+    runs="products",
+    required=True,
+)
 
 CATEGORIES = Resource(
     name="categories",
@@ -327,6 +264,10 @@ CATEGORIES = Resource(
     incremental="updated_at",
     per_store=True,
     parse=parse_category,
+    state=StateKeys(watermark="categories:watermark", checkpoint="categories:checkpoint"),
+    partitions="id_ranges",
+    deletions="interval",
+    checkpoints=True,
 )
 
 SOURCE_ITEMS = Resource(
@@ -338,6 +279,10 @@ SOURCE_ITEMS = Resource(
     incremental=None,  # no updated_at: a full pass that writes only what changed
     per_store=False,
     parse=parse_source_item,
+    # No watermark is ever kept: it has no incremental field.
+    state=StateKeys(watermark="source_items:watermark", checkpoint="source_items:checkpoint"),
+    partitions="first_key",
+    checkpoints=True,
 )
 
 ATTRIBUTES = Resource(
@@ -350,12 +295,18 @@ ATTRIBUTES = Resource(
     per_store=True,  # option labels come in the Store header's language
     parse=parse_attribute,
     children=(ChildTable(product_attribute_options, attribute_options),),
+    # No watermark is ever kept: it has no incremental field.
+    state=StateKeys(watermark="attributes:watermark", checkpoint="attributes:checkpoint"),
+    deletions="interval",
+    checkpoints=True,
 )
 
-#: Every resource the engine mirrors, by name.
-RESOURCES: dict[str, Resource] = {r.name: r for r in (CATEGORIES, SOURCE_ITEMS, ATTRIBUTES)}
+#: Every resource accs-sync mirrors, by name, in the order a run mirrors them (products first).
+RESOURCES: dict[str, Resource] = {
+    r.name: r for r in (PRODUCTS, CATEGORIES, SOURCE_ITEMS, ATTRIBUTES)
+}
 
 
 def resource_names() -> tuple[str, ...]:
     """Every name ``SYNC_RESOURCES`` accepts, products first."""
-    return (PRODUCTS, *RESOURCES)
+    return tuple(RESOURCES)

@@ -1,6 +1,6 @@
 """What a run did, counted as it goes: per store view for products, per resource and store
 view for the others, and for the run as a whole. Plain data, shared by the passes
-(:mod:`sync.pipeline`, :mod:`sync.fullpass`, :mod:`sync.reconcile`, :mod:`sync.engine`) and
+(:mod:`sync.product_pass`, :mod:`sync.fullpass`, :mod:`sync.reconcile`, :mod:`sync.engine`) and
 the commands that print it."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from sync.db.state import (
     recent_runs,
 )
 from sync.redact import escape_control
-from sync.resources import RESOURCES
+from sync.resources import PRODUCTS, RESOURCES
 from sync.watermark import SKEW, accs_time
 
 __all__ = [
@@ -123,7 +123,8 @@ def read_status(
     resources = {
         resource.name: product_counts(engine, resource.table)
         for resource in RESOURCES.values()
-        if present.has_table(resource.table.name)
+        if resource is not PRODUCTS  # products' rows are the report's own ``counts``
+        and present.has_table(resource.table.name)
     }
     ceiling = (clock or SystemClock()).now().replace(tzinfo=None) + SKEW
     future, malformed = set(), set()

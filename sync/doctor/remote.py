@@ -42,7 +42,7 @@ from sync.errors import (
     Unreachable,
 )
 from sync.redact import redact_url
-from sync.resources import RESOURCES, Resource
+from sync.resources import PRODUCTS, RESOURCES, Resource
 
 __all__ = [
     "ResourceProbe",
@@ -228,7 +228,7 @@ def probe_resources(
     probes = []
     for name in names:
         resource = RESOURCES.get(name)
-        if resource is None:
+        if resource is None or resource is PRODUCTS:
             continue
         try:
             page = client.list(resource.path, SearchCriteria(page_size=1), store_code)

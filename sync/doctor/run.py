@@ -35,7 +35,7 @@ from sync.doctor.remote import (
 )
 from sync.errors import AccsSyncError, ConfigError, EndpointMissing, PermissionDenied
 from sync.redact import SecretFilter, redact_url
-from sync.resources import RESOURCES
+from sync.resources import PRODUCTS, RESOURCES
 from sync.settings import Settings, load_database_settings, load_settings
 from sync.stores import resolve_store_views
 
@@ -142,7 +142,7 @@ def _accs(settings: Settings, secrets: SecretFilter, clock: Clock) -> list[Findi
             cache=settings.token_cache_path(),
             prover=_prover(settings, ims_session, clock, secrets),
         )
-        others = [name for name in settings.sync_resources if name in RESOURCES]
+        others = [n for n in settings.sync_resources if n in RESOURCES and n != PRODUCTS.name]
         if not have_token:
             reason = "not asked: no token (see above)"
             listed = [Finding("store views", "skip", "config", reason)]

@@ -18,9 +18,10 @@ from sync.clock import FakeClock
 from sync.db.engine import make_engine
 from sync.db.migrate import ensure_schema
 from sync.db.schema import categories
-from sync.engine import ResourcePass, _Step
+from sync.engine import ResourcePass
 from sync.models import content_hash, fingerprint
 from sync.pipeline import Pipeline
+from sync.resource_page import Step
 from sync.resources import CATEGORIES
 from sync.stats import ResourceStats
 from tests.unit.test_models import KNOWN_HASH, KNOWN_ITEM
@@ -72,14 +73,14 @@ def test_a_resource_page_orjson_read_hashes_without_the_round_trip(
     stats = ResourceStats(CATEGORIES.name, "default")
     rpass = ResourcePass(
         CATEGORIES,
-        pipeline._pass_tools(CATEGORIES),
+        pipeline.driver.pass_tools(CATEGORIES),
         None,  # type: ignore[arg-type]
         store_code="default",
         request_store="default",
         run_id=1,
         stats=stats,
     )
-    rpass._commit(page, set(), _Step(None, KeyPosition(), None))
+    rpass.writer.commit(page, set(), Step(None, KeyPosition(), None))
     assert round_trips == []
     with engine.connect() as conn:
         stored = conn.execute(sa.select(categories.c.content_hash)).scalar_one()
