@@ -209,8 +209,10 @@ def test_a_429_pauses_every_worker_until_its_retry_after(
     accs = [r for r in emulator.stats.recent if r.kind == "list"]
     [limited] = [r for r in accs if r.status == 429]
     resume = limited.answered + 1.0  # Retry-After: 1
-    # Requests already on the wire may finish; nothing new arrives during the pause.
-    during = [r for r in accs if limited.answered + 0.02 < r.arrived < resume - 0.05]
+    # Requests already on the wire may finish, and one a worker sent just before the client
+    # read the 429 may arrive a little after it (on a loaded machine, tens of milliseconds);
+    # nothing new arrives during the rest of the pause.
+    during = [r for r in accs if limited.answered + 0.15 < r.arrived < resume - 0.05]
     assert during == [], [(r.seq, r.arrived - limited.answered) for r in during]
     later = [r for r in accs if r.arrived >= resume - 0.05]
     assert later, "the pass went on after the pause"
