@@ -239,6 +239,7 @@ def test_an_unchanged_second_pass_writes_nothing(
     )
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # an ACL refusal: no SQL of its own
 def test_a_credential_without_the_attributes_acl_leaves_the_rest_mirrored(
     two_stores: None,
     emulator: EmulatorServer,

@@ -134,6 +134,9 @@ def test_a_sku_and_an_id_are_refetched_with_exactly_the_requests_expected(
     )
 
 
+@pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # requests asked: the same on every database
 def test_301_ids_are_two_requests(
     mirrored: None, emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +160,9 @@ def test_301_ids_are_two_requests(
     )
 
 
+@pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # requests asked: the same on every database
 def test_a_small_page_size_pages_inside_a_chunk(
     mirrored: None, emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +243,9 @@ def test_deleted_keys_are_tombstoned_and_unknown_keys_reported(
     assert last_run(db_url).products_deleted == 2
 
 
+@pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # requests asked: the same on every database
 def test_a_refetch_without_source_items_in_sync_resources_asks_for_none(
     mirrored: None, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,6 +260,9 @@ def _stock(emulator: EmulatorServer, sku: str) -> list[Any]:
     return [s for s in emulator.catalog.source_items() if s.sku == sku]
 
 
+@pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # requests asked: the same on every database
 def test_a_store_page_size_cap_pages_the_chunk_and_shrinks_the_next(
     mirrored: None, emulator: EmulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -303,6 +303,9 @@ HOSTILE: list[Any] = [
 ]
 
 
+@pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # parsing the JSON: the same on every database
 @pytest.mark.parametrize("hostile", HOSTILE, ids=["text", "negative", "huge", "long", "window"])
 def test_a_hostile_checkpoint_is_reported_and_a_full_pass_runs(
     sync_env: dict[str, str],
