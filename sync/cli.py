@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
     install_stop_signals(stop_event)
-    with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
+    with build_app(settings, stop_event=stop_event, secrets=secrets, warm_up=True) as app:
         progress = make_progress(
             quiet=args.quiet or not _chatty(level),
             interval=settings.sync_progress_seconds,
