@@ -46,6 +46,14 @@ def test_help_loads_no_heavy_package(argv: list[str]) -> None:
     assert loaded_after(code) == []
 
 
+def test_a_run_loads_the_scheduler_only_for_the_daemon() -> None:
+    """``sync``/``backfill``/``reconcile`` install the stop signals from :mod:`sync.scheduler`,
+    which imports APScheduler only where a schedule is parsed or a daemon built."""
+    assert "apscheduler" not in loaded_after("from sync.scheduler import install_stop_signals")
+    daemon = "from sync.scheduler import parse_schedule\nparse_schedule('15m')"
+    assert "apscheduler" in loaded_after(daemon)
+
+
 def test_the_resource_choices_are_every_resource() -> None:
     """``--resource`` lists the names without importing :mod:`sync.resources` (its tables pull
     in SQLAlchemy); they must stay the names SYNC_RESOURCES accepts."""
