@@ -9,12 +9,11 @@ order of its commits.
 
 **Memory and read-ahead.** A worker hands its page to the writer and waits for its commit
 before it asks for the next one, so at most ``workers`` pages are fetched and not committed
-(one per worker; a kill loses at most one page per unit). With ``read_ahead`` it asks for the
-next page as soon as it has handed the last one over, without waiting for the writer to take
-it (the writer may be busy with another worker's page), and hands the new page over once the
-last one is committed: every worker keeps a request on the wire while the single writer
-commits, and at most one more page per worker is held. ``workers=0`` pages on the calling
-thread, without threads.
+(one per worker; a kill loses at most one page per unit). With ``read_ahead`` (a single walk,
+paged by one worker) it fetches the next page as soon as the writer has *started* writing the
+last one, and hands it over once that one is committed: the next request is on the wire while
+a page is written, and at most one more page per worker is held. ``workers=0`` pages on the
+calling thread, without threads.
 
 **Resume positions.** The commit callback receives a :class:`Fetched`: the unit, the page and
 the unit's position *after* that page (None when the page ends the unit), so a caller can write
@@ -132,7 +131,8 @@ class _Job(Generic[U, P]):
     #: Dropped once handled, so a written page is not kept alive while its worker waits for
     #: the next one (memory: see the module docstring).
     fetched: Fetched[U, P] | None
-    done: threading.Event = field(default_factory=threading.Event)  # the writer handled it
+    taken: threading.Event = field(default_factory=threading.Event)  # the writer started it
+    done: threading.Event = field(default_factory=threading.Event)  # ... and finished it
     committed: bool = False
 
 
@@ -261,6 +261,7 @@ class _Pool(Generic[U, P]):
                         deadline = self.monotonic() + grace
                         self._abort()
                     continue
+                message.taken.set()
                 try:
                     if not isinstance(error, _WriterFailed) and message.fetched is not None:
                         self.commit(message.fetched)
@@ -279,6 +280,7 @@ class _Pool(Generic[U, P]):
             while not self.jobs.empty():  # pages nobody will write: their workers may leave
                 left = self.jobs.get_nowait()
                 if isinstance(left, _Job):
+                    left.taken.set()
                     left.done.set()
             end = time.monotonic() + (1.0 if deadline is not None else grace)
             for thread in threads:
@@ -317,8 +319,8 @@ class _Pool(Generic[U, P]):
                 if self.aborted.is_set():
                     return False
                 fetched = next(pages, None)  # the request (with read-ahead: while the last
-                # page waits for the writer or is written)
-                if previous is not None and not self._wait(previous):
+                # page is written)
+                if previous is not None and not self._wait(previous.done, previous):
                     return False
                 if fetched is None:
                     finished = True
@@ -326,7 +328,10 @@ class _Pool(Generic[U, P]):
                 previous = _Job(fetched)
                 del fetched  # held by the job alone, which drops it once written
                 self.jobs.put(previous)
-                if not self.read_ahead and not self._wait(previous):
+                if self.read_ahead:
+                    if not self._wait(previous.taken):
+                        return False
+                elif not self._wait(previous.done, previous):
                     return False
         finally:
             close = getattr(pages, "close", None)
@@ -335,10 +340,10 @@ class _Pool(Generic[U, P]):
             if not finished:
                 self.units.release(unit)
 
-    def _wait(self, job: _Job[U, P]) -> bool:
-        """Wait until the writer handled ``job``; False when the writer closed meanwhile, or
-        ``job`` was not committed (its unit must not go on)."""
-        while not job.done.wait(POLL_SECONDS):
+    def _wait(self, event: threading.Event, job: _Job[U, P] | None = None) -> bool:
+        """Wait for ``event``; False when the writer closed meanwhile, or ``job`` was not
+        committed (its unit must not go on)."""
+        while not event.wait(POLL_SECONDS):
             if self.closed.is_set():
                 return False
-        return job.committed
+        return job is None or job.committed
