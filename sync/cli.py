@@ -95,7 +95,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _window_time(text: str) -> Any:
-    from sync.models import parse_window_time  # late: hashing and JSON, which help needs not
+    from sync.accs_time import parse_window_time  # late: help needs none of it
 
     try:
         return parse_window_time(text)
