@@ -62,6 +62,7 @@ from sqlalchemy import Engine
 from sync import __version__
 from sync.metrics_clocks import PassClock, StoreClock, epoch
 from sync.observe import Observer, PageReport
+from sync.resources import PRODUCTS
 
 __all__ = [
     "KINDS",
@@ -242,7 +243,7 @@ class Metrics(Observer):
         self.unchanged.labels(store)
         self.rejected.labels(store)
         self.pages.labels(store)
-        self._resource_series("products", store)
+        self._resource_series(PRODUCTS.name, store)
 
     def _resource_series(self, resource: str, store: str) -> None:
         self.resource_pages.labels(resource, store)
@@ -254,8 +255,8 @@ class Metrics(Observer):
     def run_started(self, run_id: int, kind: str) -> None:
         self.in_progress.set(1)
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
-        if resource == "products":
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS.name) -> None:
+        if resource == PRODUCTS.name:
             self._store_series(store)
         else:
             self._resource_series(resource, store)
@@ -275,7 +276,7 @@ class Metrics(Observer):
         for operation, count in _row_counts(page):
             if count:
                 self.resource_rows.labels(page.resource, store, operation).inc(count)
-        if page.resource != "products":
+        if page.resource != PRODUCTS.name:
             self._resource_page(page)
             return
         for operation, count in _row_counts(page)[: len(OPERATIONS)]:
@@ -339,4 +340,4 @@ class Metrics(Observer):
             for store in run.store_codes:
                 self._stores.record(store, success=finished, keep=True)
                 # The products pass of each store view; other resources after their next pass.
-                self._passes.record("products", store, finished, keep=True)
+                self._passes.record(PRODUCTS.name, store, finished, keep=True)
