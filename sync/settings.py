@@ -42,7 +42,6 @@ from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
-from sync.settings_checks import is_insecure_url
 from sync.stores import ALL_STORES
 
 if TYPE_CHECKING:
@@ -320,7 +319,7 @@ class Settings(DatabaseSettings):
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
         }
-        return [name for name, url in urls.items() if is_insecure_url(url)]
+        return [name for name, url in urls.items() if checks.is_insecure_url(url)]
 
     @property
     def scopes(self) -> list[str]:
