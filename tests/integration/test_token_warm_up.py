@@ -9,9 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from sync.app import build_app
+from sync.clock import SystemClock
 from sync.db.engine import make_engine
 from sync.emulator import Catalog, EmulatorServer
+from sync.redact import SecretFilter
 from sync.settings import load_settings
+from sync.tokens import start_tokens
 
 
 def token_mints(db_url: str) -> list[int]:
@@ -70,3 +73,28 @@ def test_a_refused_warm_up_is_the_runs_error_and_asks_ims_no_more_than_a_run_wit
     assert warm_error is not None and "IMS_CLIENT_SECRET" in warm_error
     assert warm_error.replace("run 2", "run 1") == cold_error
     assert warm_requests == cold_requests
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_token_started_before_the_app_serves_its_run_and_reaches_the_metrics(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run starts the IMS side first (``sync.tokens.start_tokens``) and hands it to the app:
+    its mint counts once in the run's row and once in the metrics, which did not exist yet."""
+    with EmulatorServer(Catalog.generate(40, seed=5)) as server:
+        for key, value in {**server.credentials, "DATABASE_URL": db_url}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        settings, secrets = load_settings(), SecretFilter()
+        clock = SystemClock()
+        tokens = start_tokens(settings, clock, secrets)
+        assert tokens.warming is not None
+        tokens.warming.join(10)
+        assert server.stats.tokens_issued == 1
+        with build_app(settings, clock=clock, secrets=secrets, tokens=tokens) as app:
+            assert app.tokens is tokens.provider
+            assert app.run("sync").status == "success"
+            mints = app.metrics.registry.get_sample_value("accs_sync_token_mints_total")
+        assert server.stats.tokens_issued == 1
+    assert mints == 1
+    assert token_mints(db_url) == [1]
