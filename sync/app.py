@@ -31,6 +31,7 @@ from sync.redact import SecretFilter
 from sync.settings import Settings
 from sync.stores import ALL_STORES, mirrored_store_codes, resolve_store_views
 from sync.tokens import (
+    CLOSE_WAIT,
     Tokens,
     build_ims_session,
     build_token_provider,
@@ -152,7 +153,7 @@ class App:
 
     def close(self) -> None:
         if self.warming is not None:
-            self.warming.join()  # bounded by the IMS request's own timeouts
+            self.warming.join(CLOSE_WAIT)  # long done, unless IMS hangs (see sync.tokens)
         self.session.close()
         self.ims_session.close()
         self.engine.dispose()

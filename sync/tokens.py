@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sync.settings import Settings
 
 __all__ = [
+    "CLOSE_WAIT",
     "Pending",
     "Tokens",
     "build_ims_session",
@@ -45,6 +46,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Seconds :meth:`Tokens.close` waits for a token request still on its way (a mint takes well
+#: under one; the request's own timeouts end it later, on a daemon thread).
+CLOSE_WAIT = 5.0
 
 
 class Pending:
@@ -84,9 +89,10 @@ class Tokens:
     warming: threading.Thread | None = None
 
     def close(self) -> None:
-        """Wait for the warm-up (bounded by the IMS request's own timeouts); close the session."""
+        """Wait for the warm-up (at most :data:`CLOSE_WAIT` seconds: a hanging IMS must not
+        hold up an exit, Ctrl-C at start-up included), then close the session."""
         if self.warming is not None:
-            self.warming.join()
+            self.warming.join(CLOSE_WAIT)
         self.ims_session.close()
 
 
