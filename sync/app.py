@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials, ImsRefreshTokens
+from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
+from sync.api.user_tokens import ImsRefreshTokens
 from sync.clock import Clock, SystemClock
 from sync.db.engine import make_engine
 from sync.db.engine import url_password as make_url_password

@@ -206,9 +206,9 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.api.auth import ImsRefreshTokens
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
+    from sync.api.user_tokens import ImsRefreshTokens
     from sync.app import build_ims_session, build_token_provider, warn_insecure_http
     from sync.clock import SystemClock
     from sync.settings import load_settings
