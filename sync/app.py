@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
+from sync.api.cache_crypto import resolve_key
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
@@ -289,12 +290,16 @@ def warn_insecure_http(settings: Settings) -> None:
         )
 
 
-def build_token_store(settings: Settings) -> TokenStore:
-    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``)."""
+def build_token_store(settings: Settings, secrets: SecretFilter | None = None) -> TokenStore:
+    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``),
+    encrypted with the key of SYNC_TOKEN_CACHE_KEY(_FILE) or the OS keyring, if any."""
     path = settings.token_cache_path()
     if path is None:
         return MemoryTokenStore()
-    return FileTokenStore(path)
+    key = resolve_key(settings.sync_token_cache_key, settings.sync_token_cache_key_file)
+    if key is not None and secrets is not None:
+        secrets.add(key.reveal())  # masked in logs, wherever it came from
+    return FileTokenStore(path, key=key)
 
 
 def build_token_provider(
@@ -326,7 +331,7 @@ def build_token_provider(
         clock=clock,
         timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
         on_mint=secrets.add,  # every token and secret value it handles is masked in logs
-        store=build_token_store(settings),
+        store=build_token_store(settings, secrets),
         audit=audit,
     )
 

@@ -212,6 +212,10 @@ class Settings(DatabaseSettings):
     ims_login_timeout: float = Field(default=300.0, gt=0)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
     sync_token_cache: str | None = None
+    # The token cache's encryption key (sync.api.cache_crypto): the value or a file holding it;
+    # neither: the OS keyring when the keyring extra is installed, else a plain cache.
+    sync_token_cache_key: SecretStr | None = None
+    sync_token_cache_key_file: Path | None = None
     # Recognised only to refuse them: JWT service accounts stopped working on 2025-06-30.
     ims_private_key: SecretStr | None = Field(default=None, repr=False)
     ims_private_key_path: str | None = None
@@ -259,7 +263,9 @@ class Settings(DatabaseSettings):
     #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
     sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
 
-    @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
+    @field_validator(
+        "ims_client_secret", "ims_client_secret_next", "sync_token_cache_key", mode="before"
+    )
     @classmethod
     def _strip_secret(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -324,12 +330,17 @@ class Settings(DatabaseSettings):
         for plain, file in (
             ("ims_client_secret", "ims_client_secret_file"),
             ("ims_client_secret_next", "ims_client_secret_next_file"),
+            ("sync_token_cache_key", "sync_token_cache_key_file"),
         ):
             if getattr(self, plain) is not None and getattr(self, file) is not None:
                 raise ValueError(
                     f"{plain.upper()}: set either {plain.upper()} or {file.upper()}, not both"
                 )
-        for file in ("ims_client_secret_file", "ims_client_secret_next_file"):
+        for file in (
+            "ims_client_secret_file",
+            "ims_client_secret_next_file",
+            "sync_token_cache_key_file",
+        ):
             path: Path | None = getattr(self, file)
             if path is not None and not path.is_file():
                 raise ValueError(

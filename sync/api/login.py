@@ -211,6 +211,8 @@ def run_login(
             "SYNC_TOKEN_CACHE=none disables: set SYNC_TOKEN_CACHE to a file path",
             setting="SYNC_TOKEN_CACHE",
         )
+    # Before anything is asked of the user: where the refresh token will go must be encrypted.
+    provider.store.require_key("the login's refresh token")
     with LoginListener(port) as listener:
         url = authorize_url(
             authorize_base, client_id, listener.redirect_uri, scopes, listener.state

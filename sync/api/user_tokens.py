@@ -11,7 +11,7 @@ import logging
 
 from sync.api.auth import AccessToken, ImsClientCredentials
 from sync.api.ims import TokenAnswer
-from sync.api.token_store import StoredToken
+from sync.api.token_store import FileTokenStore, StoredToken
 from sync.errors import LoginRequired
 
 __all__ = ["ImsRefreshTokens"]
@@ -36,6 +36,9 @@ class ImsRefreshTokens(ImsClientCredentials):
                 "(IMS_AUTH_FLOW=authorization_code needs it; the token cache must be enabled)"
             )
         refresh_token = stored.refresh_token
+        if isinstance(self.store, FileTokenStore):
+            # IMS rotates the refresh token it is sent: the new one must have somewhere to go.
+            self.store.require_key("the rotated refresh token")
         try:
             answer = self.with_secret(
                 lambda secret: self._post(
