@@ -20,6 +20,7 @@ from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
 from sync.api.user_tokens import ImsRefreshTokens
 from sync.clock import Clock, SystemClock
+from sync.db.auth_events import record_auth_events
 from sync.db.engine import make_engine
 from sync.db.engine import url_password as make_url_password
 from sync.db.faults import describe
@@ -93,6 +94,7 @@ class App:
         stats.stores_removed = removed
         try:
             record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+            record_auth_events(self.engine, self.audit.drain(), stats.run_id)
         except SQLAlchemyError as exc:  # the run's own outcome is what matters
             log.warning(
                 "could not add the authentication counts to run %d: %s",

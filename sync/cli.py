@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sync import __version__
+from sync.cli_auth import add_commands as add_auth_commands
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.emulator.cli_args import emulator_faults as emulator_faults  # re-exported
 from sync.emulator.cli_args import run as run_emulator
@@ -206,10 +207,12 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.api.audit import AuthAudit
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
     from sync.api.user_tokens import ImsRefreshTokens
     from sync.app import build_ims_session, build_token_provider, warn_insecure_http
+    from sync.cli_auth import record_audit
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
@@ -224,11 +227,13 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     clock = SystemClock()
     session = build_ims_session(settings)
     with session:
+        audit = AuthAudit()
         provider = build_token_provider(
             settings.model_copy(update={"ims_auth_flow": "authorization_code"}),
             session,
             clock,
             secrets,
+            audit,
         )
         assert isinstance(provider, ImsRefreshTokens)
         run_login(
@@ -249,6 +254,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
             session=session,
             print_fn=lambda line: print(line, flush=True),
         )
+    record_audit(settings, secrets, audit)
     return EXIT_OK
 
 
@@ -494,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds to wait (IMS_LOGIN_TIMEOUT)"
     )
     login.set_defaults(func=cmd_login)
+    add_auth_commands(sub, common)
     status = sub.add_parser(
         "status",
         parents=[common],

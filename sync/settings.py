@@ -208,6 +208,9 @@ class Settings(DatabaseSettings):
     # client_credentials: OAuth Server-to-Server; authorization_code: a user, via `accs-sync login`.
     ims_auth_flow: Literal["client_credentials", "authorization_code"] = "client_credentials"
     ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
+    ims_revoke_url: str | None = (
+        None  # `accs-sync logout`; default: <IMS_TOKEN_URL origin>/ims/revoke
+    )
     ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
     ims_login_timeout: float = Field(default=300.0, gt=0)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
@@ -403,6 +406,15 @@ class Settings(DatabaseSettings):
         parts = urlsplit(self.ims_token_url)
         return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
 
+    @property
+    def revoke_url(self) -> str:
+        """IMS_REVOKE_URL, else IMS_TOKEN_URL's origin + ``/ims/revoke`` (Adobe's
+        https://ims-na1.adobelogin.com/ims/revoke by default)."""
+        if self.ims_revoke_url:
+            return self.ims_revoke_url
+        parts = urlsplit(self.ims_token_url)
+        return f"{parts.scheme}://{parts.netloc}/ims/revoke"
+
     @field_validator("*", mode="before")
     @classmethod
     def _finite(cls, value: Any, info: ValidationInfo) -> Any:
@@ -467,14 +479,13 @@ class Settings(DatabaseSettings):
     def _token_url(cls, value: str, info: ValidationInfo) -> str:
         return _require_https(value.strip(), "IMS_TOKEN_URL", allow_insecure=_allow_insecure(info))
 
-    @field_validator("ims_authorize_url")
+    @field_validator("ims_authorize_url", "ims_revoke_url")
     @classmethod
     def _authorize_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
-        return _require_https(
-            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=_allow_insecure(info)
-        )
+        name = (info.field_name or "").upper()
+        return _require_https(value.strip(), name, allow_insecure=_allow_insecure(info))
 
     @field_validator("ims_scopes")
     @classmethod
@@ -554,6 +565,7 @@ class Settings(DatabaseSettings):
             "API_ENDPOINT": self.api_endpoint,
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
+            "IMS_REVOKE_URL": self.revoke_url,
         }
         return [name for name, url in urls.items() if is_insecure_url(url)]
 

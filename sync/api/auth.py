@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class TokenProvider(Protocol):
@@ -163,6 +165,7 @@ class ImsClientCredentials:
         token = self._remember(answer, stored)
         self.mints += 1
         self.audit.count("token_mints")
+        self.audit.event("mint", "client_credentials", self._clock.now())
         log.info(
             "minted an IMS access token (client_credentials, valid %.0fs) from %s",
             token.expires_in,
@@ -226,7 +229,7 @@ class ImsClientCredentials:
             )
         )
 
-    def with_secret(self, call: Callable[[str], TokenAnswer]) -> TokenAnswer:
+    def with_secret(self, call: Callable[[str], T]) -> T:
         """``call`` with the client secret; on ``invalid_client``, again with the next one
         (``IMS_CLIENT_SECRET_NEXT``). Logs and counts a fallback; names, never values."""
         sources = list(self._secrets)
@@ -255,6 +258,11 @@ class ImsClientCredentials:
                     sources[0].name,
                 )
                 self.audit.count("secret_fallbacks")
+                self.audit.event(
+                    "secret_fallback",
+                    f"{source.name} accepted after IMS rejected {sources[0].name}",
+                    self._clock.now(),
+                )
                 # The one that worked goes first: later mints need no failed request.
                 self._secrets = [source, *(s for s in sources if s is not source)]
             return answer
