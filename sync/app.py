@@ -85,6 +85,8 @@ class App:
         those products only); what authentication did during it is added to its
         ``sync_runs`` row."""
         before = self.audit.snapshot()
+        if isinstance(self.tokens.store, FileTokenStore):
+            self.tokens.store.check_exposure()  # every run of a daemon, not once per process
         try:
             removed = self._resolve_stores(kind)
             stats = self.pipeline.run(kind, window, resources, keys)

@@ -280,21 +280,26 @@ class FileTokenStore(_Base):
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def check_exposure(self) -> list[str]:
+        """What lets others read the cache (see :func:`exposure`), each time a WARNING: the
+        first read of a process asks, and so does every run of the daemon."""
+        self._exposure_checked = True
+        problems = exposure(self.path, 0o600, "file")
+        if problems:
+            problems += exposure(self.path.parent, 0o700, "directory")
+            log.warning(
+                "token cache %s %s: %s",
+                self.path,
+                "is encrypted, but others may copy it"
+                if self.key is not None
+                else "holds live access tokens others may read",
+                "; ".join(problems),
+            )
+        return problems
+
     def _read(self) -> dict[str, Any]:
         if not self._exposure_checked:
-            self._exposure_checked = True
-            problems = exposure(self.path, 0o600, "file")
-            if problems and self.path.exists():
-                problems += exposure(self.path.parent, 0o700, "directory")
-            if problems:
-                log.warning(
-                    "token cache %s %s: %s",
-                    self.path,
-                    "is encrypted, but others may copy it"
-                    if self.key is not None
-                    else "holds live access tokens others may read",
-                    "; ".join(problems),
-                )
+            self.check_exposure()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -159,3 +159,25 @@ def test_a_private_cache_is_used_without_a_warning(
     with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
         assert FileTokenStore(path).load("k") == TOKEN
     assert caplog.records == []
+
+
+def test_the_exposure_check_warns_each_time_it_is_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon asks at every run, so a cache someone opened up is never warned about once
+    and then forgotten; a private one is silent."""
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    store.save("k", TOKEN)
+    with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
+        assert store.check_exposure() == []
+        path.chmod(0o640)
+        path.parent.chmod(0o755)
+        try:
+            first, second = store.check_exposure(), store.check_exposure()
+        finally:
+            path.parent.chmod(0o700)
+    assert first == second and len(first) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all(f"chmod 600 {path}" in w for w in warnings)
+    assert f"chmod 700 {tmp_path}" in warnings[0]
