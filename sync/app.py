@@ -244,9 +244,13 @@ def build_app(
 
 
 def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
-    """Teach ``secrets`` the client secrets and the database password before anything runs,
-    so no log line or printed error can show them."""
-    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
+    """Teach ``secrets`` the client secrets, the token cache key and the database password
+    before anything runs, so no log line or printed error can show them."""
+    for value in (
+        settings.ims_client_secret,
+        settings.ims_client_secret_next,
+        settings.sync_token_cache_key,
+    ):
         secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
 

@@ -255,10 +255,14 @@ class FileTokenStore(_Base):
         return StoredToken.from_json(entries.get(key))
 
     def save(self, key: str, token: StoredToken, now: float | None = None) -> None:
-        if token.refresh_token:
-            self.require_key("a refresh token")
         with self.locked():
             entries = self._read()
+            old = entries.get(key)
+            known = old.get("refresh_token") if isinstance(old, dict) else None
+            if token.refresh_token and token.refresh_token != known:
+                # A new one refused loudly; one read from an older plain file is dropped on
+                # write (see _write), so a 401 on its access token is no crash.
+                self.require_key("a refresh token")
             if now is not None:
                 entries = {k: v for k, v in entries.items() if not _stale(v, now)}
             entries[key] = asdict(token)
@@ -320,9 +324,7 @@ class FileTokenStore(_Base):
             self._warn("has an unexpected layout")
             return {}
         if self.key is not None:
-            # A cache from before encryption (or from a run without the key): once, now.
-            self._write({"version": _VERSION, "entries": entries})
-            log.info("token cache %s was plain JSON; rewritten encrypted", self.path)
+            self._encrypt_plain(raw, entries)
         elif any(isinstance(v, dict) and v.get("refresh_token") for v in entries.values()):
             log.warning(
                 "token cache %s holds a refresh token in clear (written by an older "
@@ -331,6 +333,18 @@ class FileTokenStore(_Base):
                 HOW_TO_SET,
             )
         return entries
+
+    def _encrypt_plain(self, raw: bytes, entries: dict[str, Any]) -> None:
+        """A cache from before encryption (or from a run without the key), rewritten
+        encrypted once, under the lock, unless another process replaced it meanwhile."""
+        with self.locked():
+            try:
+                if self.path.read_bytes() != raw:
+                    return
+            except OSError:
+                return
+            self._write({"version": _VERSION, "entries": entries})
+        log.info("token cache %s was plain JSON; rewritten encrypted", self.path)
 
     def _decrypted(self, envelope: dict[str, Any]) -> dict[str, Any]:
         if self.key is None:

@@ -191,3 +191,20 @@ def test_a_keyring_that_fails_is_no_key_not_a_crash() -> None:
         raise RuntimeError("no backend (e.g. a headless server without a secret service)")
 
     assert resolve_key(None, None, keyring_get=broken) is None
+
+
+def test_a_legacy_plain_refresh_token_without_a_key_is_dropped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain cache from an older accs-sync, read with no key: a 401 that drops the access
+    token must not crash, and the refresh token is not written back in clear."""
+    path = tmp_path / "tokens.json"
+    entry = {"access_token": ACCESS, "refresh_at": 1.0, "expires_at": 2.0, "refresh_token": REFRESH}
+    path.write_text(json.dumps({"version": 1, "entries": {"login": entry}}))
+    path.chmod(0o600)
+    store = FileTokenStore(path)
+    with caplog.at_level(logging.WARNING):
+        assert store.load("login") == LOGIN.__class__(**{**entry})
+        assert store.drop_access_token("login", ACCESS) is True
+    assert "refresh token in clear" in caplog.text
+    assert no_token_in(path.read_bytes())
