@@ -10,7 +10,8 @@
 
 Each is a row of the auth audit (``sync_auth_events``), written to DATABASE_URL when it can be
 (a database that cannot be reached is a warning: the command's own work is done). Heavy modules
-are imported inside the commands, as in :mod:`sync.cli`.
+are imported inside the commands; :mod:`sync.cli` parses and imports this module only when one
+of them runs.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sync.cli_common import EXIT_OK, overrides, setup_command_logging
 from sync.errors import AccsSyncError, ConfigError
 from sync.redact import SecretFilter
 
@@ -27,11 +29,9 @@ if TYPE_CHECKING:
     from sync.api.audit import AuthAudit
     from sync.settings import Settings
 
-__all__ = ["add_commands", "record_audit"]
+__all__ = ["cmd_logout", "cmd_token_forget", "cmd_token_key", "record_audit"]
 
 log = logging.getLogger("sync")
-
-EXIT_OK = 0
 
 _FORGET_ADVICE = (
     "Adobe documents no revocation for OAuth Server-to-Server tokens: if this token leaked, "
@@ -75,11 +75,10 @@ def record_audit(settings: Settings, secrets: SecretFilter, audit: AuthAudit) ->
 
 
 def _settings(args: argparse.Namespace, secrets: SecretFilter, flow: str) -> Settings:
-    from sync.cli import _overrides, _setup_logging
     from sync.settings import load_settings
 
-    settings = load_settings(args.config, **_overrides(args))
-    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
+    settings = load_settings(args.config, **overrides(args))
+    setup_command_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
     return settings.model_copy(update={"ims_auth_flow": flow})
 
 
@@ -179,29 +178,3 @@ def cmd_token_key(args: argparse.Namespace, secrets: SecretFilter) -> int:
     keyring.set_password(KEYRING_SERVICE, KEYRING_USER, key)
     print(f"Stored a new token cache key in the OS keyring ({KEYRING_SERVICE}/{KEYRING_USER}).")
     return EXIT_OK
-
-
-def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """``logout`` and ``token`` on ``sub`` (the ``accs-sync`` subparsers)."""
-    sub.add_parser(
-        "logout",
-        parents=[common],
-        help="revoke the stored login at IMS (IMS_REVOKE_URL) and delete it from the token cache",
-    ).set_defaults(func=cmd_logout)
-    token = sub.add_parser("token", help="the token cache: a new key, or forget a cached token")
-    actions = token.add_subparsers(dest="token_command", required=True, parser_class=type(token))
-    key = actions.add_parser(
-        "key",
-        parents=[common],
-        help="print a new SYNC_TOKEN_CACHE_KEY (URL-safe base64 of 32 random bytes)",
-    )
-    key.add_argument(
-        "--keyring", action="store_true", help="keep it in the OS keyring instead (keyring extra)"
-    )
-    key.add_argument("--replace", action="store_true", help="with --keyring: replace a key there")
-    key.set_defaults(func=cmd_token_key)
-    actions.add_parser(
-        "forget",
-        parents=[common],
-        help="delete the cached server-to-server token (after a leak, rotate the client secret)",
-    ).set_defaults(func=cmd_token_forget)
