@@ -70,7 +70,9 @@ def test_the_cache_holds_no_token_in_clear_and_mints_are_audited(
     assert_no_token_in(cache.read_bytes(), emulator)
     assert json.loads(cache.read_bytes())["version"] == 2
     assert key not in result.stdout + result.stderr
+    assert_no_token_in(result.stdout + result.stderr, emulator)  # --json output and logs
     status = run_cli(["status", "--json"], env, tmp_path)
+    assert_no_token_in(status.stdout, emulator)
     events = json.loads(status.stdout)["auth_events"]
     assert [(e["event"], e["detail"], e["run_id"]) for e in events] == [
         ("mint", "client_credentials", 1)

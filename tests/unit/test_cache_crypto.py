@@ -208,3 +208,44 @@ def test_a_legacy_plain_refresh_token_without_a_key_is_dropped_not_fatal(
         assert store.drop_access_token("login", ACCESS) is True
     assert "refresh token in clear" in caplog.text
     assert no_token_in(path.read_bytes())
+
+
+class _FakeKeyring:
+    """The two calls of the ``keyring`` package accs-sync uses, on a dict."""
+
+    def __init__(self) -> None:
+        self.vault: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, user: str) -> str | None:
+        return self.vault.get((service, user))
+
+    def set_password(self, service: str, user: str, value: str) -> None:
+        self.vault[(service, user)] = value
+
+
+def test_token_key_keeps_a_key_in_the_keyring_that_runs_then_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    fake = _FakeKeyring()
+    monkeypatch.setitem(sys.modules, "keyring", fake)
+    assert main(["token", "key", "--keyring"]) == 0
+    [stored] = fake.vault.values()
+    assert stored not in capsys.readouterr().out  # said where, not what
+    found = resolve_key(None, None)
+    assert found is not None and found.key_id == parse_key(stored, "x").key_id
+    assert main(["token", "key", "--keyring"]) == 2  # never replaced by accident
+    assert "--replace" in capsys.readouterr().err
+    assert main(["token", "key", "--keyring", "--replace"]) == 0
+    assert list(fake.vault.values()) != [stored]
+
+
+def test_token_key_with_keyring_but_without_the_extra_says_how(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    monkeypatch.setitem(sys.modules, "keyring", None)
+    assert main(["token", "key", "--keyring"]) == 2
+    assert "accs-sync[keyring]" in capsys.readouterr().err
