@@ -219,8 +219,7 @@ class FileTokenStore(_Base):
         return self.key is not None
 
     def require_key(self, what: str) -> None:
-        """:class:`~sync.errors.ConfigError` (exit 2) unless this cache may hold ``what``
-        (a refresh token): it is never written in clear."""
+        """Exit 2 (ConfigError) without a key: ``what`` (a refresh token) needs encryption."""
         if self.key is None:
             raise ConfigError(
                 f"{what} is never written to the token cache in clear: {HOW_TO_SET}",
@@ -325,7 +324,10 @@ class FileTokenStore(_Base):
             return {}
         if self.key is not None:
             self._encrypt_plain(raw, entries)
-        elif any(isinstance(v, dict) and v.get("refresh_token") for v in entries.values()):
+        elif not self._warned and any(
+            isinstance(v, dict) and v.get("refresh_token") for v in entries.values()
+        ):
+            self._warned = True  # once per process, like the other problems of the file
             log.warning(
                 "token cache %s holds a refresh token in clear (written by an older "
                 "accs-sync): %s; the next save drops it",
@@ -335,8 +337,7 @@ class FileTokenStore(_Base):
         return entries
 
     def _encrypt_plain(self, raw: bytes, entries: dict[str, Any]) -> None:
-        """A cache from before encryption (or from a run without the key), rewritten
-        encrypted once, under the lock, unless another process replaced it meanwhile."""
+        """A plain cache, rewritten encrypted under the lock (unless replaced meanwhile)."""
         with self.locked():
             try:
                 if self.path.read_bytes() != raw:

@@ -90,7 +90,7 @@ class ImsRefreshTokens(ImsClientCredentials):
 
     def logout(self, revoke_url: str, retry: RetryPolicy) -> list[str]:
         """Revoke the stored login at IMS (``revoke_url``), then delete it from the cache;
-        the kinds of token revoked, oldest-lived first (none: there was no stored login).
+        the kinds of token revoked, longest-lived first (none: there was no stored login).
 
         The refresh token goes first: it is the long-lived one. A failed revocation raises and
         deletes nothing, so ``accs-sync logout`` can be run again; a token IMS no longer knows
