@@ -67,6 +67,8 @@ DEFAULT_SCOPES = (
 #: Magento rejects larger pages with "Maximum SearchCriteria pageSize is 300" on stores with
 #: input limits enabled, which ACCS has.
 MAX_PAGE_SIZE = 300
+#: One URL path segment, as IMS_CREDENTIAL_ID is put into the I/O Management API's paths.
+_PATH_SEGMENT = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,128}")
 
 
 def is_loopback_url(url: str) -> bool:
@@ -128,6 +130,22 @@ def _require_https(url: str, setting: str, *, allow_insecure: bool = False) -> s
             "or for a test server with SYNC_ALLOW_INSECURE_HTTP=true)"
         )
     return url.rstrip("/")
+
+
+def _base_url(value: str, setting: str, example: str, *, allow_insecure: bool) -> str:
+    """A base URL other paths are appended to: https (see :func:`_require_https`), no query
+    or fragment, no ``.``/``..`` segments (they would move the paths appended to it)."""
+    url = _require_https(value.strip(), setting, allow_insecure=allow_insecure)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(
+            f"{setting} must be the base URL only, without ?query or #fragment: {example}"
+        )
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        raise ValueError(
+            f"{setting} must not contain . or .. path segments; write the path as it is: {example}"
+        )
+    return url
 
 
 def _allow_insecure(info: ValidationInfo) -> bool:
@@ -210,6 +228,13 @@ class Settings(DatabaseSettings):
     ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
     ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
     ims_login_timeout: float = Field(default=300.0, gt=0)
+    #: The OAuth Server-to-Server credential whose client secrets ``accs-sync secret rotate``
+    #: rotates and ``check`` reports (the Developer Console's credential id); unset: neither.
+    ims_credential_id: str | None = None
+    #: The Adobe I/O Management API (client secrets), overridable for a proxy or the emulator.
+    io_management_api_url: str = "https://api.adobe.io"
+    #: ``check`` warns about a client secret older than this.
+    sync_secret_max_age_days: int = Field(default=90, ge=1, le=3650)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
     sync_token_cache: str | None = None
     # Recognised only to refuse them: JWT service accounts stopped working on 2025-06-30.
@@ -331,6 +356,8 @@ class Settings(DatabaseSettings):
                 )
         for file in ("ims_client_secret_file", "ims_client_secret_next_file"):
             path: Path | None = getattr(self, file)
+            if file == "ims_client_secret_next_file" and path is not None and path.parent.is_dir():
+                continue  # `accs-sync secret rotate` writes it; until then it may be absent
             if path is not None and not path.is_file():
                 raise ValueError(
                     f"{file.upper()}: {str(path)!r} is not a readable file; check the path "
@@ -427,19 +454,9 @@ class Settings(DatabaseSettings):
     @field_validator("api_endpoint")
     @classmethod
     def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
-        url = _require_https(value.strip(), "API_ENDPOINT", allow_insecure=_allow_insecure(info))
-        parts = urlsplit(url)
-        if parts.query or parts.fragment or "?" in url or "#" in url:
-            raise ValueError(
-                "API_ENDPOINT must be the base URL only, without ?query or #fragment: "
-                "https://<region>.api.commerce.adobe.com/<tenant-id>"
-            )
-        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
-            raise ValueError(
-                "API_ENDPOINT must not contain . or .. path segments; write the tenant's path "
-                "as it is: https://<region>.api.commerce.adobe.com/<tenant-id>"
-            )
-        path = parts.path.strip("/")
+        example = "https://<region>.api.commerce.adobe.com/<tenant-id>"
+        url = _base_url(value, "API_ENDPOINT", example, allow_insecure=_allow_insecure(info))
+        path = urlsplit(url).path.strip("/")
         if not path:
             raise ValueError(
                 "API_ENDPOINT must include the tenant id, "
@@ -450,6 +467,27 @@ class Settings(DatabaseSettings):
                 "API_ENDPOINT must stop at the tenant id; accs-sync adds /V1/... itself"
             )
         return url
+
+    @field_validator("io_management_api_url")
+    @classmethod
+    def _io_management_api_url(cls, value: str, info: ValidationInfo) -> str:
+        return _base_url(
+            value,
+            "IO_MANAGEMENT_API_URL",
+            "https://api.adobe.io",
+            allow_insecure=_allow_insecure(info),
+        )
+
+    @field_validator("ims_credential_id")
+    @classmethod
+    def _credential_id(cls, value: str | None) -> str | None:
+        value = _no_control((value or "").strip(), "IMS_CREDENTIAL_ID")
+        if value and not _PATH_SEGMENT.fullmatch(value):
+            raise ValueError(
+                "IMS_CREDENTIAL_ID must be the credential's id from the Developer Console "
+                "(letters, digits, '-', '_' and '.', not '.' or '..')"
+            )
+        return value or None
 
     @field_validator("ims_token_url")
     @classmethod
@@ -543,6 +581,7 @@ class Settings(DatabaseSettings):
             "API_ENDPOINT": self.api_endpoint,
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
+            "IO_MANAGEMENT_API_URL": self.io_management_api_url,
         }
         return [name for name, url in urls.items() if is_insecure_url(url)]
 
