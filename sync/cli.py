@@ -315,6 +315,36 @@ def cmd_check(args: argparse.Namespace, secrets: SecretFilter) -> int:
     return verdict(findings)
 
 
+def cmd_secret_rotate(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.clock import SystemClock
+    from sync.rotate import RotateOptions
+    from sync.rotate_app import record_rotation, rotate_secret
+    from sync.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    _setup_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
+    options = RotateOptions(
+        dry_run=args.dry_run,
+        idle_days=args.idle_days,
+        delete_idle=args.delete_idle,
+        delete_old=args.delete_old,
+        print_secret=args.print,
+    )
+    clock = SystemClock()
+    report = rotate_secret(
+        settings, options, clock=clock, secrets=secrets, emit=lambda v: print(v, flush=True)
+    )
+    if not options.dry_run:
+        record_rotation(settings, report, secrets, clock)
+    out = sys.stderr if args.print else sys.stdout  # with --print, stdout is the secret alone
+    if args.json:
+        document = {**report.to_json(), "exit_code": report.exit_code}
+        print(secrets.scrub(json.dumps(document, indent=2)), file=out)
+    else:
+        print(secrets.scrub("\n".join(report.lines())), file=out)
+    return report.exit_code
+
+
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
     _setup_logging(args, secrets, "INFO", _log_format(args))
     run_emulator(args, print_fn=lambda line: print(line, flush=True))
@@ -516,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(func=cmd_check)
+    _add_secret_parser(sub, common)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
@@ -528,6 +559,58 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_secret_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    secret = sub.add_parser(
+        "secret", help="the credential's client secrets (IMS_CREDENTIAL_ID): rotate"
+    )
+    actions = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
+    rotate = actions.add_parser(
+        "rotate",
+        parents=[common],
+        help="create a client secret, prove it, promote it, delete the old one",
+        description="Rotate the client secret of IMS_CREDENTIAL_ID through Adobe's I/O "
+        "Management API, so that running processes keep minting: create a secret, write it to "
+        "IMS_CLIENT_SECRET_NEXT_FILE (or --print it), mint a token with it, make it the "
+        "secret in IMS_CLIENT_SECRET_FILE (processes read it at their next mint), and delete "
+        "the old one once nothing uses it. Exit 0 done (see 'left:'), 1 a step failed (the "
+        "old secret still works), 2 refused (two secrets exist) or misconfigured. See "
+        "docs/security.md.",
+    )
+    rotate.add_argument("--dry-run", action="store_true", help="list and show the plan only")
+    rotate.add_argument(
+        "--idle-days",
+        type=_argument(_idle_days),
+        default=7.0,
+        metavar="DAYS",
+        help="with two secrets, the older must be unused this long to be deleted (default 7)",
+    )
+    rotate.add_argument(
+        "--delete-idle",
+        action="store_true",
+        help="with two secrets, delete the older one if idle for --idle-days (else: refuse)",
+    )
+    rotate.add_argument(
+        "--delete-old",
+        action="store_true",
+        help="delete the old secret once the new one is promoted, even if it was used since",
+    )
+    rotate.add_argument(
+        "--print",
+        action="store_true",
+        help="print the new secret once on standard output (for a secret manager) instead of "
+        "writing IMS_CLIENT_SECRET_NEXT_FILE; the report goes to standard error",
+    )
+    rotate.add_argument("--json", action="store_true", help="print the report as JSON")
+    rotate.set_defaults(func=cmd_secret_rotate)
+
+
+def _idle_days(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3650:
+        raise ValueError(f"--idle-days must be from 0 to 3650, not {text}")
+    return value
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -24,6 +24,7 @@ __all__ = [
     "NULLABLE_JSON",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
+    "auth_events",
     "catalog_changes",
     "categories",
     "inventory_source_items",
@@ -330,6 +331,21 @@ sync_run_resources = sa.Table(
     sa.Column("rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.PrimaryKeyConstraint("run_id", "resource", "store_code"),
     sa.Index(None, "resource"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+#: What authentication did outside runs (revision 0008): one row per event, e.g. a client
+#: secret rotation. Never a secret or a token: secrets are named by their uuid.
+auth_events = sa.Table(
+    "auth_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("occurred_at", UTC_DATETIME, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Index(None, "occurred_at"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

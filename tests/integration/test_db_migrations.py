@@ -168,6 +168,13 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "sort_order": True,
         "store_labels": True,
     },
+    "auth_events": {
+        "id": False,
+        "occurred_at": False,
+        "event": False,
+        "outcome": False,
+        "detail": False,
+    },
 }
 #: The documented views (docs/schema.md): column names in order.
 VIEWS = {
@@ -187,6 +194,7 @@ PRIMARY_KEYS = {
     "sync_run_resources": ["run_id", "resource", "store_code"],
     "product_attribute_metadata": ["store_code", "attribute_id"],
     "product_attribute_options": ["store_code", "attribute_id", "value"],
+    "auth_events": ["id"],
 }
 PRODUCT_INDEXES = {
     "ix_products_store_code_sku": ["store_code", "sku"],
