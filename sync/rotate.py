@@ -80,6 +80,8 @@ class RotationReport:
     left: list[str] = field(default_factory=list)
     created: str | None = None
     deleted: list[str] = field(default_factory=list)
+    #: A step failed on a setting (a secret file that cannot be written): exit 2, not 1.
+    misconfigured: bool = False
 
     @property
     def status(self) -> str:
@@ -93,7 +95,8 @@ class RotationReport:
 
     @property
     def exit_code(self) -> int:
-        return {"refused": 2, "failed": 1}.get(self.status, 0)
+        failed = 2 if self.misconfigured else 1
+        return {"refused": 2, "failed": failed}.get(self.status, 0)
 
     def add(self, name: str, outcome: Outcome, detail: str) -> None:
         self.steps.append(Step(name, outcome, detail))
@@ -177,6 +180,7 @@ class Rotation:
             yield
         except AccsSyncError as exc:
             self.report.add(name, "failed", exc.message)
+            self.report.misconfigured |= exc.exit_code == 2
             if undo is not None:
                 self.report.left += undo()
             raise _Stop from None

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect
 
 from sync.clock import Clock, SystemClock
+from sync.db.auth_events import AuthEvent, recent_auth_events
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision, known_revision
 from sync.db.runlog import PassRow, run_resources
@@ -62,6 +63,20 @@ def pass_line(done: PassRow) -> str:
     )
 
 
+def auth_event_line(event: AuthEvent) -> str:
+    """One line for an ``auth_events`` row: when, what, how it ended, which secrets."""
+    line = f"{_when(event.occurred_at)}  {event.event.replace('_', ' ')}: {event.outcome}"
+    created, deleted = event.detail.get("created"), event.detail.get("deleted")
+    if created:
+        line += f"; created secret {created}"
+    if deleted and isinstance(deleted, list):
+        line += f"; deleted {', '.join(str(d) for d in deleted)}"
+    left = event.detail.get("left")
+    if left and isinstance(left, list):
+        line += f"; left: {'; '.join(str(item) for item in left)}"
+    return escape_control(line)
+
+
 def _when(value: object) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}Z"
 
@@ -89,6 +104,8 @@ class StatusReport:
     future: frozenset[tuple[str, str]] = frozenset()
     #: (store code, key) of the watermarks that are not ACCS timestamps at all.
     malformed: frozenset[tuple[str, str]] = frozenset()
+    #: The last authentication events outside runs (client secret rotations), newest first.
+    auth_events: list[AuthEvent] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -147,6 +164,7 @@ def read_status(
         runs=history,
         resources=resources,
         passes=passes,
+        auth_events=recent_auth_events(engine),
     )
 
 
@@ -198,6 +216,10 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "resources": [p._asdict() for p in report.passes.get(run.id, [])],
             }
             for run in report.runs
+        ],
+        "auth_events": [
+            {**event._asdict(), "occurred_at": _iso(event.occurred_at)}
+            for event in report.auth_events
         ],
     }
 
@@ -276,6 +298,10 @@ def status_text(report: StatusReport) -> str:
             lines.append(f"         auth: {', '.join(auth)}")
         if run.error:
             lines.append(f"         error: {run.error}")
+    if report.auth_events:
+        lines.append("")
+        lines.append("authentication events:")
+        lines += [f"  {auth_event_line(event)}" for event in report.auth_events]
     finished = [r for r in history if r.status != "running"]
     if finished and finished[0].products_rejected:
         lines.append("")

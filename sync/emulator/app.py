@@ -115,7 +115,7 @@ class EmulatorApp(ImsEndpoints):
         self.grants = Grants(self._now)
         self.console = SecretsConsole(
             self.client_secrets,
-            self._now,
+            self._precise_now,
             org_id=org_id,
             credential_id=credential_id,
             client_id=client_id,
@@ -131,6 +131,14 @@ class EmulatorApp(ImsEndpoints):
         if self._clock is None:
             return self.catalog.now()
         value = self._clock()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def _precise_now(self) -> datetime:
+        """Now with its fraction of a second (the catalog's own clock keeps whole seconds, as
+        ACCS timestamps do; a secret's last use is told to the millisecond)."""
+        value = self._clock() if self._clock is not None else self.catalog.clock()
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value

@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.emulator.faults import Faults
@@ -93,6 +93,15 @@ class SecretsConsole:
                 return False
             entry.last_used = self._clock()
             return True
+
+    def backdate(self, value: str, days: float, *, used: bool = False) -> str:
+        """Make ``value`` ``days`` old (and, ``used``, last used then; else never used), as a
+        secret created long ago; its uuid is returned. For tests of idle secrets."""
+        with self._lock:
+            entry = self._entry(value)
+            entry.created = self._clock() - timedelta(days=days)
+            entry.last_used = entry.created if used else None
+            return entry.uuid
 
     def listing(self) -> list[dict[str, Any]]:
         with self._lock:
