@@ -321,3 +321,46 @@ def test_a_running_daemon_keeps_minting_through_a_rotation_without_a_restart(
             daemon.wait()
     logged = (tmp_path / "daemon.log").read_text()
     assert_nothing_secret(emulator, logged)
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def _secret_findings(capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
+    main(["check", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    return [f for f in document["findings"] if f["name"].startswith("client secret")]
+
+
+def test_check_reports_each_secrets_age_and_last_use_and_warns_past_the_maximum(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (fresh,) = _secret_findings(capsys)
+    assert fresh["status"] == "ok"
+    assert "created 0 days ago" in fresh["detail"] and "last used" in fresh["detail"]
+    uuid = emulator.app.console.backdate(ORIGINAL, 120, used=True)
+    emulator.app.client_secrets.append("another-secret-value")
+    old, other = _secret_findings(capsys)
+    assert old["status"] == "warn" and uuid in old["name"]
+    assert "SYNC_SECRET_MAX_AGE_DAYS=90" in old["detail"] and "secret rotate" in old["detail"]
+    assert other["status"] == "ok"
+    monkeypatch.setenv("SYNC_SECRET_MAX_AGE_DAYS", "200")
+    assert all(f["status"] == "ok" for f in _secret_findings(capsys))
+
+
+def test_check_without_a_credential_id_lists_no_secrets(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMS_CREDENTIAL_ID")
+    assert _secret_findings(capsys) == []
+
+
+def test_check_warns_when_the_secrets_cannot_be_listed(
+    env: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.faults.console_list_error_next = 1
+    (finding,) = _secret_findings(capsys)
+    assert finding["status"] == "warn" and "503" in finding["detail"]
