@@ -110,6 +110,12 @@ def rotate_secret(
     emit: Callable[[str], None],
 ) -> RotationReport:
     """Run ``accs-sync secret rotate`` (see :mod:`sync.rotate`)."""
+    if settings.ims_auth_flow != "client_credentials":
+        raise ConfigError(
+            "secret rotate rotates an OAuth Server-to-Server credential's secret, which "
+            "IMS_AUTH_FLOW=client_credentials uses; this configuration signs in as a user",
+            setting="IMS_AUTH_FLOW",
+        )
     with open_secrets_api(settings, clock, secrets) as (api, prove):
         rotation = Rotation(
             api,
