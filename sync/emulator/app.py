@@ -180,7 +180,7 @@ class EmulatorApp(ImsEndpoints):
             kind, match = "console", console
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
-        kept = () if kind in ("token", "authorize", "console") else params
+        kept = () if kind in ("token", "authorize") else params
         record, seq = self.stats.begin(
             method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
         )

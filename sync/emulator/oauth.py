@@ -29,11 +29,11 @@ class ImsEndpoints:
 
     client_id: str
     client_secrets: list[str]
+    console: SecretsConsole
     scopes: tuple[str, ...]
     faults: Faults
     stats: Stats
     grants: Grants
-    console: SecretsConsole
 
     def issue_token(
         self, grant: str = "client_credentials", scopes: frozenset[str] = frozenset()
