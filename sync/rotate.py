@@ -295,7 +295,7 @@ class Rotation:
         path = self._targets.next_file
         assert path is not None
         with self._step("write", undo=lambda: self._undo_create(new)):
-            previous = read_secret_file(path) if path.exists() else None
+            previous = read_secret_file(path, "IMS_CLIENT_SECRET_NEXT_FILE")
             write_secret_file(path, value, "IMS_CLIENT_SECRET_NEXT_FILE")
         self.report.add("write", "done", f"IMS_CLIENT_SECRET_NEXT_FILE ({path})")
         return previous
@@ -334,7 +334,7 @@ class Rotation:
         value = new.value.get_secret_value()
         with self._step("promote"):
             write_secret_file(path, value, "IMS_CLIENT_SECRET_FILE")
-            if read_secret_file(path) != value:
+            if read_secret_file(path, "IMS_CLIENT_SECRET_FILE") != value:
                 raise ConfigError(
                     f"IMS_CLIENT_SECRET_FILE ({path}) does not hold the new secret after "
                     "writing it (is it a symbolic link or a mount another process rewrites?)"

@@ -46,12 +46,18 @@ def write_secret_file(path: Path, value: str, setting: str) -> None:
         ) from None
 
 
-def read_secret_file(path: Path) -> str | None:
-    """The secret in ``path`` (stripped), or None when there is no such file or it is empty."""
+def read_secret_file(path: Path, setting: str) -> str | None:
+    """The secret in ``path`` (stripped), or None when there is no such file or it is empty.
+    :class:`ConfigError` naming ``setting`` when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{setting}: cannot read the secret file {str(path)!r} ({type(exc).__name__})",
+            setting=setting,
+        ) from None
     return text or None
 
 

@@ -127,7 +127,12 @@ def test_rotate_creates_proves_promotes_and_deletes_the_old_secret(
     assert main(["status"]) == 0
     shown = capsys.readouterr().out
     assert "secret rotation: done" in shown and report["created"] in shown
-    assert_nothing_secret(emulator, shown)
+    assert main(["status", "--json"]) == 0
+    document = capsys.readouterr().out
+    (event,) = json.loads(document)["auth_events"]
+    assert (event["event"], event["outcome"]) == ("secret_rotation", "done")
+    assert event["detail"]["deleted"] == report["deleted"]
+    assert_nothing_secret(emulator, shown, document)
 
 
 def test_dry_run_changes_nothing(
