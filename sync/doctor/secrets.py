@@ -23,11 +23,11 @@ __all__ = ["secret_findings"]
 def _when(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "never used"
-    return f"last used {value:%Y-%m-%d %H:%M}Z ({(now - value).days} days ago)"
+    return f"last used {value:%Y-%m-%d %H:%M}Z ({max(0, (now - value).days)} days ago)"
 
 
 def _finding(secret: SecretInfo, now: datetime, max_days: int, count: int) -> Finding:
-    age = (now - secret.created).days
+    age = max(0, (now - secret.created).days)  # a clock ahead of ours is not a negative age
     detail = f"created {age} days ago ({secret.created:%Y-%m-%d}Z), {_when(secret.last_used, now)}"
     name = f"client secret {secret.uuid}"
     if age > max_days:

@@ -369,3 +369,24 @@ def test_check_warns_when_the_secrets_cannot_be_listed(
     emulator.faults.console_list_error_next = 1
     (finding,) = _secret_findings(capsys)
     assert finding["status"] == "warn" and "503" in finding["detail"]
+
+
+def test_a_debug_rotation_never_shows_a_secret_or_a_token(
+    env: dict[str, str],
+    emulator: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    emulator.app.client_secrets.insert(0, "p8e-forgotten-idle-one")
+    emulator.app.console.backdate("p8e-forgotten-idle-one", 30)
+    code, out, err = rotate(capsys, "--log-level", "DEBUG", "--json", "--delete-idle")
+    assert code == 0, err
+    (new,) = emulator.app.client_secrets
+    shown = out + err + caplog.text + "".join(str(r.args) for r in caplog.records)
+    for value in [ORIGINAL, "p8e-forgotten-idle-one", new, *emulator.app.tokens.issued()]:
+        assert value not in shown
+    ((_, detail),) = audit_rows(env)
+    assert new not in detail
