@@ -114,9 +114,6 @@ def serve_forever(
         if not server.reached_over_loopback:  # e.g. http://emulator:8080 in docker compose
             # accs-sync refuses plain http to another host unless told this is a test server.
             print_fn("export SYNC_ALLOW_INSECURE_HTTP=true")
-        print_fn("For `accs-sync secret rotate` (and check's secret ages), also:")
-        print_fn(f"export IMS_CREDENTIAL_ID={shlex.quote(server.credential_id)}")
-        print_fn(f"export IO_MANAGEMENT_API_URL={shlex.quote(server.base_url)}")
         print_fn("Press Ctrl-C to stop.")
         if on_ready is not None:
             on_ready(server)

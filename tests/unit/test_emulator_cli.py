@@ -286,17 +286,3 @@ def test_it_serves_on_ipv6_loopback() -> None:
         assert requests.get(f"{server.base_url}/_emulator/stats", timeout=5).status_code == 200
     finally:
         server.stop()
-
-
-def test_the_printed_settings_include_the_secret_rotation_ones() -> None:
-    """`accs-sync secret rotate` and check's secret ages need IMS_CREDENTIAL_ID and the I/O
-    Management API's URL (the emulator serves it on its own origin) — issue 18."""
-    from sync.emulator import serve_forever
-
-    lines: list[str] = []
-    stop = threading.Event()
-    serve_forever(
-        port=0, products=5, print_fn=lines.append, stop_event=stop, on_ready=lambda _: stop.set()
-    )
-    assert "export IMS_CREDENTIAL_ID=emulator-credential" in lines
-    assert any(line.startswith("export IO_MANAGEMENT_API_URL=http://127.0.0.1:") for line in lines)
