@@ -22,108 +22,28 @@ standard output only: every report, log line and audit row names secrets by uuid
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from sync.api.secrets_api import CreatedSecret, SecretInfo, SecretsApi
 from sync.clock import Clock
 from sync.errors import AccsSyncError, ConfigError
+from sync.lockfile import open_lock_file
+from sync.rotation_report import RotateOptions, RotationReport, SecretTargets, Step
 from sync.secret_files import read_secret_file, remove_secret_file, write_secret_file
 
 __all__ = ["RotateOptions", "Rotation", "RotationReport", "SecretTargets", "Step"]
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["done", "planned", "skipped", "refused", "failed"]
 #: Waits between tries of the new secret (a new secret may take a moment to reach IMS).
 PROVE_WAITS = (1.0, 2.0)
-
-
-@dataclass(frozen=True)
-class RotateOptions:
-    dry_run: bool = False
-    idle_days: float = 7.0
-    delete_idle: bool = False
-    delete_old: bool = False
-    print_secret: bool = False
-
-
-@dataclass(frozen=True)
-class SecretTargets:
-    """Where the secrets live: ``next_file`` (IMS_CLIENT_SECRET_NEXT_FILE) and ``primary_file``
-    (IMS_CLIENT_SECRET_FILE or the secrets directory's file; None when IMS_CLIENT_SECRET is a
-    plain setting, which this process cannot change for others)."""
-
-    next_file: Path | None
-    primary_file: Path | None
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    outcome: Outcome
-    detail: str
-
-
-@dataclass
-class RotationReport:
-    """What was done and what is left. Names secrets by uuid only."""
-
-    steps: list[Step] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-    created: str | None = None
-    deleted: list[str] = field(default_factory=list)
-    #: A step failed on a setting (a secret file that cannot be written): exit 2, not 1.
-    misconfigured: bool = False
-
-    @property
-    def status(self) -> str:
-        outcomes = {s.outcome for s in self.steps}
-        for worst in ("refused", "failed"):
-            if worst in outcomes:
-                return worst
-        if "planned" in outcomes:
-            return "planned"
-        return "incomplete" if self.left else "done"
-
-    @property
-    def exit_code(self) -> int:
-        failed = 2 if self.misconfigured else 1
-        return {"refused": 2, "failed": failed}.get(self.status, 0)
-
-    def add(self, name: str, outcome: Outcome, detail: str) -> None:
-        self.steps.append(Step(name, outcome, detail))
-        log.log(
-            logging.WARNING if outcome in ("failed", "refused") else logging.INFO,
-            "secret rotate: %s %s: %s",
-            name,
-            outcome,
-            detail,
-        )
-
-    def lines(self) -> list[str]:
-        out = [f"{s.name:<9} {s.outcome:<8} {s.detail}" for s in self.steps]
-        out += [f"left: {item}" for item in self.left]
-        out.append(f"rotation {self.status}")
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "steps": [
-                {"name": s.name, "outcome": s.outcome, "detail": s.detail} for s in self.steps
-            ],
-            "left": list(self.left),
-            "created": self.created,
-            "deleted": list(self.deleted),
-        }
 
 
 class _Stop(Exception):
@@ -168,10 +88,42 @@ class Rotation:
 
     def run(self) -> RotationReport:
         try:
-            self._run()
+            with self._exclusive():
+                self._run()
         except _Stop:
             pass
         return self.report
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One rotation at a time per secret files: ``flock`` on ``<next file>.lock``."""
+        path = self._targets.next_file
+        if path is None:
+            yield
+            return
+        lock = path.with_name(path.name + ".lock")
+        try:
+            fd = open_lock_file(lock, "IMS_CLIENT_SECRET_NEXT_FILE")
+        except OSError as exc:
+            self.report.add("plan", "refused", f"cannot open the lock file {lock} ({exc})")
+            self.report.misconfigured = True
+            raise _Stop from None
+        except ConfigError as exc:
+            self.report.add("plan", "refused", exc.message)
+            raise _Stop from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.report.add(
+                    "plan",
+                    "refused",
+                    f"another `accs-sync secret rotate` holds {lock}: let it finish first",
+                )
+                raise _Stop from None
+            yield
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _step(self, name: str, undo: Callable[[], list[str]] | None = None) -> Iterator[None]:

@@ -390,3 +390,17 @@ def test_a_debug_rotation_never_shows_a_secret_or_a_token(
         assert value not in shown
     ((_, detail),) = audit_rows(env)
     assert new not in detail
+
+
+def test_a_second_rotation_at_the_same_time_is_refused(
+    env: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    lock = Path(env["IMS_CLIENT_SECRET_NEXT_FILE"] + ".lock")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, out, _ = rotate(capsys)
+    assert code == 2 and "another `accs-sync secret rotate`" in out
+    assert emulator.app.client_secrets == [ORIGINAL]
+    assert rotate(capsys)[0] == 0  # released: the next one runs
