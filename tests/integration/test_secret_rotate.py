@@ -404,3 +404,33 @@ def test_a_second_rotation_at_the_same_time_is_refused(
     assert code == 2 and "another `accs-sync secret rotate`" in out
     assert emulator.app.client_secrets == [ORIGINAL]
     assert rotate(capsys)[0] == 0  # released: the next one runs
+
+
+def test_the_management_token_is_cached_apart_from_the_rest_token(
+    env: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The I/O Management API's token (with read_client_secret, manage_client_secrets) has a
+    cache entry of its own; the token ACCS gets carries no management scope."""
+    from sync.api.secrets_api import MANAGEMENT_SCOPES, management_scopes
+    from sync.api.token_store import FileTokenStore, cache_key
+
+    assert main(["sync"]) == 0
+    assert rotate(capsys, "--dry-run")[0] == 0
+    settings = load_settings()
+    store = FileTokenStore(Path(env["SYNC_TOKEN_CACHE"]))
+    flow = "client_credentials"
+    rest = store.load(
+        cache_key(settings.ims_token_url, settings.ims_client_id, settings.scopes, flow)
+    )
+    manage = store.load(
+        cache_key(
+            settings.ims_token_url,
+            settings.ims_client_id,
+            management_scopes(settings.scopes),
+            flow,
+        )
+    )
+    assert rest is not None and manage is not None
+    assert rest.access_token and manage.access_token and rest.access_token != manage.access_token
+    assert emulator.app.tokens.scopes(rest.access_token) == frozenset(settings.scopes)
+    assert set(MANAGEMENT_SCOPES) <= set(emulator.app.tokens.scopes(manage.access_token) or ())
