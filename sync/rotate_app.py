@@ -4,7 +4,6 @@ and the provers :mod:`sync.rotate` mints with, built from the settings as a run 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,22 +131,24 @@ def rotate_secret(
 def record_rotation(
     settings: Settings, report: RotationReport, secrets: SecretFilter, clock: Clock
 ) -> None:
-    """One ``auth_events`` row for the rotation (uuids and steps, scrubbed once more). A
-    database that cannot take it is a warning: the rotation itself is what matters."""
+    """One ``rotation`` row of the auth audit (``sync_auth_events``): the outcome and the
+    secrets by uuid, scrubbed once more. A database that cannot take it is a warning: the
+    rotation itself is what matters (its report says everything)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sync.db.auth_events import record_auth_event
+    from sync.api.audit import AuthEvent
+    from sync.db.auth_events import record_auth_events
     from sync.db.engine import make_engine
     from sync.db.faults import describe
     from sync.db.migrate import ensure_schema
 
-    detail = json.loads(secrets.scrub(json.dumps(report.to_json())))
+    event = AuthEvent("rotation", secrets.scrub(report.summary()), clock.now())
     engine = make_engine(settings.database_url)
     try:
         ensure_schema(engine)
-        record_auth_event(engine, "secret_rotation", report.status, detail, clock.now())
+        record_auth_events(engine, [event])
     except (SQLAlchemyError, AccsSyncError) as exc:
         reason = describe(exc, secrets.scrub) if isinstance(exc, SQLAlchemyError) else exc.message
-        log.warning("the rotation is not in the audit (auth_events): %s", reason)
+        log.warning("the rotation is not in the auth audit (sync_auth_events): %s", reason)
     finally:
         engine.dispose()

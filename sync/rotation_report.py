@@ -83,6 +83,19 @@ class RotationReport:
         out.append(f"rotation {self.status}")
         return out
 
+    def summary(self) -> str:
+        """One line for the auth audit: the outcome (and the step that failed or refused),
+        the secrets created and deleted, how many things are left."""
+        stopped = [s.name for s in self.steps if s.outcome in ("failed", "refused")]
+        parts = [f"{self.status} at {stopped[0]}" if stopped else self.status]
+        if self.created:
+            parts.append(f"created {self.created}")
+        if self.deleted:
+            parts.append(f"deleted {', '.join(self.deleted)}")
+        if self.left:
+            parts.append(f"{len(self.left)} left")
+        return "; ".join(parts)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,

@@ -19,15 +19,18 @@ from sync.resources import resource_names
 from sync.stores import ALL_STORES, invalid_store_codes
 
 __all__ = [
+    "DEFAULT_IO_URL",
     "allow_insecure",
     "api_endpoint",
     "base_url",
     "credential_id",
     "describe",
     "finite",
+    "io_management_url",
     "is_insecure_url",
     "is_loopback_url",
     "no_control",
+    "on_origin",
     "parse_resources",
     "require_https",
     "scopes",
@@ -122,6 +125,16 @@ def finite(name: str, value: Any, is_float: bool) -> Any:
     return value
 
 
+#: The Adobe I/O Management API (client secrets): IO_MANAGEMENT_API_URL's default.
+DEFAULT_IO_URL = "https://api.adobe.io"
+
+
+def on_origin(url: str, path: str) -> str:
+    """``path`` on ``url``'s scheme, host and port (IMS's other endpoints beside its token's)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
 def base_url(value: str, setting: str, example: str, *, insecure: bool) -> str:
     """A base URL other paths are appended to: https (see :func:`require_https`), no query or
     fragment, no ``.``/``..`` segments (they would move the paths appended to it)."""
@@ -136,6 +149,11 @@ def base_url(value: str, setting: str, example: str, *, insecure: bool) -> str:
             f"{setting} must not contain . or .. path segments; write the path as it is: {example}"
         )
     return url
+
+
+def io_management_url(value: str, *, insecure: bool) -> str:
+    """IO_MANAGEMENT_API_URL: the base URL /console/organizations/... is added to."""
+    return base_url(value, "IO_MANAGEMENT_API_URL", DEFAULT_IO_URL, insecure=insecure)
 
 
 def api_endpoint(value: str, *, insecure: bool) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect
 
 from sync.clock import Clock, SystemClock
-from sync.db.auth_events import AuthEvent, recent_auth_events
+from sync.db.auth_events import AuthEventRow, recent_auth_events
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision, known_revision
 from sync.db.runlog import PassRow, run_resources
@@ -63,20 +63,6 @@ def pass_line(done: PassRow) -> str:
     )
 
 
-def auth_event_line(event: AuthEvent) -> str:
-    """One line for an ``auth_events`` row: when, what, how it ended, which secrets."""
-    line = f"{_when(event.occurred_at)}  {event.event.replace('_', ' ')}: {event.outcome}"
-    created, deleted = event.detail.get("created"), event.detail.get("deleted")
-    if created:
-        line += f"; created secret {created}"
-    if deleted and isinstance(deleted, list):
-        line += f"; deleted {', '.join(str(d) for d in deleted)}"
-    left = event.detail.get("left")
-    if left and isinstance(left, list):
-        line += f"; left: {'; '.join(str(item) for item in left)}"
-    return escape_control(line)
-
-
 def _when(value: object) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}Z"
 
@@ -104,8 +90,8 @@ class StatusReport:
     future: frozenset[tuple[str, str]] = frozenset()
     #: (store code, key) of the watermarks that are not ACCS timestamps at all.
     malformed: frozenset[tuple[str, str]] = frozenset()
-    #: The last authentication events outside runs (client secret rotations), newest first.
-    auth_events: list[AuthEvent] = field(default_factory=list)
+    #: The auth audit's last events (``sync_auth_events``), newest first.
+    auth_events: list[AuthEventRow] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -164,7 +150,7 @@ def read_status(
         runs=history,
         resources=resources,
         passes=passes,
-        auth_events=recent_auth_events(engine),
+        auth_events=recent_auth_events(engine, max(runs, 10)),
     )
 
 
@@ -218,8 +204,8 @@ def status_json(report: StatusReport) -> dict[str, Any]:
             for run in report.runs
         ],
         "auth_events": [
-            {**event._asdict(), "occurred_at": _iso(event.occurred_at)}
-            for event in report.auth_events
+            {"at": _iso(e.at), "event": e.event, "detail": e.detail, "run_id": e.run_id}
+            for e in report.auth_events
         ],
     }
 
@@ -298,10 +284,6 @@ def status_text(report: StatusReport) -> str:
             lines.append(f"         auth: {', '.join(auth)}")
         if run.error:
             lines.append(f"         error: {run.error}")
-    if report.auth_events:
-        lines.append("")
-        lines.append("authentication events:")
-        lines += [f"  {auth_event_line(event)}" for event in report.auth_events]
     finished = [r for r in history if r.status != "running"]
     if finished and finished[0].products_rejected:
         lines.append("")
@@ -309,4 +291,11 @@ def status_text(report: StatusReport) -> str:
             f"{finished[0].products_rejected} products rejected in the last run "
             f"(#{finished[0].id}); see sync_rejects for each item's reason and payload"
         )
+    if report.auth_events:
+        lines.append("")
+        lines.append("auth events (newest first):")
+        for e in report.auth_events:
+            of_run = f" (run #{e.run_id})" if e.run_id is not None else ""
+            detail = f"  {e.detail}" if e.detail else ""
+            lines.append(escape_control(f"  {_when(e.at)}  {e.event:<16}{detail}{of_run}"))
     return "\n".join(lines)

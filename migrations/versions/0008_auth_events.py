@@ -1,13 +1,13 @@
-"""What authentication did outside runs: ``auth_events``.
+"""The auth audit's events: sync_auth_events.
 
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-05 11:00:00
 
-``sync_runs`` counts what authentication did during each run (mints, refreshes, 401 re-sends,
-secret fallbacks). A client secret rotation (``accs-sync secret rotate``) is no run: it is one
-row here, with its outcome and a detail that names secrets by uuid only, never a secret or a
-token. A new table only, so a rerun after an interrupted upgrade on MySQL/MariaDB skips it.
+One row per login, logout, revocation, forgotten token, secret fallback and mint (issue 18),
+with when it happened, a detail that names settings and grants (never a secret or a token) and
+the run it happened in, if any. A new table only, so a rerun after an interrupted upgrade skips
+it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     create_table(
-        "auth_events",
+        "sync_auth_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column(
             "occurred_at",
@@ -37,15 +37,15 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("event", sa.String(32), nullable=False),
-        sa.Column("outcome", sa.String(16), nullable=False),
-        sa.Column("detail", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_events")),
+        sa.Column("detail", sa.String(255), nullable=False, server_default=""),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_auth_events")),
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
     )
-    create_index(op.f("ix_auth_events_occurred_at"), "auth_events", ["occurred_at"])
+    create_index(op.f("ix_sync_auth_events_occurred_at"), "sync_auth_events", ["occurred_at"])
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_auth_events_occurred_at"), table_name="auth_events")
-    op.drop_table("auth_events")
+    op.drop_index(op.f("ix_sync_auth_events_occurred_at"), table_name="sync_auth_events")
+    op.drop_table("sync_auth_events")

@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from sync.api.cache_crypto import HOW_TO_SET
 from sync.api.token_store import exposure
 from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
 from sync.db.migrate import head_revision, schema_revision
@@ -89,17 +90,37 @@ def _read(engine: sa.Engine, where: str) -> list[Finding]:
     return [found, Finding("schema", "ok", "service", f"at revision {revision} (current)")]
 
 
-def token_cache_finding(path: Path | None) -> Finding:
+def token_cache_finding(
+    path: Path | None, key_source: str | None = None, login: bool = False
+) -> Finding:
     """``token cache``: a file only its owner can read (0600, in a 0700 directory), owned by
-    the user running accs-sync. It holds live access tokens, so broader access is a warning
-    with the command that fixes it."""
+    the user running accs-sync, and encrypted when a key is set (``key_source`` names where
+    the key comes from). It holds live access tokens, so broader access is a warning with the
+    command that fixes it; so is a user ``login`` (a refresh token) without a key."""
     if path is None:
         return Finding(
             "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
         )
+    if login and key_source is None:
+        return Finding(
+            "token cache",
+            "warn",
+            "config",
+            f"{path}: IMS_AUTH_FLOW=authorization_code keeps a refresh token there, which is "
+            f"never written without a key: {HOW_TO_SET}",
+        )
+    at_rest = (
+        f"encrypted with the key of {key_source}"
+        if key_source
+        else "not encrypted (access tokens only; set SYNC_TOKEN_CACHE_KEY to encrypt it)"
+    )
     problems = exposure(path.parent, 0o700, "directory") + exposure(path, 0o600, "file")
     if problems:
-        return Finding("token cache", "warn", "config", "; ".join(problems))
+        return Finding("token cache", "warn", "config", "; ".join([*problems, at_rest]))
     if not path.exists():
-        return Finding("token cache", "ok", "config", f"{path} not created yet (the first mint)")
-    return Finding("token cache", "ok", "config", f"{path}: yours, and only you can read it")
+        return Finding(
+            "token cache", "ok", "config", f"{path} not created yet (the first mint); {at_rest}"
+        )
+    return Finding(
+        "token cache", "ok", "config", f"{path}: yours, and only you can read it; {at_rest}"
+    )

@@ -26,7 +26,7 @@ from sync.emulator.faults import ACCS_KINDS, RESOURCES, Faults, RequestRecord, S
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.listings import LISTINGS
-from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, Product, render, render_top
@@ -168,7 +168,9 @@ class EmulatorApp(ImsEndpoints):
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
         match = _PRODUCTS.match(path)
-        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
+        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize", REVOKE_PATH: "revoke"}.get(
+            path.rstrip("/"), "other"
+        )
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
         for name, pattern in _LISTS.items():
@@ -180,7 +182,7 @@ class EmulatorApp(ImsEndpoints):
             kind, match = "console", console
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
-        kept = () if kind in ("token", "authorize") else params
+        kept = () if kind in ("token", "authorize", "revoke") else params
         record, seq = self.stats.begin(
             method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
         )
@@ -216,6 +218,8 @@ class EmulatorApp(ImsEndpoints):
                 self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
+            if kind == "revoke":
+                return self._revoke(method, headers, body)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
             if kind == "console" and match is not None:

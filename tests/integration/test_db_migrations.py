@@ -93,6 +93,14 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "products_revived": False,
     },
     "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
+    # The auth audit's events (revision 0008, issue 18).
+    "sync_auth_events": {
+        "id": False,
+        "occurred_at": False,
+        "event": False,
+        "detail": False,
+        "run_id": True,
+    },
     "categories": {
         "store_code": False,
         "id": False,
@@ -168,13 +176,6 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "sort_order": True,
         "store_labels": True,
     },
-    "auth_events": {
-        "id": False,
-        "occurred_at": False,
-        "event": False,
-        "outcome": False,
-        "detail": False,
-    },
 }
 #: The documented views (docs/schema.md): column names in order.
 VIEWS = {
@@ -184,6 +185,7 @@ PRIMARY_KEYS = {
     "products": ["store_code", "id"],
     "sync_runs": ["id"],
     "sync_state": ["store_code", "key"],
+    "sync_auth_events": ["id"],
     "product_attributes": ["store_code", "product_id", "attribute_code"],
     "product_changes": ["seq"],
     "sync_rejects": ["id"],
@@ -194,7 +196,6 @@ PRIMARY_KEYS = {
     "sync_run_resources": ["run_id", "resource", "store_code"],
     "product_attribute_metadata": ["store_code", "attribute_id"],
     "product_attribute_options": ["store_code", "attribute_id", "value"],
-    "auth_events": ["id"],
 }
 PRODUCT_INDEXES = {
     "ix_products_store_code_sku": ["store_code", "sku"],

@@ -330,3 +330,18 @@ def test_a_bad_database_url_is_configuration() -> None:
     assert by_name(found)["database"].status == "fail"
     assert by_name(found)["database"].category == "config"
     assert verdict(found) == 2
+
+
+def test_the_token_cache_finding_says_whether_it_is_encrypted(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "tokens.json"
+    plain = token_cache_finding(path)
+    assert plain.status == "ok" and "not encrypted" in plain.detail
+    assert "SYNC_TOKEN_CACHE_KEY" in plain.detail
+    sealed = token_cache_finding(path, key_source="SYNC_TOKEN_CACHE_KEY_FILE (/run/k)")
+    assert sealed.status == "ok"
+    assert "encrypted with the key of SYNC_TOKEN_CACHE_KEY_FILE (/run/k)" in sealed.detail
+    # A user login keeps a refresh token, which is never stored without a key.
+    login = token_cache_finding(path, login=True)
+    assert login.status == "warn" and login.category == "config"
+    assert "accs-sync token key" in login.detail
+    assert token_cache_finding(path, key_source="k", login=True).status == "ok"
