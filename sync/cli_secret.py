@@ -13,6 +13,7 @@ __all__ = ["cmd_secret_rotate"]
 
 
 def cmd_secret_rotate(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.api.audit import AuthAudit
     from sync.clock import SystemClock
     from sync.rotate import RotateOptions
     from sync.rotate_app import record_rotation, rotate_secret
@@ -27,12 +28,17 @@ def cmd_secret_rotate(args: argparse.Namespace, secrets: SecretFilter) -> int:
         delete_old=args.delete_old,
         print_secret=args.print,
     )
-    clock = SystemClock()
+    clock, audit = SystemClock(), AuthAudit()
     report = rotate_secret(
-        settings, options, clock=clock, secrets=secrets, emit=lambda v: print(v, flush=True)
+        settings,
+        options,
+        clock=clock,
+        secrets=secrets,
+        emit=lambda v: print(v, flush=True),
+        audit=audit,
     )
     if not options.dry_run:
-        record_rotation(settings, report, secrets, clock)
+        record_rotation(settings, report, secrets, clock, audit)
     out = sys.stderr if args.print else sys.stdout  # with --print, stdout is the secret alone
     if args.json:
         document = {**report.to_json(), "exit_code": report.exit_code}

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from pydantic import SecretStr
 
+from sync.api.audit import AuthAudit, AuthEvent
 from sync.api.auth import BearerAuth, ImsClientCredentials
 from sync.api.ims import ClientSecret
 from sync.api.secrets_api import SecretsApi, management_scopes
@@ -45,10 +46,11 @@ def _credential_id(settings: Settings) -> str:
 
 @contextmanager
 def open_secrets_api(
-    settings: Settings, clock: Clock, secrets: SecretFilter
+    settings: Settings, clock: Clock, secrets: SecretFilter, audit: AuthAudit | None = None
 ) -> Iterator[tuple[SecretsApi, Callable[[SecretStr | None], None]]]:
     """The API client (its token: the management scopes, cached under their own key) and a
-    prover: mint a REST token with a given secret (None: the configured ones), caching nothing."""
+    prover: mint a REST token with a given secret (None: the configured ones), caching nothing.
+    ``audit`` keeps the mints of both."""
     credential = _credential_id(settings)
     for value in (settings.ims_client_secret, settings.ims_client_secret_next):
         secrets.add(value.get_secret_value() if value is not None else None)
@@ -74,6 +76,7 @@ def open_secrets_api(
             timeout=timeout,
             on_mint=secrets.add,
             store=build_token_store(settings),
+            audit=audit,
         )
         session.auth = BearerAuth(manager, origin=settings.io_management_api_url)
         api = SecretsApi(
@@ -82,7 +85,7 @@ def open_secrets_api(
 
         def prove(secret: SecretStr | None) -> None:
             if secret is None:
-                prover = build_token_provider(settings, ims_session, clock, secrets)
+                prover = build_token_provider(settings, ims_session, clock, secrets, audit)
             else:
                 prover = ImsClientCredentials(
                     session=ims_session,
@@ -93,6 +96,7 @@ def open_secrets_api(
                     clock=clock,
                     timeout=timeout,
                     on_mint=secrets.add,
+                    audit=audit,
                 )
             prover.store = MemoryTokenStore()  # a proof: the cached token others use stays
             prover.get_token()
@@ -107,15 +111,16 @@ def rotate_secret(
     clock: Clock,
     secrets: SecretFilter,
     emit: Callable[[str], None],
+    audit: AuthAudit | None = None,
 ) -> RotationReport:
-    """Run ``accs-sync secret rotate`` (see :mod:`sync.rotate`)."""
+    """Run ``accs-sync secret rotate`` (see :mod:`sync.rotate`); ``audit`` keeps its mints."""
     if settings.ims_auth_flow != "client_credentials":
         raise ConfigError(
             "secret rotate rotates an OAuth Server-to-Server credential's secret, which "
             "IMS_AUTH_FLOW=client_credentials uses; this configuration signs in as a user",
             setting="IMS_AUTH_FLOW",
         )
-    with open_secrets_api(settings, clock, secrets) as (api, prove):
+    with open_secrets_api(settings, clock, secrets, audit) as (api, prove):
         rotation = Rotation(
             api,
             secret_targets(settings),
@@ -129,24 +134,29 @@ def rotate_secret(
 
 
 def record_rotation(
-    settings: Settings, report: RotationReport, secrets: SecretFilter, clock: Clock
+    settings: Settings,
+    report: RotationReport,
+    secrets: SecretFilter,
+    clock: Clock,
+    audit: AuthAudit | None = None,
 ) -> None:
-    """One ``rotation`` row of the auth audit (``sync_auth_events``): the outcome and the
-    secrets by uuid, scrubbed once more. A database that cannot take it is a warning: the
-    rotation itself is what matters (its report says everything)."""
+    """The rotation's mints (``audit``) and one ``rotation`` row in the auth audit
+    (``sync_auth_events``): the outcome and the secrets by uuid, scrubbed once more. A database
+    that cannot take them is a warning: the rotation itself is what matters (its report says
+    everything)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sync.api.audit import AuthEvent
     from sync.db.auth_events import record_auth_events
     from sync.db.engine import make_engine
     from sync.db.faults import describe
     from sync.db.migrate import ensure_schema
 
-    event = AuthEvent("rotation", secrets.scrub(report.summary()), clock.now())
+    events = audit.drain() if audit is not None else []
+    events.append(AuthEvent("rotation", secrets.scrub(report.summary()), clock.now()))
     engine = make_engine(settings.database_url)
     try:
         ensure_schema(engine)
-        record_auth_events(engine, [event])
+        record_auth_events(engine, events)
     except (SQLAlchemyError, AccsSyncError) as exc:
         reason = describe(exc, secrets.scrub) if isinstance(exc, SQLAlchemyError) else exc.message
         log.warning("the rotation is not in the auth audit (sync_auth_events): %s", reason)

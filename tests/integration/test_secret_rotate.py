@@ -123,6 +123,12 @@ def test_rotate_creates_proves_promotes_and_deletes_the_old_secret(
     assert mints_with_the_settings()
     (detail,) = audit_rows(env)
     assert detail == f"done; created {report['created']}; deleted {report['deleted'][0]}"
+    # Its mints are in the audit too: the management token and the new secret's proof.
+    engine = sa.create_engine(env["DATABASE_URL"])
+    with engine.connect() as conn:
+        events = [r.event for r in conn.execute(sa.text("SELECT event FROM sync_auth_events"))]
+    engine.dispose()
+    assert events.count("mint") == 2 and events[-1] == "rotation"
     assert_nothing_secret(emulator, out, err, detail)
     # status shows the rotation, without the secret.
     assert main(["status"]) == 0
