@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync.db.changes import chunks
 from sync.db.schema import naive_utc, products, sync_rejects
-from sync.resources import PRODUCTS
+from sync.names import PRODUCTS_NAME
 
 __all__ = [
     "PAYLOAD_LIMIT",
@@ -44,7 +44,7 @@ _SKU_MAX = 255
 #: ``sync_rejects.entity_key``'s width.
 _KEY_MAX = 320
 #: The rows of products (the resource that has its own id and sku columns here).
-_PRODUCTS = sync_rejects.c.resource == PRODUCTS.name
+_PRODUCTS = sync_rejects.c.resource == PRODUCTS_NAME
 
 
 @dataclass(frozen=True)

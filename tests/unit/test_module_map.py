@@ -81,3 +81,27 @@ def test_no_layer_imports_the_one_above(depth: int) -> None:
     above = {m for layer in LAYERS[:depth] for m in layer}
     for module in LAYERS[depth]:
         assert not _imports(module) & above, f"sync/{module}.py imports a layer above it"
+
+
+#: The bottom of the map: the ACCS client, the database and the observer hooks. They take the
+#: products' name and path from ``sync.names``, never from the declaration above them.
+BOTTOM = ("observe", "names", "models", "item_fields", "accs_time")
+
+
+def _bottom_modules() -> list[str]:
+    found = [
+        str(p.relative_to(SYNC).with_suffix("")).replace("/", ".") for p in SYNC.glob("*/*.py")
+    ]
+    return sorted(m for m in found if m.startswith(("api.", "db."))) + list(BOTTOM)
+
+
+@pytest.mark.parametrize("module", _bottom_modules())
+def test_the_api_db_and_model_layer_imports_no_engine_layer(module: str) -> None:
+    engine = {m for layer in LAYERS for m in layer}
+    tree = ast.parse((SYNC / f"{module.replace('.', '/')}.py").read_text())
+    imported = {
+        node.module.removeprefix("sync.")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sync.")
+    }
+    assert not imported & engine, f"sync/{module} imports {sorted(imported & engine)}"
