@@ -231,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         "logout",
         parents=[common],
         help="revoke the stored login at IMS (IMS_REVOKE_URL) and delete it from the token cache",
+        description="Revoke the stored user login (refresh token, then access token) at IMS "
+        "(IMS_REVOKE_URL, default <IMS_TOKEN_URL origin>/ims/revoke), then delete it from the "
+        "token cache; a failed revocation deletes nothing (run it again). Later runs with "
+        "IMS_AUTH_FLOW=authorization_code exit 2 until `accs-sync login`. A row of the auth "
+        "audit (status).",
     ).set_defaults(func=_command("sync.cli_auth", "cmd_logout"))
     token = sub.add_parser("token", help="the token cache: make a key, or forget a cached token")
     actions = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
@@ -248,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         "forget",
         parents=[common],
         help="delete the cached server-to-server token (after a leak, rotate the client secret)",
+        description="Delete this credential's cached server-to-server access token; the next "
+        "run mints a new one. Adobe documents no revocation for OAuth Server-to-Server tokens: "
+        "after a leak, rotate the client secret (docs/security.md).",
     ).set_defaults(func=_command("sync.cli_auth", "cmd_token_forget"))
     status = sub.add_parser(
         "status",
@@ -256,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read-only: the schema revision; live and deleted rows of products, "
         "categories and source items per store view; the sync state (watermarks and "
         "checkpoints, with a warning for an unusable one); the recent runs (pages, rows "
-        "written, unchanged, revived, deleted, rejected, authentication counts, errors) and "
-        "the rejects of the last run. Exit 1 when the last run failed (else 0), so it doubles "
-        "as a health check.",
+        "written, unchanged, revived, deleted, rejected, authentication counts, errors), "
+        "the rejects of the last run and the auth audit's last events (logins, logouts, "
+        "revocations, mints, secret fallbacks). Exit 1 when the last run failed (else 0), so "
+        "it doubles as a health check.",
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")

@@ -5,6 +5,7 @@ can be forgotten, and every step a row of the auth audit that ``status`` shows."
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from test_auth_e2e import _start_login, product_count, run_rows
 from test_cli_process import clean_env, run_cli
 
 from sync.api.cache_crypto import new_key, parse_key
+from sync.app import build_app
 from sync.emulator import Catalog, EmulatorServer
+from sync.settings import load_settings
 
 pytestmark = pytest.mark.integration
 #: The database only keeps the run log and the audit: SQLite is enough.
@@ -220,3 +223,30 @@ def test_token_forget_deletes_the_server_to_server_token_and_says_to_rotate(
     assert emulator.stats.tokens_issued == 2  # the forgotten token was not used again
     status = json.loads(run_cli(["status", "--json"], env, tmp_path).stdout)
     assert "token_forget" in [e["event"] for e in status["auth_events"]]
+
+
+@sqlite_only
+def test_every_run_of_one_process_warns_about_a_cache_others_can_read(
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The daemon is one process: a cache opened up while it runs is warned about at its next
+    run, and at every run after, not once at start-up."""
+    cache = tmp_path / "cache" / "tokens.json"
+    env = {**emulator.credentials, "DATABASE_URL": db_url, "SYNC_TOKEN_CACHE": str(cache)}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SYNC_TOKEN_CACHE_KEY", new_key())
+    monkeypatch.chdir(tmp_path)
+    with build_app(load_settings()) as app, caplog.at_level(logging.WARNING):
+        assert app.run("sync").status == "success"
+        assert "chmod" not in caplog.text
+        cache.chmod(0o644)  # e.g. restored from a backup by hand
+        for _ in range(2):
+            assert app.run("sync").status == "success"
+    warnings = [r.getMessage() for r in caplog.records if f"chmod 600 {cache}" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "encrypted, but others may copy it" in warnings[0]
