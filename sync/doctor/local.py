@@ -8,12 +8,13 @@ another accs-sync process is working on.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.api.cache_crypto import HOW_TO_SET
+from sync.api.cache_crypto import ENCRYPTED_VERSION, HOW_TO_SET, CacheKey, CacheUnreadable
 from sync.api.token_store import exposure
 from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
 from sync.db.migrate import head_revision, schema_revision
@@ -91,17 +92,17 @@ def _read(engine: sa.Engine, where: str) -> list[Finding]:
 
 
 def token_cache_finding(
-    path: Path | None, key_source: str | None = None, login: bool = False
+    path: Path | None, key: CacheKey | None = None, login: bool = False
 ) -> Finding:
     """``token cache``: a file only its owner can read (0600, in a 0700 directory), owned by
-    the user running accs-sync, and encrypted when a key is set (``key_source`` names where
-    the key comes from). It holds live access tokens, so broader access is a warning with the
-    command that fixes it; so is a user ``login`` (a refresh token) without a key."""
+    the user running accs-sync, and encrypted with ``key`` when one is set (and openable with
+    it). Broader access is a warning with the command that fixes it; so is a user ``login``
+    (a refresh token) without a key, and a cache the key cannot open (it will be replaced)."""
     if path is None:
         return Finding(
             "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
         )
-    if login and key_source is None:
+    if login and key is None:
         return Finding(
             "token cache",
             "warn",
@@ -110,11 +111,14 @@ def token_cache_finding(
             f"never written without a key: {HOW_TO_SET}",
         )
     at_rest = (
-        f"encrypted with the key of {key_source}"
-        if key_source
+        f"encrypted with the key of {key.source}"
+        if key is not None
         else "not encrypted (access tokens only; set SYNC_TOKEN_CACHE_KEY to encrypt it)"
     )
     problems = exposure(path.parent, 0o700, "directory") + exposure(path, 0o600, "file")
+    unreadable = _unopenable(path, key)
+    if unreadable:
+        problems.append(f"{path} {unreadable}: the next run replaces it (a stored login is lost)")
     if problems:
         return Finding("token cache", "warn", "config", "; ".join([*problems, at_rest]))
     if not path.exists():
@@ -124,3 +128,20 @@ def token_cache_finding(
     return Finding(
         "token cache", "ok", "config", f"{path}: yours, and only you can read it; {at_rest}"
     )
+
+
+def _unopenable(path: Path, key: CacheKey | None) -> str | None:
+    """Why an encrypted cache cannot be opened with ``key`` (never its content), if so."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # absent, or damaged: a run says so and replaces it
+    if not isinstance(data, dict) or data.get("version") != ENCRYPTED_VERSION:
+        return None
+    if key is None:
+        return f"is encrypted and no key is set ({HOW_TO_SET})"
+    try:
+        key.decrypt(data)
+    except CacheUnreadable as exc:
+        return exc.reason
+    return None

@@ -98,7 +98,7 @@ def _token_cache(settings: Settings) -> Finding:
         return Finding("token cache", "fail", "config", exc.message)
     return token_cache_finding(
         settings.token_cache_path(),
-        key_source=key.source if key is not None else None,
+        key=key,
         login=settings.ims_auth_flow == "authorization_code",
     )
 
