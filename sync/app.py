@@ -16,7 +16,9 @@ from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
+from sync.api.token_store import FileTokenStore
 from sync.clock import Clock, SystemClock
+from sync.db.auth_events import record_auth_events
 from sync.db.engine import make_engine
 from sync.db.engine import url_password as make_url_password
 from sync.db.faults import describe
@@ -95,6 +97,8 @@ class App:
         those products only); what authentication did during it is added to its
         ``sync_runs`` row."""
         before, self.audit_start = self.audit_start or self.audit.snapshot(), None
+        if isinstance(self.tokens.store, FileTokenStore):
+            self.tokens.store.check_exposure()  # every run of a daemon, not once per process
         try:
             removed = self._resolve_stores(kind)
             stats = self.pipeline.run(kind, window, resources, keys)
@@ -104,6 +108,7 @@ class App:
         stats.stores_removed = removed
         try:
             record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+            record_auth_events(self.engine, self.audit.drain(), stats.run_id)
         except SQLAlchemyError as exc:  # the run's own outcome is what matters
             log.warning(
                 "could not add the authentication counts to run %d: %s",

@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sync.api.auth import AuthAudit, ImsClientCredentials, ImsRefreshTokens
+from sync.api.auth import AuthAudit, ImsClientCredentials
+from sync.api.cache_crypto import resolve_key
 from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
+from sync.api.user_tokens import ImsRefreshTokens
 from sync.clock import Clock
 from sync.memory import bound_malloc
 from sync.redact import SecretFilter, query_values
@@ -121,8 +123,8 @@ def start_tokens(
 
 
 def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
-    """Teach ``secrets`` the client secrets and the database password before anything runs,
-    so no log line or printed error can show them."""
+    """Teach ``secrets`` the client secrets, the token cache key and the database password
+    before anything runs, so no log line or printed error can show them."""
     from sync.db.engine import url_password  # late: SQLAlchemy, not needed for a token
 
     register_ims_secrets(settings, secrets)
@@ -130,8 +132,13 @@ def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
 
 
 def register_ims_secrets(settings: Settings, secrets: SecretFilter) -> None:
-    """The client secrets only: what a token request may show (see :func:`register_secrets`)."""
-    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
+    """The client secrets and the token cache key: what a token request may show (see
+    :func:`register_secrets`)."""
+    for value in (
+        settings.ims_client_secret,
+        settings.ims_client_secret_next,
+        settings.sync_token_cache_key,
+    ):
         secrets.add(value.get_secret_value() if value is not None else None)
 
 
@@ -165,12 +172,16 @@ def warn_insecure_http(settings: Settings) -> None:
         )
 
 
-def build_token_store(settings: Settings) -> TokenStore:
-    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``)."""
+def build_token_store(settings: Settings, secrets: SecretFilter | None = None) -> TokenStore:
+    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``),
+    encrypted with the key of SYNC_TOKEN_CACHE_KEY(_FILE) or the OS keyring, if any."""
     path = settings.token_cache_path()
     if path is None:
         return MemoryTokenStore()
-    return FileTokenStore(path)
+    key = resolve_key(settings.sync_token_cache_key, settings.sync_token_cache_key_file)
+    if key is not None and secrets is not None:
+        secrets.add(key.reveal())  # masked in logs, wherever it came from
+    return FileTokenStore(path, key=key)
 
 
 def build_token_provider(
@@ -200,6 +211,6 @@ def build_token_provider(
         clock=clock,
         timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
         on_mint=secrets.add,  # every token and secret value it handles is masked in logs
-        store=build_token_store(settings),
+        store=build_token_store(settings, secrets),
         audit=audit,
     )

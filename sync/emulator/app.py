@@ -20,12 +20,13 @@ from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
+from sync.emulator.console import CONSOLE_PATH, SecretsConsole
 from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
 from sync.emulator.faults import ACCS_KINDS, RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.listings import LISTINGS
-from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, Product, render, render_top
@@ -83,6 +84,7 @@ class EmulatorApp(ImsEndpoints):
         client_id: str,
         client_secret: str,
         org_id: str,
+        credential_id: str = "emulator-credential",
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         stats: Stats | None = None,
@@ -111,6 +113,15 @@ class EmulatorApp(ImsEndpoints):
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
+        self.console = SecretsConsole(
+            self.client_secrets,
+            self._precise_now,
+            org_id=org_id,
+            credential_id=credential_id,
+            client_id=client_id,
+            faults=self.faults,
+            token_scopes=self.tokens.scopes,
+        )
 
     def now(self) -> datetime:
         """The emulator's now (naive UTC): what its Date header says."""
@@ -124,10 +135,20 @@ class EmulatorApp(ImsEndpoints):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def issue_token(self, grant: str = "client_credentials") -> str:
+    def _precise_now(self) -> datetime:
+        """Now with its fraction of a second (the catalog's own clock keeps whole seconds, as
+        ACCS timestamps do; a secret's last use is told to the millisecond)."""
+        value = self._clock() if self._clock is not None else self.catalog.clock()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def issue_token(
+        self, grant: str = "client_credentials", scopes: frozenset[str] = frozenset()
+    ) -> str:
         """A valid token without an HTTP round trip (for tests)."""
         self.stats.token_issued(grant)
-        return self.tokens.issue(self.client_id, self.faults.token_lifetime)
+        return self.tokens.issue(self.client_id, self.faults.token_lifetime, scopes)
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -147,16 +168,21 @@ class EmulatorApp(ImsEndpoints):
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
         match = _PRODUCTS.match(path)
-        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
+        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize", REVOKE_PATH: "revoke"}.get(
+            path.rstrip("/"), "other"
+        )
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
         for name, pattern in _LISTS.items():
             found = pattern.match(path)
             if found and found.group("tenant") == self.tenant:
                 kind, match = name, found
+        console = CONSOLE_PATH.match(path)
+        if console is not None:
+            kind, match = "console", console
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
-        kept = () if kind in ("token", "authorize") else params
+        kept = () if kind in ("token", "authorize", "revoke") else params
         record, seq = self.stats.begin(
             method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
         )
@@ -192,8 +218,12 @@ class EmulatorApp(ImsEndpoints):
                 self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
+            if kind == "revoke":
+                return self._revoke(method, headers, body)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
+            if kind == "console" and match is not None:
+                return self.console.answer(method, match, headers)
             if kind in ACCS_KINDS and method == "GET" and match is not None:
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":
