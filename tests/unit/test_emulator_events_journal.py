@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -312,3 +313,21 @@ def test_the_server_serves_the_journal_at_journal_url() -> None:
         assert following.startswith(emu.journal_url + "?since=")
         empty = session.get(following, timeout=5)
         assert empty.status_code == 204 and empty.headers["retry-after"] == "10"
+
+
+def test_the_emulator_command_prints_the_journal_url_as_an_opt_in() -> None:
+    """Printed commented out: pasting the exports must not turn the consumer on unasked."""
+    from sync.emulator import serve_forever
+
+    lines: list[str] = []
+    stop = threading.Event()
+    serve_forever(
+        port=0,
+        products=5,
+        public_url="http://emulator:8080",
+        print_fn=lines.append,
+        stop_event=stop,
+        on_ready=lambda _: stop.set(),
+    )
+    assert f"# export IO_EVENTS_JOURNAL_URL=http://emulator:8080{JOURNAL}" in lines
+    assert not any(line.startswith("export IO_EVENTS") for line in lines)
