@@ -321,13 +321,8 @@ def test_the_emulator_command_prints_the_journal_url_as_an_opt_in() -> None:
 
     lines: list[str] = []
     stop = threading.Event()
-    serve_forever(
-        port=0,
-        products=5,
-        public_url="http://emulator:8080",
-        print_fn=lines.append,
-        stop_event=stop,
-        on_ready=lambda _: stop.set(),
-    )
+    ready = lambda _: stop.set()  # noqa: E731
+    public = "http://emulator:8080"
+    serve_forever(0, 5, print_fn=lines.append, public_url=public, stop_event=stop, on_ready=ready)
     assert f"# export IO_EVENTS_JOURNAL_URL=http://emulator:8080{JOURNAL}" in lines
     assert not any(line.startswith("export IO_EVENTS") for line in lines)
