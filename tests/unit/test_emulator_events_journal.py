@@ -257,7 +257,12 @@ def test_reordered_events_arrive_newest_first_with_growing_positions() -> None:
 
 @pytest.mark.parametrize(
     ("fault", "status"),
-    [("error_5xx_next", 503), ("rate_limit_next", 429), ("disconnect_next", 0)],
+    [
+        ("error_5xx_next", 503),
+        ("rate_limit_next", 429),
+        ("disconnect_next", 0),
+        ("invalid_json_next", 200),
+    ],
 )
 def test_gateway_faults_hit_the_journal(fault: str, status: int) -> None:
     app, headers, _ = journal_app()
@@ -267,6 +272,9 @@ def test_gateway_faults_hit_the_journal(fault: str, status: int) -> None:
     assert failed.status == status
     if status == 429:
         assert dict(failed.headers)["Retry-After"] == "1"
+    if status == 200:  # cut in half: not JSON
+        with pytest.raises(ValueError):
+            failed.json()
     assert read(app, headers).status == 200  # one request only
 
 
