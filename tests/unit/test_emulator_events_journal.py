@@ -334,3 +334,15 @@ def test_the_emulator_command_prints_the_journal_url_as_an_opt_in() -> None:
     serve_forever(0, 5, print_fn=lines.append, public_url=public, stop_event=stop, on_ready=ready)
     assert f"# export IO_EVENTS_JOURNAL_URL=http://emulator:8080{JOURNAL}" in lines
     assert not any(line.startswith("export IO_EVENTS") for line in lines)
+
+
+def test_the_emulator_command_sets_the_event_delays() -> None:
+    from sync.cli import build_parser, emulator_faults
+
+    flags = ["emulator", "--events-standard-delay", "59", "--events-delay", "0.5"]
+    faults = emulator_faults(build_parser().parse_args(flags))
+    assert (faults.events_standard_delay, faults.events_delay) == (59.0, 0.5)
+    defaults = emulator_faults(build_parser().parse_args(["emulator"]))
+    assert (defaults.events_standard_delay, defaults.events_delay) == (5.0, 0.0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["emulator", "--events-delay", "-1"])
