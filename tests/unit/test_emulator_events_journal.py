@@ -346,3 +346,53 @@ def test_the_emulator_command_sets_the_event_delays() -> None:
     assert (defaults.events_standard_delay, defaults.events_delay) == (5.0, 0.0)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["emulator", "--events-delay", "-1"])
+
+
+def test_a_late_standard_event_is_not_skipped_by_a_reader_past_an_early_priority_one() -> None:
+    """Positions are given at delivery: reading after the priority event's position still
+    finds the standard event published before it."""
+    app, headers, clock = journal_app()
+    standard = "observer.catalog_category_save_after"
+    assert subscribe(app, rest(headers), standard, ["entity_id"], False, force=True) == (200, True)
+    made = app.catalog.create_category("Late")  # standard: waits 5 s
+    early = touch(app, 0)  # priority: at once
+    first = read(app, headers)
+    assert skus(first) == early
+    clock.advance(5)
+    late = read(app, headers, **next_query(first)).json()["events"]
+    assert [e["event"]["data"]["value"] for e in late] == [{"entity_id": str(made["id"])}]
+
+
+def test_concurrent_saves_and_reads_see_every_event_once_in_position_order() -> None:
+    app, headers, _ = journal_app()
+    skus_all = app.catalog.skus()
+    done = threading.Event()
+
+    def writer() -> None:
+        for round_ in range(25):
+            for sku in skus_all:
+                app.catalog.update(sku, price=float(round_))
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen: list[str] = []
+    positions: list[int] = []
+    query: dict[str, str] = {"limit": "37"}
+    while True:
+        finished = done.is_set()
+        answer = read(app, headers, **query)
+        if answer.status == 200:
+            events = answer.json()["events"]
+            seen += [e["event"]["id"] for e in events]
+            positions += [int(e["position"].split(".")[1]) for e in events]
+        else:
+            assert answer.status == 204
+            if finished:
+                break
+        query = next_query(answer)
+    thread.join(timeout=10)
+    published = [e["id"] for e in app.events.published()]
+    assert len(published) == 25 * len(skus_all)
+    assert sorted(seen) == sorted(published) and len(set(seen)) == len(seen)
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
