@@ -396,3 +396,19 @@ def test_concurrent_saves_and_reads_see_every_event_once_in_position_order() -> 
     assert len(published) == 25 * len(skus_all)
     assert sorted(seen) == sorted(published) and len(set(seen)) == len(seen)
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
+
+
+@pytest.mark.parametrize(
+    ("host", "base"),
+    [
+        ("emulator:8080", f"http://emulator:8080{JOURNAL}"),
+        ("[::1]:8080", f"http://[::1]:8080{JOURNAL}"),
+        ('evil>; rel="prev", <x', JOURNAL),
+        ("", JOURNAL),
+    ],
+)
+def test_the_link_names_the_requested_host_only_when_it_is_a_host(host: str, base: str) -> None:
+    app, headers, _ = journal_app()
+    answer = read(app, dict(headers, host=host))
+    link = dict(answer.headers)["Link"]
+    assert link.startswith(f"<{base}?since=") and link.endswith('>; rel="next"')
