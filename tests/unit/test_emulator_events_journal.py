@@ -412,3 +412,12 @@ def test_the_link_names_the_requested_host_only_when_it_is_a_host(host: str, bas
     answer = read(app, dict(headers, host=host))
     link = dict(answer.headers)["Link"]
     assert link.startswith(f"<{base}?since=") and link.endswith('>; rel="next"')
+
+
+def test_stats_count_journal_and_eventing_requests_by_kind() -> None:
+    app, headers, _ = journal_app()  # five eventSubscribe calls
+    read(app, headers)
+    read(app, dict(headers, Authorization="Bearer nope"))
+    counts = app.handle("GET", "/_emulator/stats", {}).json()["requests"]
+    assert (counts["journal"], counts["eventing"]) == (2, 5)
+    assert "list" not in counts
