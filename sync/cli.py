@@ -1,8 +1,9 @@
 """The ``accs-sync`` command: parse, validate settings once, call the app, map to exit codes.
 
 Each command lives in a module of its group: :mod:`sync.cli_run` (sync, backfill, reconcile,
-daemon), :mod:`sync.cli_admin` (migrate, status, check), :mod:`sync.cli_tools` (login,
-emulator, demo); :mod:`sync.cli_common` holds what they share.
+daemon), :mod:`sync.cli_admin` (migrate, status, check), :mod:`sync.cli_auth` (logout, token),
+:mod:`sync.cli_tools` (login, emulator, demo), :mod:`sync.cli_secret` (secret rotate);
+:mod:`sync.cli_common` holds what they share.
 
 Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage
 (``check``: 1 a service failed, 2 the configuration needs fixing).
@@ -226,6 +227,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds to wait (IMS_LOGIN_TIMEOUT)"
     )
     login.set_defaults(func=_command("sync.cli_tools", "cmd_login"))
+    sub.add_parser(
+        "logout",
+        parents=[common],
+        help="revoke the stored login at IMS (IMS_REVOKE_URL) and delete it from the token cache",
+        description="Revoke the stored user login (refresh token, then access token) at IMS "
+        "(IMS_REVOKE_URL, default <IMS_TOKEN_URL origin>/ims/revoke), then delete it from the "
+        "token cache; a failed revocation deletes nothing (run it again). Later runs with "
+        "IMS_AUTH_FLOW=authorization_code exit 2 until `accs-sync login`. A row of the auth "
+        "audit (status).",
+    ).set_defaults(func=_command("sync.cli_auth", "cmd_logout"))
+    token = sub.add_parser("token", help="the token cache: make a key, or forget a cached token")
+    actions = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    key = actions.add_parser(
+        "key",
+        parents=[common],
+        help="print a new SYNC_TOKEN_CACHE_KEY (URL-safe base64 of 32 random bytes)",
+    )
+    key.add_argument(
+        "--keyring", action="store_true", help="keep it in the OS keyring instead (keyring extra)"
+    )
+    key.add_argument("--replace", action="store_true", help="with --keyring: replace a key there")
+    key.set_defaults(func=_command("sync.cli_auth", "cmd_token_key"))
+    actions.add_parser(
+        "forget",
+        parents=[common],
+        help="delete the cached server-to-server token (after a leak, rotate the client secret)",
+        description="Delete this credential's cached server-to-server access token; the next "
+        "run mints a new one. Adobe documents no revocation for OAuth Server-to-Server tokens: "
+        "after a leak, rotate the client secret (docs/security.md).",
+    ).set_defaults(func=_command("sync.cli_auth", "cmd_token_forget"))
     status = sub.add_parser(
         "status",
         parents=[common],
@@ -233,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read-only: the schema revision; live and deleted rows of products, "
         "categories and source items per store view; the sync state (watermarks and "
         "checkpoints, with a warning for an unusable one); the recent runs (pages, rows "
-        "written, unchanged, revived, deleted, rejected, authentication counts, errors) and "
-        "the rejects of the last run. Exit 1 when the last run failed (else 0), so it doubles "
-        "as a health check.",
+        "written, unchanged, revived, deleted, rejected, authentication counts, errors), "
+        "the rejects of the last run and the auth audit's last events (logins, logouts, "
+        "revocations, mints, secret fallbacks). Exit 1 when the last run failed (else 0), so "
+        "it doubles as a health check.",
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")
@@ -248,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(func=_command("sync.cli_admin", "cmd_check"))
+    _add_secret_parser(sub, common)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
@@ -260,6 +293,58 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=_command("sync.cli_tools", "cmd_demo"))
     return parser
+
+
+def _add_secret_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    secret = sub.add_parser(
+        "secret", help="the credential's client secrets (IMS_CREDENTIAL_ID): rotate"
+    )
+    actions = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
+    rotate = actions.add_parser(
+        "rotate",
+        parents=[common],
+        help="create a client secret, prove it, promote it, delete the old one",
+        description="Rotate the client secret of IMS_CREDENTIAL_ID through Adobe's I/O "
+        "Management API, so that running processes keep minting: create a secret, write it to "
+        "IMS_CLIENT_SECRET_NEXT_FILE (or --print it), mint a token with it, make it the "
+        "secret in IMS_CLIENT_SECRET_FILE (processes read it at their next mint), and delete "
+        "the old one once nothing uses it. Exit 0 done (see 'left:'), 1 a step failed (the "
+        "old secret still works), 2 refused (two secrets exist) or misconfigured. See "
+        "docs/security.md.",
+    )
+    rotate.add_argument("--dry-run", action="store_true", help="list and show the plan only")
+    rotate.add_argument(
+        "--idle-days",
+        type=_argument(_idle_days),
+        default=7.0,
+        metavar="DAYS",
+        help="with two secrets, the older must be unused this long to be deleted (default 7)",
+    )
+    rotate.add_argument(
+        "--delete-idle",
+        action="store_true",
+        help="with two secrets, delete the older one if idle for --idle-days (else: refuse)",
+    )
+    rotate.add_argument(
+        "--delete-old",
+        action="store_true",
+        help="delete the old secret once the new one is promoted, even if it was used since",
+    )
+    rotate.add_argument(
+        "--print",
+        action="store_true",
+        help="print the new secret once on standard output (for a secret manager) instead of "
+        "writing IMS_CLIENT_SECRET_NEXT_FILE; the report goes to standard error",
+    )
+    rotate.add_argument("--json", action="store_true", help="print the report as JSON")
+    rotate.set_defaults(func=_command("sync.cli_secret", "cmd_secret_rotate"))
+
+
+def _idle_days(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3650:
+        raise ValueError(f"--idle-days must be from 0 to 3650, not {text}")
+    return value
 
 
 def _is_database_error(exc: BaseException) -> bool:

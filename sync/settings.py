@@ -17,9 +17,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -140,10 +140,20 @@ class Settings(DatabaseSettings):
     # client_credentials: OAuth Server-to-Server; authorization_code: a user, via `accs-sync login`.
     ims_auth_flow: Literal["client_credentials", "authorization_code"] = "client_credentials"
     ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
+    # `accs-sync logout`; default: <IMS_TOKEN_URL origin>/ims/revoke
+    ims_revoke_url: str | None = None
     ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
     ims_login_timeout: float = Field(default=300.0, gt=0)
+    # `secret rotate` and check's secret ages, via the I/O Management API (docs/security.md).
+    ims_credential_id: Annotated[str | None, AfterValidator(checks.credential_id)] = None
+    io_management_api_url: str = checks.DEFAULT_IO_URL
+    sync_secret_max_age_days: int = Field(default=90, ge=1, le=3650)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
     sync_token_cache: str | None = None
+    # The token cache's encryption key (sync.api.cache_crypto): the value or a file holding it;
+    # neither: the OS keyring when the keyring extra is installed, else a plain cache.
+    sync_token_cache_key: SecretStr | None = None
+    sync_token_cache_key_file: Path | None = None
     # Recognised only to refuse them: JWT service accounts stopped working on 2025-06-30.
     ims_private_key: SecretStr | None = Field(default=None, repr=False)
     ims_private_key_path: str | None = None
@@ -191,7 +201,9 @@ class Settings(DatabaseSettings):
     #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
     sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
 
-    @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
+    @field_validator(
+        "ims_client_secret", "ims_client_secret_next", "sync_token_cache_key", mode="before"
+    )
     @classmethod
     def _strip_secret(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -220,10 +232,12 @@ class Settings(DatabaseSettings):
 
     @property
     def authorize_url(self) -> str:
-        if self.ims_authorize_url:
-            return self.ims_authorize_url
-        parts = urlsplit(self.ims_token_url)
-        return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
+        return self.ims_authorize_url or checks.on_origin(self.ims_token_url, "/ims/authorize/v2")
+
+    @property
+    def revoke_url(self) -> str:
+        """IMS_REVOKE_URL, else IMS_TOKEN_URL's origin + ``/ims/revoke`` (Adobe's by default)."""
+        return self.ims_revoke_url or checks.on_origin(self.ims_token_url, "/ims/revoke")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -243,10 +257,13 @@ class Settings(DatabaseSettings):
         # the header, and requests refuses to send it.
         return checks.no_control(value, str(info.field_name).upper())
 
-    @field_validator("api_endpoint")
+    @field_validator("api_endpoint", "io_management_api_url")
     @classmethod
     def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
-        return checks.api_endpoint(value, insecure=checks.allow_insecure(info.data))
+        insecure = checks.allow_insecure(info.data)
+        if info.field_name == "io_management_api_url":
+            return checks.io_management_url(value, insecure=insecure)
+        return checks.api_endpoint(value, insecure=insecure)
 
     @field_validator("ims_token_url")
     @classmethod
@@ -255,13 +272,14 @@ class Settings(DatabaseSettings):
             value.strip(), "IMS_TOKEN_URL", allow_insecure=checks.allow_insecure(info.data)
         )
 
-    @field_validator("ims_authorize_url")
+    @field_validator("ims_authorize_url", "ims_revoke_url")
     @classmethod
     def _authorize_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
+        name = (info.field_name or "").upper()
         return checks.require_https(
-            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=checks.allow_insecure(info.data)
+            value.strip(), name, allow_insecure=checks.allow_insecure(info.data)
         )
 
     @field_validator("ims_scopes")
@@ -318,6 +336,8 @@ class Settings(DatabaseSettings):
             "API_ENDPOINT": self.api_endpoint,
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
+            "IO_MANAGEMENT_API_URL": self.io_management_api_url,
+            "IMS_REVOKE_URL": self.revoke_url,
         }
         return [name for name, url in urls.items() if checks.is_insecure_url(url)]
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
+from sync.emulator.console import CONSOLE_PATH, SecretsConsole
 from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
 from sync.emulator.events import EventHub
 from sync.emulator.faults import ACCS_KINDS, EVENT_KINDS, RESOURCES, Faults, RequestRecord, Stats
@@ -27,10 +28,10 @@ from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.journal import event_kind, events_response
 from sync.emulator.listings import LISTINGS
-from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
-from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
+from sync.emulator.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache, list_payload, product_page_payload
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
-from sync.emulator.records import TOP_FIELDS, Product, render, render_top
+from sync.emulator.records import Product, render
 from sync.emulator.response import JSON_HEADERS, Response, encode_json, too_many_requests
 from sync.emulator.response import json_response as _json
 from sync.emulator.search import Result, Table, product_table, run
@@ -81,6 +82,7 @@ class EmulatorApp(ImsEndpoints):
         client_id: str,
         client_secret: str,
         org_id: str,
+        credential_id: str = "emulator-credential",
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         stats: Stats | None = None,
@@ -110,8 +112,17 @@ class EmulatorApp(ImsEndpoints):
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
         #: Subscriptions and the journal (see .events); every catalog change is offered to it.
-        self.events = EventHub(lambda: (self._clock or catalog.clock)(), self.faults)
+        self.events = EventHub(self._precise_now, self.faults)
         catalog.listeners.append(self.events.publish)
+        self.console = SecretsConsole(
+            self.client_secrets,
+            self._precise_now,
+            org_id=org_id,
+            credential_id=credential_id,
+            client_id=client_id,
+            faults=self.faults,
+            token_scopes=self.tokens.scopes,
+        )
 
     def now(self) -> datetime:
         """The emulator's now (naive UTC): what its Date header says."""
@@ -125,10 +136,20 @@ class EmulatorApp(ImsEndpoints):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def issue_token(self, grant: str = "client_credentials") -> str:
+    def _precise_now(self) -> datetime:
+        """Now with its fraction of a second (the catalog's own clock keeps whole seconds, as
+        ACCS timestamps do; a secret's last use is told to the millisecond)."""
+        value = self._clock() if self._clock is not None else self.catalog.clock()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def issue_token(
+        self, grant: str = "client_credentials", scopes: frozenset[str] = frozenset()
+    ) -> str:
         """A valid token without an HTTP round trip (for tests)."""
         self.stats.token_issued(grant)
-        return self.tokens.issue(self.client_id, self.faults.token_lifetime)
+        return self.tokens.issue(self.client_id, self.faults.token_lifetime, scopes)
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -150,7 +171,9 @@ class EmulatorApp(ImsEndpoints):
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
         match = _PRODUCTS.match(path)
-        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
+        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize", REVOKE_PATH: "revoke"}.get(
+            path.rstrip("/"), "other"
+        )
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
         for name, pattern in _LISTS.items():
@@ -158,9 +181,12 @@ class EmulatorApp(ImsEndpoints):
             if found and found.group("tenant") == self.tenant:
                 kind, match = name, found
         kind = event_kind(path, self.tenant) or kind
+        console = CONSOLE_PATH.match(path)
+        if console is not None:
+            kind, match = "console", console
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
-        kept = () if kind in ("token", "authorize") else params
+        kept = () if kind in ("token", "authorize", "revoke") else params
         record, seq = self.stats.begin(
             method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
         )
@@ -196,10 +222,14 @@ class EmulatorApp(ImsEndpoints):
                 self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
+            if kind == "revoke":
+                return self._revoke(method, headers, body)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
             if kind in EVENT_KINDS:
                 return events_response(self, kind, method, path, headers, params, body, seq)
+            if kind == "console" and match is not None:
+                return self.console.answer(method, match, headers)
             if kind in ACCS_KINDS and method == "GET" and match is not None:
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":
@@ -304,7 +334,7 @@ class EmulatorApp(ImsEndpoints):
             if renders is not None:
                 body = renders.page(result.items, store, criteria.echo(), result.total_count)
             else:
-                payload = _page_payload(criteria, result, store, tree)
+                payload = product_page_payload(criteria, result, store, tree)
                 body = encode_json(apply_fields_filter(payload, tree))
         if self.faults.take("invalid_json_next"):
             return Response(200, body[: len(body) // 2], JSON_HEADERS)
@@ -362,29 +392,5 @@ class EmulatorApp(ImsEndpoints):
         listing = LISTINGS[kind]
         version, stores = self.catalog.version, self.catalog.stores
         criteria, result = self._run(listing.table(self.catalog, store), params, seq, version)
-        payload = _payload(criteria, result, store, lambda r, s: listing.draw(r, s, stores))
+        payload = list_payload(criteria, result, store, lambda r, s: listing.draw(r, s, stores))
         return encode_json(apply_fields_filter(payload, tree))
-
-
-def _payload(
-    criteria: Criteria,
-    result: Result[Any],
-    store: str,
-    draw: Callable[[Any, str], Mapping[str, Any]],
-) -> dict[str, Any]:
-    """A list answer as dicts: ``{items, search_criteria, total_count}``."""
-    return {
-        "items": [draw(r, store) for r in result.items],
-        "search_criteria": criteria.echo(),
-        "total_count": result.total_count,
-    }
-
-
-def _page_payload(
-    criteria: Criteria, result: Result[Product], store: str, tree: FieldTree | None
-) -> dict[str, Any]:
-    """A product list answer as dicts. A listing that wants only top-level fields (the id
-    listing) skips the full render."""
-    wanted = None if tree is None else tree.get("items", False)
-    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
-    return _payload(criteria, result, store, render_top if cheap else render)

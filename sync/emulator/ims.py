@@ -1,5 +1,6 @@
 """Adobe IMS as accs-sync meets it: ``POST /ims/token/v3`` (client_credentials,
-authorization_code and refresh_token grants), ``GET /ims/authorize/v2``, and the tokens.
+authorization_code and refresh_token grants), ``GET /ims/authorize/v2``, ``POST /ims/revoke``,
+and the tokens.
 
 Tokens are opaque random strings that expire by the emulator's clock, so a test can advance a
 fake clock past ``expires_in`` and watch a client refresh. Error bodies are IMS's
@@ -34,6 +35,7 @@ class _Token:
     client_id: str
     expires_at: datetime
     revoked: bool = False
+    scopes: frozenset[str] = frozenset()
 
 
 class TokenStore:
@@ -44,11 +46,19 @@ class TokenStore:
         self._lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
 
-    def issue(self, client_id: str, lifetime: int) -> str:
+    def issue(self, client_id: str, lifetime: int, scopes: frozenset[str] = frozenset()) -> str:
         token = "eyJ" + secrets.token_urlsafe(48)
+        expires = self._clock() + timedelta(seconds=lifetime)
         with self._lock:
-            self._tokens[token] = _Token(client_id, self._clock() + timedelta(seconds=lifetime))
+            self._tokens[token] = _Token(client_id, expires, scopes=scopes)
         return token
+
+    def scopes(self, token: str) -> frozenset[str] | None:
+        """The scopes ``token`` was issued with, or None when it is not valid now."""
+        if self.check(token) != "valid":
+            return None
+        with self._lock:
+            return self._tokens[token].scopes
 
     def check(self, token: str) -> str:
         """``"valid"``, ``"unknown"``, ``"expired"`` or ``"revoked"``."""
@@ -109,8 +119,10 @@ def check_token_request(
     client_id: str,
     client_secrets: Sequence[str],
     scopes: tuple[str, ...] = REQUIRED_SCOPES,
+    optional: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, Any]] | None:
-    """The IMS error for a bad client-credentials request, or ``None`` when it is good."""
+    """The IMS error for a bad client-credentials request, or ``None`` when it is good.
+    ``scopes`` must all be asked for; ``optional`` ones may be too."""
     if form.get("grant_type") != "client_credentials":
         return _error("unsupported_grant_type", "unsupported grant_type parameter")
     refused = check_client(
@@ -119,7 +131,7 @@ def check_token_request(
     if refused is not None:
         return refused
     asked = [s for s in form.get("scope", "").replace(" ", ",").split(",") if s]
-    unknown = [s for s in asked if s not in scopes]
+    unknown = [s for s in asked if s not in scopes and s not in optional]
     if unknown:
         return _error("invalid_scope", f"invalid scope: {','.join(unknown)}")
     missing = [s for s in scopes if s not in asked]
@@ -184,6 +196,15 @@ class Grants:
                 return None
             grant.spent = True
             return grant
+
+    def revoke_refresh(self, token: str, client_id: str) -> bool:
+        """``/ims/revoke`` of one refresh token of ``client_id`` (spent from now on)."""
+        with self._lock:
+            grant = self._refresh.get(token)
+            if grant is None or grant.client_id != client_id:
+                return False
+            grant.spent = True
+            return True
 
     def revoke_refresh_tokens(self) -> int:
         with self._lock:
