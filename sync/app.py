@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sync.keys import Keys
+    from sqlalchemy import Connection
+
+    from sync.keys import EventKeys, Keys
     from sync.scheduler import Daemon
 
 log = logging.getLogger(__name__)
@@ -76,15 +78,17 @@ class App:
         kind: RunKind,
         window: Window | None = None,
         resources: Sequence[str] | None = None,
-        keys: Keys | None = None,
+        keys: Keys | EventKeys | None = None,
+        commit: Callable[[Connection], None] | None = None,
     ) -> RunStats:
         """One run (of ``resources``, default SYNC_RESOURCES; ``keys``: a ``refetch`` of
-        those products only); what authentication did during it is added to its
+        those products only, ``commit``: in one transaction with what it writes, see
+        :meth:`sync.run.Pipeline.run`); what authentication did during it is added to its
         ``sync_runs`` row."""
         before = self.audit.snapshot()
         try:
             removed = self._resolve_stores(kind)
-            stats = self.pipeline.run(kind, window, resources, keys)
+            stats = self.pipeline.run(kind, window, resources, keys, commit)
         finally:
             # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
             self.client.gate.lift()

@@ -53,15 +53,15 @@ from sync.db.retry import Transactions, after_commit
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.engine import Lister, ResourcePass
-from sync.errors import InvalidResponse
-from sync.keys import Keys
+from sync.errors import EndpointMissing, InvalidResponse, OrgRejected, PermissionDenied
+from sync.keys import EventKeys, Keys
 from sync.observe import Observer, PageReport
 from sync.passtools import PassTools, ProductTools
 from sync.redact import escape_control
-from sync.resources import GLOBAL_STORE, PRODUCTS, SOURCE_ITEMS
+from sync.resources import CATEGORIES, GLOBAL_STORE, PRODUCTS, SOURCE_ITEMS, Resource, refused_line
 from sync.stats import ResourceStats, RunStats, StoreStats
 
-__all__ = ["KEYS_PER_REQUEST", "KeysTools", "refetch"]
+__all__ = ["KEYS_PER_REQUEST", "KeysTools", "refetch", "refetch_events"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class KeysTools:
     #: mirrored).
     source_items: PassTools | None = None
     lister: Lister | None = None
+    #: The categories' tools (None when categories are not mirrored).
+    categories: PassTools | None = None
 
     @property
     def db(self) -> Transactions:
@@ -108,14 +110,50 @@ def refetch(
         unknown = found.unknown if unknown is None else [k for k in unknown if k in found.unknown]
     if PRODUCTS.name not in resources and keys.ids:
         skus.update(dict.fromkeys(context.db.read(lambda conn: _mirrored_skus(conn, keys.ids))))
-    stats.unknown_keys = unknown or []
-    for key in stats.unknown_keys:
+    stats.unknown_keys += unknown or []
+    for key in unknown or []:
         log.warning("%s: neither ACCS nor the mirror has this product", escape_control(key))
     skipped = [r for r in resources if r not in (PRODUCTS.name, SOURCE_ITEMS.name)]
     if skipped:
         log.debug("%s: a pass over given keys covers products and source items", ", ".join(skipped))
     if SOURCE_ITEMS.name in resources and skus and store_codes:
-        _source_items(context, sorted(skus), store_codes[0], stats, run_id)
+        first = store_codes[0]
+        _refusable(
+            SOURCE_ITEMS, stats, lambda: _source_items(context, sorted(skus), first, stats, run_id)
+        )
+
+
+def refetch_events(
+    context: KeysTools,
+    keys: EventKeys,
+    store_codes: Sequence[str],
+    resources: Sequence[str],
+    stats: RunStats,
+    run_id: int,
+) -> None:
+    """What a batch of events names (:class:`~sync.keys.EventKeys`), each part only when
+    its resource is among ``resources``: the products (not their source items), the source
+    items of the stock events' products, the categories by id in every store view."""
+    if keys.products and PRODUCTS.name in resources:
+        refetch(context, keys.products, store_codes, (PRODUCTS.name,), stats, run_id)
+    if keys.stock and SOURCE_ITEMS.name in resources and context.source_items is not None:
+        refetch(context, keys.stock, store_codes, (SOURCE_ITEMS.name,), stats, run_id)
+    if keys.categories and CATEGORIES.name in resources and context.categories is not None:
+        ids = sorted(set(keys.categories))
+        _refusable(CATEGORIES, stats, lambda: _categories(context, ids, store_codes, stats, run_id))
+
+
+def _refusable(resource: Resource, stats: RunStats, work: Callable[[], None]) -> None:
+    """``work()``; a 403 or 404 for ``resource`` skips it with one line naming the ACL (the
+    run ends ``partial``, as a sync does), the organisation refused fails the run."""
+    try:
+        work()
+    except OrgRejected:
+        raise
+    except (EndpointMissing, PermissionDenied) as exc:
+        line = refused_line(resource, exc if isinstance(exc, PermissionDenied) else None)
+        stats.denied.append(line)
+        log.error("%s", line)
 
 
 def _chunk_size(context: KeysTools) -> int:
@@ -323,3 +361,50 @@ def _source_items(
         rstats.rejected,
         rstats.pages,
     )
+
+
+def _categories(
+    context: KeysTools, ids: list[int], store_codes: Sequence[str], stats: RunStats, run_id: int
+) -> None:
+    """The categories of ``ids`` in each store view, through the resource engine; the
+    mirrored ones a complete answer did not carry are tombstoned (ACCS says they are gone)."""
+    assert context.lister is not None and context.categories is not None
+    table = CATEGORIES.table
+    for code in store_codes:
+        rstats = ResourceStats(CATEGORIES.name, code, mode="refetch")
+        stats.resources.append(rstats)
+        context.observer.store_started(code, "refetch", CATEGORIES.name)
+        engine_pass = ResourcePass(
+            CATEGORIES,
+            context.categories,
+            context.lister,
+            store_code=code,
+            request_store=code,
+            run_id=run_id,
+            stats=rstats,
+        )
+        seen: set[tuple[Any, ...]] = set()
+        keyed = True
+        size = functools.partial(_chunk_size, context)
+        for groups, _ in _in_filters("entity_id", [str(i) for i in ids], size):
+            keyed &= engine_pass.write_matching(groups, seen)
+        if not keyed:
+            continue
+
+        def live(conn: Connection, code: str = code) -> list[tuple[Any, ...]]:
+            out: list[tuple[Any, ...]] = []
+            for part in chunks(ids):
+                query = sa.select(table.c.id).where(
+                    table.c.store_code == code, table.c.id.in_(part), table.c.deleted_at.is_(None)
+                )
+                out.extend(tuple(row) for row in conn.execute(query))
+            return out
+
+        engine_pass.sweep_within(seen, live)
+        log.info(
+            "categories %s: refetch wrote %d rows (%d unchanged, %d deleted)",
+            code,
+            rstats.written,
+            rstats.unchanged,
+            rstats.deleted,
+        )
