@@ -130,6 +130,10 @@ def _require_https(url: str, setting: str, *, allow_insecure: bool = False) -> s
     return url.rstrip("/")
 
 
+#: For the URL settings checked outside this module (sync.events.config).
+require_https = _require_https
+
+
 def _allow_insecure(info: ValidationInfo) -> bool:
     # Declared before the URL fields, so it is already validated when they are.
     return bool(info.data.get("sync_allow_insecure_http", False))
@@ -258,6 +262,22 @@ class Settings(DatabaseSettings):
     #: How long a page's transaction is retried while the database does not answer (a lost
     #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
     sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
+    #: Adobe I/O Events (issue 16, sync.events): the registration's journal URL turns the
+    #: consumer on; IO_EVENTS_SCOPES are added to the token's scopes; events per journal
+    #: request; subscriptions as priority events; /readyz fails when the consumer has not
+    #: advanced for this long while the journal has events.
+    io_events_journal_url: str | None = None
+    io_events_scopes: str | None = None
+    sync_events_batch: int = Field(default=100, ge=1, le=1000)
+    sync_events_priority: bool = True
+    sync_events_stale_seconds: float = Field(default=300.0, gt=0, le=86400)
+
+    @field_validator("io_events_journal_url")
+    @classmethod
+    def _journal_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from sync.events.config import journal_url
+
+        return journal_url(value, allow_insecure=_allow_insecure(info))
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod
@@ -548,7 +568,9 @@ class Settings(DatabaseSettings):
 
     @property
     def scopes(self) -> list[str]:
-        return self.ims_scopes.split(",")
+        from sync.events.config import extra_scopes
+
+        return extra_scopes(self.ims_scopes.split(","), self.io_events_scopes)
 
     #: How long a run that finds another run holding the database's run lock waits for it
     #: before exiting 3 (0: not at all). Covers a sync meeting another short run; a sync that
