@@ -64,6 +64,7 @@ __all__ = [
     "JournalGap",
     "JournalPage",
     "build_journal_session",
+    "parse_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -308,7 +309,7 @@ def _event(raw: Any, position: str) -> JournalEvent | None:
         position=position,
         id=eid,
         name=name,
-        time=_time(raw.get("time")),
+        time=parse_time(raw.get("time")),
         value=value,
         store_id=str(store)
         if isinstance(store, (str, int)) and not isinstance(store, bool)
@@ -316,7 +317,7 @@ def _event(raw: Any, position: str) -> JournalEvent | None:
     )
 
 
-def _time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     """An event's ISO-8601 ``time`` as aware UTC; None when unreadable (never an error)."""
     if not isinstance(value, str) or len(value) > 64:
         return None
