@@ -21,15 +21,17 @@ from urllib.parse import parse_qsl, unquote
 from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
 from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
-from sync.emulator.faults import ACCS_KINDS, RESOURCES, Faults, RequestRecord, Stats
+from sync.emulator.events import EventHub
+from sync.emulator.faults import ACCS_KINDS, EVENT_KINDS, RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
+from sync.emulator.journal import event_kind, events_response
 from sync.emulator.listings import LISTINGS
 from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, Product, render, render_top
-from sync.emulator.response import JSON_HEADERS, Response, encode_json
+from sync.emulator.response import JSON_HEADERS, Response, encode_json, too_many_requests
 from sync.emulator.response import json_response as _json
 from sync.emulator.search import Result, Table, product_table, run
 
@@ -66,10 +68,6 @@ def _not_authorized(status: int, resource: str) -> Response:
         "parameters": {"resources": RESOURCES[resource]},
     }
     return _json(status, body)
-
-
-def _too_many_requests(retry_after: int) -> Response:
-    return _json(429, {"message": "Too many requests"}, (("Retry-After", str(retry_after)),))
 
 
 class EmulatorApp(ImsEndpoints):
@@ -111,6 +109,9 @@ class EmulatorApp(ImsEndpoints):
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
+        #: Subscriptions and the journal (see .events); every catalog change is offered to it.
+        self.events = EventHub(lambda: (self._clock or catalog.clock)(), self.faults)
+        catalog.listeners.append(self.events.publish)
 
     def now(self) -> datetime:
         """The emulator's now (naive UTC): what its Date header says."""
@@ -142,7 +143,9 @@ class EmulatorApp(ImsEndpoints):
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
         if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
-            return admin_response(method, path, body, self.faults, self.stats, self.catalog)
+            return admin_response(
+                method, path, body, self.faults, self.stats, self.catalog, self.events
+            )
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -154,6 +157,7 @@ class EmulatorApp(ImsEndpoints):
             found = pattern.match(path)
             if found and found.group("tenant") == self.tenant:
                 kind, match = name, found
+        kind = event_kind(path, self.tenant) or kind
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
         kept = () if kind in ("token", "authorize") else params
@@ -194,6 +198,8 @@ class EmulatorApp(ImsEndpoints):
                 return self._token(method, headers, body, params)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
+            if kind in EVENT_KINDS:
+                return events_response(self, kind, method, path, headers, params, body, seq)
             if kind in ACCS_KINDS and method == "GET" and match is not None:
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":
@@ -203,16 +209,16 @@ class EmulatorApp(ImsEndpoints):
             return _json(exc.status, exc.body)
         except Exception:  # a bug or a failing test hook must still answer like Magento
             log.exception("emulator failed to answer %s %s", method, path)
-            return self._server_error(500)
+            return self.server_error(500)
 
     # -- ACCS ---------------------------------------------------------------------------------
 
-    def _server_error(self, status: int) -> Response:
+    def server_error(self, status: int) -> Response:
         if status == 500:
             return _json(500, internal_error().body)
         return _json(status, {"message": _REASONS.get(status, "Server Error")})
 
-    def _gateway(self, headers: Mapping[str, str], seq: int, resource: str) -> Response | None:
+    def gateway(self, headers: Mapping[str, str], seq: int, resource: str) -> Response | None:
         if headers.get("x-api-key") != self.client_id:
             return _json(403, {"error_code": "403003", "message": "Api Key is invalid"})
         org = headers.get("x-gw-ims-org-id")
@@ -225,10 +231,9 @@ class EmulatorApp(ImsEndpoints):
                 },
             )
         if self.faults.take("rate_limit_next") or self.faults.every("rate_limit_every", seq):
-            return _too_many_requests(self.faults.retry_after)
-        bucket = self._rate_limiter()
-        if bucket is not None and (wait := bucket.take()) > 0:
-            return _too_many_requests(retry_after_seconds(wait))
+            return too_many_requests(self.faults.retry_after)
+        if (limited := self.rate_limited()) is not None:
+            return limited
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
@@ -238,7 +243,14 @@ class EmulatorApp(ImsEndpoints):
         if resource in self.faults.forbidden:
             return _not_authorized(self.faults.forbidden_status, resource)
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
-            return self._server_error(self.faults.error_5xx_status)
+            return self.server_error(self.faults.error_5xx_status)
+        return None
+
+    def rate_limited(self) -> Response | None:
+        """A 429 when the ``rate_limit_rps`` bucket is empty, else ``None``."""
+        bucket = self._rate_limiter()
+        if bucket is not None and (wait := bucket.take()) > 0:
+            return too_many_requests(retry_after_seconds(wait))
         return None
 
     def _rate_limiter(self) -> TokenBucket | None:
@@ -261,7 +273,7 @@ class EmulatorApp(ImsEndpoints):
         record: RequestRecord,
         seq: int,
     ) -> Response:
-        refused = self._gateway(headers, seq, _RESOURCE_OF.get(kind, kind))
+        refused = self.gateway(headers, seq, _RESOURCE_OF.get(kind, kind))
         if refused is not None:
             return refused
         if self.faults.take("disconnect_next"):
