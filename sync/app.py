@@ -72,6 +72,12 @@ class App:
     #: Everyone told what runs do (the metrics always; a progress display when added).
     observers: Observers = field(default_factory=Observers)
     metrics: Metrics = field(default_factory=Metrics)
+    #: Runs of this App follow each other: the scheduler's jobs and the event consumer's
+    #: batches, in their own threads, take turns (the database's run lock would make them
+    #: wait anyway; this keeps the pipeline's own state to one run at a time).
+    _runs: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Called by close() (e.g. the event journal's session).
+    closing: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def run(
         self,
@@ -85,6 +91,17 @@ class App:
         those products only, ``commit``: in one transaction with what it writes, see
         :meth:`sync.run.Pipeline.run`); what authentication did during it is added to its
         ``sync_runs`` row."""
+        with self._runs:
+            return self._run(kind, window, resources, keys, commit)
+
+    def _run(
+        self,
+        kind: RunKind,
+        window: Window | None,
+        resources: Sequence[str] | None,
+        keys: Keys | EventKeys | None,
+        commit: Callable[[Connection], None] | None,
+    ) -> RunStats:
         before = self.audit.snapshot()
         try:
             removed = self._resolve_stores(kind)
@@ -143,6 +160,8 @@ class App:
             log.warning("could not record the failed run: %s", describe(exc, self.secrets.scrub))
 
     def close(self) -> None:
+        for close in self.closing:
+            close()
         self.session.close()
         self.ims_session.close()
         self.engine.dispose()

@@ -182,6 +182,11 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         daemon = make_daemon(app)
+        consumer = None
+        if settings.io_events_journal_url:
+            from sync.events.wiring import build_consumer
+
+            consumer = build_consumer(app)
         if settings.sync_progress_seconds > 0:
             app.observers.add(LogProgress(settings.sync_progress_seconds))
         server: HealthServer | None = None
@@ -193,16 +198,39 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
                 settings.sync_http_port,
                 app.metrics.registry,
                 live=daemon.alive,
-                ready=ReadinessCheck(app.engine),
+                ready=_all_ready(ReadinessCheck(app.engine), consumer),
             )
             server.start()
         install_stop_signals(stop_event)
+        # The consumer beside the scheduled jobs: a journal outage only pauses it.
+        events = (
+            threading.Thread(target=consumer.run, name="accs-sync-events", daemon=True)
+            if consumer is not None
+            else None
+        )
         try:
+            if events is not None:
+                events.start()
             daemon.run()
         finally:
+            stop_event.set()
+            if events is not None:
+                events.join(timeout=60)
             if server is not None:
                 server.close()
     return EXIT_OK
+
+
+def _all_ready(database: Callable[[], tuple[bool, str]], consumer: Any) -> Any:
+    """/readyz: the database check, then the event consumer's (when it runs)."""
+    if consumer is None:
+        return database
+
+    def check() -> tuple[bool, str]:
+        ok, reason = database()
+        return (ok, reason) if not ok else consumer.ready()
+
+    return check
 
 
 def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
@@ -313,6 +341,17 @@ def cmd_check(args: argparse.Namespace, secrets: SecretFilter) -> int:
     else:
         print(render_text(findings))
     return verdict(findings)
+
+
+def cmd_events(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    from sync.events.commands import run_events
+    from sync.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    quiet = args.events_command != "consume" or args.quiet
+    level = "WARNING" if quiet and not args.log_level else settings.sync_log_level
+    _setup_logging(args, secrets, level, settings.sync_log_format)
+    return run_events(args, settings, secrets)
 
 
 def cmd_emulator(args: argparse.Namespace, secrets: SecretFilter) -> int:
@@ -516,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(func=cmd_check)
+    _add_events_parser(sub, common)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
@@ -528,6 +568,48 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_events_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    events = sub.add_parser(
+        "events",
+        parents=[common],
+        help="Adobe I/O Events: subscribe (setup), see the consumer's lag (status), consume",
+        description="Changes in the mirror within seconds: ACCS publishes catalog events, the "
+        "consumer reads them from the I/O Events journal (IO_EVENTS_JOURNAL_URL) and refetches "
+        "what they name; scheduled polling stays the backstop. See docs/events.md.",
+    )
+    events.set_defaults(func=cmd_events)
+    verbs = events.add_subparsers(dest="events_command", required=True, parser_class=_Parser)
+    setup = verbs.add_parser(
+        "setup",
+        parents=[common],
+        help="subscribe the catalog events with id-only fields (idempotent); says what to "
+        "create in the Developer Console when IO_EVENTS_JOURNAL_URL is not set",
+    )
+    setup.add_argument(
+        "--standard",
+        action="store_true",
+        help="subscribe as standard events (delivered within about a minute) instead of "
+        "priority (about a second); also SYNC_EVENTS_PRIORITY=false",
+    )
+    setup.add_argument("--json", action="store_true", help="print one JSON document")
+    status = verbs.add_parser(
+        "status",
+        parents=[common],
+        help="subscriptions, journal position, newest event applied, lag, last error "
+        "(exit 1 when the consumer's last step failed)",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    consume = verbs.add_parser(
+        "consume",
+        parents=[common],
+        help="apply the journal's events: --once until it is empty (for cron), else until "
+        "SIGTERM (the daemon does this beside its schedule)",
+    )
+    consume.add_argument("--once", action="store_true", help="stop when the journal is empty")
+    consume.add_argument("--json", action="store_true", help="print one JSON summary")
+    consume.add_argument("--quiet", action="store_true", help="logs at WARNING")
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -44,7 +44,6 @@ class Keys:
         return Keys(_once(self.ids + other.ids), _once(self.skus + other.skus))
 
 
-
 @dataclass(frozen=True)
 class EventKeys:
     """What a batch of events asks a pass over given keys for (:mod:`sync.events`): the
@@ -60,6 +59,7 @@ class EventKeys:
 
     def __len__(self) -> int:
         return len(self.products) + len(self.stock) + len(self.categories)
+
 
 def _once(values: Iterable[T]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(values))

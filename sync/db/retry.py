@@ -161,7 +161,6 @@ class Transactions:
                 )
             return result
 
-
     @contextmanager
     def held(self) -> Iterator[Held]:
         """Units of work on one connection in ONE transaction, committed only by
@@ -207,6 +206,7 @@ class Held(Transactions):
     def commit(self) -> None:
         self._transaction.commit()
         self.committed = True
+
 
 def _gave_up(fault: Fault, since: object, bound: float, detail: str) -> str:
     when = f"{since:%H:%M:%S} UTC"
