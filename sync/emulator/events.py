@@ -17,6 +17,7 @@ journaled so far, as a consumer down for more than 7 days would find.
 
 from __future__ import annotations
 
+import bisect
 import secrets
 import threading
 import uuid
@@ -214,20 +215,19 @@ class EventHub:
         added = 0
         for pending in due:
             self._delivered += 1
-            copies = 1
             every = self.faults.events_duplicate_every
-            if every > 0 and self._delivered % every == 0:
-                copies = 2
+            copies = 2 if every > 0 and self._delivered % every == 0 else 1
+            # Journaled when it was due (not when first read), never before the entry ahead.
+            at = max(pending.due, self._journal[-1].journaled) if self._journal else pending.due
             for _ in range(copies):
                 self._seq += 1
-                self._journal.append(Entry(self._seq, pending.event, now))
+                self._journal.append(Entry(self._seq, pending.event, at))
                 added += 1
         horizon = now - timedelta(seconds=self.faults.events_retention)
-        kept = [e for e in self._journal if e.journaled >= horizon]
-        if len(kept) != len(self._journal):
-            dropped = self._journal[len(self._journal) - len(kept) - 1]
-            self._expired_through = max(self._expired_through, dropped.seq)
-            self._journal = kept
+        if self._journal and self._journal[0].journaled < horizon:
+            cut = bisect.bisect_left(self._journal, horizon, key=lambda e: e.journaled)
+            self._expired_through = max(self._expired_through, self._journal[cut - 1].seq)
+            del self._journal[:cut]
         return added
 
     def expire(self) -> int:
@@ -256,12 +256,13 @@ class EventHub:
         first. The caller checks ``after`` against :meth:`window` (410 or 400)."""
         with self._lock:
             self._deliver(self.now())
-            found = [e for e in self._journal if e.seq > after]
-        return found if limit is None else found[:limit]
+            start = bisect.bisect_right(self._journal, after, key=lambda e: e.seq)
+            end = len(self._journal) if limit is None else start + limit
+            return self._journal[start:end]
 
     def since_time(self, start: datetime) -> int:
         """The sequence number to read after for events journaled at ``start`` or later."""
         with self._lock:
             self._deliver(self.now())
-            before = [e.seq for e in self._journal if e.journaled < start]
-            return before[-1] if before else self._expired_through
+            found = bisect.bisect_left(self._journal, start, key=lambda e: e.journaled)
+            return self._journal[found - 1].seq if found else self._expired_through

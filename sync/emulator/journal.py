@@ -62,6 +62,7 @@ _DURATION = re.compile(
     r"^-P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
 _NO_ROUTE = {"message": "Request does not match any route."}
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
 def event_kind(path: str, tenant: str) -> str | None:
@@ -235,8 +236,9 @@ def _journal(
         error = "position_expired" if exc.status == 410 else "bad_request"
         return json_response(exc.status, {"error_code": error, "message": str(exc)})
     entries = hub.read(after, limit)
-    host = headers.get("host")
-    base = f"http://{host}{path}" if host else path
+    host = headers.get("host", "")
+    # The Link names the host the client asked for; one that is no host name stays out of it.
+    base = f"http://{host}{path}" if _HOST.fullmatch(host) else path
 
     def link(seq: int) -> tuple[str, str]:
         tail = "" if limit is None else f"&limit={limit}"

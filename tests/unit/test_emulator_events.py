@@ -257,3 +257,25 @@ def test_the_admin_endpoint_lists_published_events_and_subscriptions() -> None:
     assert {s["name"] for s in body["subscriptions"]} == set(ID_FIELDS)
     assert body["journal"]["path"].startswith("/events/organizations/")
     assert app.handle("POST", "/_emulator/events", {}).status == 405
+
+
+def test_a_mass_touch_publishes_a_save_per_product() -> None:
+    app, headers = make_app()
+    subscribe_catalog(app, headers)
+    skus = app.catalog.skus()[:2]
+    app.catalog.touch_many(skus)
+    assert [v["sku"] for _, v in events_of(app)] == skus
+
+
+@pytest.mark.parametrize(("fault", "status"), [("forbidden", 401), ("missing", 404)])
+def test_eventing_can_be_refused_like_other_resources(fault: str, status: int) -> None:
+    app, headers = make_app()
+    app.faults.update({fault: ["eventing"]})
+    answer = app.handle("GET", f"{EVENTING}/supportedList", headers)
+    assert answer.status == status
+    if status == 401:
+        assert answer.json()["parameters"] == {
+            "resources": "Magento_AdobeCommerceEventsClient::event_subscribe"
+        }
+    assert subscribe(app, headers, PRODUCT_SAVE, ["sku"])[0] == status
+    assert app.events.subscriptions() == []

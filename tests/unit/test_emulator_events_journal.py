@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -256,7 +257,12 @@ def test_reordered_events_arrive_newest_first_with_growing_positions() -> None:
 
 @pytest.mark.parametrize(
     ("fault", "status"),
-    [("error_5xx_next", 503), ("rate_limit_next", 429), ("disconnect_next", 0)],
+    [
+        ("error_5xx_next", 503),
+        ("rate_limit_next", 429),
+        ("disconnect_next", 0),
+        ("invalid_json_next", 200),
+    ],
 )
 def test_gateway_faults_hit_the_journal(fault: str, status: int) -> None:
     app, headers, _ = journal_app()
@@ -266,6 +272,9 @@ def test_gateway_faults_hit_the_journal(fault: str, status: int) -> None:
     assert failed.status == status
     if status == 429:
         assert dict(failed.headers)["Retry-After"] == "1"
+    if status == 200:  # cut in half: not JSON
+        with pytest.raises(ValueError):
+            failed.json()
     assert read(app, headers).status == 200  # one request only
 
 
@@ -312,3 +321,103 @@ def test_the_server_serves_the_journal_at_journal_url() -> None:
         assert following.startswith(emu.journal_url + "?since=")
         empty = session.get(following, timeout=5)
         assert empty.status_code == 204 and empty.headers["retry-after"] == "10"
+
+
+def test_the_emulator_command_prints_the_journal_url_as_an_opt_in() -> None:
+    """Printed commented out: pasting the exports must not turn the consumer on unasked."""
+    from sync.emulator import serve_forever
+
+    lines: list[str] = []
+    stop = threading.Event()
+    ready = lambda _: stop.set()  # noqa: E731
+    public = "http://emulator:8080"
+    serve_forever(0, 5, print_fn=lines.append, public_url=public, stop_event=stop, on_ready=ready)
+    assert f"# export IO_EVENTS_JOURNAL_URL=http://emulator:8080{JOURNAL}" in lines
+    assert not any(line.startswith("export IO_EVENTS") for line in lines)
+
+
+def test_the_emulator_command_sets_the_event_delays() -> None:
+    from sync.cli import build_parser, emulator_faults
+
+    flags = ["emulator", "--events-standard-delay", "59", "--events-delay", "0.5"]
+    faults = emulator_faults(build_parser().parse_args(flags))
+    assert (faults.events_standard_delay, faults.events_delay) == (59.0, 0.5)
+    defaults = emulator_faults(build_parser().parse_args(["emulator"]))
+    assert (defaults.events_standard_delay, defaults.events_delay) == (5.0, 0.0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["emulator", "--events-delay", "-1"])
+
+
+def test_a_late_standard_event_is_not_skipped_by_a_reader_past_an_early_priority_one() -> None:
+    """Positions are given at delivery: reading after the priority event's position still
+    finds the standard event published before it."""
+    app, headers, clock = journal_app()
+    standard = "observer.catalog_category_save_after"
+    assert subscribe(app, rest(headers), standard, ["entity_id"], False, force=True) == (200, True)
+    made = app.catalog.create_category("Late")  # standard: waits 5 s
+    early = touch(app, 0)  # priority: at once
+    first = read(app, headers)
+    assert skus(first) == early
+    clock.advance(5)
+    late = read(app, headers, **next_query(first)).json()["events"]
+    assert [e["event"]["data"]["value"] for e in late] == [{"entity_id": str(made["id"])}]
+
+
+def test_concurrent_saves_and_reads_see_every_event_once_in_position_order() -> None:
+    app, headers, _ = journal_app()
+    skus_all = app.catalog.skus()
+    done = threading.Event()
+
+    def writer() -> None:
+        for round_ in range(25):
+            for sku in skus_all:
+                app.catalog.update(sku, price=float(round_))
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen: list[str] = []
+    positions: list[int] = []
+    query: dict[str, str] = {"limit": "37"}
+    while True:
+        finished = done.is_set()
+        answer = read(app, headers, **query)
+        if answer.status == 200:
+            events = answer.json()["events"]
+            seen += [e["event"]["id"] for e in events]
+            positions += [int(e["position"].split(".")[1]) for e in events]
+        else:
+            assert answer.status == 204
+            if finished:
+                break
+        query = next_query(answer)
+    thread.join(timeout=10)
+    published = [e["id"] for e in app.events.published()]
+    assert len(published) == 25 * len(skus_all)
+    assert sorted(seen) == sorted(published) and len(set(seen)) == len(seen)
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+
+
+@pytest.mark.parametrize(
+    ("host", "base"),
+    [
+        ("emulator:8080", f"http://emulator:8080{JOURNAL}"),
+        ("[::1]:8080", f"http://[::1]:8080{JOURNAL}"),
+        ('evil>; rel="prev", <x', JOURNAL),
+        ("", JOURNAL),
+    ],
+)
+def test_the_link_names_the_requested_host_only_when_it_is_a_host(host: str, base: str) -> None:
+    app, headers, _ = journal_app()
+    answer = read(app, dict(headers, host=host))
+    link = dict(answer.headers)["Link"]
+    assert link.startswith(f"<{base}?since=") and link.endswith('>; rel="next"')
+
+
+def test_stats_count_journal_and_eventing_requests_by_kind() -> None:
+    app, headers, _ = journal_app()  # five eventSubscribe calls
+    read(app, headers)
+    read(app, dict(headers, Authorization="Bearer nope"))
+    counts = app.handle("GET", "/_emulator/stats", {}).json()["requests"]
+    assert (counts["journal"], counts["eventing"]) == (2, 5)
+    assert "list" not in counts
