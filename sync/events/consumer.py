@@ -190,8 +190,10 @@ class Consumer:
             self._recent.popitem(last=False)
         self._progress_at = self.clock.monotonic()
         self.last_error = None
-        applied = {e.id for e in page.events if e.id in set(work.event_ids)}
-        times = [e.time for e in page.events if e.id in applied and e.time is not None]
+        applied = set(work.event_ids)
+        # One time per applied event (a redelivery in the same page is not observed twice).
+        stamps = {e.id: e.time for e in page.events if e.id in applied and e.time is not None}
+        times = list(stamps.values())
         if self.metrics is not None:
             self.metrics.duplicates.inc(work.duplicates)
             self.metrics.skipped.inc(work.ignored)
