@@ -265,12 +265,14 @@ class Settings(DatabaseSettings):
     #: Adobe I/O Events (issue 16, sync.events): the registration's journal URL turns the
     #: consumer on; IO_EVENTS_SCOPES are added to the token's scopes; events per journal
     #: request; subscriptions as priority events; /readyz fails when the consumer has not
-    #: advanced for this long while the journal has events.
+    #: advanced for this long while the journal has events; the most an empty journal's
+    #: retry-after is waited (unset: all of it, 10 s on Adobe's journal).
     io_events_journal_url: str | None = None
     io_events_scopes: str | None = None
     sync_events_batch: int = Field(default=100, ge=1, le=1000)
     sync_events_priority: bool = True
     sync_events_stale_seconds: float = Field(default=300.0, gt=0, le=86400)
+    sync_events_idle_seconds: float | None = Field(default=None, ge=0.2, le=60)
 
     @field_validator("io_events_journal_url")
     @classmethod

@@ -87,6 +87,7 @@ class Consumer:
         batch: int,
         metrics: EventMetrics | None = None,
         stale_seconds: float = 300.0,
+        idle_seconds: float | None = None,
         scrub: Callable[[str], str] = str,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -98,6 +99,9 @@ class Consumer:
         self.batch = batch
         self.metrics = metrics
         self.stale_seconds = stale_seconds
+        #: SYNC_EVENTS_IDLE_SECONDS: the most an empty journal's retry-after is waited (None:
+        #: all of it). Adobe asks for 10 s; an event published meanwhile waits that long.
+        self.idle_seconds = idle_seconds
         self.scrub = scrub
         self.stop_event = stop_event or threading.Event()
         self.db = Transactions(engine, clock, self.stop_event, scrub=scrub)
@@ -138,7 +142,8 @@ class Consumer:
             self._progress_at = self.clock.monotonic()
             if page.position is not None and page.position != state.position:
                 self._save(dataclasses.replace(state, position=page.position))
-            return Step(wait=page.retry_after or DEFAULT_IDLE_WAIT)
+            wait = page.retry_after or DEFAULT_IDLE_WAIT
+            return Step(wait=wait if self.idle_seconds is None else min(wait, self.idle_seconds))
         self._behind = True
         work = coalesce(page.events, self._recent)
         self._apply(state, page, work)

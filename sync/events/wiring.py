@@ -69,6 +69,7 @@ def build_consumer(app: App) -> Consumer:
         batch=settings.sync_events_batch,
         metrics=metrics,
         stale_seconds=settings.sync_events_stale_seconds,
+        idle_seconds=settings.sync_events_idle_seconds,
         scrub=app.secrets.scrub,
         stop_event=app.stop_event,
     )

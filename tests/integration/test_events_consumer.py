@@ -279,3 +279,13 @@ def test_readiness_goes_false_when_the_consumer_is_stuck_behind(engine: Engine, 
 
 def _always_fails(conn: Connection) -> None:
     raise RuntimeError("the database went away")
+
+
+@SQLITE
+@pytest.mark.parametrize(("cap", "wait"), [(None, 10.0), (1.0, 1.0), (30.0, 10.0)])
+def test_an_empty_journal_waits_its_retry_after_at_most_the_idle_cap(
+    engine: Engine, accs: Accs, cap: float | None, wait: float
+) -> None:
+    run, _ = consumer(engine, accs, Journal())
+    run.idle_seconds = cap
+    assert run.step().wait == wait

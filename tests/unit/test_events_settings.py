@@ -36,6 +36,7 @@ def test_off_by_default_with_safe_defaults() -> None:
     assert s.sync_events_priority is True
     assert 1 <= s.sync_events_batch <= 1000
     assert s.sync_events_stale_seconds > 0
+    assert s.sync_events_idle_seconds is None  # the journal's retry-after, whole
     assert "adobeio_api" not in s.scopes
 
 
@@ -76,4 +77,11 @@ def test_plain_http_on_loopback_is_allowed(monkeypatch: pytest.MonkeyPatch) -> N
 def test_the_batch_is_bounded(monkeypatch: pytest.MonkeyPatch, batch: str) -> None:
     monkeypatch.setenv("SYNC_EVENTS_BATCH", batch)
     with pytest.raises(ConfigError, match="SYNC_EVENTS_BATCH"):
+        load_settings()
+
+
+@pytest.mark.parametrize("idle", ["0", "61", "nan"])
+def test_the_idle_cap_is_bounded(monkeypatch: pytest.MonkeyPatch, idle: str) -> None:
+    monkeypatch.setenv("SYNC_EVENTS_IDLE_SECONDS", idle)
+    with pytest.raises(ConfigError, match="SYNC_EVENTS_IDLE_SECONDS"):
         load_settings()
