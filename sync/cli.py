@@ -573,7 +573,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_events_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     events = sub.add_parser(
         "events",
-        parents=[common],
         help="Adobe I/O Events: subscribe (setup), see the consumer's lag (status), consume",
         description="Changes in the mirror within seconds: ACCS publishes catalog events, the "
         "consumer reads them from the I/O Events journal (IO_EVENTS_JOURNAL_URL) and refetches "
