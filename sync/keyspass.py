@@ -1,9 +1,11 @@
 """A pass over given keys: refetch exactly the products named by id or sku, now.
 
 Support staff use it for "this product is wrong in the mirror" (``accs-sync sync --sku SKU``
-/ ``--id ID`` / ``--keys-from FILE``); an event consumer hands over the keys an event names
-with ``Pipeline.run("refetch", keys=Keys(...))`` (the run lock and a ``sync_runs`` row, as
-for every run), or calls :func:`refetch` inside a run it already holds. For each store view:
+/ ``--id ID`` / ``--keys-from FILE``); the event consumer (:mod:`sync.events`) hands over
+what a batch of events names with ``Pipeline.run("refetch", keys=EventKeys(...),
+commit=...)`` (:func:`refetch_events`: products, the source items of stock events, categories
+by id; everything written in one transaction with the journal position). For each store
+view:
 
 * **products**: ``GET /V1/products`` with one filter group, ``entity_id in (...)`` for the ids
   and ``sku in (...)`` for the skus, at most :data:`KEYS_PER_REQUEST` keys a request (fewer
@@ -26,6 +28,11 @@ skus asked, those of the products returned and of the mirrored products asked fo
 ``GET /V1/inventory/source-items`` with ``sku in (...)`` through the resource engine's page
 writer (:meth:`sync.engine.ResourcePass.write_matching`), and the mirrored source items of
 those skus that ACCS no longer returns are tombstoned.
+
+Categories (events only): ``GET /V1/categories/list`` with ``entity_id in (...)`` in each store
+view through the resource engine, and the mirrored ones asked for that a complete answer did
+not carry tombstoned. Source items or categories that ACCS refuses (403, or 404 for an
+instance without the API) end the run ``partial`` with one line naming the ACL, as a sync does.
 
 An answer whose ``total_count`` exceeds the keys asked for means the store ignored the filter:
 the pass stops there (the run fails) rather than walk the whole catalog. Watermarks and

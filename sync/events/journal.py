@@ -280,7 +280,7 @@ def _page(body: Any, where: str) -> JournalPage:
             events.append(parsed)
     skipped = len(entries) - len(events)
     if skipped:
-        log.warning(
+        log.info(
             "event journal: %d events skipped (not catalog events accs-sync applies, "
             "or without an id or data)",
             skipped,
