@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sync.clock import Clock
 from sync.db.faults import describe
 from sync.db.retry import Transactions, after_commit
-from sync.errors import AccsSyncError
+from sync.errors import AccsSyncError, Interrupted
 from sync.events.coalesce import Work, coalesce
 from sync.events.journal import DEFAULT_IDLE_WAIT, JournalClient, JournalGap, JournalPage
 from sync.events.metrics import EventMetrics
@@ -278,6 +278,8 @@ class Consumer:
         while not self.stop_event.is_set():
             try:
                 step = self.step()
+            except Interrupted:
+                break  # a stop was asked for: nothing of the batch was committed
             except Exception as exc:  # noqa: BLE001 - every failure waits and tries again
                 self._failed(exc, pause)
                 self.stop_event.wait(pause)
