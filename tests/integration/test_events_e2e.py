@@ -129,3 +129,19 @@ def test_a_gap_reconciles_and_resumes_at_the_end(
     assert "reconcile" in kinds
     code, status = run_json(["events", "status", "--json"], capsys)
     assert status["gap"]["status"] == 410 and status["gap"]["reconcile_run"] is not None
+
+
+def test_a_delete_then_a_recreate_of_the_same_sku_ends_live(
+    events_env: EmulatorServer, db_url: str
+) -> None:
+    catalog = events_env.catalog
+    old = catalog.ids()[9]
+    sku = catalog.item(old)["sku"]
+    catalog.delete(old)
+    new = catalog.create(sku, name="Back again", price=5.0)["id"]
+    assert main(["events", "consume", "--once", "--quiet"]) == 0
+    t = products.c
+    found = {
+        r.id: r.deleted_at for r in rows(db_url, sa.select(t.id, t.deleted_at).where(t.sku == sku))
+    }
+    assert found[old] is not None and found[new] is None
