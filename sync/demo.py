@@ -51,10 +51,17 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
         print(f"accs-sync demo: the sync {stats.status}: {stats.error}")
         return 1
     with sqlite3.connect(database) as conn:
-        total, tree, stock = (
+        total, tree, stock, attributes = (
             conn.execute(f"SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL").fetchone()[0]  # noqa: S608
-            for table in ("products", "categories", "inventory_source_items")  # fixed names
+            for table in (  # fixed names
+                "products",
+                "categories",
+                "inventory_source_items",
+                "product_attribute_metadata",
+            )
         )
+        # An attribute's options go with it (no tombstones): every row is live.
+        (options,) = conn.execute("SELECT COUNT(*) FROM product_attribute_options").fetchone()
         sample = conn.execute(
             "SELECT sku, name, price FROM products WHERE deleted_at IS NULL "
             "ORDER BY updated_at DESC, id DESC LIMIT 3"
@@ -63,7 +70,8 @@ def run_demo(products: int, database: Path, secrets: SecretFilter) -> int:
     print()
     print(f"Synced {stats.products} products in {stats.pages} pages in {elapsed:.1f}s ({mode}).")
     print(
-        f"The mirror holds {total} products, {tree} categories and {stock} source items: {database}"
+        f"The mirror holds {total} products, {tree} categories, {stock} source items, "
+        f"{attributes} attributes and {options} attribute options: {database}"
     )
     for sku, name, price in sample:
         shown = "-" if price is None else f"{float(price):.2f}"

@@ -52,12 +52,12 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from sync.accs_time import format_accs_time, parse_accs_time
 from sync.api.criteria import Filter, SearchCriteria
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
 from sync.db.runlog import start_pass
 from sync.db.state import delete_state, get_raw_state
-from sync.models import format_accs_time, parse_accs_time
 from sync.observe import PartTotals
 from sync.partitions import Partition, first_key_values, id_ranges, partition, whole_walk
 from sync.passtools import PassTools

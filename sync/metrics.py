@@ -4,7 +4,8 @@ Named by Prometheus's conventions: the ``accs_sync_`` prefix, ``_total`` counter
 for time, and labels only of small, fixed sets (run kind, outcome, store view, operation, status
 class, retry reason): never an id, a sku or a URL. :class:`Metrics` is an
 :class:`~sync.observe.Observer`, so the pipeline, client, retry policy and token provider feed it
-without knowing it exists. Each :class:`Metrics` has its own registry (no global state), which
+without knowing it exists; the freshness gauges, computed when scraped, are
+:mod:`sync.metrics_clocks`'. Each :class:`Metrics` has its own registry (no global state), which
 the daemon serves on ``/metrics`` (:mod:`sync.health`) and cron-style runs write to
 ``SYNC_METRICS_FILE`` (:mod:`sync.textfile`).
 
@@ -52,18 +53,16 @@ metric                                      meaning
 from __future__ import annotations
 
 import calendar
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from sync import __version__
+from sync.metrics_clocks import PassClock, StoreClock, epoch
 from sync.observe import Observer, PageReport
+from sync.resources import PRODUCTS
 
 __all__ = [
     "KINDS",
@@ -99,15 +98,6 @@ def status_class(status: int | None) -> str:
     return "network" if status is None else f"{status // 100}xx"
 
 
-def _epoch(accs_time: str) -> float | None:
-    """ACCS's ``YYYY-MM-DD HH:MM:SS`` (UTC) as seconds since the epoch; None if unreadable."""
-    try:
-        parsed = datetime.strptime(accs_time[:19], "%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError):
-        return None
-    return float(calendar.timegm(parsed.timetuple()))
-
-
 def _row_counts(page: PageReport) -> tuple[tuple[str, int], ...]:
     """A page's rows by :data:`ROW_OPERATIONS` (the written ones, :data:`OPERATIONS`, first)."""
     return (
@@ -118,97 +108,6 @@ def _row_counts(page: PageReport) -> tuple[tuple[str, int], ...]:
         ("unchanged", page.unchanged),
         ("rejected", page.rejected),
     )
-
-
-class _StoreClock(Collector):
-    """Per store view: the watermark, its lag behind now (computed when scraped, so it grows
-    between runs as it really does) and when its pass last completed."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-        self.watermarks: dict[str, float] = {}
-        self.successes: dict[str, float] = {}
-
-    def record(
-        self,
-        store: str,
-        *,
-        success: float | None = None,
-        watermark: float | None = None,
-        keep: bool = False,
-    ) -> None:
-        """A store view's last success and watermark (Unix time); ``keep``: only where none
-        is known yet (values read from the database at start-up)."""
-        with self._lock:
-            for values, value in ((self.successes, success), (self.watermarks, watermark)):
-                if value is not None and not (keep and store in values):
-                    values[store] = value
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._lock:
-            watermarks, successes = dict(self.watermarks), dict(self.successes)
-        now = self._now()
-        success = GaugeMetricFamily(
-            "accs_sync_last_success_timestamp_seconds",
-            "When a store view's pass last completed (Unix time).",
-            labels=["store"],
-        )
-        for store, when in sorted(successes.items()):
-            success.add_metric([store], when)
-        mark = GaugeMetricFamily(
-            "accs_sync_watermark_timestamp_seconds",
-            "The store view's updated_at watermark: the newest change mirrored (Unix time).",
-            labels=["store"],
-        )
-        lag = GaugeMetricFamily(
-            "accs_sync_watermark_lag_seconds",
-            "Seconds between now and the store view's watermark.",
-            labels=["store"],
-        )
-        for store, when in sorted(watermarks.items()):
-            mark.add_metric([store], when)
-            lag.add_metric([store], max(0.0, now - when))
-        yield success
-        yield mark
-        yield lag
-
-
-class _PassClock(Collector):
-    """Per resource and store view: when its pass last completed, and how long ago (computed
-    when scraped). Only passes that happened exist: a series at 0 would say "never" in a
-    textfile, where a run over one resource must keep the others' values."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-        self.finished: dict[tuple[str, str], float] = {}
-
-    def record(self, resource: str, store: str, when: float, *, keep: bool = False) -> None:
-        with self._lock:
-            if not (keep and (resource, store) in self.finished):
-                self.finished[(resource, store)] = when
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._lock:
-            finished = sorted(self.finished.items())
-        now = self._now()
-        labels = ["resource", "store"]
-        stamp = GaugeMetricFamily(
-            "accs_sync_resource_last_success_timestamp_seconds",
-            "When a resource's pass over a store view last completed (Unix time).",
-            labels=labels,
-        )
-        age = GaugeMetricFamily(
-            "accs_sync_resource_last_success_age_seconds",
-            "Seconds since a resource's pass over a store view last completed.",
-            labels=labels,
-        )
-        for key, when in finished:
-            stamp.add_metric(list(key), when)
-            age.add_metric(list(key), max(0.0, now - when))
-        yield stamp
-        yield age
 
 
 class Metrics(Observer):
@@ -321,9 +220,9 @@ class Metrics(Observer):
         )
         info = Gauge("accs_sync_info", "The running accs-sync.", ["version"], registry=reg)
         info.labels(__version__).set(1)
-        self._stores = _StoreClock(now)
+        self._stores = StoreClock(now)
         reg.register(self._stores)
-        self._passes = _PassClock(now)
+        self._passes = PassClock(now)
         reg.register(self._passes)
         self._now = now
         # Every series a dashboard or an alert expects exists from the start, at zero.
@@ -344,7 +243,7 @@ class Metrics(Observer):
         self.unchanged.labels(store)
         self.rejected.labels(store)
         self.pages.labels(store)
-        self._resource_series("products", store)
+        self._resource_series(PRODUCTS.name, store)
 
     def _resource_series(self, resource: str, store: str) -> None:
         self.resource_pages.labels(resource, store)
@@ -356,8 +255,8 @@ class Metrics(Observer):
     def run_started(self, run_id: int, kind: str) -> None:
         self.in_progress.set(1)
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
-        if resource == "products":
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS.name) -> None:
+        if resource == PRODUCTS.name:
             self._store_series(store)
         else:
             self._resource_series(resource, store)
@@ -377,7 +276,7 @@ class Metrics(Observer):
         for operation, count in _row_counts(page):
             if count:
                 self.resource_rows.labels(page.resource, store, operation).inc(count)
-        if page.resource != "products":
+        if page.resource != PRODUCTS.name:
             self._resource_page(page)
             return
         for operation, count in _row_counts(page)[: len(OPERATIONS)]:
@@ -400,7 +299,7 @@ class Metrics(Observer):
             self.rows_rejected.labels(page.resource).inc(page.rejected)
 
     def store_finished(self, store: str, watermark: str | None) -> None:
-        stamp = None if watermark is None else _epoch(watermark)
+        stamp = None if watermark is None else epoch(watermark)
         self._stores.record(store, success=self._now(), watermark=stamp)
 
     def resource_finished(self, resource: str, store: str) -> None:
@@ -432,7 +331,7 @@ class Metrics(Observer):
             entries = all_state(conn)
         for entry in entries:
             if entry.key == WATERMARK:
-                stamp = _epoch(str(entry.value.get("updated_at", "")))
+                stamp = epoch(str(entry.value.get("updated_at", "")))
                 self._stores.record(entry.store_code, watermark=stamp, keep=True)
         for run in recent_runs(engine, 50):
             if run.status != "success" or run.finished_at is None:
@@ -441,4 +340,4 @@ class Metrics(Observer):
             for store in run.store_codes:
                 self._stores.record(store, success=finished, keep=True)
                 # The products pass of each store view; other resources after their next pass.
-                self._passes.record("products", store, finished, keep=True)
+                self._passes.record(PRODUCTS.name, store, finished, keep=True)

@@ -8,27 +8,24 @@ other field is optional here; we refuse only what would corrupt the mirror: no `
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import InitVar, dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from sync import item_fields as fields
 from sync import jsontext
+from sync.item_fields import ItemRejected
 
 __all__ = [
-    "ACCS_TIME_FORMAT",
     "DEFAULT_MAX_ITEM_BYTES",
     "MAX_ITEM_DEPTH",
     "Fingerprint",
-    "ItemRejected",
     "ProductRecord",
+    "cleaned",
     "content_hash",
     "fingerprint",
-    "format_accs_time",
-    "parse_accs_time",
     "parse_item",
-    "parse_window_time",
 ]
 
 #: SYNC_MAX_ITEM_BYTES' default: an item's JSON text larger than this is rejected. Magento's
@@ -38,17 +35,6 @@ DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
 #: Items nested deeper are rejected: MariaDB's JSON type refuses nesting deeper than 31 levels
 #: (``json_valid`` is its columns' check), and the mirror stays the same on every database.
 MAX_ITEM_DEPTH = 31
-
-# Magento REST returns timestamps as "YYYY-MM-DD HH:MM:SS" in UTC, without a zone.
-ACCS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-class ItemRejected(ValueError):
-    """One item failed validation; ``reason`` says why in words a user can act on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,30 +92,6 @@ def content_hash(item: Any) -> str:
     return _digest(jsontext.canonical_bytes(item))
 
 
-# The exact shape ACCS sends, parsed without strptime (which cost a third of parse_item).
-_ACCS_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
-
-
-def parse_accs_time(value: str) -> datetime:
-    """Parse an ACCS timestamp (UTC, ``YYYY-MM-DD HH:MM:SS``) into a naive UTC datetime.
-
-    Raises ``ValueError`` for anything else, exactly as ``strptime`` with
-    :data:`ACCS_TIME_FORMAT` would (which still handles every other spelling it accepts).
-    """
-    if _ACCS_TIME.fullmatch(value):
-        return datetime.fromisoformat(value)  # exactly this shape: a tenth of strptime's cost
-    return datetime.strptime(value, ACCS_TIME_FORMAT)
-
-
-def format_accs_time(value: datetime) -> str:
-    """Format a naive-UTC (or aware) datetime the way ACCS filters expect it."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime(ACCS_TIME_FORMAT)
-
-
-# price and weight are DECIMAL(20,6) in the mirror, as in Magento: at most 14 integer digits.
-_DECIMAL_LIMIT = Decimal(10) ** 14
 # PostgreSQL text and JSONB cannot hold NUL characters; Magento data occasionally does.
 _NUL = "\x00"
 
@@ -144,167 +106,6 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
-
-
-def _int(item: dict[str, Any], key: str) -> int | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ItemRejected(f"{key!r} must be an integer, got a boolean")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if not isinstance(value, int):
-        raise ItemRejected(f"{key!r} must be an integer, got {type(value).__name__} {value!r:.40}")
-    if not -(2**31) <= value < 2**31 and key != "id":
-        raise ItemRejected(f"{key!r} is out of range for a 32-bit integer: {value}")
-    return value
-
-
-def _decimal(item: dict[str, Any], key: str) -> Decimal | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ItemRejected(f"{key!r} must be a number, got {type(value).__name__}")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise ItemRejected(f"{key!r} must be a number, got {value!r:.40}") from None
-    if not result.is_finite():
-        raise ItemRejected(f"{key!r} must be a finite number, got {value!r:.40}")
-    if abs(result) >= _DECIMAL_LIMIT:
-        raise ItemRejected(f"{key!r} is out of range (at most 14 integer digits): {value!r:.40}")
-    return result
-
-
-def _str(item: dict[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ItemRejected(f"{key!r} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _short(item: dict[str, Any], key: str, limit: int) -> str | None:
-    value = _str(item, key)
-    if value is not None and len(value) > limit:
-        raise ItemRejected(f"{key!r} is longer than {limit} characters: {value[:40]!r}")
-    return value
-
-
-def _time(item: dict[str, Any], key: str) -> datetime | None:
-    value = _str(item, key)
-    if value is None or value == "":
-        return None
-    try:
-        return parse_accs_time(value)
-    except ValueError:
-        raise ItemRejected(
-            f"{key!r} is not an ACCS timestamp (YYYY-MM-DD HH:MM:SS): {value!r:.40}"
-        ) from None
-
-
-_WINDOW_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
-
-
-def parse_window_time(text: str) -> datetime:
-    """A ``--since``/``--until`` bound as naive UTC: ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]``
-    (UTC) or ISO 8601 with ``T`` and an optional zone (``Z``, ``+02:00``), converted to UTC.
-
-    Raises ``ValueError`` with a message that shows the accepted forms.
-    """
-    value = text.strip()
-    if not _WINDOW_TIME.match(value):
-        raise ValueError(
-            f"{text!r} is not a time; use UTC 'YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS' "
-            "or ISO 8601 such as '2026-01-31T12:00:00Z'"
-        )
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a valid date or time: {exc}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed.replace(microsecond=0)
-
-
-def _stock(item: dict[str, Any]) -> tuple[Decimal | None, bool | None]:
-    ext = item.get("extension_attributes")
-    if ext is None:
-        return None, None
-    if not isinstance(ext, dict):
-        raise ItemRejected("'extension_attributes' must be an object")
-    stock = ext.get("stock_item")
-    if stock is None:
-        return None, None
-    if not isinstance(stock, dict):
-        raise ItemRejected("'extension_attributes.stock_item' must be an object")
-    try:
-        qty = _decimal(stock, "qty")
-    except ItemRejected as exc:
-        raise ItemRejected(f"stock_item {exc.reason}") from None
-    flag = stock.get("is_in_stock")
-    if flag is None:
-        return qty, None
-    if isinstance(flag, bool):
-        return qty, flag
-    if flag in (0, 1, "0", "1"):
-        return qty, str(flag) == "1"
-    raise ItemRejected(f"stock_item 'is_in_stock' must be a boolean, got {flag!r:.40}")
-
-
-def _category_links(item: dict[str, Any]) -> tuple[tuple[int, int | None], ...]:
-    """``extension_attributes.category_links`` as (category id, position) pairs. Magento sends
-    ids as text; a link it could not mean (no usable id) is left out, not the product."""
-    ext = item.get("extension_attributes")
-    links = ext.get("category_links") if isinstance(ext, dict) else None
-    if not isinstance(links, list):
-        return ()
-    out: dict[int, int | None] = {}
-    for link in links:
-        if not isinstance(link, dict):
-            continue
-        category, position = link.get("category_id"), link.get("position")
-        try:
-            cid = int(str(category))
-        except ValueError:
-            continue
-        if isinstance(category, bool) or not 0 < cid < 2**63 or cid in out:
-            continue
-        try:
-            pos = None if position is None or isinstance(position, bool) else int(str(position))
-        except ValueError:
-            pos = None
-        out[cid] = pos if pos is None or -(2**31) <= pos < 2**31 else None
-    return tuple(out.items())
-
-
-def _attributes(item: dict[str, Any], plain: bool = False) -> tuple[tuple[str, str | None], ...]:
-    """``custom_attributes`` as (code, value as text). ``plain``: the item is plain JSON, so
-    every value in it is too and encodes without checking again."""
-    raw = item.get("custom_attributes")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ItemRejected("'custom_attributes' must be a list")
-    as_text = jsontext.plain_canonical_text if plain else jsontext.canonical
-    found: dict[str, str | None] = {}
-    for entry in raw:
-        code = entry.get("attribute_code") if isinstance(entry, dict) else None
-        if type(code) is not str or not code or code[0].isspace():  # rare: the full check
-            if not isinstance(code, str) or not code.strip():
-                raise ItemRejected("a custom_attributes entry has no attribute_code")
-        if len(code) > 255:
-            raise ItemRejected(f"attribute_code is longer than 255 characters: {code[:40]!r}")
-        value = entry.get("value")
-        if value is not None and not isinstance(value, str):
-            value = as_text(value)  # numbers, booleans, lists, objects as JSON text
-        found[code] = value  # a repeated code: the last wins
-    return tuple(found.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +225,7 @@ def fingerprint(
 def _usable_id(item: dict[str, Any]) -> int | None:
     """The item's ``id`` if it is a positive 64-bit integer (or its digits), else None."""
     try:
-        product_id = _int(item, "id")
+        product_id = fields.int_field(item, "id")
     except ItemRejected:
         return None
     return product_id if product_id is not None and 0 < product_id < 2**63 else None
@@ -461,32 +262,32 @@ def parse_item(
     sku = item.get("sku")
     if not isinstance(sku, str) or not sku.strip():
         raise ItemRejected("item has no sku")
-    product_id = _int(item, "id")
+    product_id = fields.int_field(item, "id")
     if product_id is None:
         raise ItemRejected("item has no id (the entity id is the mirror's key)")
     if not 0 < product_id < 2**63:
         raise ItemRejected(f"item id must be a positive 64-bit integer, got {product_id}")
     if len(sku) > 64:
         raise ItemRejected(f"sku is longer than Magento's 64 characters: {sku[:70]!r}")
-    qty, is_in_stock = _stock(item)
+    qty, is_in_stock = fields.stock(item)
     return ProductRecord(
         store_code=store_code,
         id=product_id,
         sku=sku,
-        name=_str(item, "name"),
-        type_id=_short(item, "type_id", 32),
-        attribute_set_id=_int(item, "attribute_set_id"),
-        status=_int(item, "status"),
-        visibility=_int(item, "visibility"),
-        price=_decimal(item, "price"),
-        weight=_decimal(item, "weight"),
-        created_at=_time(item, "created_at"),
-        updated_at=_time(item, "updated_at"),
+        name=fields.str_field(item, "name"),
+        type_id=fields.short_field(item, "type_id", 32),
+        attribute_set_id=fields.int_field(item, "attribute_set_id"),
+        status=fields.int_field(item, "status"),
+        visibility=fields.int_field(item, "visibility"),
+        price=fields.decimal_field(item, "price"),
+        weight=fields.decimal_field(item, "weight"),
+        created_at=fields.time_field(item, "created_at"),
+        updated_at=fields.time_field(item, "updated_at"),
         data=item,
         content_hash=digest,
         qty=qty,
         is_in_stock=is_in_stock,
-        attributes=_attributes(item, plain),
-        categories=_category_links(item),
+        attributes=fields.attributes(item, plain),
+        categories=fields.category_links(item),
         plain=plain,
     )

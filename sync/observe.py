@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from sync.names import PRODUCTS_NAME
+
 __all__ = ["Observer", "Observers", "PageReport", "PartTotals", "RetryReason", "retry_reason"]
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class PageReport:
     deleted: int = 0
     rejected: int = 0
     #: Which resource the page belongs to (:mod:`sync.resources`).
-    resource: str = "products"
+    resource: str = PRODUCTS_NAME
     #: Committed pages this report stands for: 0 for the tombstones of a sweep (or of the
     #: products' id listing), which read no page of their own.
     pages: int = 1
@@ -60,11 +62,11 @@ class Observer:
     def run_started(self, run_id: int, kind: str) -> None:
         """A run took the run lock and has its ``sync_runs`` row."""
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS_NAME) -> None:
         """A store view's pass over ``resource`` begins (``mode``: full, incremental ...;
         ``store`` is ``*`` for a resource that is the same in every store view)."""
 
-    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+    def store_total(self, store: str, total: int, resource: str = PRODUCTS_NAME) -> None:
         """ACCS's ``total_count`` for what this pass over ``resource`` will read (when it is
         known)."""
 
@@ -112,10 +114,10 @@ class Observers(Observer):
     def run_started(self, run_id: int, kind: str) -> None:
         self._each("run_started", run_id, kind)
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS_NAME) -> None:
         self._each("store_started", store, mode, resource)
 
-    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+    def store_total(self, store: str, total: int, resource: str = PRODUCTS_NAME) -> None:
         self._each("store_total", store, total, resource)
 
     def request(self, status: int | None, seconds: float) -> None:

@@ -1,7 +1,7 @@
 """Parsers of the declared resources (:mod:`sync.resources`): an ACCS item to the columns of
 its table, and to the rows of its child tables.
 
-Each raises :class:`~sync.models.ItemRejected` with a reason for an item that cannot be
+Each raises :class:`~sync.item_fields.ItemRejected` with a reason for an item that cannot be
 mirrored: the item goes to ``sync_rejects`` and the rest of its page is written. Every value is
 judged as hostile: a wrong type, a value out of range or text longer than its column rejects
 the item, never the page.
@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync.models import ItemRejected, parse_accs_time, parse_item
+from sync.accs_time import parse_accs_time
+from sync.item_fields import ItemRejected
+from sync.models import parse_item
 
 __all__ = [
     "attribute_options",

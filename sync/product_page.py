@@ -27,8 +27,9 @@ from sync.db.rejects import Reject, clear_rejects, has_rejects, record_rejects
 from sync.db.retry import after_commit
 from sync.db.runlog import count_page
 from sync.db.state import update_run
+from sync.item_fields import ItemRejected
 from sync.logcontext import log_context
-from sync.models import Fingerprint, ItemRejected, ProductRecord, fingerprint
+from sync.models import Fingerprint, ProductRecord, fingerprint
 from sync.observe import Observer, PageReport
 from sync.resources import PRODUCTS
 from sync.stats import StoreStats

@@ -33,13 +33,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sync.accs_time import format_accs_time, parse_accs_time
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import ChangesPosition, ChangesWalk, Page
 from sync.background import in_background
 from sync.db.runlog import start_pass
 from sync.db.state import delete_state, get_raw_state, get_state, set_state
 from sync.fullpass import FullPass
-from sync.models import format_accs_time, parse_accs_time
 from sync.passtools import PassTools, ProductProbes, ProductTools
 from sync.planner import Kind as PlanKind
 from sync.planner import Plan, Stored, plan, shape_of

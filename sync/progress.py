@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sync.observe import Observer, PageReport
+from sync.resources import PRODUCTS
 from sync.stats import noun
 
 __all__ = ["BarProgress", "LogProgress", "StoreTally", "Tally", "make_progress"]
@@ -47,7 +48,7 @@ class StoreTally:
     pages: int = 0
     retries: int = 0
     finished: float | None = None
-    resource: str = "products"
+    resource: str = PRODUCTS.name
 
     def rate(self, now: float) -> float:
         elapsed = (self.finished or now) - self.started
@@ -88,7 +89,7 @@ class StoreTally:
     def label(self) -> str:
         """``store default``; ``categories default``; ``source_items`` (the same in every
         store view)."""
-        if self.resource == "products":
+        if self.resource == PRODUCTS.name:
             return f"store {self.store}"
         return self.resource if self.store == "*" else f"{self.resource} {self.store}"
 
@@ -127,13 +128,13 @@ class Tally(Observer):
             self.stores.clear()
             self.current = None
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS.name) -> None:
         with self._lock:
             key = (resource, store)
             self.stores[key] = StoreTally(store, mode, self.monotonic(), resource=resource)
             self.current = key
 
-    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+    def store_total(self, store: str, total: int, resource: str = PRODUCTS.name) -> None:
         with self._lock:
             if (resource, store) in self.stores and total >= 0:
                 self.stores[(resource, store)].total = total
@@ -151,7 +152,7 @@ class Tally(Observer):
                 tally.pages += page.pages
 
     def store_finished(self, store: str, watermark: str | None) -> None:
-        self._finished(("products", store))
+        self._finished((PRODUCTS.name, store))
 
     def resource_finished(self, resource: str, store: str) -> None:
         self._finished((resource, store))
@@ -250,7 +251,7 @@ class BarProgress(Tally):
             self._progress.start()
             self._live = True
 
-    def store_started(self, store: str, mode: str, resource: str = "products") -> None:
+    def store_started(self, store: str, mode: str, resource: str = PRODUCTS.name) -> None:
         super().store_started(store, mode, resource)
         tally = self.stores[(resource, store)]
         self._tasks[(resource, store)] = self._progress.add_task(
@@ -263,7 +264,7 @@ class BarProgress(Tally):
             eta=f", {_clock(None)}",
         )
 
-    def store_total(self, store: str, total: int, resource: str = "products") -> None:
+    def store_total(self, store: str, total: int, resource: str = PRODUCTS.name) -> None:
         super().store_total(store, total, resource)
         self._refresh((resource, store))
 
@@ -277,7 +278,7 @@ class BarProgress(Tally):
 
     def store_finished(self, store: str, watermark: str | None) -> None:
         super().store_finished(store, watermark)
-        self._refresh(("products", store))
+        self._refresh((PRODUCTS.name, store))
 
     def resource_finished(self, resource: str, store: str) -> None:
         super().resource_finished(resource, store)

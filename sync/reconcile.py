@@ -29,6 +29,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from sync.accs_time import format_accs_time
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import IdPosition, IdWalk, Page
 from sync.db.changes import CHUNK, local_index, tombstone
@@ -37,7 +38,6 @@ from sync.db.retry import after_commit
 from sync.db.runlog import count_deleted
 from sync.db.schema import products
 from sync.db.state import update_run
-from sync.models import format_accs_time
 from sync.observe import PageReport
 from sync.passtools import ProductTools
 from sync.resources import PRODUCTS

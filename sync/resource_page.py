@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from sync import jsontext
+from sync.accs_time import format_accs_time
 from sync.api.keyset import KeyPosition
 from sync.api.paging import Page
 from sync.db.changes import chunks, log_catalog_changes
@@ -35,7 +36,7 @@ from sync.db.retry import after_commit
 from sync.db.runlog import count_page
 from sync.db.schema import naive_utc
 from sync.db.state import set_state
-from sync.models import ItemRejected, format_accs_time
+from sync.item_fields import ItemRejected
 from sync.models import cleaned as _cleaned
 from sync.observe import PageReport
 from sync.passtools import PassTools

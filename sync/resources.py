@@ -39,6 +39,7 @@ from sync.db.schema import (
 from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK
 from sync.errors import PermissionDenied
 from sync.models import parse_item
+from sync.names import PRODUCTS_NAME, PRODUCTS_PATH
 from sync.parsers import (
     attribute_options,
     parse_attribute,
@@ -234,8 +235,8 @@ class Resource:
 PRODUCTS_ACL = "Magento_Catalog::products"
 
 PRODUCTS = Resource(
-    name="products",
-    path="/V1/products",
+    name=PRODUCTS_NAME,
+    path=PRODUCTS_PATH,
     acl=PRODUCTS_ACL,
     table=products,
     keys=(KeyField("entity_id", "id", "id", numeric=True),),

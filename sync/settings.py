@@ -6,19 +6,18 @@ first: environment, ``.env``, secrets directory, the TOML file (``--config`` or
 ``ACCS_SYNC_CONFIG``), defaults.
 
 Validation problems become one :class:`~sync.errors.ConfigError` whose message names the
-setting and says what to do; a secret's value never appears in it.
+setting and says what to do; a secret's value never appears in it. The checks of single
+values live in :mod:`sync.settings_checks`, the credential rules in :mod:`sync.settings_secrets`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -36,13 +35,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sync import settings_checks as checks
+from sync import settings_secrets as credentials
 from sync.errors import ConfigError
 from sync.models import DEFAULT_MAX_ITEM_BYTES
-from sync.redact import CONTROL, escape_control, redact_url
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
-from sync.stores import ALL_STORES, invalid_store_codes
+from sync.stores import ALL_STORES
 
 if TYPE_CHECKING:
     from sync.api.ims import ClientSecret
@@ -53,8 +53,6 @@ __all__ = [
     "DatabaseSettings",
     "Settings",
     "environment_typos",
-    "is_insecure_url",
-    "is_loopback_url",
     "load_settings",
     "setting_names",
 ]
@@ -67,76 +65,6 @@ DEFAULT_SCOPES = (
 #: Magento rejects larger pages with "Maximum SearchCriteria pageSize is 300" on stores with
 #: input limits enabled, which ACCS has.
 MAX_PAGE_SIZE = 300
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url`` points at this machine (where plain http is acceptable)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_insecure_url(url: str) -> bool:
-    """True for a plain ``http://`` URL to another machine (credentials would cross in clear)."""
-    return urlsplit(url).scheme == "http" and not is_loopback_url(url)
-
-
-#: Upper bounds of numeric settings (seconds, but requests per second for SYNC_MAX_RPS): past
-#: them a value is a mistake, and infinite or huge ones overflow the clocks and sockets they
-#: reach. A float setting not listed here gets _FLOAT_MAX.
-_FLOAT_LIMITS = {
-    "sync_http_timeout": 3600.0,
-    "sync_connect_timeout": 600.0,
-    "ims_login_timeout": 86400.0,
-    "sync_max_retry_seconds": 86400.0,
-    "sync_max_retry_after": 86400.0,
-    "sync_progress_seconds": 86400.0,
-    "sync_max_rps": 1000.0,
-    # An int, but APScheduler turns it into a timedelta, which overflows on a huge one.
-    "sync_misfire_grace_seconds": 86400.0,
-}
-_FLOAT_MAX = 1e9
-
-
-def _no_control(value: str, setting: str) -> str:
-    found = sorted(set(CONTROL.findall(value)))
-    if found:
-        raise ValueError(
-            f"{setting} contains control characters ({escape_control(''.join(found))}); "
-            "remove them (a line break copied with the value, say)"
-        )
-    return value
-
-
-def _require_https(url: str, setting: str, *, allow_insecure: bool = False) -> str:
-    _no_control(url, setting)
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        raise ValueError(
-            f"{setting} must not carry a user name or password (user@host); IMS and ACCS "
-            "credentials come from IMS_CLIENT_ID and IMS_CLIENT_SECRET"
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{setting} must be an absolute https:// URL, got {redact_url(url)!r}")
-    if is_insecure_url(url) and not allow_insecure:
-        raise ValueError(
-            f"{setting} must use https:// (plain http is only allowed for a loopback emulator, "
-            "or for a test server with SYNC_ALLOW_INSECURE_HTTP=true)"
-        )
-    return url.rstrip("/")
-
-
-#: For the URL settings checked outside this module (sync.events.config).
-require_https = _require_https
-
-
-def _allow_insecure(info: ValidationInfo) -> bool:
-    # Declared before the URL fields, so it is already validated when they are.
-    return bool(info.data.get("sync_allow_insecure_http", False))
 
 
 class DatabaseSettings(BaseSettings):
@@ -262,11 +190,7 @@ class Settings(DatabaseSettings):
     #: How long a page's transaction is retried while the database does not answer (a lost
     #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
     sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
-    #: Adobe I/O Events (issue 16, sync.events): the registration's journal URL turns the
-    #: consumer on; IO_EVENTS_SCOPES are added to the token's scopes; events per journal
-    #: request; subscriptions as priority events; /readyz fails when the consumer has not
-    #: advanced for this long while the journal has events; the most an empty journal's
-    #: retry-after is waited (unset: all of it, 10 s on Adobe's journal).
+    #: Adobe I/O Events (issue 16): see docs/events.md and sync.events.config.
     io_events_journal_url: str | None = None
     io_events_scopes: str | None = None
     sync_events_batch: int = Field(default=100, ge=1, le=1000)
@@ -279,7 +203,7 @@ class Settings(DatabaseSettings):
     def _journal_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         from sync.events.config import journal_url
 
-        return journal_url(value, allow_insecure=_allow_insecure(info))
+        return journal_url(value, allow_insecure=checks.allow_insecure(info.data))
 
     @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
     @classmethod
@@ -293,119 +217,20 @@ class Settings(DatabaseSettings):
     @classmethod
     def _secret_given(cls, data: Any) -> Any:
         """Name a missing secret together with the other missing credentials."""
-        if not isinstance(data, dict):
-            return data
-        given = {str(k).lower() for k, v in data.items() if v not in (None, "")}
-        if given & {"ims_private_key", "ims_private_key_path", "ims_technical_account_id"}:
-            return data  # refused with the JWT explanation below
-        secrets_dir = Path(str(data.get("ims_secrets_dir") or "/run/secrets"))
-        if given & {"ims_client_secret", "ims_client_secret_file"} or any(
-            (secrets_dir / name).is_file() for name in ("ims_client_secret", "IMS_CLIENT_SECRET")
-        ):
-            return data
-        missing = [
-            name.upper()
-            for name in ("ims_client_id", "ims_client_secret", "ims_org_id", "api_endpoint")
-            if name == "ims_client_secret" or name not in given
-        ]
-        verb = "are" if len(missing) > 1 else "is"
-        raise ValueError(
-            f"{', '.join(missing)} {verb} required: set them in the environment, in .env, or in "
-            "the config file (see .env.example); the secret may also come from "
-            f"IMS_CLIENT_SECRET_FILE or {secrets_dir}/ims_client_secret"
-        )
+        return credentials.secret_given(data)
 
     @model_validator(mode="after")
     def _credentials(self) -> Settings:
-        jwt = [
-            name
-            for name, present in (
-                ("IMS_PRIVATE_KEY", self.ims_private_key is not None),
-                ("IMS_PRIVATE_KEY_PATH", bool(self.ims_private_key_path)),
-                ("IMS_TECHNICAL_ACCOUNT_ID", bool(self.ims_technical_account_id)),
-                ("IMS_TOKEN_URL", "/ims/exchange/jwt" in self.ims_token_url),
-                (
-                    "META_SCOPES",
-                    any(
-                        "ims/exchange/jwt" in (v or "")
-                        for v in (self.meta_scopes, self.ims_meta_scopes, self.ims_scopes)
-                    ),
-                ),
-            )
-            if present
-        ]
-        if jwt:
-            raise ValueError(
-                f"{jwt[0]}: this looks like a JWT service account credential "
-                f"({', '.join(jwt)}); Adobe stopped accepting JWT credentials on 2025-06-30. "
-                "Migrate the project to an OAuth Server-to-Server credential in the Adobe "
-                "Developer Console (https://developer.adobe.com/developer-console/docs/guides/"
-                "authentication/ServerToServerAuthentication/migration/) and set "
-                "IMS_CLIENT_ID and IMS_CLIENT_SECRET from it"
-            )
-        for plain, file in (
-            ("ims_client_secret", "ims_client_secret_file"),
-            ("ims_client_secret_next", "ims_client_secret_next_file"),
-        ):
-            if getattr(self, plain) is not None and getattr(self, file) is not None:
-                raise ValueError(
-                    f"{plain.upper()}: set either {plain.upper()} or {file.upper()}, not both"
-                )
-        for file in ("ims_client_secret_file", "ims_client_secret_next_file"):
-            path: Path | None = getattr(self, file)
-            if path is not None and not path.is_file():
-                raise ValueError(
-                    f"{file.upper()}: {str(path)!r} is not a readable file; check the path "
-                    "(and that the secret is mounted into this container)"
-                )
-        if self.ims_auth_flow == "authorization_code" and self.token_cache_path() is None:
-            raise ValueError(
-                "SYNC_TOKEN_CACHE: IMS_AUTH_FLOW=authorization_code keeps the login's refresh "
-                "token in the token cache; set SYNC_TOKEN_CACHE to a file path, not none"
-            )
-        if self.ims_client_secret is None and self.ims_client_secret_file is None:
-            if not self._dir_file("ims_client_secret"):
-                raise ValueError(
-                    "IMS_CLIENT_SECRET is required: set IMS_CLIENT_SECRET or "
-                    "IMS_CLIENT_SECRET_FILE (or mount it as "
-                    f"{self.ims_secrets_dir}/ims_client_secret)"
-                )
+        credentials.check_credentials(self)
         return self
-
-    def _dir_file(self, name: str) -> Path | None:
-        """``IMS_SECRETS_DIR/<name>`` (or its upper-case spelling) when it exists."""
-        for candidate in (name, name.upper()):
-            path = self.ims_secrets_dir / candidate
-            if path.is_file():
-                return path
-        return None
 
     def client_secrets(self) -> list[ClientSecret]:
         """The secrets to try, in order; files are re-read at every mint."""
-        from sync.api.ims import ClientSecret  # late: requests, which status does not need
-
-        out: list[ClientSecret] = []
-        for plain, file in (
-            ("ims_client_secret", "ims_client_secret_file"),
-            ("ims_client_secret_next", "ims_client_secret_next_file"),
-        ):
-            value: SecretStr | None = getattr(self, plain)
-            path: Path | None = getattr(self, file) or (None if value else self._dir_file(plain))
-            if value is not None:
-                out.append(ClientSecret(plain.upper(), value=value))
-            elif path is not None:
-                out.append(ClientSecret(f"{file.upper()} ({path})", path=path))
-        return out
+        return credentials.client_secrets(self)
 
     def token_cache_path(self) -> Path | None:
         """Where tokens are cached across processes; None when SYNC_TOKEN_CACHE=none."""
-        value = (self.sync_token_cache or "").strip()
-        if value.lower() in ("none", "off", "disabled", "false", "0"):
-            return None
-        if value:
-            return Path(value).expanduser()
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "accs-sync" / "tokens.json"
+        return credentials.token_cache_path(self.sync_token_cache)
 
     @property
     def authorize_url(self) -> str:
@@ -417,114 +242,56 @@ class Settings(DatabaseSettings):
     @field_validator("*", mode="before")
     @classmethod
     def _finite(cls, value: Any, info: ValidationInfo) -> Any:
-        """Every float setting (and an int listed in _FLOAT_LIMITS) is finite and at most its
-        bound."""
+        """Every float setting (and an int listed in settings_checks' limits) is finite and at
+        most its bound."""
         name = info.field_name
-        if name is None or value is None or isinstance(value, bool):
+        if name is None:
             return value
-        if name not in _FLOAT_LIMITS and cls.model_fields[name].annotation not in (
-            float,
-            float | None,
-        ):
-            return value
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return value  # pydantic says it is not a number
-        setting = name.upper()
-        if not math.isfinite(number):
-            raise ValueError(f"{setting} must be a finite number, not {number}")
-        limit = _FLOAT_LIMITS.get(name, _FLOAT_MAX)
-        if number > limit:
-            raise ValueError(f"{setting} must be at most {limit:g}, not {number:g}")
-        return value
+        annotation = cls.model_fields[name].annotation
+        return checks.finite(name, value, annotation in (float, float | None))
 
     @field_validator("ims_client_id", "ims_org_id")
     @classmethod
     def _header_safe(cls, value: str, info: ValidationInfo) -> str:
         # Both are sent as HTTP headers (x-api-key, x-gw-ims-org-id): a line break would end
         # the header, and requests refuses to send it.
-        return _no_control(value, str(info.field_name).upper())
+        return checks.no_control(value, str(info.field_name).upper())
 
     @field_validator("api_endpoint")
     @classmethod
     def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
-        url = _require_https(value.strip(), "API_ENDPOINT", allow_insecure=_allow_insecure(info))
-        parts = urlsplit(url)
-        if parts.query or parts.fragment or "?" in url or "#" in url:
-            raise ValueError(
-                "API_ENDPOINT must be the base URL only, without ?query or #fragment: "
-                "https://<region>.api.commerce.adobe.com/<tenant-id>"
-            )
-        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
-            raise ValueError(
-                "API_ENDPOINT must not contain . or .. path segments; write the tenant's path "
-                "as it is: https://<region>.api.commerce.adobe.com/<tenant-id>"
-            )
-        path = parts.path.strip("/")
-        if not path:
-            raise ValueError(
-                "API_ENDPOINT must include the tenant id, "
-                "e.g. https://na1.api.commerce.adobe.com/<tenant-id>"
-            )
-        if path.endswith("V1") or "/V1/" in f"/{path}/":
-            raise ValueError(
-                "API_ENDPOINT must stop at the tenant id; accs-sync adds /V1/... itself"
-            )
-        return url
+        return checks.api_endpoint(value, insecure=checks.allow_insecure(info.data))
 
     @field_validator("ims_token_url")
     @classmethod
     def _token_url(cls, value: str, info: ValidationInfo) -> str:
-        return _require_https(value.strip(), "IMS_TOKEN_URL", allow_insecure=_allow_insecure(info))
+        return checks.require_https(
+            value.strip(), "IMS_TOKEN_URL", allow_insecure=checks.allow_insecure(info.data)
+        )
 
     @field_validator("ims_authorize_url")
     @classmethod
     def _authorize_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
-        return _require_https(
-            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=_allow_insecure(info)
+        return checks.require_https(
+            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=checks.allow_insecure(info.data)
         )
 
     @field_validator("ims_scopes")
     @classmethod
     def _scopes(cls, value: str) -> str:
-        scopes = [s.strip() for s in value.replace(" ", ",").split(",") if s.strip()]
-        if not scopes:
-            raise ValueError("IMS_SCOPES must list at least one scope")
-        return ",".join(scopes)
+        return checks.scopes(value)
 
     @field_validator("sync_store_codes", mode="before")
     @classmethod
     def _store_codes(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",")]
-        if isinstance(value, list):
-            codes = [str(v).strip() for v in value if str(v).strip()]
-            if not codes:
-                raise ValueError("SYNC_STORE_CODES must name at least one store view code")
-            if any(c.lower() == ALL_STORES for c in codes):
-                if len(codes) > 1:
-                    raise ValueError(
-                        f"SYNC_STORE_CODES={escape_control(','.join(codes))}: all (every store "
-                        "view ACCS lists, asked at each run) stands alone; set either all or "
-                        "a list of store view codes"
-                    )
-                return [ALL_STORES]
-            bad = invalid_store_codes(codes)
-            if bad:
-                raise ValueError(
-                    "SYNC_STORE_CODES has invalid store view codes: "
-                    f"{escape_control(', '.join(bad))} (letters, digits and _ only)"
-                )
-            return list(dict.fromkeys(codes))
-        return value
+        return checks.store_codes(value)
 
     @field_validator("sync_resources", mode="before")
     @classmethod
     def _resources(cls, value: Any) -> Any:
-        return parse_resources(value, "SYNC_RESOURCES")
+        return checks.parse_resources(value, "SYNC_RESOURCES")
 
     @field_validator("sync_source_items_schedule")
     @classmethod
@@ -566,7 +333,7 @@ class Settings(DatabaseSettings):
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
         }
-        return [name for name, url in urls.items() if is_insecure_url(url)]
+        return [name for name, url in urls.items() if checks.is_insecure_url(url)]
 
     @property
     def scopes(self) -> list[str]:
@@ -578,42 +345,6 @@ class Settings(DatabaseSettings):
     #: before exiting 3 (0: not at all). Covers a sync meeting another short run; a sync that
     #: meets a long reconcile exits 3, which the Kubernetes CronJobs do not count as failed.
     sync_lock_wait_seconds: float = Field(default=300.0, ge=0, le=86400)
-
-
-def parse_resources(value: Any, setting: str) -> Any:
-    """``"products,categories"`` (or a list) -> the known resource names, in order, once each."""
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list):
-        return value
-    names = [str(v).strip().lower() for v in value if str(v).strip()]
-    if not names:
-        raise ValueError(f"{setting} must name at least one of {', '.join(resource_names())}")
-    unknown = [n for n in names if n not in resource_names()]
-    if unknown:
-        raise ValueError(
-            f"{setting} has unknown resources: {', '.join(unknown)} "
-            f"(known: {', '.join(resource_names())})"
-        )
-    return list(dict.fromkeys(names))
-
-
-def _describe(error: dict[str, Any]) -> str:
-    loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
-    if not loc:  # a whole-model check: its message starts with the setting's name
-        return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    name = loc[0].upper()
-    kind = error.get("type", "")
-    if kind == "missing":
-        return (
-            f"{name} is required: set it in the environment, in .env, or in the config file "
-            "(see .env.example)"
-        )
-    message = str(error.get("msg", "is invalid"))
-    message = message.removeprefix("Value error, ")
-    if message.startswith(name):
-        return message
-    return f"{name}: {message}"
 
 
 S = TypeVar("S", bound=DatabaseSettings)
@@ -664,7 +395,7 @@ def _load(cls: type[S], config_file: str | Path | None, overrides: dict[str, Any
         else:
             first = errors[0]
             loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-            message = _describe(dict(first))
+            message = checks.describe(dict(first))
             setting = loc[0].upper() if loc else re.split(r"[:, ]", message, maxsplit=1)[0]
         raise ConfigError(message + typo_hint(message, setting_names()), setting=setting) from None
     except ValueError as exc:  # e.g. a TOML syntax error

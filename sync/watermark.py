@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sync.accs_time import format_accs_time, parse_accs_time
 from sync.api.criteria import Filter
 from sync.api.paging import Page
-from sync.models import format_accs_time, parse_accs_time
 
 __all__ = ["PROBE_SIZE", "SKEW", "Distrusted", "Stamps", "accs_time"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sync.accs_time import format_accs_time, parse_accs_time
 from sync.api.criteria import Filter
-from sync.models import format_accs_time, parse_accs_time
 from sync.planner import describe
 
 __all__ = ["RunKind", "Window", "window_filters"]

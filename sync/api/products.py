@@ -17,13 +17,12 @@ from sync.api.paging import Page, http_date
 from sync.api.retry import RetryPolicy
 from sync.background import in_background
 from sync.errors import ApiError, RateLimited
+from sync.names import PRODUCTS_PATH
 from sync.observe import Observer
 from sync.redact import redact_url
 
 __all__ = ["BOUND_FIELDS", "ID_FIELDS", "Newest", "ProductsClient"]
 
-#: The products search, under API_ENDPOINT.
-PRODUCTS = "/V1/products"
 #: Magento's response filter for the cheap id listing: a few bytes per product.
 ID_FIELDS = "items[id,sku,updated_at],total_count"
 #: ... and for the id bounds of a full pass.
@@ -60,7 +59,7 @@ class ProductsClient:
         self._session = session
         self._observer = observer or Observer()
         self._base = api_endpoint.rstrip("/")
-        self._url = f"{self._base}{PRODUCTS}"
+        self._url = f"{self._base}{PRODUCTS_PATH}"
         self._retry = retry
         self.gate = gate or RequestGate()
         self.requests = 0
@@ -71,7 +70,7 @@ class ProductsClient:
     def __repr__(self) -> str:
         return f"ProductsClient({redact_url(self._url)!r})"
 
-    def _get(self, criteria: SearchCriteria, store_code: str, path: str = PRODUCTS) -> Page:
+    def _get(self, criteria: SearchCriteria, store_code: str, path: str = PRODUCTS_PATH) -> Page:
         """One attempt at a ``searchCriteria`` list at ``path``, in ``store_code``."""
         body, date, plain = self._send(path, criteria.params(), {"Store": store_code})
         return Page.from_body(

@@ -34,6 +34,7 @@ from sync.db.schema import (
 )
 from sync.db.upsert import upsert_products
 from sync.models import ProductRecord
+from sync.names import PRODUCTS_NAME
 
 __all__ = [
     "CHUNK",
@@ -207,7 +208,7 @@ def _log(
     stamp = naive_utc(now)
     rows = [(store, pid, sku, op, stamp, run_id) for store, pid, sku, op in entries]
     insert_rows(conn, product_changes, _CHANGE_COLUMNS, rows)
-    catalog = [("products", store, str(pid), op, stamp, run_id) for store, pid, _, op in entries]
+    catalog = [(PRODUCTS_NAME, store, str(pid), op, stamp, run_id) for store, pid, _, op in entries]
     insert_rows(conn, catalog_changes, _CATALOG_COLUMNS, catalog)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync.db.changes import chunks
 from sync.db.schema import naive_utc, products, sync_rejects
+from sync.names import PRODUCTS_NAME
 
 __all__ = [
     "PAYLOAD_LIMIT",
@@ -42,9 +43,8 @@ RETENTION = timedelta(days=30)
 _SKU_MAX = 255
 #: ``sync_rejects.entity_key``'s width.
 _KEY_MAX = 320
-PRODUCTS = "products"
 #: The rows of products (the resource that has its own id and sku columns here).
-_PRODUCTS = sync_rejects.c.resource == PRODUCTS
+_PRODUCTS = sync_rejects.c.resource == PRODUCTS_NAME
 
 
 @dataclass(frozen=True)

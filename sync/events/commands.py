@@ -1,5 +1,5 @@
 """``accs-sync events setup | status | consume``: the command side (parsing is in
-:mod:`sync.cli`, which calls :func:`run_events`)."""
+:mod:`sync.cli`, which imports this module only when the command runs)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,27 @@ from collections.abc import Callable
 from typing import Any
 
 from sync.app import build_app
+from sync.cli_common import overrides, setup_command_logging
 from sync.events.setup import CONSOLE_STEPS, SUBSCRIPTIONS, SetupReport, setup_events
 from sync.events.wiring import build_consumer, events_status, status_text
 from sync.redact import SecretFilter
 from sync.scheduler import install_stop_signals
-from sync.settings import Settings
+from sync.settings import Settings, load_settings
 
-__all__ = ["run_events"]
+__all__ = ["cmd_events", "run_events"]
 
 log = logging.getLogger("sync")
 
 EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def cmd_events(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    """``accs-sync events ...``: settings, logging (WARNING unless consuming), the verb."""
+    settings = load_settings(args.config, **overrides(args))
+    quiet = args.events_command != "consume" or args.quiet
+    level = "WARNING" if quiet else settings.sync_log_level
+    setup_command_logging(args, secrets, level, settings.sync_log_format)
+    return run_events(args, settings, secrets)
 
 
 def run_events(args: argparse.Namespace, settings: Settings, secrets: SecretFilter) -> int:

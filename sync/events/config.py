@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from sync.redact import redact_url
+from sync.settings_checks import require_https
 
 __all__ = ["extra_scopes", "journal_url"]
 
@@ -17,8 +18,6 @@ def journal_url(value: str | None, *, allow_insecure: bool) -> str | None:
     with SYNC_ALLOW_INSECURE_HTTP), no user info, no query (the client adds ``since``)."""
     if value is None or not value.strip():
         return None
-    from sync.settings import require_https  # late: sync.settings imports this module
-
     url = require_https(value.strip(), SETTING, allow_insecure=allow_insecure)
     parts = urlsplit(url)
     if parts.query or parts.fragment or "?" in url or "#" in url:

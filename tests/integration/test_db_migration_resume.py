@@ -18,7 +18,7 @@ from sync.db.migrate import alembic_config, current_revision, ensure_schema, hea
 from sync.db.schema import categories, metadata, product_attributes, products
 from tests.integration.test_db_migrations import _diffs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.empty_database]
 
 LONG = "é" * 100_000  # 200 KB of UTF-8: over MySQL's TEXT
 

@@ -20,7 +20,7 @@ from sync.db.migrate import alembic_config, current_revision, ensure_schema, hea
 from sync.db.schema import metadata
 from sync.errors import SchemaError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.empty_database]
 
 REPO = Path(__file__).resolve().parents[2]
 

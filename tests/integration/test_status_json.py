@@ -50,6 +50,7 @@ def test_status_json_carries_runs_counts_and_state(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.empty_database
 def test_status_json_on_an_empty_database(
     sync_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sync.models import ItemRejected
+from sync.item_fields import ItemRejected
 from sync.resources import ATTRIBUTES, RESOURCES, attribute_options, parse_attribute
 
 

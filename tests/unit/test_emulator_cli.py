@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from sync.cli import build_parser, emulator_faults
+from sync.cli import build_parser
 from sync.emulator import Catalog, EmulatorServer, Faults
+from sync.emulator.cli_args import emulator_faults
 from sync.emulator.server import advertised_url
 
 

@@ -252,7 +252,7 @@ def test_a_flood_of_requests_is_answered_busy_not_queued_for_ever() -> None:
 
 
 def test_readyz_adds_the_event_consumers_check_after_the_database() -> None:
-    from sync.cli import _all_ready
+    from sync.cli_run import all_ready as _all_ready
 
     class Consumer:
         def __init__(self) -> None:

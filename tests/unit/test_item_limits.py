@@ -10,13 +10,8 @@ import pytest
 
 from sync import jsontext
 from sync.db.rejects import PAYLOAD_LIMIT, Reject, payload_text
-from sync.models import (
-    MAX_ITEM_DEPTH,
-    ItemRejected,
-    cleaned,
-    fingerprint,
-    parse_item,
-)
+from sync.item_fields import ItemRejected
+from sync.models import MAX_ITEM_DEPTH, cleaned, fingerprint, parse_item
 from sync.settings import load_settings
 
 

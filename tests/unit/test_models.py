@@ -13,16 +13,10 @@ from typing import Any
 import pytest
 
 from sync import jsontext
+from sync.accs_time import ACCS_TIME_FORMAT, parse_accs_time, parse_window_time
 from sync.emulator import Catalog
-from sync.models import (
-    ACCS_TIME_FORMAT,
-    ItemRejected,
-    content_hash,
-    fingerprint,
-    parse_accs_time,
-    parse_item,
-    parse_window_time,
-)
+from sync.item_fields import ItemRejected
+from sync.models import content_hash, fingerprint, parse_item
 from tests.unit.jsonvalues import generated, product_items
 
 

@@ -35,6 +35,17 @@ LAYERS = (
 )
 MAX_LINES = 420
 
+#: Modules outside the engine's layers held to the same size: the command line, the settings,
+#: the item model and the metrics, each split along its seams (module: what was split out of it).
+SPLIT = {
+    "cli": ("cli_common", "cli_run", "cli_admin", "cli_tools"),
+    "settings": ("settings_checks", "settings_secrets"),
+    "models": ("item_fields", "accs_time"),
+    "metrics": ("metrics_clocks",),
+}
+#: A part that takes the object it checks, by a type-only import of the module it came from.
+TYPE_ONLY_IMPORT = {"settings_secrets"}
+
 
 def _path(module: str) -> Path:
     return SYNC / f"{module.replace('.', '/')}.py"
@@ -59,8 +70,47 @@ def test_engine_modules_stay_small(module: str) -> None:
     assert lines <= MAX_LINES, f"sync/{module}.py has {lines} lines"
 
 
+@pytest.mark.parametrize("module", [m for main, parts in SPLIT.items() for m in (main, *parts)])
+def test_split_modules_stay_small(module: str) -> None:
+    lines = len((SYNC / f"{module}.py").read_text().splitlines())
+    assert lines <= MAX_LINES, f"sync/{module}.py has {lines} lines"
+
+
+@pytest.mark.parametrize("main", sorted(SPLIT))
+def test_a_split_part_never_imports_its_module(main: str) -> None:
+    """The parts sit below the module they came from (``sync.cli`` imports ``sync.cli_run``
+    only when a command runs; the parts never import ``sync.cli``)."""
+    for part in SPLIT[main]:
+        if part not in TYPE_ONLY_IMPORT:
+            assert main not in _imports(part), f"sync/{part}.py imports sync/{main}.py"
+
+
 @pytest.mark.parametrize("depth", range(1, len(LAYERS)))
 def test_no_layer_imports_the_one_above(depth: int) -> None:
     above = {m for layer in LAYERS[:depth] for m in layer}
     for module in LAYERS[depth]:
         assert not _imports(module) & above, f"sync/{module}.py imports a layer above it"
+
+
+#: The bottom of the map: the ACCS client, the database and the observer hooks. They take the
+#: products' name and path from ``sync.names``, never from the declaration above them.
+BOTTOM = ("observe", "names", "models", "item_fields", "accs_time")
+
+
+def _bottom_modules() -> list[str]:
+    found = [
+        str(p.relative_to(SYNC).with_suffix("")).replace("/", ".") for p in SYNC.glob("*/*.py")
+    ]
+    return sorted(m for m in found if m.startswith(("api.", "db."))) + list(BOTTOM)
+
+
+@pytest.mark.parametrize("module", _bottom_modules())
+def test_the_api_db_and_model_layer_imports_no_engine_layer(module: str) -> None:
+    engine = {m for layer in LAYERS for m in layer}
+    tree = ast.parse((SYNC / f"{module.replace('.', '/')}.py").read_text())
+    imported = {
+        node.module.removeprefix("sync.")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sync.")
+    }
+    assert not imported & engine, f"sync/{module} imports {sorted(imported & engine)}"
