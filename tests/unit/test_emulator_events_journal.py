@@ -337,7 +337,8 @@ def test_the_emulator_command_prints_the_journal_url_as_an_opt_in() -> None:
 
 
 def test_the_emulator_command_sets_the_event_delays() -> None:
-    from sync.cli import build_parser, emulator_faults
+    from sync.cli import build_parser
+    from sync.emulator.cli_args import emulator_faults
 
     flags = ["emulator", "--events-standard-delay", "59", "--events-delay", "0.5"]
     faults = emulator_faults(build_parser().parse_args(flags))
