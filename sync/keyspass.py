@@ -29,10 +29,8 @@ skus asked, those of the products returned and of the mirrored products asked fo
 writer (:meth:`sync.engine.ResourcePass.write_matching`), and the mirrored source items of
 those skus that ACCS no longer returns are tombstoned.
 
-Categories (events only): ``GET /V1/categories/list`` with ``entity_id in (...)`` in each store
-view through the resource engine, and the mirrored ones asked for that a complete answer did
-not carry tombstoned. Source items or categories that ACCS refuses (403, or 404 for an
-instance without the API) end the run ``partial`` with one line naming the ACL, as a sync does.
+Categories (events only): ``entity_id in (...)`` in each store view, swept the same way. Source
+items or categories ACCS refuses (403/404) end the run ``partial`` naming the ACL, as a sync.
 
 An answer whose ``total_count`` exceeds the keys asked for means the store ignored the filter:
 the pass stops there (the run fails) rather than walk the whole catalog. Watermarks and
@@ -138,9 +136,8 @@ def refetch_events(
     stats: RunStats,
     run_id: int,
 ) -> None:
-    """What a batch of events names (:class:`~sync.keys.EventKeys`), each part only when
-    its resource is among ``resources``: the products (not their source items), the source
-    items of the stock events' products, the categories by id in every store view."""
+    """What a batch of events names (:class:`~sync.keys.EventKeys`), each part only when its
+    resource is in ``resources``: products alone, stock events' source items, categories."""
     if keys.products and PRODUCTS.name in resources:
         refetch(context, keys.products, store_codes, (PRODUCTS.name,), stats, run_id)
     if keys.stock and SOURCE_ITEMS.name in resources and context.source_items is not None:
@@ -151,8 +148,7 @@ def refetch_events(
 
 
 def _refusable(resource: Resource, stats: RunStats, work: Callable[[], None]) -> None:
-    """``work()``; a 403 or 404 for ``resource`` skips it with one line naming the ACL (the
-    run ends ``partial``, as a sync does), the organisation refused fails the run."""
+    """``work()``; a 403 or 404 skips ``resource`` with one line naming the ACL (``partial``)."""
     try:
         work()
     except OrgRejected:
@@ -325,49 +321,17 @@ def _source_items(
 ) -> None:
     """The source items of ``skus``: written through the resource engine, and the mirrored
     ones of those skus that the complete answer did not carry tombstoned."""
-    assert context.lister is not None and context.source_items is not None
-    rstats = ResourceStats(SOURCE_ITEMS.name, GLOBAL_STORE, mode="refetch")
-    stats.resources.append(rstats)
-    context.observer.store_started(GLOBAL_STORE, "refetch", SOURCE_ITEMS.name)
-    engine_pass = ResourcePass(
-        SOURCE_ITEMS,
-        context.source_items,
-        context.lister,
-        store_code=GLOBAL_STORE,
-        request_store=request_store,
-        run_id=run_id,
-        stats=rstats,
-    )
-    seen: set[tuple[Any, ...]] = set()
-    keyed = True
-    for groups, _ in _in_filters("sku", skus, functools.partial(_chunk_size, context)):
-        keyed &= engine_pass.write_matching(groups, seen)
-    if not keyed:
+    assert context.source_items is not None
+    table = SOURCE_ITEMS.table
+    live = _live(table, (table.c.source_code, table.c.sku), table.c.sku, skus)
+    if not _engine_keys(
+        context, SOURCE_ITEMS, context.source_items, "sku", skus, GLOBAL_STORE, request_store,
+        live, stats, run_id,
+    ):  # fmt: skip
         log.warning(
             "source_items: an item without a source_code and sku came back; the source items "
             "ACCS no longer has stay until the next source-items pass"
         )
-        return
-    table = SOURCE_ITEMS.table
-
-    def live(conn: Connection) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = []
-        for part in chunks(skus):
-            query = sa.select(table.c.source_code, table.c.sku).where(
-                table.c.sku.in_(part), table.c.deleted_at.is_(None)
-            )
-            out.extend(tuple(row) for row in conn.execute(query))
-        return out
-
-    engine_pass.sweep_within(seen, live)
-    log.info(
-        "source_items: refetch wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
-        rstats.written,
-        rstats.unchanged,
-        rstats.deleted,
-        rstats.rejected,
-        rstats.pages,
-    )
 
 
 def _categories(
@@ -375,43 +339,80 @@ def _categories(
 ) -> None:
     """The categories of ``ids`` in each store view, through the resource engine; the
     mirrored ones a complete answer did not carry are tombstoned (ACCS says they are gone)."""
-    assert context.lister is not None and context.categories is not None
-    table = CATEGORIES.table
+    assert context.categories is not None
+    table, asked = CATEGORIES.table, [str(i) for i in ids]
     for code in store_codes:
-        rstats = ResourceStats(CATEGORIES.name, code, mode="refetch")
-        stats.resources.append(rstats)
-        context.observer.store_started(code, "refetch", CATEGORIES.name)
-        engine_pass = ResourcePass(
-            CATEGORIES,
-            context.categories,
-            context.lister,
-            store_code=code,
-            request_store=code,
-            run_id=run_id,
-            stats=rstats,
-        )
-        seen: set[tuple[Any, ...]] = set()
-        keyed = True
-        size = functools.partial(_chunk_size, context)
-        for groups, _ in _in_filters("entity_id", [str(i) for i in ids], size):
-            keyed &= engine_pass.write_matching(groups, seen)
-        if not keyed:
-            continue
+        live = _live(table, (table.c.id,), table.c.id, ids, code)
+        _engine_keys(
+            context, CATEGORIES, context.categories, "entity_id", asked, code, code, live,
+            stats, run_id,
+        )  # fmt: skip
 
-        def live(conn: Connection, code: str = code) -> list[tuple[Any, ...]]:
-            out: list[tuple[Any, ...]] = []
-            for part in chunks(ids):
-                query = sa.select(table.c.id).where(
-                    table.c.store_code == code, table.c.id.in_(part), table.c.deleted_at.is_(None)
-                )
-                out.extend(tuple(row) for row in conn.execute(query))
-            return out
 
-        engine_pass.sweep_within(seen, live)
-        log.info(
-            "categories %s: refetch wrote %d rows (%d unchanged, %d deleted)",
-            code,
-            rstats.written,
-            rstats.unchanged,
-            rstats.deleted,
-        )
+def _engine_keys(
+    context: KeysTools,
+    resource: Resource,
+    tools: PassTools,
+    field: str,
+    values: list[str],
+    store_code: str,
+    request_store: str,
+    live: Callable[[Connection], list[tuple[Any, ...]]],
+    stats: RunStats,
+    run_id: int,
+) -> bool:
+    """Write every item of ``resource`` whose ``field`` is in ``values`` through the resource
+    engine, then tombstone the live rows ``live`` lists that the complete answer did not
+    carry. Returns False (nothing tombstoned) when an item without a key came back."""
+    assert context.lister is not None
+    rstats = ResourceStats(resource.name, store_code, mode="refetch")
+    stats.resources.append(rstats)
+    context.observer.store_started(store_code, "refetch", resource.name)
+    engine_pass = ResourcePass(
+        resource,
+        tools,
+        context.lister,
+        store_code=store_code,
+        request_store=request_store,
+        run_id=run_id,
+        stats=rstats,
+    )
+    seen: set[tuple[Any, ...]] = set()
+    keyed = True
+    for groups, _ in _in_filters(field, values, functools.partial(_chunk_size, context)):
+        keyed &= engine_pass.write_matching(groups, seen)
+    if not keyed:
+        return False
+    engine_pass.sweep_within(seen, live)
+    log.info(
+        "%s %s: refetch wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
+        resource.name,
+        store_code,
+        rstats.written,
+        rstats.unchanged,
+        rstats.deleted,
+        rstats.rejected,
+        rstats.pages,
+    )
+    return True
+
+
+def _live(
+    table: sa.Table,
+    columns: tuple[sa.ColumnElement[Any], ...],
+    column: sa.ColumnElement[Any],
+    values: Sequence[Any],
+    store_code: str | None = None,
+) -> Callable[[Connection], list[tuple[Any, ...]]]:
+    """The live rows (``columns``) whose ``column`` is in ``values`` (in ``store_code``)."""
+
+    def live(conn: Connection) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        for part in chunks(list(values)):
+            query = sa.select(*columns).where(column.in_(part), table.c.deleted_at.is_(None))
+            if store_code is not None:
+                query = query.where(table.c.store_code == store_code)
+            out.extend(tuple(row) for row in conn.execute(query))
+        return out
+
+    return live

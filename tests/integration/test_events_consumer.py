@@ -1,7 +1,8 @@
 """The event consumer against a scripted ACCS and a scripted journal: duplicated and
 reordered events apply once and end equal to upstream; a delete then a re-create of the same
 sku ends live; a gap reconciles and resumes at the end; rows and the position commit in one
-transaction (the one test run on every database); readiness goes false when stuck."""
+transaction; readiness goes false when stuck. SQLite only: test_events_kill.py kills a real
+consumer on every database."""
 
 from __future__ import annotations
 
@@ -235,6 +236,7 @@ def test_category_events_refetch_categories_by_id(engine: Engine, accs: Accs) ->
     assert found == {3: ("Renamed", True), 4: ("Cat 4", False)}
 
 
+@SQLITE  # the same on every database: test_events_kill.py runs a real SIGKILL on all three
 def test_rows_and_the_position_commit_together_or_not_at_all(engine: Engine, accs: Accs) -> None:
     """A crash after the refetch wrote everything and before the commit (here: the commit's
     own step fails after the position was written) leaves neither rows nor position."""
