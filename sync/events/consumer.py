@@ -134,10 +134,12 @@ class Consumer:
             page = self.journal.read(state.position, self.batch)
         except JournalGap as gap:
             return self._gap(state, gap)
+        empty = not page.events and not page.skipped
         if self.metrics is not None:
             self.metrics.read.inc(len(page.events))
             self.metrics.skipped.inc(page.skipped)
-        if not page.events and not page.skipped:
+            self.metrics.caught_up(empty)
+        if empty:
             self._behind = False
             self._progress_at = self.clock.monotonic()
             if page.position is not None and page.position != state.position:

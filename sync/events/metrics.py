@@ -15,6 +15,9 @@ metric                                             meaning
 ``accs_sync_events_gaps_total``                    journal gaps (410): a reconcile followed
 ``accs_sync_events_position_age_seconds``          now minus the newest applied event's time
                                                    (computed when scraped; absent before one)
+``accs_sync_events_caught_up``                     1 when the journal's last answer had no
+                                                   more events (a growing position age is
+                                                   then a quiet catalog, not a lag)
 =================================================  ==========================================
 """
 
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -103,6 +106,11 @@ class EventMetrics:
         self.gaps = Counter(
             "accs_sync_events_gaps", "Journal gaps followed by a reconcile.", registry=registry
         )
+        self._caught_up = Gauge(
+            "accs_sync_events_caught_up",
+            "1 when the journal's last answer had no more events.",
+            registry=registry,
+        )
         self._position = _PositionAge(now)
         registry.register(self._position)
         self._now = now
@@ -113,6 +121,9 @@ class EventMetrics:
 
     def request(self, status: int | None) -> None:
         self.requests.labels(request_status(status)).inc()
+
+    def caught_up(self, empty: bool) -> None:
+        self._caught_up.set(1 if empty else 0)
 
     def applied(self, times: list[datetime], newest: datetime | None) -> None:
         """Events whose rows were just committed (their times), the newest applied."""

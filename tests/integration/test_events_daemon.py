@@ -95,6 +95,9 @@ def test_a_price_change_is_mirrored_within_seconds_by_the_daemon(
         status, text = get(port, "/metrics")
         assert status == 200 and "accs_sync_events_read_total 1.0" in text
         assert get(port, "/readyz")[0] == 200
+        # Read again at once: the journal is empty, the consumer caught up.
+        caught_up = "accs_sync_events_caught_up 1.0"
+        wait_for(lambda: caught_up in get(port, "/metrics")[1], "the consumer to catch up", 30)
 
 
 def test_a_journal_outage_never_stops_the_scheduled_polling(

@@ -45,3 +45,13 @@ def test_journal_answers_are_counted_by_status() -> None:
     assert value(registry, "accs_sync_events_journal_requests_total", status="4xx") == 1
     assert value(registry, "accs_sync_events_journal_requests_total", status="network") == 1
     assert [request_status(s) for s in (200, 404, 502)] == ["200", "4xx", "5xx"]
+
+
+def test_caught_up_says_whether_the_last_journal_answer_was_empty() -> None:
+    registry = CollectorRegistry()
+    events = EventMetrics(registry)
+    assert value(registry, "accs_sync_events_caught_up") == 0
+    events.caught_up(True)
+    assert value(registry, "accs_sync_events_caught_up") == 1
+    events.caught_up(False)
+    assert value(registry, "accs_sync_events_caught_up") == 0
