@@ -136,9 +136,10 @@ class Pipeline:
         ``updated_at`` range, for the resources with an incremental field; the others are
         skipped; a windowed pass never tombstones nor moves the watermark), ``reconcile`` (a
         full content pass; its pages tombstone what is gone) or ``refetch`` (a pass over the
-        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a resource ACCS refuses
-        fails it). :func:`sync.planner.plan` decides each pass but a refetch. ``keys`` may be
-        an event batch's :class:`~sync.keys.EventKeys` (:func:`sync.keyspass.refetch_events`).
+        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; products ACCS refuses
+        fail it, refused source items or categories end it ``partial``).
+        :func:`sync.planner.plan` decides each pass but a refetch. ``keys`` may be an event
+        batch's :class:`~sync.keys.EventKeys` (:func:`sync.keyspass.refetch_events`).
 
         ``commit``: with a refetch, every row, change log and tombstone the refetch writes is
         written in ONE transaction, with what ``commit(conn)`` writes (the event journal's
