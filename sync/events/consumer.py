@@ -207,7 +207,8 @@ class Consumer:
             for resource, count in _counts(keys):
                 self.metrics.refetched.labels(resource).inc(count)
             self.metrics.applied(times, newest)
-        lag = (self.clock.now() - newest).total_seconds() if newest is not None else None
+        # Event times are ACCS's clock: never a negative lag when this one is behind it.
+        lag = max(0.0, (self.clock.now() - newest).total_seconds()) if newest else None
         log.info(
             "events: applied %d (%d duplicates, %d without a usable key) -> refetched %s; "
             "newest event %s%s%s",

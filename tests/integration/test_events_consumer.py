@@ -6,6 +6,7 @@ consumer on every database."""
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -144,7 +145,7 @@ def accs(engine: Engine) -> Accs:
 
 @SQLITE
 def test_duplicated_and_reordered_events_apply_once_and_end_equal(
-    engine: Engine, accs: Accs
+    engine: Engine, accs: Accs, caplog: pytest.LogCaptureFixture
 ) -> None:
     accs.items = [i for i in accs.items if i["id"] != 3]  # deleted
     accs.items = [dict(i, name="renamed") if i["id"] == 4 else i for i in accs.items]
@@ -162,8 +163,13 @@ def test_duplicated_and_reordered_events_apply_once_and_end_equal(
     for event in shuffled:
         journal.add(*event)
     run, _ = consumer(engine, accs, journal)
-    steps = run.consume_once()
+    with caplog.at_level(logging.INFO, logger="sync.events"):
+        steps = run.consume_once()
     assert sum(s.applied for s in steps) == 4 and sum(s.duplicates for s in steps) == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "sync.events.consumer"]
+    assert any(
+        "applied 4 (2 duplicates" in line and "3 products, 1 source_items" in line for line in said
+    ), said
     assert live(engine) == upstream(accs)
     with engine.connect() as conn:
         t = inventory_source_items.c
