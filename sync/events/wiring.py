@@ -90,7 +90,7 @@ def events_status(
         "journal_url": redact_url(journal_url) if journal_url else None,
         "position": state.position,
         "newest_event_time": state.newest_event_time,
-        "lag_seconds": round((now - newest).total_seconds(), 3) if newest else None,
+        "lag_seconds": round(max(0.0, (now - newest).total_seconds()), 3) if newest else None,
         "applied_at": state.applied_at,
         "last_error": state.last_error,
         "gap": state.gap,
