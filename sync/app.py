@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials, ImsRefreshTokens
+from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
+from sync.api.cache_crypto import resolve_key
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
 from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
+from sync.api.user_tokens import ImsRefreshTokens
 from sync.clock import Clock, SystemClock
+from sync.db.auth_events import record_auth_events
 from sync.db.engine import make_engine
 from sync.db.engine import url_password as make_url_password
 from sync.db.faults import describe
@@ -103,6 +106,8 @@ class App:
         commit: Callable[[Connection], None] | None,
     ) -> RunStats:
         before = self.audit.snapshot()
+        if isinstance(self.tokens.store, FileTokenStore):
+            self.tokens.store.check_exposure()  # every run of a daemon, not once per process
         try:
             removed = self._resolve_stores(kind)
             stats = self.pipeline.run(kind, window, resources, keys, commit)
@@ -112,6 +117,7 @@ class App:
         stats.stores_removed = removed
         try:
             record_auth_audit(self.engine, stats.run_id, self.audit.since(before))
+            record_auth_events(self.engine, self.audit.drain(), stats.run_id)
         except SQLAlchemyError as exc:  # the run's own outcome is what matters
             log.warning(
                 "could not add the authentication counts to run %d: %s",
@@ -261,9 +267,13 @@ def build_app(
 
 
 def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
-    """Teach ``secrets`` the client secrets and the database password before anything runs,
-    so no log line or printed error can show them."""
-    for value in (settings.ims_client_secret, settings.ims_client_secret_next):
+    """Teach ``secrets`` the client secrets, the token cache key and the database password
+    before anything runs, so no log line or printed error can show them."""
+    for value in (
+        settings.ims_client_secret,
+        settings.ims_client_secret_next,
+        settings.sync_token_cache_key,
+    ):
         secrets.add(value.get_secret_value() if value is not None else None)
     secrets.add(make_url_password(settings.database_url))
 
@@ -311,12 +321,16 @@ def warn_insecure_http(settings: Settings) -> None:
         )
 
 
-def build_token_store(settings: Settings) -> TokenStore:
-    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``)."""
+def build_token_store(settings: Settings, secrets: SecretFilter | None = None) -> TokenStore:
+    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``),
+    encrypted with the key of SYNC_TOKEN_CACHE_KEY(_FILE) or the OS keyring, if any."""
     path = settings.token_cache_path()
     if path is None:
         return MemoryTokenStore()
-    return FileTokenStore(path)
+    key = resolve_key(settings.sync_token_cache_key, settings.sync_token_cache_key_file)
+    if key is not None and secrets is not None:
+        secrets.add(key.reveal())  # masked in logs, wherever it came from
+    return FileTokenStore(path, key=key)
 
 
 def build_token_provider(
@@ -348,7 +362,7 @@ def build_token_provider(
         clock=clock,
         timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
         on_mint=secrets.add,  # every token and secret value it handles is masked in logs
-        store=build_token_store(settings),
+        store=build_token_store(settings, secrets),
         audit=audit,
     )
 

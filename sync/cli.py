@@ -1,8 +1,8 @@
 """The ``accs-sync`` command: parse, validate settings once, call the app, map to exit codes.
 
 Each command lives in a module of its group: :mod:`sync.cli_run` (sync, backfill, reconcile,
-daemon), :mod:`sync.cli_admin` (migrate, status, check), :mod:`sync.cli_tools` (login,
-emulator, demo); :mod:`sync.cli_common` holds what they share.
+daemon), :mod:`sync.cli_admin` (migrate, status, check), :mod:`sync.cli_auth` (logout, token),
+:mod:`sync.cli_tools` (login, emulator, demo); :mod:`sync.cli_common` holds what they share.
 
 Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage
 (``check``: 1 a service failed, 2 the configuration needs fixing).
@@ -226,6 +226,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds to wait (IMS_LOGIN_TIMEOUT)"
     )
     login.set_defaults(func=_command("sync.cli_tools", "cmd_login"))
+    sub.add_parser(
+        "logout",
+        parents=[common],
+        help="revoke the stored login at IMS (IMS_REVOKE_URL) and delete it from the token cache",
+        description="Revoke the stored user login (refresh token, then access token) at IMS "
+        "(IMS_REVOKE_URL, default <IMS_TOKEN_URL origin>/ims/revoke), then delete it from the "
+        "token cache; a failed revocation deletes nothing (run it again). Later runs with "
+        "IMS_AUTH_FLOW=authorization_code exit 2 until `accs-sync login`. A row of the auth "
+        "audit (status).",
+    ).set_defaults(func=_command("sync.cli_auth", "cmd_logout"))
+    token = sub.add_parser("token", help="the token cache: make a key, or forget a cached token")
+    actions = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    key = actions.add_parser(
+        "key",
+        parents=[common],
+        help="print a new SYNC_TOKEN_CACHE_KEY (URL-safe base64 of 32 random bytes)",
+    )
+    key.add_argument(
+        "--keyring", action="store_true", help="keep it in the OS keyring instead (keyring extra)"
+    )
+    key.add_argument("--replace", action="store_true", help="with --keyring: replace a key there")
+    key.set_defaults(func=_command("sync.cli_auth", "cmd_token_key"))
+    actions.add_parser(
+        "forget",
+        parents=[common],
+        help="delete the cached server-to-server token (after a leak, rotate the client secret)",
+        description="Delete this credential's cached server-to-server access token; the next "
+        "run mints a new one. Adobe documents no revocation for OAuth Server-to-Server tokens: "
+        "after a leak, rotate the client secret (docs/security.md).",
+    ).set_defaults(func=_command("sync.cli_auth", "cmd_token_forget"))
     status = sub.add_parser(
         "status",
         parents=[common],
@@ -233,9 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read-only: the schema revision; live and deleted rows of products, "
         "categories and source items per store view; the sync state (watermarks and "
         "checkpoints, with a warning for an unusable one); the recent runs (pages, rows "
-        "written, unchanged, revived, deleted, rejected, authentication counts, errors) and "
-        "the rejects of the last run. Exit 1 when the last run failed (else 0), so it doubles "
-        "as a health check.",
+        "written, unchanged, revived, deleted, rejected, authentication counts, errors), "
+        "the rejects of the last run and the auth audit's last events (logins, logouts, "
+        "revocations, mints, secret fallbacks). Exit 1 when the last run failed (else 0), so "
+        "it doubles as a health check.",
     )
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show")
     status.add_argument("--json", action="store_true", help="print one JSON document")

@@ -15,10 +15,12 @@ __all__ = ["cmd_demo", "cmd_emulator", "cmd_login"]
 
 
 def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.api.auth import ImsRefreshTokens
+    from sync.api.audit import AuthAudit
     from sync.api.login import run_login
     from sync.api.retry import RetryPolicy
+    from sync.api.user_tokens import ImsRefreshTokens
     from sync.app import build_ims_session, build_token_provider, warn_insecure_http
+    from sync.cli_auth import record_audit
     from sync.clock import SystemClock
     from sync.settings import load_settings
 
@@ -33,11 +35,13 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
     clock = SystemClock()
     session = build_ims_session(settings)
     with session:
+        audit = AuthAudit()
         provider = build_token_provider(
             settings.model_copy(update={"ims_auth_flow": "authorization_code"}),
             session,
             clock,
             secrets,
+            audit,
         )
         assert isinstance(provider, ImsRefreshTokens)
         run_login(
@@ -58,6 +62,7 @@ def cmd_login(args: argparse.Namespace, secrets: SecretFilter) -> int:
             session=session,
             print_fn=lambda line: print(line, flush=True),
         )
+    record_audit(settings, secrets, audit)
     return EXIT_OK
 
 

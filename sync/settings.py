@@ -140,10 +140,17 @@ class Settings(DatabaseSettings):
     # client_credentials: OAuth Server-to-Server; authorization_code: a user, via `accs-sync login`.
     ims_auth_flow: Literal["client_credentials", "authorization_code"] = "client_credentials"
     ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
+    ims_revoke_url: str | None = (
+        None  # `accs-sync logout`; default: <IMS_TOKEN_URL origin>/ims/revoke
+    )
     ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
     ims_login_timeout: float = Field(default=300.0, gt=0)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
     sync_token_cache: str | None = None
+    # The token cache's encryption key (sync.api.cache_crypto): the value or a file holding it;
+    # neither: the OS keyring when the keyring extra is installed, else a plain cache.
+    sync_token_cache_key: SecretStr | None = None
+    sync_token_cache_key_file: Path | None = None
     # Recognised only to refuse them: JWT service accounts stopped working on 2025-06-30.
     ims_private_key: SecretStr | None = Field(default=None, repr=False)
     ims_private_key_path: str | None = None
@@ -205,7 +212,9 @@ class Settings(DatabaseSettings):
 
         return journal_url(value, allow_insecure=checks.allow_insecure(info.data))
 
-    @field_validator("ims_client_secret", "ims_client_secret_next", mode="before")
+    @field_validator(
+        "ims_client_secret", "ims_client_secret_next", "sync_token_cache_key", mode="before"
+    )
     @classmethod
     def _strip_secret(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -239,6 +248,15 @@ class Settings(DatabaseSettings):
         parts = urlsplit(self.ims_token_url)
         return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
 
+    @property
+    def revoke_url(self) -> str:
+        """IMS_REVOKE_URL, else IMS_TOKEN_URL's origin + ``/ims/revoke`` (Adobe's
+        https://ims-na1.adobelogin.com/ims/revoke by default)."""
+        if self.ims_revoke_url:
+            return self.ims_revoke_url
+        parts = urlsplit(self.ims_token_url)
+        return f"{parts.scheme}://{parts.netloc}/ims/revoke"
+
     @field_validator("*", mode="before")
     @classmethod
     def _finite(cls, value: Any, info: ValidationInfo) -> Any:
@@ -269,13 +287,14 @@ class Settings(DatabaseSettings):
             value.strip(), "IMS_TOKEN_URL", allow_insecure=checks.allow_insecure(info.data)
         )
 
-    @field_validator("ims_authorize_url")
+    @field_validator("ims_authorize_url", "ims_revoke_url")
     @classmethod
     def _authorize_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
+        name = (info.field_name or "").upper()
         return checks.require_https(
-            value.strip(), "IMS_AUTHORIZE_URL", allow_insecure=checks.allow_insecure(info.data)
+            value.strip(), name, allow_insecure=checks.allow_insecure(info.data)
         )
 
     @field_validator("ims_scopes")
@@ -332,6 +351,7 @@ class Settings(DatabaseSettings):
             "API_ENDPOINT": self.api_endpoint,
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
+            "IMS_REVOKE_URL": self.revoke_url,
         }
         return [name for name, url in urls.items() if checks.is_insecure_url(url)]
 

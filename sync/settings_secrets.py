@@ -30,6 +30,8 @@ SECRET_SETTINGS = (
     ("ims_client_secret", "ims_client_secret_file"),
     ("ims_client_secret_next", "ims_client_secret_next_file"),
 )
+#: Set as a value or as a file, never both: the client secrets and the token cache key.
+_PAIRED = (*SECRET_SETTINGS, ("sync_token_cache_key", "sync_token_cache_key_file"))
 
 
 def secret_given(data: Any) -> Any:
@@ -90,12 +92,12 @@ def check_credentials(settings: Settings) -> None:
             "authentication/ServerToServerAuthentication/migration/) and set "
             "IMS_CLIENT_ID and IMS_CLIENT_SECRET from it"
         )
-    for plain, file in SECRET_SETTINGS:
+    for plain, file in _PAIRED:
         if getattr(settings, plain) is not None and getattr(settings, file) is not None:
             raise ValueError(
                 f"{plain.upper()}: set either {plain.upper()} or {file.upper()}, not both"
             )
-    for _, file in SECRET_SETTINGS:
+    for _, file in _PAIRED:
         path: Path | None = getattr(settings, file)
         if path is not None and not path.is_file():
             raise ValueError(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, inspect
 
 from sync.clock import Clock, SystemClock
+from sync.db.auth_events import AuthEventRow, recent_auth_events
 from sync.db.engine import redacted_url
 from sync.db.migrate import current_revision, head_revision, known_revision
 from sync.db.runlog import PassRow, run_resources
@@ -89,6 +90,8 @@ class StatusReport:
     future: frozenset[tuple[str, str]] = frozenset()
     #: (store code, key) of the watermarks that are not ACCS timestamps at all.
     malformed: frozenset[tuple[str, str]] = frozenset()
+    #: The auth audit's last events (``sync_auth_events``), newest first.
+    auth_events: list[AuthEventRow] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -147,6 +150,7 @@ def read_status(
         runs=history,
         resources=resources,
         passes=passes,
+        auth_events=recent_auth_events(engine, max(runs, 10)),
     )
 
 
@@ -198,6 +202,10 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "resources": [p._asdict() for p in report.passes.get(run.id, [])],
             }
             for run in report.runs
+        ],
+        "auth_events": [
+            {"at": _iso(e.at), "event": e.event, "detail": e.detail, "run_id": e.run_id}
+            for e in report.auth_events
         ],
     }
 
@@ -283,4 +291,11 @@ def status_text(report: StatusReport) -> str:
             f"{finished[0].products_rejected} products rejected in the last run "
             f"(#{finished[0].id}); see sync_rejects for each item's reason and payload"
         )
+    if report.auth_events:
+        lines.append("")
+        lines.append("auth events (newest first):")
+        for e in report.auth_events:
+            of_run = f" (run #{e.run_id})" if e.run_id is not None else ""
+            detail = f"  {e.detail}" if e.detail else ""
+            lines.append(escape_control(f"  {_when(e.at)}  {e.event:<16}{detail}{of_run}"))
     return "\n".join(lines)

@@ -1,11 +1,24 @@
-"""What authentication did, counted per run: the audit trail Adobe's token guidance asks for."""
+"""What authentication did, counted per run, and the events behind the counts: the audit
+trail Adobe's token guidance asks for."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["AuthAudit"]
+__all__ = ["AuthAudit", "AuthEvent"]
+
+
+@dataclass(frozen=True)
+class AuthEvent:
+    """One audited event (see :mod:`sync.db.auth_events`). ``detail`` names settings and
+    grants, never a secret or a token."""
+
+    event: str
+    detail: str
+    at: datetime
 
 
 class AuthAudit:
@@ -21,6 +34,7 @@ class AuthAudit:
     def __init__(self, on_count: Callable[[str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.FIELDS, 0)
+        self._events: list[AuthEvent] = []
         #: Told of each event as it is counted (the metrics listen here).
         self.on_count = on_count
 
@@ -38,6 +52,18 @@ class AuthAudit:
         ``token_mint_failures``), not counted in the run's row."""
         if self.on_count is not None:
             self.on_count("token_mint_failures")
+
+    def event(self, event: str, detail: str, at: datetime) -> None:
+        """Keep an event for the auth audit until :meth:`drain` (the run's end, or the
+        command that caused it) writes it."""
+        with self._lock:
+            self._events.append(AuthEvent(event, detail, at))
+
+    def drain(self) -> list[AuthEvent]:
+        """The events kept so far, oldest first; they are no longer kept."""
+        with self._lock:
+            events, self._events = self._events, []
+        return events
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -26,7 +26,7 @@ from sync.api.classify import raise_for_network
 from sync.api.ims import ClientSecret, TokenAnswer, parse_token_answer
 from sync.api.token_store import MemoryTokenStore, StoredToken, TokenStore, cache_key
 from sync.clock import Clock
-from sync.errors import AuthError, ConfigError, CredentialsRejected, LoginRequired
+from sync.errors import AuthError, ConfigError, CredentialsRejected
 from sync.redact import redact_url
 
 __all__ = [
@@ -34,12 +34,13 @@ __all__ = [
     "AuthAudit",
     "BearerAuth",
     "ImsClientCredentials",
-    "ImsRefreshTokens",
     "TokenProvider",
     "refresh_margin",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class TokenProvider(Protocol):
@@ -164,6 +165,7 @@ class ImsClientCredentials:
         token = self._remember(answer, stored)
         self.mints += 1
         self.audit.count("token_mints")
+        self.audit.event("mint", "client_credentials", self._clock.now())
         log.info(
             "minted an IMS access token (client_credentials, valid %.0fs) from %s",
             token.expires_in,
@@ -227,7 +229,7 @@ class ImsClientCredentials:
             )
         )
 
-    def with_secret(self, call: Callable[[str], TokenAnswer]) -> TokenAnswer:
+    def with_secret(self, call: Callable[[str], T]) -> T:
         """``call`` with the client secret; on ``invalid_client``, again with the next one
         (``IMS_CLIENT_SECRET_NEXT``). Logs and counts a fallback; names, never values."""
         sources = list(self._secrets)
@@ -256,64 +258,15 @@ class ImsClientCredentials:
                     sources[0].name,
                 )
                 self.audit.count("secret_fallbacks")
+                self.audit.event(
+                    "secret_fallback",
+                    f"{source.name} accepted after IMS rejected {sources[0].name}",
+                    self._clock.now(),
+                )
                 # The one that worked goes first: later mints need no failed request.
                 self._secrets = [source, *(s for s in sources if s is not source)]
             return answer
         raise ConfigError("no IMS client secret is configured", setting="IMS_CLIENT_SECRET")
-
-
-class ImsRefreshTokens(ImsClientCredentials):
-    """Access tokens for a logged-in user (``IMS_AUTH_FLOW=authorization_code``).
-
-    ``accs-sync login`` stores a refresh token in the token store; this renews access tokens
-    with ``grant_type=refresh_token`` and stores the rotated refresh token IMS answers with.
-    A missing, expired or revoked refresh token is :class:`~sync.errors.LoginRequired`.
-    """
-
-    flow = "authorization_code"
-
-    def _renew(self, stored: StoredToken | None) -> AccessToken:
-        if stored is None or not stored.refresh_token:
-            raise LoginRequired(
-                "no stored login for this client: run `accs-sync login` first "
-                "(IMS_AUTH_FLOW=authorization_code needs it; the token cache must be enabled)"
-            )
-        refresh_token = stored.refresh_token
-        try:
-            answer = self.with_secret(
-                lambda secret: self._post(
-                    {
-                        "grant_type": "refresh_token",
-                        "refresh_token": refresh_token,
-                        "client_id": self._client_id,
-                        "client_secret": secret,
-                    },
-                    "refresh_token",
-                )
-            )
-        except LoginRequired:
-            self.store.drop_refresh_token(self._key, stored.refresh_token)
-            raise
-        token = self._remember(answer, stored)
-        self.audit.count("token_refreshes")
-        log.info(
-            "renewed the IMS access token with the stored refresh token (valid %.0fs%s)",
-            token.expires_in,
-            ", refresh token rotated" if answer.refresh_token else "",
-        )
-        return token
-
-    def store_login(self, answer: TokenAnswer) -> None:
-        """Keep what ``accs-sync login`` obtained (the refresh token is required)."""
-        if not answer.refresh_token:
-            raise LoginRequired(
-                "IMS answered the login without a refresh token: add the offline_access scope "
-                "to IMS_SCOPES and run `accs-sync login` again"
-            )
-        with self._lock, self.store.locked():
-            self._token = self._remember(answer, None)
-        self.mints += 1
-        self.audit.count("token_mints")
 
 
 def _as_sources(

@@ -41,6 +41,7 @@ __all__ = [
     "MAX_TOKEN_LIFETIME",
     "ClientSecret",
     "TokenAnswer",
+    "check_revoke_answer",
     "normalise_expires_in",
     "parse_token_answer",
 ]
@@ -221,3 +222,37 @@ def parse_token_answer(
         expires_in=normalise_expires_in(body.get("expires_in")),
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
     )
+
+
+def check_revoke_answer(response: requests.Response, url: str, kind: str) -> None:
+    """Nothing when IMS revoked the ``kind`` token (``/ims/revoke`` answers 200); else the
+    error its answer stands for, explained as for the token endpoint (``invalid_client``:
+    :class:`~sync.errors.CredentialsRejected`, so the next secret is tried)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status == 429:
+        raise RateLimited(
+            "IMS rate limit on the revocation endpoint (429)",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            url=url,
+        )
+    if status >= 500:
+        raise RetriableApiError(f"IMS revocation endpoint error {status}", status=status, url=url)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise FatalApiError(
+            f"IMS answered {status} to the revocation of the {kind}, not JSON: check "
+            "IMS_REVOKE_URL",
+            status=status,
+            url=url,
+        )
+    code = escape_control(str(body.get("error", "unknown_error")))
+    if code == "invalid_client":
+        raise _error_for(code, "", status, url, "revoke", [])
+    description = escape_control(str(body.get("error_description", "")))
+    detail = f" [{description}]" if description else ""
+    raise AuthError(f"IMS refused to revoke the {kind} ({code}){detail}", status=status, url=url)

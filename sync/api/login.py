@@ -6,7 +6,7 @@
    ``state`` does not match is refused (it did not come from this login) and waiting goes on.
 4. Exchange the code at the token endpoint (``grant_type=authorization_code``, HTTP Basic
    client authentication) and keep the refresh token in the token store, from where
-   :class:`~sync.api.auth.ImsRefreshTokens` renews access tokens for every later run.
+   :class:`~sync.api.user_tokens.ImsRefreshTokens` renews access tokens for every later run.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from sync.api.auth import ImsRefreshTokens
 from sync.api.classify import raise_for_network
 from sync.api.ims import TokenAnswer, parse_token_answer
 from sync.api.retry import RetryPolicy
 from sync.api.token_store import FileTokenStore
+from sync.api.user_tokens import ImsRefreshTokens
 from sync.errors import ConfigError, LoginRequired
 from sync.redact import redact_url
 
@@ -211,6 +211,8 @@ def run_login(
             "SYNC_TOKEN_CACHE=none disables: set SYNC_TOKEN_CACHE to a file path",
             setting="SYNC_TOKEN_CACHE",
         )
+    # Before anything is asked of the user: where the refresh token will go must be encrypted.
+    provider.store.require_key("the login's refresh token")
     with LoginListener(port) as listener:
         url = authorize_url(
             authorize_base, client_id, listener.redirect_uri, scopes, listener.state

@@ -8,8 +8,12 @@ concurrent processes mint once. Entries are keyed by a hash of (token URL, clien
 flow); the client secret is never written. :class:`MemoryTokenStore` is the same seam without a
 file (``SYNC_TOKEN_CACHE=none``).
 
-A damaged or unreadable file is never fatal: it is reported (without its content) and treated
-as empty, and the next save replaces it.
+With a key (:mod:`sync.api.cache_crypto`) the whole file is encrypted (format version 2); a
+plain (version 1) file found then is read once and rewritten encrypted. Without a key the file
+stays plain JSON and holds access tokens only: a refresh token is never written in clear.
+
+A damaged, unreadable, tampered file, or one written with another key, is never fatal: it is
+reported (without its content) and treated as empty, and the next save replaces it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sync.api.cache_crypto import ENCRYPTED_VERSION, HOW_TO_SET, CacheKey, CacheUnreadable
+from sync.errors import ConfigError
 from sync.lockfile import open_lock_file
 
 __all__ = [
@@ -129,6 +135,9 @@ class TokenStore(Protocol):
     def drop_refresh_token(self, key: str, value: str) -> bool:
         """Forget the refresh token under ``key`` only if it is still ``value``."""
 
+    def forget(self, key: str) -> StoredToken | None:
+        """Delete the entry under ``key``; what it held (``None``: there was none)."""
+
 
 class _Base:
     def drop_access_token(self, key: str, value: str) -> bool:
@@ -183,12 +192,18 @@ class MemoryTokenStore(_Base):
         with self._lock:
             self._entries[key] = token
 
+    def forget(self, key: str) -> StoredToken | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
 
 class FileTokenStore(_Base):
-    """A 0600 JSON file shared by every accs-sync process of this user."""
+    """A 0600 JSON file shared by every accs-sync process of this user; encrypted with
+    ``key`` when one is given."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: CacheKey | None = None) -> None:
         self.path = Path(path)
+        self.key = key
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         # flock is per open file: threads of one process serialise on this lock first.
         self._thread_lock = threading.RLock()
@@ -197,7 +212,19 @@ class FileTokenStore(_Base):
         self._exposure_checked = False
 
     def __repr__(self) -> str:
-        return f"FileTokenStore({str(self.path)!r})"
+        return f"FileTokenStore({str(self.path)!r}, encrypted={self.key is not None})"
+
+    @property
+    def encrypted(self) -> bool:
+        return self.key is not None
+
+    def require_key(self, what: str) -> None:
+        """Exit 2 (ConfigError) without a key: ``what`` (a refresh token) needs encryption."""
+        if self.key is None:
+            raise ConfigError(
+                f"{what} is never written to the token cache in clear: {HOW_TO_SET}",
+                setting="SYNC_TOKEN_CACHE_KEY",
+            )
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -229,10 +256,25 @@ class FileTokenStore(_Base):
     def save(self, key: str, token: StoredToken, now: float | None = None) -> None:
         with self.locked():
             entries = self._read()
+            old = entries.get(key)
+            known = old.get("refresh_token") if isinstance(old, dict) else None
+            if token.refresh_token and token.refresh_token != known:
+                # A new one refused loudly; one read from an older plain file is dropped on
+                # write (see _write), so a 401 on its access token is no crash.
+                self.require_key("a refresh token")
             if now is not None:
                 entries = {k: v for k, v in entries.items() if not _stale(v, now)}
             entries[key] = asdict(token)
             self._write({"version": _VERSION, "entries": entries})
+
+    def forget(self, key: str) -> StoredToken | None:
+        with self.locked():
+            entries = self._read()
+            if key not in entries:
+                return None
+            gone = StoredToken.from_json(entries.pop(key))
+            self._write({"version": _VERSION, "entries": entries})
+            return gone
 
     # -- file handling -----------------------------------------------------------------------
 
@@ -241,16 +283,26 @@ class FileTokenStore(_Base):
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def check_exposure(self) -> list[str]:
+        """What lets others read the cache (see :func:`exposure`), each time a WARNING: the
+        first read of a process asks, and so does every run of the daemon."""
+        self._exposure_checked = True
+        problems = exposure(self.path, 0o600, "file")
+        if problems:
+            problems += exposure(self.path.parent, 0o700, "directory")
+            log.warning(
+                "token cache %s %s: %s",
+                self.path,
+                "is encrypted, but others may copy it"
+                if self.key is not None
+                else "holds live access tokens others may read",
+                "; ".join(problems),
+            )
+        return problems
+
     def _read(self) -> dict[str, Any]:
         if not self._exposure_checked:
-            self._exposure_checked = True
-            problems = exposure(self.path, 0o600, "file")
-            if problems:
-                log.warning(
-                    "token cache %s holds live access tokens others may read: %s",
-                    self.path,
-                    "; ".join(problems),
-                )
+            self.check_exposure()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -264,9 +316,52 @@ class FileTokenStore(_Base):
             # Never print the content: it may hold a token.
             self._warn("is not valid JSON")
             return {}
+        if isinstance(data, dict) and data.get("version") == ENCRYPTED_VERSION:
+            return self._decrypted(data)
         entries = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(entries, dict):
             self._warn("has an unexpected layout")
+            return {}
+        if self.key is not None:
+            self._encrypt_plain(raw, entries)
+        elif not self._warned and any(
+            isinstance(v, dict) and v.get("refresh_token") for v in entries.values()
+        ):
+            self._warned = True  # once per process, like the other problems of the file
+            log.warning(
+                "token cache %s holds a refresh token in clear (written by an older "
+                "accs-sync): %s; the next save drops it",
+                self.path,
+                HOW_TO_SET,
+            )
+        return entries
+
+    def _encrypt_plain(self, raw: bytes, entries: dict[str, Any]) -> None:
+        """A plain cache, rewritten encrypted under the lock (unless replaced meanwhile)."""
+        with self.locked():
+            try:
+                if self.path.read_bytes() != raw:
+                    return
+            except OSError:
+                return
+            self._write({"version": _VERSION, "entries": entries})
+        log.info("token cache %s was plain JSON; rewritten encrypted", self.path)
+
+    def _decrypted(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        if self.key is None:
+            self._warn(f"is encrypted and no key is set ({HOW_TO_SET})")
+            return {}
+        try:
+            data = json.loads(self.key.decrypt(envelope))
+        except CacheUnreadable as exc:
+            self._warn(exc.reason)
+            return {}
+        except ValueError:
+            self._warn("holds encrypted content that is not a token cache")
+            return {}
+        entries = data.get("entries") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            self._warn("holds encrypted content that is not a token cache")
             return {}
         return entries
 
@@ -280,6 +375,12 @@ class FileTokenStore(_Base):
             self._warned = True
 
     def _write(self, data: dict[str, Any]) -> None:
+        if self.key is not None:
+            data = self.key.encrypt(json.dumps(data).encode())
+        else:  # never a refresh token in clear (one read from an older plain file is dropped)
+            for entry in data["entries"].values():
+                if isinstance(entry, dict):
+                    entry.pop("refresh_token", None)
         self._ensure_dir()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with contextlib.suppress(FileNotFoundError):

@@ -35,6 +35,7 @@ __all__ = [
     "product_categories",
     "product_changes",
     "products",
+    "sync_auth_events",
     "sync_rejects",
     "sync_run_resources",
     "sync_runs",
@@ -330,6 +331,22 @@ sync_run_resources = sa.Table(
     sa.Column("rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.PrimaryKeyConstraint("run_id", "resource", "store_code"),
     sa.Index(None, "resource"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+#: What authentication did that an operator audits (revision 0008): logins, logouts,
+#: revocations, forgotten tokens, secret fallbacks and mints, one row each; ``detail`` names
+#: settings and grants, never a secret or a token. ``run_id``: the run it happened in, if any.
+sync_auth_events = sa.Table(
+    "sync_auth_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("occurred_at", UTC_DATETIME, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("detail", sa.String(255), nullable=False, server_default=""),
+    sa.Column("run_id", sa.Integer(), nullable=True),
+    sa.Index(None, "occurred_at"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

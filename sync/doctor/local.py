@@ -8,11 +8,13 @@ another accs-sync process is working on.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from sync.api.cache_crypto import ENCRYPTED_VERSION, HOW_TO_SET, CacheKey, CacheUnreadable
 from sync.api.token_store import exposure
 from sync.db.engine import make_engine, normalize_url, redacted_url, sqlite_file
 from sync.db.migrate import head_revision, schema_revision
@@ -89,17 +91,57 @@ def _read(engine: sa.Engine, where: str) -> list[Finding]:
     return [found, Finding("schema", "ok", "service", f"at revision {revision} (current)")]
 
 
-def token_cache_finding(path: Path | None) -> Finding:
+def token_cache_finding(
+    path: Path | None, key: CacheKey | None = None, login: bool = False
+) -> Finding:
     """``token cache``: a file only its owner can read (0600, in a 0700 directory), owned by
-    the user running accs-sync. It holds live access tokens, so broader access is a warning
-    with the command that fixes it."""
+    the user running accs-sync, and encrypted with ``key`` when one is set (and openable with
+    it). Broader access is a warning with the command that fixes it; so is a user ``login``
+    (a refresh token) without a key, and a cache the key cannot open (it will be replaced)."""
     if path is None:
         return Finding(
             "token cache", "ok", "config", "in memory only (SYNC_TOKEN_CACHE=none): each run mints"
         )
+    if login and key is None:
+        return Finding(
+            "token cache",
+            "warn",
+            "config",
+            f"{path}: IMS_AUTH_FLOW=authorization_code keeps a refresh token there, which is "
+            f"never written without a key: {HOW_TO_SET}",
+        )
+    at_rest = (
+        f"encrypted with the key of {key.source}"
+        if key is not None
+        else "not encrypted (access tokens only; set SYNC_TOKEN_CACHE_KEY to encrypt it)"
+    )
     problems = exposure(path.parent, 0o700, "directory") + exposure(path, 0o600, "file")
+    unreadable = _unopenable(path, key)
+    if unreadable:
+        problems.append(f"{path} {unreadable}: the next run replaces it (a stored login is lost)")
     if problems:
-        return Finding("token cache", "warn", "config", "; ".join(problems))
+        return Finding("token cache", "warn", "config", "; ".join([*problems, at_rest]))
     if not path.exists():
-        return Finding("token cache", "ok", "config", f"{path} not created yet (the first mint)")
-    return Finding("token cache", "ok", "config", f"{path}: yours, and only you can read it")
+        return Finding(
+            "token cache", "ok", "config", f"{path} not created yet (the first mint); {at_rest}"
+        )
+    return Finding(
+        "token cache", "ok", "config", f"{path}: yours, and only you can read it; {at_rest}"
+    )
+
+
+def _unopenable(path: Path, key: CacheKey | None) -> str | None:
+    """Why an encrypted cache cannot be opened with ``key`` (never its content), if so."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # absent, or damaged: a run says so and replaces it
+    if not isinstance(data, dict) or data.get("version") != ENCRYPTED_VERSION:
+        return None
+    if key is None:
+        return f"is encrypted and no key is set ({HOW_TO_SET})"
+    try:
+        key.decrypt(data)
+    except CacheUnreadable as exc:
+        return exc.reason
+    return None

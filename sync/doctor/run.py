@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
+from sync.api.cache_crypto import resolve_key
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
@@ -82,8 +83,22 @@ def check_settings(
     findings += _accs(settings, secrets, clock)
     timeout = max(1, math.ceil(settings.sync_connect_timeout))  # drivers take whole seconds
     findings += database_findings(settings.database_url, connect_timeout=timeout)
-    findings.append(token_cache_finding(settings.token_cache_path()))
+    findings.append(_token_cache(settings))
     return scrubbed(findings, secrets.scrub)
+
+
+def _token_cache(settings: Settings) -> Finding:
+    """The token cache finding, with where its key comes from (a malformed or unreadable key
+    is a configuration error, said without the key)."""
+    try:
+        key = resolve_key(settings.sync_token_cache_key, settings.sync_token_cache_key_file)
+    except ConfigError as exc:
+        return Finding("token cache", "fail", "config", exc.message)
+    return token_cache_finding(
+        settings.token_cache_path(),
+        key=key,
+        login=settings.ims_auth_flow == "authorization_code",
+    )
 
 
 def _prover(

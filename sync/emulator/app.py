@@ -27,7 +27,7 @@ from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
 from sync.emulator.journal import event_kind, events_response
 from sync.emulator.listings import LISTINGS
-from sync.emulator.oauth import AUTHORIZE_PATH, TOKEN_PATH, ImsEndpoints
+from sync.emulator.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, ImsEndpoints
 from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
 from sync.emulator.records import TOP_FIELDS, Product, render, render_top
@@ -150,7 +150,9 @@ class EmulatorApp(ImsEndpoints):
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
         match = _PRODUCTS.match(path)
-        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize"}.get(path.rstrip("/"), "other")
+        kind = {TOKEN_PATH: "token", AUTHORIZE_PATH: "authorize", REVOKE_PATH: "revoke"}.get(
+            path.rstrip("/"), "other"
+        )
         if match and match.group("tenant") == self.tenant:
             kind = "item" if match.group("sku") else "list"
         for name, pattern in _LISTS.items():
@@ -160,7 +162,7 @@ class EmulatorApp(ImsEndpoints):
         kind = event_kind(path, self.tenant) or kind
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
-        kept = () if kind in ("token", "authorize") else params
+        kept = () if kind in ("token", "authorize", "revoke") else params
         record, seq = self.stats.begin(
             method, kind, path, kept, lowered.get("store"), arrived=self._monotonic()
         )
@@ -196,6 +198,8 @@ class EmulatorApp(ImsEndpoints):
                 self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
+            if kind == "revoke":
+                return self._revoke(method, headers, body)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
             if kind in EVENT_KINDS:

@@ -94,6 +94,7 @@ class Faults:
     ims_invalid_client_next: int = 0  # next K token requests answer invalid_client
     ims_invalid_scope_next: int = 0  # next K token requests answer invalid_scope
     ims_html_next: int = 0  # next K token requests get a proxy's HTML page
+    ims_revoke_error_next: int = 0  # next K /ims/revoke requests answer 503
     ims_html_status: int = 200  # status of that HTML page (captive portals answer 200)
     refresh_token_lifetime: int = 14 * 86400  # seconds a refresh token stays usable
     authorize_deny: bool = False  # /ims/authorize/v2 redirects with error=access_denied

@@ -1,5 +1,6 @@
 """Adobe IMS as accs-sync meets it: ``POST /ims/token/v3`` (client_credentials,
-authorization_code and refresh_token grants), ``GET /ims/authorize/v2``, and the tokens.
+authorization_code and refresh_token grants), ``GET /ims/authorize/v2``, ``POST /ims/revoke``,
+and the tokens.
 
 Tokens are opaque random strings that expire by the emulator's clock, so a test can advance a
 fake clock past ``expires_in`` and watch a client refresh. Error bodies are IMS's
@@ -184,6 +185,15 @@ class Grants:
                 return None
             grant.spent = True
             return grant
+
+    def revoke_refresh(self, token: str, client_id: str) -> bool:
+        """``/ims/revoke`` of one refresh token of ``client_id`` (spent from now on)."""
+        with self._lock:
+            grant = self._refresh.get(token)
+            if grant is None or grant.client_id != client_id:
+                return False
+            grant.spent = True
+            return True
 
     def revoke_refresh_tokens(self) -> int:
         with self._lock:

@@ -1,4 +1,5 @@
-"""The emulator's IMS endpoints: the token endpoint's three grants and the authorize page.
+"""The emulator's IMS endpoints: the token endpoint's three grants, the authorize page and
+``/ims/revoke``.
 
 A mixin of :class:`~sync.emulator.app.EmulatorApp`, kept apart so the ACCS side stays readable.
 Client authentication is HTTP Basic (RFC 6749 2.3.1) or form fields, checked against every
@@ -13,14 +14,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sync.emulator.faults import Faults, Stats
-from sync.emulator.ims import Grants, check_client, check_token_request
+from sync.emulator.ims import Grants, TokenStore, check_client, check_token_request
 from sync.emulator.response import Response
 from sync.emulator.response import json_response as _json
 
-__all__ = ["AUTHORIZE_PATH", "TOKEN_PATH", "ImsEndpoints"]
+__all__ = ["AUTHORIZE_PATH", "REVOKE_PATH", "TOKEN_PATH", "ImsEndpoints"]
 
 TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a URL path, not a secret
 AUTHORIZE_PATH = "/ims/authorize/v2"
+REVOKE_PATH = "/ims/revoke"
 
 
 class ImsEndpoints:
@@ -32,6 +34,7 @@ class ImsEndpoints:
     faults: Faults
     stats: Stats
     grants: Grants
+    tokens: TokenStore
 
     def issue_token(self, grant: str = "client_credentials") -> str:  # pragma: no cover
         raise NotImplementedError
@@ -148,6 +151,36 @@ class ImsEndpoints:
             self.client_id, self.faults.refresh_token_lifetime, grant.scope
         )
         return self._token_answer("refresh_token", refresh)
+
+    def _revoke(self, method: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """``POST /ims/revoke``: ``token`` and ``token_type`` (``access_token`` or
+        ``refresh_token``), the client authenticated with HTTP Basic (a web app credential).
+        An unknown token is still 200 (RFC 7009: nothing is revealed about it)."""
+        if method != "POST":
+            return _json(405, {"error": "method_not_allowed", "error_description": "use POST"})
+        if self.faults.take("ims_revoke_error_next"):
+            return _json(503, {"error": "server_error", "error_description": "try again"})
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        refused = self._client_auth(form, headers, basic_only=True)
+        if refused is not None:
+            return _json(*refused)
+        if form.get("client_id", self.client_id) != self.client_id:
+            return _json(400, {"error": "invalid_client", "error_description": "client_id"})
+        token, kind = form.get("token", ""), form.get("token_type", "")
+        if not token or kind not in ("access_token", "refresh_token"):
+            return _json(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "token and token_type (access_token or "
+                    "refresh_token) are required",
+                },
+            )
+        if kind == "refresh_token":
+            self.grants.revoke_refresh(token, self.client_id)
+        else:
+            self.tokens.revoke(token)
+        return Response(200, b"", (("Content-Length", "0"),))
 
     def _authorize(self, params: Mapping[str, str]) -> Response:
         """Auto-approve (or, with ``faults.authorize_deny``, deny) and redirect back."""

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from test_cli_process import CLI, clean_env, run_cli
 
 from sync.api.auth import ImsClientCredentials
+from sync.api.cache_crypto import new_key
 from sync.api.token_store import FileTokenStore
 from sync.app import build_app
 from sync.cli import main
@@ -241,6 +242,7 @@ def test_login_then_the_worker_syncs_with_the_refresh_token(
         SYNC_PAGE_SIZE="50",
         IMS_AUTH_FLOW="authorization_code",
         SYNC_TOKEN_CACHE=str(tmp_path / "tokens.json"),
+        SYNC_TOKEN_CACHE_KEY=new_key(),  # a refresh token is never stored in clear
     )
     proc, url = _start_login(env, tmp_path)
     try:
@@ -289,6 +291,7 @@ def test_a_login_callback_with_a_forged_state_is_refused(
         **small_emulator.credentials,
         IMS_AUTH_FLOW="authorization_code",
         SYNC_TOKEN_CACHE=str(tmp_path / "tokens.json"),
+        SYNC_TOKEN_CACHE_KEY=new_key(),  # a refresh token is never stored in clear
     )
     proc, url = _start_login(env, tmp_path)
     try:
@@ -307,7 +310,11 @@ def test_a_login_callback_with_a_forged_state_is_refused(
 
 def test_a_denied_login_exits_2(small_emulator: EmulatorServer, tmp_path: Path) -> None:
     small_emulator.faults.authorize_deny = True
-    env = clean_env(**small_emulator.credentials, SYNC_TOKEN_CACHE=str(tmp_path / "t.json"))
+    env = clean_env(
+        **small_emulator.credentials,
+        SYNC_TOKEN_CACHE=str(tmp_path / "t.json"),
+        SYNC_TOKEN_CACHE_KEY=new_key(),
+    )
     proc, url = _start_login(env, tmp_path)
     try:
         requests.get(url, timeout=10)

@@ -93,6 +93,14 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "products_revived": False,
     },
     "sync_state": {"store_code": False, "key": False, "value": False, "updated_at": False},
+    # The auth audit's events (revision 0008, issue 18).
+    "sync_auth_events": {
+        "id": False,
+        "occurred_at": False,
+        "event": False,
+        "detail": False,
+        "run_id": True,
+    },
     "categories": {
         "store_code": False,
         "id": False,
@@ -177,6 +185,7 @@ PRIMARY_KEYS = {
     "products": ["store_code", "id"],
     "sync_runs": ["id"],
     "sync_state": ["store_code", "key"],
+    "sync_auth_events": ["id"],
     "product_attributes": ["store_code", "product_id", "attribute_code"],
     "product_changes": ["seq"],
     "sync_rejects": ["id"],

@@ -313,7 +313,12 @@ def test_the_demo_settings_are_the_emulators_and_need_the_insecure_opt_in(
     overrides = {k.lower(): v for k, v in settings.items() if k.lower() in Settings.model_fields}
     overrides["ims_client_secret_file"] = str(secret_file)
     loaded = load_settings(**overrides)
-    assert loaded.insecure_urls() == ["API_ENDPOINT", "IMS_TOKEN_URL", "IMS_AUTHORIZE_URL"]
+    assert loaded.insecure_urls() == [
+        "API_ENDPOINT",
+        "IMS_TOKEN_URL",
+        "IMS_AUTHORIZE_URL",
+        "IMS_REVOKE_URL",
+    ]
     with pytest.raises(ConfigError, match="SYNC_ALLOW_INSECURE_HTTP"):
         load_settings(**{**overrides, "sync_allow_insecure_http": "false"})
 

@@ -12,6 +12,7 @@ import requests
 import sqlalchemy as sa
 
 from sync.api import login as login_module
+from sync.api.cache_crypto import new_key
 from sync.app import build_app
 from sync.cli import main
 from sync.db.engine import make_engine
@@ -99,6 +100,8 @@ def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credenti
     monkeypatch.setenv("IMS_CLIENT_SECRET_NEXT", new)
     monkeypatch.setenv("IMS_AUTH_FLOW", "authorization_code")
     monkeypatch.setenv("SYNC_TOKEN_CACHE", str(tmp_path / "tokens.json"))
+    cache_key = new_key()  # issue 18: the cache is encrypted, and the key is a secret too
+    monkeypatch.setenv("SYNC_TOKEN_CACHE_KEY", cache_key)
     emulator.accept_secrets(old, new)  # the overlap of a rotation
 
     # `accs-sync login`, with the "browser" following the printed URL.
@@ -119,15 +122,20 @@ def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credenti
     assert main(["sync", "--log-level", "DEBUG"]) == 0
     emulator.faults.error_5xx_next = 1
     assert main(["backfill", "--log-level", "DEBUG"]) == 0
-    # A failing run: the login is revoked.
-    emulator.app.grants.revoke_refresh_tokens()
+    cached = (tmp_path / "tokens.json").read_bytes()  # at rest: encrypted
+    # Issue 18: logout revokes at IMS (through the next secret) and a forgotten token is gone.
+    assert main(["logout", "--log-level", "DEBUG"]) == 0
+    assert main(["token", "forget", "--log-level", "DEBUG"]) == 0
+    # A failing run: the login was revoked.
     emulator.revoke_all_tokens()
     assert main(["sync", "--log-level", "DEBUG"]) == 2
     assert main(["status", "--runs", "10"]) == 1  # the last run failed
+    assert main(["status", "--json"]) == 1
 
     assert emulator.stats.tokens_by_grant["refresh_token"] == 1
     captured = capsys.readouterr()
-    assert "run `accs-sync login` again" in captured.err
+    assert "accs-sync login" in captured.err
+    assert "auth events" in captured.out and '"auth_events"' in captured.out
     settings = load_settings()
     with build_app(settings, migrate=False) as app:
         reprs = " ".join(repr(x) for x in (settings, app, app.tokens, app.tokens.store))
@@ -136,12 +144,14 @@ def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credenti
     credentials = [
         old,
         new,
+        cache_key,
         *emulator.app.tokens.issued(),
         *emulator.app.grants.refresh_tokens(),
     ]
-    assert len(credentials) >= 6
+    assert len(credentials) >= 7
     for value in credentials:
         assert value not in output
+        assert value.encode() not in cached
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -160,6 +170,8 @@ def test_debug_runs_with_login_refresh_and_secret_fallback_never_show_a_credenti
     for value in credentials:
         assert value not in dump
     assert runs[0][0] == 1 and runs[0][1] == 1  # the audit saw the refresh and the fallback
+    for event in ("login", "mint", "secret_fallback", "revocation", "logout"):
+        assert f"'{event}'" in dump  # a row of sync_auth_events each
     assert runs[-1][2] == "failed"
 
 

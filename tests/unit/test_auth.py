@@ -16,13 +16,13 @@ from sync.api.auth import (
     AuthAudit,
     BearerAuth,
     ImsClientCredentials,
-    ImsRefreshTokens,
     refresh_margin,
 )
 from sync.api.classify import response_json
 from sync.api.ims import ClientSecret, TokenAnswer
 from sync.api.retry import RetryPolicy
 from sync.api.token_store import MemoryTokenStore, TokenStore
+from sync.api.user_tokens import ImsRefreshTokens
 from sync.clock import FakeClock
 from sync.errors import (
     AuthError,

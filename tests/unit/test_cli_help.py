@@ -38,3 +38,14 @@ def test_status_help_says_what_status_shows(capsys: pytest.CaptureFixture[str]) 
     for shown in ("runs", "categories", "source items", "watermarks", "checkpoints", "rejects"):
         assert shown in text, shown
     assert "exit 1" in text.lower()
+
+
+def test_status_help_names_the_auth_audit_and_logout_and_token_are_listed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert "auth audit" in help_of(capsys, "status")
+    listing = help_of(capsys)
+    assert "logout" in listing and "token" in listing
+    token = help_of(capsys, "token")
+    assert "key" in token and "forget" in token
+    assert "IMS_REVOKE_URL" in help_of(capsys, "logout")

@@ -11,11 +11,12 @@ import responses
 from pydantic import SecretStr
 
 from sync.api.auth import ImsClientCredentials
+from sync.api.cache_crypto import new_key, parse_key
 from sync.api.classify import response_json
 from sync.api.paging import Page
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
-from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
+from sync.api.token_store import FileTokenStore, MemoryTokenStore, StoredToken, TokenStore
 from sync.clock import FakeClock
 from sync.doctor import Finding, render_json, render_text, verdict
 from sync.doctor.local import database_findings, token_cache_finding
@@ -330,3 +331,33 @@ def test_a_bad_database_url_is_configuration() -> None:
     assert by_name(found)["database"].status == "fail"
     assert by_name(found)["database"].category == "config"
     assert verdict(found) == 2
+
+
+def test_the_token_cache_finding_says_whether_it_is_encrypted(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "tokens.json"
+    plain = token_cache_finding(path)
+    assert plain.status == "ok" and "not encrypted" in plain.detail
+    assert "SYNC_TOKEN_CACHE_KEY" in plain.detail
+    sealed = token_cache_finding(
+        path, key=parse_key(new_key(), "SYNC_TOKEN_CACHE_KEY_FILE (/run/k)")
+    )
+    assert sealed.status == "ok"
+    assert "encrypted with the key of SYNC_TOKEN_CACHE_KEY_FILE (/run/k)" in sealed.detail
+    # A user login keeps a refresh token, which is never stored without a key.
+    login = token_cache_finding(path, login=True)
+    assert login.status == "warn" and login.category == "config"
+    assert "accs-sync token key" in login.detail
+    assert token_cache_finding(path, key=parse_key(new_key(), "k"), login=True).status == "ok"
+
+
+def test_the_token_cache_finding_says_when_the_key_cannot_open_it(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "tokens.json"
+    written = parse_key(new_key(), "SYNC_TOKEN_CACHE_KEY")
+    FileTokenStore(path, key=written).save("k", StoredToken(access_token="eyJ-x"))
+    assert token_cache_finding(path, key=written).status == "ok"
+    other = parse_key(new_key(), "SYNC_TOKEN_CACHE_KEY")
+    found = token_cache_finding(path, key=other)
+    assert found.status == "warn" and "another key" in found.detail
+    assert "the next run replaces it" in found.detail
+    keyless = token_cache_finding(path)
+    assert keyless.status == "warn" and "SYNC_TOKEN_CACHE_KEY" in keyless.detail

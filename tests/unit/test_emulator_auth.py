@@ -358,3 +358,37 @@ def test_authorize_can_deny_and_refuses_foreign_redirects(app: EmulatorApp) -> N
         urlencode({"client_id": "cid", "redirect_uri": "https://evil.example/cb"}),
     )
     assert response.status == 400
+
+
+def revoke(
+    app: EmulatorApp, token: str, kind: str, auth: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    form = urlencode({"token": token, "token_type": kind, "client_id": "cid"}).encode()
+    response = app.handle("POST", "/ims/revoke", auth if auth is not None else basic(), "", form)
+    return response.status, response.body
+
+
+def test_a_revoked_refresh_token_is_refused_and_a_revoked_access_token_too(
+    app: EmulatorApp,
+) -> None:
+    body = exchange(app, authorize(app)["code"])[1]
+    assert revoke(app, body["refresh_token"], "refresh_token")[0] == 200
+    assert refresh(app, body["refresh_token"])[1]["error"] == "invalid_grant"
+    assert get(app, headers(body["access_token"]))[0] == 200  # until it is revoked itself
+    assert revoke(app, body["access_token"], "access_token")[0] == 200
+    assert get(app, headers(body["access_token"]))[0] == 401
+    # RFC 7009: an unknown (or already revoked) token is not an error, nothing is revealed.
+    assert revoke(app, "eyJ-never-issued", "access_token")[0] == 200
+    assert app.stats.requests["revoke"] == 3
+
+
+def test_revocation_authenticates_the_client_and_needs_a_token(app: EmulatorApp) -> None:
+    body = exchange(app, authorize(app)["code"])[1]
+    status, answer = revoke(app, body["refresh_token"], "refresh_token", basic(secret="wrong"))
+    assert status == 400 and b"invalid_client" in answer
+    assert revoke(app, body["refresh_token"], "refresh_token", {})[0] == 401
+    assert refresh(app, body["refresh_token"])[0] == 200  # nothing was revoked
+    assert revoke(app, "", "access_token")[0] == 400
+    assert revoke(app, "x", "id_token")[0] == 400
+    app.faults.ims_revoke_error_next = 1
+    assert revoke(app, "x", "access_token")[0] == 503

@@ -176,8 +176,13 @@ def test_plain_http_to_another_host_is_accepted_with_the_opt_in(
         INSECURE["API_ENDPOINT"],
         INSECURE["IMS_TOKEN_URL"],
     )
-    # The authorize URL follows the token URL's origin, so it is plain http too.
-    assert s.insecure_urls() == ["API_ENDPOINT", "IMS_TOKEN_URL", "IMS_AUTHORIZE_URL"]
+    # The authorize and revoke URLs follow the token URL's origin, so they are plain http too.
+    assert s.insecure_urls() == [
+        "API_ENDPOINT",
+        "IMS_TOKEN_URL",
+        "IMS_AUTHORIZE_URL",
+        "IMS_REVOKE_URL",
+    ]
 
 
 def test_the_opt_in_is_logged_as_a_warning_at_start_up(

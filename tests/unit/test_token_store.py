@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sync.api.cache_crypto import new_key, parse_key
 from sync.api.token_store import (
     FileTokenStore,
     MemoryTokenStore,
@@ -19,6 +20,7 @@ from sync.api.token_store import (
 )
 
 TOKEN = StoredToken(access_token="eyJ-access-1", refresh_at=2000.0, expires_at=2300.0)
+KEY = parse_key(new_key(), "SYNC_TOKEN_CACHE_KEY")
 
 
 def test_the_file_is_private_and_holds_no_secret(tmp_path: Path) -> None:
@@ -48,7 +50,7 @@ def test_keys_separate_credentials_and_reveal_nothing() -> None:
 
 
 def test_compare_and_delete_keeps_a_token_another_process_just_stored(tmp_path: Path) -> None:
-    store = FileTokenStore(tmp_path / "tokens.json")
+    store = FileTokenStore(tmp_path / "tokens.json", key=KEY)  # it holds a refresh token
     store.save("k", StoredToken(access_token="new", refresh_at=1.0, refresh_token="rt-1"))
     assert store.drop_access_token("k", "old") is False  # a late 401 on an old token
     assert store.load("k").access_token == "new"  # type: ignore[union-attr]
@@ -123,12 +125,12 @@ def test_concurrent_processes_mint_once_under_the_file_lock(tmp_path: Path) -> N
 
 
 def test_saving_drops_entries_nobody_can_use_any_more(tmp_path: Path) -> None:
-    store = FileTokenStore(tmp_path / "tokens.json")
+    store = FileTokenStore(tmp_path / "tokens.json", key=KEY)  # it holds a refresh token
     store.save("expired", StoredToken(access_token="a", refresh_at=50.0, expires_at=100.0))
     store.save("login", StoredToken(access_token="b", expires_at=100.0, refresh_token="rt"))
     store.save("alive", StoredToken(access_token="c", refresh_at=400.0, expires_at=500.0))
     store.save("new", TOKEN, now=200.0)
-    entries = json.loads((tmp_path / "tokens.json").read_text())["entries"]
+    entries = store._read()
     assert set(entries) == {"login", "alive", "new"}  # a refresh token is kept: it outlives
 
 
@@ -157,3 +159,25 @@ def test_a_private_cache_is_used_without_a_warning(
     with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
         assert FileTokenStore(path).load("k") == TOKEN
     assert caplog.records == []
+
+
+def test_the_exposure_check_warns_each_time_it_is_asked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon asks at every run, so a cache someone opened up is never warned about once
+    and then forgotten; a private one is silent."""
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    store.save("k", TOKEN)
+    with caplog.at_level(logging.WARNING, logger="sync.api.token_store"):
+        assert store.check_exposure() == []
+        path.chmod(0o640)
+        path.parent.chmod(0o755)
+        try:
+            first, second = store.check_exposure(), store.check_exposure()
+        finally:
+            path.parent.chmod(0o700)
+    assert first == second and len(first) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all(f"chmod 600 {path}" in w for w in warnings)
+    assert f"chmod 700 {tmp_path}" in warnings[0]
