@@ -2,7 +2,8 @@
 
 Each command lives in a module of its group: :mod:`sync.cli_run` (sync, backfill, reconcile,
 daemon), :mod:`sync.cli_admin` (migrate, status, check), :mod:`sync.cli_auth` (logout, token),
-:mod:`sync.cli_tools` (login, emulator, demo); :mod:`sync.cli_common` holds what they share.
+:mod:`sync.cli_tools` (login, emulator, demo), :mod:`sync.cli_secret` (secret rotate);
+:mod:`sync.cli_common` holds what they share.
 
 Exit codes: 0 success (or a graceful stop), 1 the sync failed, 2 bad configuration or usage
 (``check``: 1 a service failed, 2 the configuration needs fixing).
@@ -20,6 +21,7 @@ from sync import __version__
 from sync.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.errors import AccsSyncError, ConfigError
+from sync.events.parser import add_events_parser
 from sync.logs import remove_logging
 from sync.redact import SecretFilter
 
@@ -279,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
     check.set_defaults(func=_command("sync.cli_admin", "cmd_check"))
+    _add_secret_parser(sub, common)
     emulator = sub.add_parser(
         "emulator", parents=[common], help="serve the bundled IMS + ACCS emulator"
     )
@@ -290,51 +293,60 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--products", type=int, default=2046)
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=_command("sync.cli_tools", "cmd_demo"))
-    _add_events_parser(sub, common)
+    add_events_parser(sub, common, _Parser, _command)
     return parser
 
 
-def _add_events_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """``events setup | status | consume`` (issue 16; :mod:`sync.events.commands`). The group
-    itself takes no options: argparse's sub-parser defaults would erase one given before the
-    verb."""
-    events = sub.add_parser(
-        "events",
-        help="Adobe I/O Events: subscribe (setup), see the consumer's lag (status), consume",
-        description="Changes in the mirror within seconds: ACCS publishes catalog events, the "
-        "consumer reads them from the I/O Events journal (IO_EVENTS_JOURNAL_URL) and refetches "
-        "what they name; scheduled polling stays the backstop. See docs/events.md.",
+def _add_secret_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    secret = sub.add_parser(
+        "secret", help="the credential's client secrets (IMS_CREDENTIAL_ID): rotate"
     )
-    events.set_defaults(func=_command("sync.events.commands", "cmd_events"))
-    verbs = events.add_subparsers(dest="events_command", required=True, parser_class=_Parser)
-    setup = verbs.add_parser(
-        "setup",
+    actions = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
+    rotate = actions.add_parser(
+        "rotate",
         parents=[common],
-        help="subscribe the catalog events with id-only fields (idempotent); says what to "
-        "create in the Developer Console when IO_EVENTS_JOURNAL_URL is not set",
+        help="create a client secret, prove it, promote it, delete the old one",
+        description="Rotate the client secret of IMS_CREDENTIAL_ID through Adobe's I/O "
+        "Management API, so that running processes keep minting: create a secret, write it to "
+        "IMS_CLIENT_SECRET_NEXT_FILE (or --print it), mint a token with it, make it the "
+        "secret in IMS_CLIENT_SECRET_FILE (processes read it at their next mint), and delete "
+        "the old one once nothing uses it. Exit 0 done (see 'left:'), 1 a step failed (the "
+        "old secret still works), 2 refused (two secrets exist) or misconfigured. See "
+        "docs/security.md.",
     )
-    setup.add_argument(
-        "--standard",
+    rotate.add_argument("--dry-run", action="store_true", help="list and show the plan only")
+    rotate.add_argument(
+        "--idle-days",
+        type=_argument(_idle_days),
+        default=7.0,
+        metavar="DAYS",
+        help="with two secrets, the older must be unused this long to be deleted (default 7)",
+    )
+    rotate.add_argument(
+        "--delete-idle",
         action="store_true",
-        help="subscribe as standard events (delivered within about a minute) instead of "
-        "priority (about a second); also SYNC_EVENTS_PRIORITY=false",
+        help="with two secrets, delete the older one if idle for --idle-days (else: refuse)",
     )
-    status = verbs.add_parser(
-        "status",
-        parents=[common],
-        help="subscriptions, journal position, newest event applied, lag, last error "
-        "(exit 1 when the consumer's last step failed)",
+    rotate.add_argument(
+        "--delete-old",
+        action="store_true",
+        help="delete the old secret once the new one is promoted, even if it was used since",
     )
-    consume = verbs.add_parser(
-        "consume",
-        parents=[common],
-        help="apply the journal's events: --once until it is empty (for cron), else until "
-        "SIGTERM (the daemon does this beside its schedule)",
+    rotate.add_argument(
+        "--print",
+        action="store_true",
+        help="print the new secret once on standard output (for a secret manager) instead of "
+        "writing IMS_CLIENT_SECRET_NEXT_FILE; the report goes to standard error",
     )
-    consume.add_argument("--once", action="store_true", help="stop when the journal is empty")
-    consume.add_argument("--quiet", action="store_true", help="logs at WARNING")
-    for verb in (setup, status, consume):
-        verb.add_argument("--json", action="store_true", help="print one JSON document")
+    rotate.add_argument("--json", action="store_true", help="print the report as JSON")
+    rotate.set_defaults(func=_command("sync.cli_secret", "cmd_secret_rotate"))
+
+
+def _idle_days(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3650:
+        raise ValueError(f"--idle-days must be from 0 to 3650, not {text}")
+    return value
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -17,9 +17,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -38,6 +38,7 @@ from pydantic_settings import (
 from sync import settings_checks as checks
 from sync import settings_secrets as credentials
 from sync.errors import ConfigError
+from sync.events.config import EventSettings, extra_scopes
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
@@ -116,7 +117,7 @@ class DatabaseSettings(BaseSettings):
         return (init_settings, env_settings, dotenv_settings, file_secret_settings, toml)
 
 
-class Settings(DatabaseSettings):
+class Settings(DatabaseSettings, EventSettings):
     """Everything a sync needs. Field names are the lower-case setting names."""
 
     # Adobe IMS / ACCS, named as in Adobe's guide.
@@ -140,11 +141,14 @@ class Settings(DatabaseSettings):
     # client_credentials: OAuth Server-to-Server; authorization_code: a user, via `accs-sync login`.
     ims_auth_flow: Literal["client_credentials", "authorization_code"] = "client_credentials"
     ims_authorize_url: str | None = None  # default: <IMS_TOKEN_URL origin>/ims/authorize/v2
-    ims_revoke_url: str | None = (
-        None  # `accs-sync logout`; default: <IMS_TOKEN_URL origin>/ims/revoke
-    )
+    # `accs-sync logout`; default: <IMS_TOKEN_URL origin>/ims/revoke
+    ims_revoke_url: str | None = None
     ims_redirect_port: int = Field(default=8765, ge=0, le=65535)
     ims_login_timeout: float = Field(default=300.0, gt=0)
+    # `secret rotate` and check's secret ages, via the I/O Management API (docs/security.md).
+    ims_credential_id: Annotated[str | None, AfterValidator(checks.credential_id)] = None
+    io_management_api_url: str = checks.DEFAULT_IO_URL
+    sync_secret_max_age_days: int = Field(default=90, ge=1, le=3650)
     # Cross-process token cache: a file path, or "none" (default: the user's cache directory).
     sync_token_cache: str | None = None
     # The token cache's encryption key (sync.api.cache_crypto): the value or a file holding it;
@@ -162,8 +166,7 @@ class Settings(DatabaseSettings):
     #: The store views to mirror, or ``all``: those ACCS lists at the start of each run.
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
-    #: What a run mirrors, in this order (sync.resources): products, categories, source_items,
-    #: attributes.
+    #: What a run mirrors, in order (sync.resources): products, categories, source items, ...
     sync_resources: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(resource_names())
     )
@@ -197,20 +200,6 @@ class Settings(DatabaseSettings):
     #: How long a page's transaction is retried while the database does not answer (a lost
     #: connection, a failover, a restart, a deadlock); past it the run stops at a page boundary.
     sync_db_retry_seconds: float = Field(default=60.0, gt=0, le=86400)
-    #: Adobe I/O Events (issue 16): see docs/events.md and sync.events.config.
-    io_events_journal_url: str | None = None
-    io_events_scopes: str | None = None
-    sync_events_batch: int = Field(default=100, ge=1, le=1000)
-    sync_events_priority: bool = True
-    sync_events_stale_seconds: float = Field(default=300.0, gt=0, le=86400)
-    sync_events_idle_seconds: float | None = Field(default=None, ge=0.2, le=60)
-
-    @field_validator("io_events_journal_url")
-    @classmethod
-    def _journal_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from sync.events.config import journal_url
-
-        return journal_url(value, allow_insecure=checks.allow_insecure(info.data))
 
     @field_validator(
         "ims_client_secret", "ims_client_secret_next", "sync_token_cache_key", mode="before"
@@ -243,19 +232,12 @@ class Settings(DatabaseSettings):
 
     @property
     def authorize_url(self) -> str:
-        if self.ims_authorize_url:
-            return self.ims_authorize_url
-        parts = urlsplit(self.ims_token_url)
-        return f"{parts.scheme}://{parts.netloc}/ims/authorize/v2"
+        return self.ims_authorize_url or checks.on_origin(self.ims_token_url, "/ims/authorize/v2")
 
     @property
     def revoke_url(self) -> str:
-        """IMS_REVOKE_URL, else IMS_TOKEN_URL's origin + ``/ims/revoke`` (Adobe's
-        https://ims-na1.adobelogin.com/ims/revoke by default)."""
-        if self.ims_revoke_url:
-            return self.ims_revoke_url
-        parts = urlsplit(self.ims_token_url)
-        return f"{parts.scheme}://{parts.netloc}/ims/revoke"
+        """IMS_REVOKE_URL, else IMS_TOKEN_URL's origin + ``/ims/revoke`` (Adobe's by default)."""
+        return self.ims_revoke_url or checks.on_origin(self.ims_token_url, "/ims/revoke")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -275,10 +257,13 @@ class Settings(DatabaseSettings):
         # the header, and requests refuses to send it.
         return checks.no_control(value, str(info.field_name).upper())
 
-    @field_validator("api_endpoint")
+    @field_validator("api_endpoint", "io_management_api_url")
     @classmethod
     def _api_endpoint(cls, value: str, info: ValidationInfo) -> str:
-        return checks.api_endpoint(value, insecure=checks.allow_insecure(info.data))
+        insecure = checks.allow_insecure(info.data)
+        if info.field_name == "io_management_api_url":
+            return checks.io_management_url(value, insecure=insecure)
+        return checks.api_endpoint(value, insecure=insecure)
 
     @field_validator("ims_token_url")
     @classmethod
@@ -351,14 +336,13 @@ class Settings(DatabaseSettings):
             "API_ENDPOINT": self.api_endpoint,
             "IMS_TOKEN_URL": self.ims_token_url,
             "IMS_AUTHORIZE_URL": self.authorize_url,
+            "IO_MANAGEMENT_API_URL": self.io_management_api_url,
             "IMS_REVOKE_URL": self.revoke_url,
         }
         return [name for name, url in urls.items() if checks.is_insecure_url(url)]
 
     @property
     def scopes(self) -> list[str]:
-        from sync.events.config import extra_scopes
-
         return extra_scopes(self.ims_scopes.split(","), self.io_events_scopes)
 
     #: How long a run that finds another run holding the database's run lock waits for it

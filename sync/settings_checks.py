@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -18,13 +19,18 @@ from sync.resources import resource_names
 from sync.stores import ALL_STORES, invalid_store_codes
 
 __all__ = [
+    "DEFAULT_IO_URL",
     "allow_insecure",
     "api_endpoint",
+    "base_url",
+    "credential_id",
     "describe",
     "finite",
+    "io_management_url",
     "is_insecure_url",
     "is_loopback_url",
     "no_control",
+    "on_origin",
     "parse_resources",
     "require_https",
     "scopes",
@@ -119,21 +125,42 @@ def finite(name: str, value: Any, is_float: bool) -> Any:
     return value
 
 
-def api_endpoint(value: str, *, insecure: bool) -> str:
-    """API_ENDPOINT as accs-sync needs it: the tenant's base URL, which /V1/... is added to."""
-    url = require_https(value.strip(), "API_ENDPOINT", allow_insecure=insecure)
+#: The Adobe I/O Management API (client secrets): IO_MANAGEMENT_API_URL's default.
+DEFAULT_IO_URL = "https://api.adobe.io"
+
+
+def on_origin(url: str, path: str) -> str:
+    """``path`` on ``url``'s scheme, host and port (IMS's other endpoints beside its token's)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def base_url(value: str, setting: str, example: str, *, insecure: bool) -> str:
+    """A base URL other paths are appended to: https (see :func:`require_https`), no query or
+    fragment, no ``.``/``..`` segments (they would move the paths appended to it)."""
+    url = require_https(value.strip(), setting, allow_insecure=insecure)
     parts = urlsplit(url)
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise ValueError(
-            "API_ENDPOINT must be the base URL only, without ?query or #fragment: "
-            "https://<region>.api.commerce.adobe.com/<tenant-id>"
+            f"{setting} must be the base URL only, without ?query or #fragment: {example}"
         )
     if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
         raise ValueError(
-            "API_ENDPOINT must not contain . or .. path segments; write the tenant's path "
-            "as it is: https://<region>.api.commerce.adobe.com/<tenant-id>"
+            f"{setting} must not contain . or .. path segments; write the path as it is: {example}"
         )
-    path = parts.path.strip("/")
+    return url
+
+
+def io_management_url(value: str, *, insecure: bool) -> str:
+    """IO_MANAGEMENT_API_URL: the base URL /console/organizations/... is added to."""
+    return base_url(value, "IO_MANAGEMENT_API_URL", DEFAULT_IO_URL, insecure=insecure)
+
+
+def api_endpoint(value: str, *, insecure: bool) -> str:
+    """API_ENDPOINT as accs-sync needs it: the tenant's base URL, which /V1/... is added to."""
+    example = "https://<region>.api.commerce.adobe.com/<tenant-id>"
+    url = base_url(value, "API_ENDPOINT", example, insecure=insecure)
+    path = urlsplit(url).path.strip("/")
     if not path:
         raise ValueError(
             "API_ENDPOINT must include the tenant id, "
@@ -142,6 +169,21 @@ def api_endpoint(value: str, *, insecure: bool) -> str:
     if path.endswith("V1") or "/V1/" in f"/{path}/":
         raise ValueError("API_ENDPOINT must stop at the tenant id; accs-sync adds /V1/... itself")
     return url
+
+
+#: One URL path segment, as IMS_CREDENTIAL_ID is put into the I/O Management API's paths.
+_PATH_SEGMENT = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,128}")
+
+
+def credential_id(value: str | None) -> str | None:
+    """IMS_CREDENTIAL_ID: one path segment of the I/O Management API's URLs, or unset."""
+    value = no_control((value or "").strip(), "IMS_CREDENTIAL_ID")
+    if value and not _PATH_SEGMENT.fullmatch(value):
+        raise ValueError(
+            "IMS_CREDENTIAL_ID must be the credential's id from the Developer Console "
+            "(letters, digits, '-', '_' and '.', not '.' or '..')"
+        )
+    return value or None
 
 
 def scopes(value: str) -> str:

@@ -99,6 +99,8 @@ def check_credentials(settings: Settings) -> None:
             )
     for _, file in _PAIRED:
         path: Path | None = getattr(settings, file)
+        if file == "ims_client_secret_next_file" and path is not None and path.parent.is_dir():
+            continue  # `accs-sync secret rotate` writes it; until then it may be absent
         if path is not None and not path.is_file():
             raise ValueError(
                 f"{file.upper()}: {str(path)!r} is not a readable file; check the path "

@@ -34,6 +34,7 @@ from sync.doctor.remote import (
     resource_findings,
     skipped_accs,
 )
+from sync.doctor.secrets import secret_findings
 from sync.errors import AccsSyncError, ConfigError, EndpointMissing, PermissionDenied
 from sync.redact import SecretFilter, redact_url
 from sync.resources import PRODUCTS, RESOURCES
@@ -84,6 +85,7 @@ def check_settings(
     timeout = max(1, math.ceil(settings.sync_connect_timeout))  # drivers take whole seconds
     findings += database_findings(settings.database_url, connect_timeout=timeout)
     findings.append(_token_cache(settings))
+    findings += secret_findings(settings, secrets, clock)
     return scrubbed(findings, secrets.scrub)
 
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote
 
 from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
+from sync.emulator.console import CONSOLE_PATH, SecretsConsole
 from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
 from sync.emulator.events import EventHub
 from sync.emulator.faults import ACCS_KINDS, EVENT_KINDS, RESOURCES, Faults, RequestRecord, Stats
@@ -81,6 +82,7 @@ class EmulatorApp(ImsEndpoints):
         client_id: str,
         client_secret: str,
         org_id: str,
+        credential_id: str = "emulator-credential",
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         stats: Stats | None = None,
@@ -112,6 +114,15 @@ class EmulatorApp(ImsEndpoints):
         #: Subscriptions and the journal (see .events); every catalog change is offered to it.
         self.events = EventHub(lambda: (self._clock or catalog.clock)(), self.faults)
         catalog.listeners.append(self.events.publish)
+        self.console = SecretsConsole(
+            self.client_secrets,
+            self._precise_now,
+            org_id=org_id,
+            credential_id=credential_id,
+            client_id=client_id,
+            faults=self.faults,
+            token_scopes=self.tokens.scopes,
+        )
 
     def now(self) -> datetime:
         """The emulator's now (naive UTC): what its Date header says."""
@@ -125,10 +136,20 @@ class EmulatorApp(ImsEndpoints):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def issue_token(self, grant: str = "client_credentials") -> str:
+    def _precise_now(self) -> datetime:
+        """Now with its fraction of a second (the catalog's own clock keeps whole seconds, as
+        ACCS timestamps do; a secret's last use is told to the millisecond)."""
+        value = self._clock() if self._clock is not None else self.catalog.clock()
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def issue_token(
+        self, grant: str = "client_credentials", scopes: frozenset[str] = frozenset()
+    ) -> str:
         """A valid token without an HTTP round trip (for tests)."""
         self.stats.token_issued(grant)
-        return self.tokens.issue(self.client_id, self.faults.token_lifetime)
+        return self.tokens.issue(self.client_id, self.faults.token_lifetime, scopes)
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -160,6 +181,9 @@ class EmulatorApp(ImsEndpoints):
             if found and found.group("tenant") == self.tenant:
                 kind, match = name, found
         kind = event_kind(path, self.tenant) or kind
+        console = CONSOLE_PATH.match(path)
+        if console is not None:
+            kind, match = "console", console
         # A token request may carry the secret in its query string, an authorization request
         # its state: never keep them.
         kept = () if kind in ("token", "authorize", "revoke") else params
@@ -204,6 +228,8 @@ class EmulatorApp(ImsEndpoints):
                 return self._authorize(dict(params))
             if kind in EVENT_KINDS:
                 return events_response(self, kind, method, path, headers, params, body, seq)
+            if kind == "console" and match is not None:
+                return self.console.answer(method, match, headers)
             if kind in ACCS_KINDS and method == "GET" and match is not None:
                 return self._accs(kind, match, headers, params, record, seq)
             if path in ("", "/") and method == "GET":

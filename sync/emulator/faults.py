@@ -97,6 +97,12 @@ class Faults:
     ims_revoke_error_next: int = 0  # next K /ims/revoke requests answer 503
     ims_html_status: int = 200  # status of that HTML page (captive portals answer 200)
     refresh_token_lifetime: int = 14 * 86400  # seconds a refresh token stays usable
+    # The I/O Management API's client secrets (.console): the next K requests of each step
+    # answer 503; the next secret created is refused by the token endpoint K times.
+    console_list_error_next: int = 0
+    console_create_error_next: int = 0
+    console_delete_error_next: int = 0
+    console_new_secret_rejected: int = 0
     authorize_deny: bool = False  # /ims/authorize/v2 redirects with error=access_denied
     input_limit: bool = True  # Magento 2.4 webapi input limits: pageSize over max is a 400
     max_page_size: int = 300

@@ -35,6 +35,7 @@ class _Token:
     client_id: str
     expires_at: datetime
     revoked: bool = False
+    scopes: frozenset[str] = frozenset()
 
 
 class TokenStore:
@@ -45,11 +46,19 @@ class TokenStore:
         self._lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
 
-    def issue(self, client_id: str, lifetime: int) -> str:
+    def issue(self, client_id: str, lifetime: int, scopes: frozenset[str] = frozenset()) -> str:
         token = "eyJ" + secrets.token_urlsafe(48)
+        expires = self._clock() + timedelta(seconds=lifetime)
         with self._lock:
-            self._tokens[token] = _Token(client_id, self._clock() + timedelta(seconds=lifetime))
+            self._tokens[token] = _Token(client_id, expires, scopes=scopes)
         return token
+
+    def scopes(self, token: str) -> frozenset[str] | None:
+        """The scopes ``token`` was issued with, or None when it is not valid now."""
+        if self.check(token) != "valid":
+            return None
+        with self._lock:
+            return self._tokens[token].scopes
 
     def check(self, token: str) -> str:
         """``"valid"``, ``"unknown"``, ``"expired"`` or ``"revoked"``."""
@@ -110,8 +119,10 @@ def check_token_request(
     client_id: str,
     client_secrets: Sequence[str],
     scopes: tuple[str, ...] = REQUIRED_SCOPES,
+    optional: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, Any]] | None:
-    """The IMS error for a bad client-credentials request, or ``None`` when it is good."""
+    """The IMS error for a bad client-credentials request, or ``None`` when it is good.
+    ``scopes`` must all be asked for; ``optional`` ones may be too."""
     if form.get("grant_type") != "client_credentials":
         return _error("unsupported_grant_type", "unsupported grant_type parameter")
     refused = check_client(
@@ -120,7 +131,7 @@ def check_token_request(
     if refused is not None:
         return refused
     asked = [s for s in form.get("scope", "").replace(" ", ",").split(",") if s]
-    unknown = [s for s in asked if s not in scopes]
+    unknown = [s for s in asked if s not in scopes and s not in optional]
     if unknown:
         return _error("invalid_scope", f"invalid scope: {','.join(unknown)}")
     missing = [s for s in scopes if s not in asked]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from sync.emulator.console import MANAGEMENT_SCOPES, SecretsConsole
 from sync.emulator.faults import Faults, Stats
 from sync.emulator.ims import Grants, TokenStore, check_client, check_token_request
 from sync.emulator.response import Response
@@ -30,13 +31,16 @@ class ImsEndpoints:
 
     client_id: str
     client_secrets: list[str]
+    console: SecretsConsole
     scopes: tuple[str, ...]
     faults: Faults
     stats: Stats
     grants: Grants
     tokens: TokenStore
 
-    def issue_token(self, grant: str = "client_credentials") -> str:  # pragma: no cover
+    def issue_token(
+        self, grant: str = "client_credentials", scopes: frozenset[str] = frozenset()
+    ) -> str:  # pragma: no cover
         raise NotImplementedError
 
     def _token(
@@ -81,15 +85,24 @@ class ImsEndpoints:
         if grant == "refresh_token":
             return self._refresh_grant(form, headers)
         error = check_token_request(
-            form, client_id=self.client_id, client_secrets=self.client_secrets, scopes=self.scopes
+            form,
+            client_id=self.client_id,
+            client_secrets=self.client_secrets,
+            scopes=self.scopes,
+            optional=MANAGEMENT_SCOPES,
         )
+        if error is None and not self.console.used(form.get("client_secret")):
+            error = 400, {"error": "invalid_client", "error_description": "invalid client_secret"}
         if error is not None:
             return _json(*error)
-        return self._token_answer("client_credentials")
+        asked = form.get("scope", "").replace(" ", ",").split(",")
+        return self._token_answer("client_credentials", scopes=frozenset(s for s in asked if s))
 
-    def _token_answer(self, grant: str, refresh_token: str | None = None) -> Response:
+    def _token_answer(
+        self, grant: str, refresh_token: str | None = None, scopes: frozenset[str] = frozenset()
+    ) -> Response:
         answer: dict[str, Any] = {
-            "access_token": self.issue_token(grant),
+            "access_token": self.issue_token(grant, scopes),
             "token_type": "bearer",
             "expires_in": self.faults.token_lifetime,
         }

@@ -335,6 +335,12 @@ class EmulatorServer:
         }
 
     @property
+    def credential_id(self) -> str:
+        """What users put in ``IMS_CREDENTIAL_ID`` (the I/O Management API's secrets are at
+        :attr:`base_url`, which ``IO_MANAGEMENT_API_URL`` names)."""
+        return self.app.console.credential_id
+
+    @property
     def headers(self) -> dict[str, str]:
         """The gateway headers ACCS requires besides ``Authorization``."""
         return {"x-api-key": self.client_id, "x-gw-ims-org-id": self.org_id}

@@ -451,6 +451,10 @@ def test_the_manifests_validate_against_the_kubernetes_schemas(version: str | No
         "PersistentVolumeClaim",
         "CronJob",
         "Deployment",
+        # The monthly secret rotation's account, allowed to update the one Secret.
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
     }
     for doc in docs:
         kubernetes_validate.validate(doc, version, strict=True)
@@ -474,6 +478,41 @@ def test_the_cronjobs_never_overlap_and_keep_secrets_and_tokens_in_volumes(
     [container] = pod["containers"]
     assert container["args"] == [command]
     check_pod_security_and_volumes(pod)
+
+
+def test_a_monthly_cronjob_rotates_the_client_secret_into_its_kubernetes_secret() -> None:
+    cronjob = manifest("CronJob", "accs-sync-rotate-secret")
+    assert cronjob["spec"]["schedule"] == "17 4 1 * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = pod_spec(cronjob)
+    [rotate] = pod["initContainers"]
+    assert "accs-sync secret rotate --print --delete-idle" in " ".join(rotate["args"])
+    env = {e["name"]: e for e in rotate["env"]}
+    assert "IMS_CREDENTIAL_ID" in env and "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in rotate["volumeMounts"]}
+    assert volumes[mounts["/handover"]]["emptyDir"]["medium"] == "Memory"
+    assert rotate["securityContext"]["readOnlyRootFilesystem"] is True
+    # Only the publishing container holds the Kubernetes API token, and it may only touch
+    # the one Secret the other pods mount.
+    assert not any(m["name"] == "kube-api-access" for m in rotate["volumeMounts"])
+    [publish] = pod["containers"]
+    assert "accs-sync-ims" in " ".join(publish["args"])
+    role = manifest("Role", pod["serviceAccountName"])
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["accs-sync-ims"],
+            "verbs": ["get", "patch", "update"],
+        }
+    ]
+    assert (
+        manifest("ServiceAccount", pod["serviceAccountName"])["automountServiceAccountToken"]
+        is False
+    )
+    ims = volumes[mounts["/run/secrets"]]["secret"]["secretName"]
+    assert ims == volumes["ims-secret"]["secret"]["secretName"] == "accs-sync-ims"
 
 
 def test_the_daemon_deployment_probes_livez_and_readyz() -> None:

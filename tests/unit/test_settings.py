@@ -485,3 +485,55 @@ def test_the_cli_exits_2_naming_the_setting(
     assert main(["sync", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"accs-sync: error: {setting}")
+
+
+# -- issue 18: client secret rotation ----------------------------------------------------------
+
+
+def test_rotation_settings_default_and_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_required(monkeypatch)
+    s = load_settings()
+    assert s.ims_credential_id is None
+    assert s.io_management_api_url == "https://api.adobe.io"
+    assert s.sync_secret_max_age_days == 90
+    monkeypatch.setenv("IMS_CREDENTIAL_ID", "12345")
+    monkeypatch.setenv("IO_MANAGEMENT_API_URL", "https://proxy.example.com/adobe/")
+    s = load_settings()
+    assert (s.ims_credential_id, s.io_management_api_url) == (
+        "12345",
+        "https://proxy.example.com/adobe",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("IO_MANAGEMENT_API_URL", "http://api.adobe.io", "https://"),
+        ("IO_MANAGEMENT_API_URL", "https://user:pw@api.adobe.io", "user name"),
+        ("IO_MANAGEMENT_API_URL", "https://api.adobe.io/?x=1", "query"),
+        ("IO_MANAGEMENT_API_URL", "https://api.adobe.io/a/../b", ". or .."),
+        ("IMS_CREDENTIAL_ID", "12/../34", "IMS_CREDENTIAL_ID"),
+        ("IMS_CREDENTIAL_ID", "12\n34", "control"),
+        ("SYNC_SECRET_MAX_AGE_DAYS", "0", "SYNC_SECRET_MAX_AGE_DAYS"),
+    ],
+)
+def test_rotation_settings_refuse_hostile_values(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    set_required(monkeypatch, **{name: value})
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert says in info.value.message
+    assert "pw@" not in info.value.message
+
+
+def test_next_secret_file_may_wait_for_the_first_rotation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`secret rotate` writes IMS_CLIENT_SECRET_NEXT_FILE: before the first rotation it names
+    a file that does not exist yet, in a folder that does."""
+    set_required(monkeypatch, IMS_CLIENT_SECRET_NEXT_FILE=str(tmp_path / "next"))
+    assert load_settings().ims_client_secret_next_file == tmp_path / "next"
+    monkeypatch.setenv("IMS_CLIENT_SECRET_NEXT_FILE", str(tmp_path / "missing" / "next"))
+    with pytest.raises(ConfigError, match="IMS_CLIENT_SECRET_NEXT_FILE"):
+        load_settings()
