@@ -85,3 +85,11 @@ def test_the_idle_cap_is_bounded(monkeypatch: pytest.MonkeyPatch, idle: str) -> 
     monkeypatch.setenv("SYNC_EVENTS_IDLE_SECONDS", idle)
     with pytest.raises(ConfigError, match="SYNC_EVENTS_IDLE_SECONDS"):
         load_settings()
+
+
+def test_plain_http_to_another_host_only_with_the_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IO_EVENTS_JOURNAL_URL", "http://emulator:8080/events/o/i/r")
+    with pytest.raises(ConfigError, match="IO_EVENTS_JOURNAL_URL must use https"):
+        load_settings()
+    monkeypatch.setenv("SYNC_ALLOW_INSECURE_HTTP", "true")
+    assert load_settings().io_events_journal_url == "http://emulator:8080/events/o/i/r"

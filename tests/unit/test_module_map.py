@@ -32,6 +32,7 @@ LAYERS = (
     ),
     ("passtools", "resources", "parsers", "window", "stats", "planner", "resume"),
     ("events.coalesce", "events.journal", "events.state", "events.metrics", "events.config"),
+    ("events.parser",),
 )
 MAX_LINES = 420
 
