@@ -12,13 +12,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
-from sync.api.cache_crypto import resolve_key
 from sync.api.limiter import RequestGate
 from sync.api.products import ProductsClient
 from sync.api.retry import RetryPolicy
 from sync.api.session import TimeoutSession, build_session
-from sync.api.token_store import FileTokenStore, MemoryTokenStore, TokenStore
-from sync.api.user_tokens import ImsRefreshTokens
+from sync.api.token_store import FileTokenStore
 from sync.clock import Clock, SystemClock
 from sync.db.auth_events import record_auth_events
 from sync.db.engine import make_engine
@@ -31,9 +29,19 @@ from sync.memory import bound_malloc
 from sync.metrics import Metrics
 from sync.observe import Observers
 from sync.pipeline import Pipeline, RunKind, RunStats, Window
-from sync.redact import SecretFilter, query_values
+from sync.redact import SecretFilter
 from sync.settings import Settings
 from sync.stores import ALL_STORES, mirrored_store_codes, resolve_store_views
+from sync.tokens import (
+    CLOSE_WAIT,
+    Tokens,
+    build_ims_session,
+    build_token_provider,
+    build_token_store,
+    register_secrets,
+    start_tokens,
+    warn_insecure_http,
+)
 
 __all__ = [
     "App",
@@ -75,6 +83,10 @@ class App:
     #: Everyone told what runs do (the metrics always; a progress display when added).
     observers: Observers = field(default_factory=Observers)
     metrics: Metrics = field(default_factory=Metrics)
+    #: The start-up token request (``build_app(warm_up=True)``), joined by :meth:`close`.
+    warming: threading.Thread | None = None
+    #: What authentication had done before the first run: that run counts the warm-up's mint.
+    audit_start: dict[str, int] | None = None
     #: Runs of this App follow each other: the scheduler's jobs and the event consumer's
     #: batches, in their own threads, take turns (the database's run lock would make them
     #: wait anyway; this keeps the pipeline's own state to one run at a time).
@@ -105,7 +117,7 @@ class App:
         keys: Keys | EventKeys | None,
         commit: Callable[[Connection], None] | None,
     ) -> RunStats:
-        before = self.audit.snapshot()
+        before, self.audit_start = self.audit_start or self.audit.snapshot(), None
         if isinstance(self.tokens.store, FileTokenStore):
             self.tokens.store.check_exposure()  # every run of a daemon, not once per process
         try:
@@ -166,6 +178,8 @@ class App:
             log.warning("could not record the failed run: %s", describe(exc, self.secrets.scrub))
 
     def close(self) -> None:
+        if self.warming is not None:
+            self.warming.join(CLOSE_WAIT)  # long done, unless IMS hangs (see sync.tokens)
         for close in self.closing:
             close()
         self.session.close()
@@ -186,23 +200,31 @@ def build_app(
     stop_event: threading.Event | None = None,
     secrets: SecretFilter | None = None,
     migrate: bool = True,
+    warm_up: bool = False,
+    tokens: Tokens | None = None,
 ) -> App:
     """Wire engine, session, token provider, client and pipeline from ``settings``.
 
     With ``migrate`` the database is brought to the current schema (or refused if newer).
+    ``tokens``: the IMS side, started already by :func:`sync.tokens.start_tokens` with this
+    ``clock`` and ``secrets`` (a run starts it before importing this module); else it is
+    started here, and with ``warm_up`` its token is asked for on a thread of its own while the
+    database is checked, so the first request finds it.
     """
     bound_malloc()  # before any worker thread starts: see sync.memory
     stop_event = stop_event or threading.Event()
     clock = clock or SystemClock(stop_event)
     secrets = secrets or SecretFilter()
-    warn_insecure_http(settings)
-    register_secrets(settings, secrets)
+    started = tokens or start_tokens(settings, clock, secrets, warm_up=warm_up)
+    register_secrets(settings, secrets)  # the database password too, before the engine exists
 
-    engine = make_engine(settings.database_url)
     # SYNC_STORE_CODES=all: each run's store views are known when it starts (App.run).
     stores = [] if settings.discover_stores else settings.sync_store_codes
     metrics = Metrics(stores=stores)
     observers = Observers([metrics])
+    started.listener.attach(observers.auth)  # and what it heard already (a warm-up's mint)
+    audit, provider = started.audit, started.provider
+    engine = make_engine(settings.database_url)
     try:
         if migrate:
             ensure_schema(engine)
@@ -217,10 +239,7 @@ def build_app(
         )
         # Every worker and the incremental read-ahead keep a connection alive.
         session = build_accs_session(settings, pool_size=max(8, settings.sync_concurrency + 2))
-        ims_session = build_ims_session(settings)
-        audit = AuthAudit(on_count=observers.auth)
-        tokens = build_token_provider(settings, ims_session, clock, secrets, audit)
-        session.auth = BearerAuth(tokens, origin=settings.api_endpoint, audit=audit)
+        session.auth = BearerAuth(provider, origin=settings.api_endpoint, audit=audit)
         gate = RequestGate(
             max_concurrency=settings.sync_concurrency,
             max_rps=settings.sync_max_rps,
@@ -247,14 +266,15 @@ def build_app(
             db_retry_seconds=settings.sync_db_retry_seconds,
         )
     except BaseException:
+        started.close()
         engine.dispose()
         raise
     return App(
         settings=settings,
         engine=engine,
         session=session,
-        ims_session=ims_session,
-        tokens=tokens,
+        ims_session=started.ims_session,
+        tokens=provider,
         client=client,
         pipeline=pipeline,
         stop_event=stop_event,
@@ -263,19 +283,9 @@ def build_app(
         audit=audit,
         observers=observers,
         metrics=metrics,
+        warming=started.warming,
+        audit_start=started.audit_start,
     )
-
-
-def register_secrets(settings: Settings, secrets: SecretFilter) -> None:
-    """Teach ``secrets`` the client secrets, the token cache key and the database password
-    before anything runs, so no log line or printed error can show them."""
-    for value in (
-        settings.ims_client_secret,
-        settings.ims_client_secret_next,
-        settings.sync_token_cache_key,
-    ):
-        secrets.add(value.get_secret_value() if value is not None else None)
-    secrets.add(make_url_password(settings.database_url))
 
 
 def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
@@ -288,82 +298,6 @@ def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession
         pool_size=pool_size,
         setting="API_ENDPOINT",
         max_response_bytes=settings.sync_max_response_bytes,
-    )
-
-
-def build_ims_session(settings: Settings) -> TimeoutSession:
-    """IMS gets its own plain session: no bearer auth, no ACCS headers. A redirect is an error
-    naming IMS_TOKEN_URL (the only URL it is used for, ``accs-sync login`` included)."""
-    return build_session(
-        connect_timeout=settings.sync_connect_timeout,
-        read_timeout=settings.sync_http_timeout,
-        setting="IMS_TOKEN_URL",
-        max_response_bytes=settings.sync_max_response_bytes,
-    )
-
-
-def warn_insecure_http(settings: Settings) -> None:
-    """Say at start-up that SYNC_ALLOW_INSECURE_HTTP is on, and what it lets through."""
-    if not settings.sync_allow_insecure_http:
-        return
-    insecure = settings.insecure_urls()
-    if insecure:
-        log.warning(
-            "SYNC_ALLOW_INSECURE_HTTP is on and %s use plain http:// to another host: the "
-            "client secret and tokens cross the network unencrypted. Only for a test server "
-            "such as the bundled emulator; never for a real tenant",
-            ", ".join(insecure),
-        )
-    else:
-        log.warning(
-            "SYNC_ALLOW_INSECURE_HTTP is on (every URL is https:// or loopback, so it changes "
-            "nothing now); turn it off so a mistyped http:// URL is refused"
-        )
-
-
-def build_token_store(settings: Settings, secrets: SecretFilter | None = None) -> TokenStore:
-    """The cross-process token cache from ``SYNC_TOKEN_CACHE`` (in memory when ``none``),
-    encrypted with the key of SYNC_TOKEN_CACHE_KEY(_FILE) or the OS keyring, if any."""
-    path = settings.token_cache_path()
-    if path is None:
-        return MemoryTokenStore()
-    key = resolve_key(settings.sync_token_cache_key, settings.sync_token_cache_key_file)
-    if key is not None and secrets is not None:
-        secrets.add(key.reveal())  # masked in logs, wherever it came from
-    return FileTokenStore(path, key=key)
-
-
-def build_token_provider(
-    settings: Settings,
-    ims_session: TimeoutSession,
-    clock: Clock,
-    secrets: SecretFilter,
-    audit: AuthAudit | None = None,
-) -> ImsClientCredentials:
-    """The token provider for ``IMS_AUTH_FLOW`` (client credentials, or a user's login).
-
-    ``secrets`` learns every value in ``IMS_TOKEN_URL``'s query first (a gateway key or a
-    secret may sit there, and urllib3 logs the request line at DEBUG), then each token and
-    secret the provider handles.
-    """
-    for query_value in query_values(settings.ims_token_url):
-        secrets.add(query_value)
-    cls = (
-        ImsRefreshTokens
-        if settings.ims_auth_flow == "authorization_code"
-        else (ImsClientCredentials)
-    )
-    return cls(
-        session=ims_session,
-        token_url=settings.ims_token_url,
-        client_id=settings.ims_client_id,
-        client_secret=settings.client_secrets(),
-        scopes=settings.scopes,
-        clock=clock,
-        timeout=(settings.sync_connect_timeout, settings.sync_http_timeout),
-        on_mint=secrets.add,  # every token and secret value it handles is masked in logs
-        store=build_token_store(settings, secrets),
-        audit=audit,
     )
 
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sync import __version__
+from sync import __version__, names
 from sync.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.errors import AccsSyncError, ConfigError
@@ -36,9 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RESOURCE_NAMES", "main"]
 
-#: ``--resource``'s choices: :func:`sync.resources.resource_names`, written out because that
-#: module's tables import SQLAlchemy (a test keeps the two equal).
-RESOURCE_NAMES = ("products", "categories", "source_items", "attributes")
+#: ``--resource``'s choices (:func:`sync.resources.resource_names`, without importing it).
+RESOURCE_NAMES = names.RESOURCE_NAMES
 
 
 class _Parser(argparse.ArgumentParser):

@@ -29,21 +29,34 @@ __all__ = ["cmd_daemon", "cmd_run"]
 
 
 def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.app import build_app
-    from sync.pipeline import Window
-    from sync.progress import make_progress
-    from sync.scheduler import install_stop_signals
+    from sync.clock import SystemClock
     from sync.settings import load_settings
-    from sync.summary import summary_json, summary_lines
+    from sync.tokens import start_tokens
 
     settings = load_settings(args.config, **overrides(args))
     level = setup_command_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
-    keys = getattr(args, "keys", None)
-    kind: RunKind = "refetch" if keys else args.command
-    window = Window(getattr(args, "since", None), getattr(args, "until", None))
     stop_event = threading.Event()
-    install_stop_signals(stop_event)
-    with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
+    clock = SystemClock(stop_event)
+    # The IMS token is asked for now, while the engine is imported and the schema checked.
+    tokens = start_tokens(settings, clock, secrets)
+    try:
+        from sync.app import build_app
+        from sync.pipeline import Window
+        from sync.progress import make_progress
+        from sync.scheduler import install_stop_signals
+        from sync.summary import summary_json, summary_lines
+
+        keys = getattr(args, "keys", None)
+        kind: RunKind = "refetch" if keys else args.command
+        window = Window(getattr(args, "since", None), getattr(args, "until", None))
+        install_stop_signals(stop_event)
+        app = build_app(
+            settings, stop_event=stop_event, clock=clock, secrets=secrets, tokens=tokens
+        )
+    except BaseException:
+        tokens.close()
+        raise
+    with app:
         progress = make_progress(
             quiet=args.quiet or not chatty(level),
             interval=settings.sync_progress_seconds,

@@ -128,13 +128,27 @@ class Fingerprint:
     #: Why the item cannot be mirrored when even its hash could not be taken (too big, NaN,
     #: a lone surrogate, too deep): :func:`parse_item` rejects it with this reason.
     problem: str | None = None
+    #: Whether its canonical text alone shows it nests no deeper than :data:`MAX_ITEM_DEPTH`
+    #: (:func:`sync.jsontext.few_containers`): :func:`parse_item` then skips the walk.
+    shallow: bool = False
 
 
 def _cleaned(
     item: dict[str, Any], max_bytes: int, decoded: bool = False
 ) -> tuple[dict[str, Any], str, bool]:
     """``item`` without NUL characters, its content hash, and whether it is plain JSON
-    (``decoded``: orjson read it, see :func:`sync.jsontext.decode`).
+    (``decoded``: orjson read it, see :func:`sync.jsontext.decode`); see :func:`_hashed`.
+    """
+    item, digest, plain, _ = _hashed(item, max_bytes, decoded)
+    return item, digest, plain
+
+
+def _hashed(
+    item: dict[str, Any], max_bytes: int, decoded: bool = False
+) -> tuple[dict[str, Any], str, bool, bool]:
+    """``item`` without NUL characters, its content hash, whether it is plain JSON (``decoded``:
+    orjson read it, see :func:`sync.jsontext.decode`) and whether its text shows it shallow
+    (:func:`sync.jsontext.few_containers`).
 
     Raises :class:`ItemRejected` when the item's JSON text is over ``max_bytes`` or the item
     holds what JSON text cannot (see :func:`sync.jsontext.unencodable`). A plain item (what
@@ -149,7 +163,7 @@ def _cleaned(
     if b"\\u0000" in text:
         item = _without_nul(item)  # still decoded plain: only strings change
         text, plain = _canonical(item, decoded)
-    return item, _digest(text), plain
+    return item, _digest(text), plain, jsontext.few_containers(text, MAX_ITEM_DEPTH)
 
 
 def _too_deep(item: dict[str, Any]) -> None:
@@ -175,8 +189,8 @@ def cleaned(
     Raises :class:`ItemRejected` for an item that cannot be mirrored as JSON on every database
     (over ``max_bytes``, NaN or infinite numbers, lone surrogates, nesting too deep).
     """
-    item, digest, plain = _cleaned(item, max_bytes, decoded)
-    if plain:
+    item, digest, plain, shallow = _hashed(item, max_bytes, decoded)
+    if plain and not shallow:
         _too_deep(item)
     return item, digest, plain
 
@@ -209,7 +223,7 @@ def fingerprint(
     if not isinstance(item, dict):
         return None
     try:
-        cleaned, digest, plain = _cleaned(item, max_bytes, decoded)
+        cleaned, digest, plain, shallow = _hashed(item, max_bytes, decoded)
     except ItemRejected as exc:
         # No hash equals "": the item reaches parse_item, which rejects it with this reason.
         product_id = _usable_id(item)
@@ -219,7 +233,7 @@ def fingerprint(
     product_id = _usable_id(cleaned)
     if product_id is None:
         return None
-    return Fingerprint(product_id, digest, cleaned, item, plain)
+    return Fingerprint(product_id, digest, cleaned, item, plain, shallow=shallow)
 
 
 def _usable_id(item: dict[str, Any]) -> int | None:
@@ -253,7 +267,7 @@ def parse_item(
         if fingerprint.problem is not None:
             raise ItemRejected(fingerprint.problem)
         item, digest, plain = fingerprint.item, fingerprint.content_hash, fingerprint.plain
-        if plain:
+        if plain and not fingerprint.shallow:
             _too_deep(item)
     elif not isinstance(item, dict):
         raise ItemRejected(f"item must be a JSON object, got {type(item).__name__}")

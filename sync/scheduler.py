@@ -17,14 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
+# APScheduler is imported where a schedule is parsed or a daemon built: a run that only needs
+# install_stop_signals (sync, backfill, reconcile) does not pay for its import.
 from sync.errors import AccsSyncError
 
 __all__ = ["DISABLED", "Daemon", "ScheduledJob", "install_stop_signals", "parse_schedule"]
@@ -43,6 +42,9 @@ def parse_schedule(spec: str, setting: str = "SYNC_SCHEDULE") -> BaseTrigger:
 
     Raises ``ValueError`` with a message naming ``setting`` for anything else.
     """
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     match = _INTERVAL.match(spec)
     if match:
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
@@ -102,6 +104,9 @@ class Daemon:
         run_at_start: bool = True,
         extra_jobs: Sequence[ScheduledJob] = (),
     ) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self.job = job
         self.stop_event = stop_event
         # One worker thread: jobs queue behind each other instead of colliding on the run lock.

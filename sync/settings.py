@@ -40,7 +40,7 @@ from sync import settings_secrets as credentials
 from sync.errors import ConfigError
 from sync.events.config import EventSettings, extra_scopes
 from sync.models import DEFAULT_MAX_ITEM_BYTES
-from sync.resources import resource_names
+from sync.names import RESOURCE_NAMES
 from sync.setting_names import check_toml_names, typo_hint
 from sync.setting_names import environment_typos as _environment_typos
 from sync.stores import ALL_STORES
@@ -168,7 +168,7 @@ class Settings(DatabaseSettings, EventSettings):
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
     #: What a run mirrors, in order (sync.resources): products, categories, source items, ...
     sync_resources: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(resource_names())
+        default_factory=lambda: list(RESOURCE_NAMES)
     )
     #: The daemon's source-items runs (stock changes do not move any updated_at); "off": none.
     sync_source_items_schedule: str = "15m"

@@ -14,8 +14,8 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from sync.names import RESOURCE_NAMES
 from sync.redact import CONTROL, escape_control, redact_url
-from sync.resources import resource_names
 from sync.stores import ALL_STORES, invalid_store_codes
 
 __all__ = [
@@ -228,12 +228,12 @@ def parse_resources(value: Any, setting: str) -> Any:
         return value
     names = [str(v).strip().lower() for v in value if str(v).strip()]
     if not names:
-        raise ValueError(f"{setting} must name at least one of {', '.join(resource_names())}")
-    unknown = [n for n in names if n not in resource_names()]
+        raise ValueError(f"{setting} must name at least one of {', '.join(RESOURCE_NAMES)}")
+    unknown = [n for n in names if n not in RESOURCE_NAMES]
     if unknown:
         raise ValueError(
             f"{setting} has unknown resources: {', '.join(unknown)} "
-            f"(known: {', '.join(resource_names())})"
+            f"(known: {', '.join(RESOURCE_NAMES)})"
         )
     return list(dict.fromkeys(names))
 

@@ -109,6 +109,10 @@ class ImsClientCredentials:
         self._key = cache_key(token_url, client_id, scopes, self.flow)
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        #: Whether anyone asked for a token yet (a warm-up comes too late after that).
+        self._asked = False
+        #: A warm-up's failure, raised to the next caller instead of asking IMS again.
+        self._warm_failure: Exception | None = None
         self.mints = 0
         #: Whether IMS answered once (see :class:`~sync.errors.Unreachable`).
         self.answered = False
@@ -121,34 +125,55 @@ class ImsClientCredentials:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
+    def warm_up(self) -> None:
+        """Get the token now, so that the first request finds it: a run calls this on a
+        thread of its own at start-up, while the database is checked (at a high latency one
+        round trip less before paging starts). A failure is kept for the next caller of
+        :meth:`get_token`, which raises it instead of asking IMS again, so a warm-up adds no
+        attempt to those the request's retry policy makes; after a caller asked, it does
+        nothing."""
+        with self._lock:
+            if self._asked:
+                return
+            try:
+                self._get_token()
+            except Exception as exc:  # noqa: BLE001 - the first caller's error, raised there
+                self._warm_failure = exc
+
     def get_token(self) -> str:
         with self._lock:
-            token = self._token
-            if token is not None and self._now() < token.refresh_at:
-                return token.value
-            with self.store.locked():
-                # Another process may have minted while we waited for the lock: re-read.
-                stored = self.store.load(self._key)
-                now = self._now()
-                if stored is not None and stored.refresh_token and self._on_mint is not None:
-                    self._on_mint(stored.refresh_token)
-                if stored is not None and stored.usable(now) and stored.access_token:
-                    log.debug("using the cached IMS access token (%s)", self.store)
-                    token = AccessToken(
-                        stored.access_token, stored.refresh_at, stored.expires_at - now
-                    )
-                else:
-                    # No retry here: a failed mint surfaces as the request's own (retriable)
-                    # error, so the one retry policy around the request bounds attempts.
-                    try:
-                        token = self._renew(stored)
-                    except Exception:
-                        self.audit.failed_mint()
-                        raise
-            if self._on_mint is not None:
-                self._on_mint(token.value)
-            self._token = token
+            failure, self._warm_failure = self._warm_failure, None
+            if failure is not None:
+                raise failure
+            return self._get_token()
+
+    def _get_token(self) -> str:
+        """The token, from this cache, the store or a mint (the lock held)."""
+        self._asked = True
+        token = self._token
+        if token is not None and self._now() < token.refresh_at:
             return token.value
+        with self.store.locked():
+            # Another process may have minted while we waited for the lock: re-read.
+            stored = self.store.load(self._key)
+            now = self._now()
+            if stored is not None and stored.refresh_token and self._on_mint is not None:
+                self._on_mint(stored.refresh_token)
+            if stored is not None and stored.usable(now) and stored.access_token:
+                log.debug("using the cached IMS access token (%s)", self.store)
+                token = AccessToken(stored.access_token, stored.refresh_at, stored.expires_at - now)
+            else:
+                # No retry here: a failed mint surfaces as the request's own (retriable)
+                # error, so the one retry policy around the request bounds attempts.
+                try:
+                    token = self._renew(stored)
+                except Exception:
+                    self.audit.failed_mint()
+                    raise
+        if self._on_mint is not None:
+            self._on_mint(token.value)
+        self._token = token
+        return token.value
 
     def invalidate(self, token: str) -> None:
         with self._lock:

@@ -130,6 +130,46 @@ def test_sixteen_threads_racing_cause_one_mint() -> None:
 
 
 @responses.activate
+def test_a_warm_up_mints_the_token_the_first_request_then_uses() -> None:
+    """Start-up asks for the token on a thread of its own while the database is checked; the
+    first request finds it, and IMS is asked once."""
+    token_answer(responses.mock, "tok-early", "tok-unwanted")
+    ims = provider()
+    ims.warm_up()
+    assert len(responses.calls) == 1
+    assert ims.get_token() == "tok-early"
+    ims.warm_up()  # a token is at hand: nothing to do
+    assert len(responses.calls) == 1 and ims.mints == 1
+
+
+@responses.activate
+def test_a_failed_warm_up_is_the_first_callers_error_and_asks_ims_no_more() -> None:
+    """The first request gets the warm-up's failure (its retry policy decides what next), as if
+    it had minted itself: a warm-up never adds an attempt."""
+    responses.post(TOKEN_URL, status=503, body="<html>busy</html>")
+    token_answer(responses.mock, "tok-after-503")
+    clock = FakeClock()
+    ims = provider(clock)
+    ims.warm_up()
+    assert len(responses.calls) == 1
+    with pytest.raises(RetriableApiError):
+        ims.get_token()
+    assert len(responses.calls) == 1  # the warm-up's answer, not a second mint
+    assert RetryPolicy(clock=clock).call(ims.get_token) == "tok-after-503"
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_warm_up_after_a_caller_tried_asks_ims_no_more() -> None:
+    responses.post(TOKEN_URL, status=503, body="<html>busy</html>")
+    ims = provider()
+    with pytest.raises(RetriableApiError):
+        ims.get_token()
+    ims.warm_up()  # late: the caller's own attempt counts, nothing is added
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_invalid_client_is_explained_and_not_retried() -> None:
     responses.post(
         TOKEN_URL,

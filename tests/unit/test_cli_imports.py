@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sync import names
 from sync.cli import RESOURCE_NAMES, build_parser
 from sync.db.engine import make_engine
 from sync.db.migrate import ensure_schema
@@ -44,6 +45,29 @@ def test_help_loads_no_heavy_package(argv: list[str]) -> None:
         f"    build_parser().parse_args({argv!r})"
     )
     assert loaded_after(code) == []
+
+
+def test_a_run_loads_the_scheduler_only_for_the_daemon() -> None:
+    """``sync``/``backfill``/``reconcile`` install the stop signals from :mod:`sync.scheduler`,
+    which imports APScheduler only where a schedule is parsed or a daemon built."""
+    assert "apscheduler" not in loaded_after("from sync.scheduler import install_stop_signals")
+    daemon = "from sync.scheduler import parse_schedule\nparse_schedule('15m')"
+    assert "apscheduler" in loaded_after(daemon)
+
+
+def test_a_run_starts_its_token_request_before_importing_the_engine() -> None:
+    """``sync.tokens`` (what a run starts first, right after the settings) needs the HTTP
+    client, not the engine's database toolkit, the migrations, the metrics or the scheduler,
+    so the token request is on the wire while those are imported."""
+    assert set(loaded_after("import sync.tokens")) <= {"requests", "pydantic"}
+
+
+def test_the_settings_load_without_the_database_toolkit() -> None:
+    """A run loads its settings first, then starts its token request (:mod:`sync.tokens`),
+    then imports SQLAlchemy and the engine: the settings name the resources without
+    :mod:`sync.resources` (whose tables import SQLAlchemy)."""
+    assert "sqlalchemy" not in loaded_after("import sync.settings")
+    assert names.RESOURCE_NAMES == resource_names()
 
 
 def test_the_resource_choices_are_every_resource() -> None:

@@ -137,3 +137,30 @@ def test_the_fast_depth_check_counts_levels_as_the_full_check_does(depth: int) -
         fast = jsontext.within_depth(value, MAX_ITEM_DEPTH)
         assert fast == (jsontext.unencodable(value, MAX_ITEM_DEPTH) is None)
         assert fast == (depth <= MAX_ITEM_DEPTH)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 30, 31, 32, 33, 100])
+def test_text_with_few_brackets_is_known_shallow_without_walking_it(depth: int) -> None:
+    """A cheap bound on the canonical text: a value nesting ``depth`` levels has at least
+    ``depth`` opening brackets, so text with at most MAX_ITEM_DEPTH of them needs no walk; more
+    (even inside strings) only means the walk decides."""
+    for value in (nested(depth), {"a": nested(depth - 2, {"b": 1})} if depth > 1 else {}):
+        text = jsontext.canonical_bytes(value)
+        assert jsontext.few_containers(text, MAX_ITEM_DEPTH) == (depth <= MAX_ITEM_DEPTH)
+    in_strings = jsontext.canonical_bytes({"a": "[" * 40, "b": [1]})
+    assert not jsontext.few_containers(in_strings, MAX_ITEM_DEPTH)  # the walk says: shallow
+    wide = {f"k{n}": {"v": n} for n in range(40)}  # shallow, but too many to tell from the text
+    assert not jsontext.few_containers(jsontext.canonical_bytes(wide), MAX_ITEM_DEPTH)
+    assert jsontext.within_depth(wide, MAX_ITEM_DEPTH)
+
+
+@pytest.mark.parametrize("depth", [MAX_ITEM_DEPTH - 1, MAX_ITEM_DEPTH, MAX_ITEM_DEPTH + 1])
+def test_a_fingerprinted_item_is_judged_by_depth_whichever_check_decides(depth: int) -> None:
+    for value in (item(deep=nested(depth - 1)), item(deep=nested(depth - 1), wide=[[1]] * 40)):
+        fp = fingerprint(value, decoded=True)
+        assert fp is not None
+        if depth <= MAX_ITEM_DEPTH:
+            assert parse_item(value, "default", fp).id == 7
+        else:
+            with pytest.raises(ItemRejected, match="nested deeper than"):
+                parse_item(value, "default", fp)

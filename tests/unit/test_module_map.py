@@ -43,6 +43,7 @@ SPLIT = {
     "settings": ("settings_checks", "settings_secrets"),
     "models": ("item_fields", "accs_time"),
     "metrics": ("metrics_clocks",),
+    "app": ("tokens",),
 }
 #: A part that takes the object it checks, by a type-only import of the module it came from.
 TYPE_ONLY_IMPORT = {"settings_secrets"}

@@ -1,0 +1,50 @@
+"""The throughput benchmark's verdicts on issue 15's goals (``bench/_scenarios.py``): at 500 ms
+a request, the default concurrency reaches 85% of what its requests in flight allow, and a
+first backfill costs at most 2.5x the reference client's CPU. Pure arithmetic on made-up runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from _harness import ChildResult
+from _scenarios import DEFAULT, REFERENCE, Client, Row, targets
+
+
+def row(client: Client, seconds: float, cpu: float, products: int = 20_000) -> Row:
+    run = ChildResult(client.label, 0, seconds, cpu, 50_000, "", "")
+    return Row(client, products, run, None, None, products)
+
+
+def verdict(lines: list[tuple[bool | None, str]], words: str) -> tuple[bool | None, str]:
+    found = [line for line in lines if words in line[1]]
+    assert len(found) == 1, lines
+    return found[0]
+
+
+@pytest.mark.parametrize(("seconds", "passed", "share"), [(9.5, True, "88%"), (11.0, False, "76%")])
+def test_the_500_ms_goal_is_a_share_of_concurrency_times_page_over_latency(
+    seconds: float, passed: bool, share: str
+) -> None:
+    rows = {(3, DEFAULT): row(DEFAULT, seconds, 3.0), (3, REFERENCE): row(REFERENCE, 37.0, 1.1)}
+    ok, text = verdict(targets(rows, None), "of 4 x 300 / 0.5 s")
+    assert ok is passed and share in text
+
+
+@pytest.mark.parametrize(("cpu", "passed"), [(2.7, True), (3.0, False)])
+def test_the_cpu_goal_compares_the_first_backfill_with_the_reference(
+    cpu: float, passed: bool
+) -> None:
+    rows = {(1, DEFAULT): row(DEFAULT, 4.0, cpu), (1, REFERENCE): row(REFERENCE, 1.9, 1.15)}
+    ok, text = verdict(targets(rows, None), "CPU")
+    assert ok is passed and f"{cpu / 1.15:.2f}x" in text
+
+
+def test_unmeasured_goals_say_so() -> None:
+    lines = targets({}, None)
+    assert verdict(lines, "of 4 x 300 / 0.5 s")[0] is None
+    assert verdict(lines, "CPU")[0] is None
