@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sync.keys import Keys
+    from sqlalchemy import Connection
+
+    from sync.keys import EventKeys, Keys
     from sync.scheduler import Daemon
 
 log = logging.getLogger(__name__)
@@ -73,23 +75,42 @@ class App:
     #: Everyone told what runs do (the metrics always; a progress display when added).
     observers: Observers = field(default_factory=Observers)
     metrics: Metrics = field(default_factory=Metrics)
+    #: Runs of this App follow each other: the scheduler's jobs and the event consumer's
+    #: batches, in their own threads, take turns (the database's run lock would make them
+    #: wait anyway; this keeps the pipeline's own state to one run at a time).
+    _runs: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Called by close() (e.g. the event journal's session).
+    closing: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def run(
         self,
         kind: RunKind,
         window: Window | None = None,
         resources: Sequence[str] | None = None,
-        keys: Keys | None = None,
+        keys: Keys | EventKeys | None = None,
+        commit: Callable[[Connection], None] | None = None,
     ) -> RunStats:
         """One run (of ``resources``, default SYNC_RESOURCES; ``keys``: a ``refetch`` of
-        those products only); what authentication did during it is added to its
+        those products only, ``commit``: in one transaction with what it writes, see
+        :meth:`sync.run.Pipeline.run`); what authentication did during it is added to its
         ``sync_runs`` row."""
+        with self._runs:
+            return self._run(kind, window, resources, keys, commit)
+
+    def _run(
+        self,
+        kind: RunKind,
+        window: Window | None,
+        resources: Sequence[str] | None,
+        keys: Keys | EventKeys | None,
+        commit: Callable[[Connection], None] | None,
+    ) -> RunStats:
         before = self.audit.snapshot()
         if isinstance(self.tokens.store, FileTokenStore):
             self.tokens.store.check_exposure()  # every run of a daemon, not once per process
         try:
             removed = self._resolve_stores(kind)
-            stats = self.pipeline.run(kind, window, resources, keys)
+            stats = self.pipeline.run(kind, window, resources, keys, commit)
         finally:
             # A pause ACCS asked for never outlives the run: the next run asks ACCS afresh.
             self.client.gate.lift()
@@ -145,6 +166,8 @@ class App:
             log.warning("could not record the failed run: %s", describe(exc, self.secrets.scrub))
 
     def close(self) -> None:
+        for close in self.closing:
+            close()
         self.session.close()
         self.ims_session.close()
         self.engine.dispose()

@@ -21,6 +21,7 @@ from sync import __version__
 from sync.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.errors import AccsSyncError, ConfigError
+from sync.events.parser import add_events_parser
 from sync.logs import remove_logging
 from sync.redact import SecretFilter
 
@@ -292,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--products", type=int, default=2046)
     demo.add_argument("--database", default="accs-sync-demo.db", help="SQLite file (replaced)")
     demo.set_defaults(func=_command("sync.cli_tools", "cmd_demo"))
+    add_events_parser(sub, common, _Parser, _command)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,11 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     stop_event = threading.Event()
     with build_app(settings, stop_event=stop_event, secrets=secrets) as app:
         daemon = make_daemon(app)
+        consumer = None
+        if settings.io_events_journal_url:
+            from sync.events.wiring import build_consumer
+
+            consumer = build_consumer(app)
         if settings.sync_progress_seconds > 0:
             app.observers.add(LogProgress(settings.sync_progress_seconds))
         server: HealthServer | None = None
@@ -114,13 +120,36 @@ def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
                 settings.sync_http_port,
                 app.metrics.registry,
                 live=daemon.alive,
-                ready=ReadinessCheck(app.engine),
+                ready=all_ready(ReadinessCheck(app.engine), consumer),
             )
             server.start()
         install_stop_signals(stop_event)
+        # The event consumer beside the scheduled jobs: a journal outage only pauses it.
+        events = (
+            threading.Thread(target=consumer.run, name="accs-sync-events", daemon=True)
+            if consumer is not None
+            else None
+        )
         try:
+            if events is not None:
+                events.start()
             daemon.run()
         finally:
+            stop_event.set()
+            if events is not None:
+                events.join(timeout=60)
             if server is not None:
                 server.close()
     return EXIT_OK
+
+
+def all_ready(database: Callable[[], tuple[bool, str]], consumer: Any) -> Any:
+    """/readyz: the database check, then the event consumer's (when it runs)."""
+    if consumer is None:
+        return database
+
+    def check() -> tuple[bool, str]:
+        ok, reason = database()
+        return (ok, reason) if not ok else consumer.ready()
+
+    return check

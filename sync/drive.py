@@ -44,7 +44,7 @@ from sync.planner import Kind as PlanKind
 from sync.planner import Plan
 from sync.product_page import ProductPageWriter
 from sync.product_pass import ProductPass, save_checkpoint
-from sync.resources import PRODUCTS, Resource
+from sync.resources import PRODUCTS, Resource, refused_line
 from sync.stats import ResourceStats, RunStats, StoreStats
 from sync.watermark import Stamps
 from sync.window import RunKind, Window
@@ -145,13 +145,13 @@ class Driver:
                 except EndpointMissing:
                     if resource.required:
                         raise  # a wrong API_ENDPOINT, not an instance without it
-                    line = _denied(resource, None)
+                    line = refused_line(resource, None)
                     unit.refused(line)
                     stats.denied.append(line)
                     log.error("%s", line)
                     return  # every store view would be refused alike
                 except PermissionDenied as exc:
-                    line = _denied(resource, exc)
+                    line = refused_line(resource, exc)
                     unit.refused(line)
                     stats.denied.append(line)
                     log.error("%s", line)
@@ -296,20 +296,3 @@ def _skip_store(stats: RunStats, unknown: set[str], exc: StoreUnknown) -> None:
     log.error("%s", line)
     if stats.exception is None:
         stats.exception = exc
-
-
-def _denied(resource: Resource, exc: PermissionDenied | None) -> str:
-    """One line naming the resource and what to do: grant the ACL it needs (as ACCS named
-    it, if it did), or (``exc`` None: a 404) leave out a resource this instance does not
-    have."""
-    name = resource.name
-    if exc is None:
-        return (
-            f"{name}: ACCS has no {resource.path} on this instance (404); leave {name} out of "
-            "SYNC_RESOURCES"
-        )
-    return (
-        f"{name}: ACCS refused access ({exc.status or 403}); the API credential's "
-        f"integration needs the ACL resource {exc.acl or resource.acl} (or leave {name} out "
-        "of SYNC_RESOURCES)"
-    )

@@ -14,10 +14,10 @@ key are not part of it (Magento trims skus too).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO, TypeVar
 
-__all__ = ["MAX_ID", "MAX_SKU_LENGTH", "Keys", "parse_id", "parse_sku", "read_keys"]
+__all__ = ["MAX_ID", "MAX_SKU_LENGTH", "EventKeys", "Keys", "parse_id", "parse_sku", "read_keys"]
 
 #: Magento's longest sku (``catalog_product_entity.sku`` is VARCHAR(64)).
 MAX_SKU_LENGTH = 64
@@ -42,6 +42,23 @@ class Keys:
 
     def __add__(self, other: Keys) -> Keys:
         return Keys(_once(self.ids + other.ids), _once(self.skus + other.skus))
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    """What a batch of events asks a pass over given keys for (:mod:`sync.events`): the
+    ``products`` themselves, the source items of the ``stock`` products (by sku, or by the
+    mirrored sku of an id) and ``categories`` by id, each only where it is mirrored."""
+
+    products: Keys = field(default_factory=Keys)
+    stock: Keys = field(default_factory=Keys)
+    categories: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.products or self.stock or self.categories)
+
+    def __len__(self) -> int:
+        return len(self.products) + len(self.stock) + len(self.categories)
 
 
 def _once(values: Iterable[T]) -> tuple[T, ...]:

@@ -1,9 +1,11 @@
 """A pass over given keys: refetch exactly the products named by id or sku, now.
 
 Support staff use it for "this product is wrong in the mirror" (``accs-sync sync --sku SKU``
-/ ``--id ID`` / ``--keys-from FILE``); an event consumer hands over the keys an event names
-with ``Pipeline.run("refetch", keys=Keys(...))`` (the run lock and a ``sync_runs`` row, as
-for every run), or calls :func:`refetch` inside a run it already holds. For each store view:
+/ ``--id ID`` / ``--keys-from FILE``); the event consumer (:mod:`sync.events`) hands over
+what a batch of events names with ``Pipeline.run("refetch", keys=EventKeys(...),
+commit=...)`` (:func:`refetch_events`: products, the source items of stock events, categories
+by id; everything written in one transaction with the journal position). For each store
+view:
 
 * **products**: ``GET /V1/products`` with one filter group, ``entity_id in (...)`` for the ids
   and ``sku in (...)`` for the skus, at most :data:`KEYS_PER_REQUEST` keys a request (fewer
@@ -26,6 +28,9 @@ skus asked, those of the products returned and of the mirrored products asked fo
 ``GET /V1/inventory/source-items`` with ``sku in (...)`` through the resource engine's page
 writer (:meth:`sync.engine.ResourcePass.write_matching`), and the mirrored source items of
 those skus that ACCS no longer returns are tombstoned.
+
+Categories (events only): ``entity_id in (...)`` in each store view, swept the same way. Source
+items or categories ACCS refuses (403/404) end the run ``partial`` naming the ACL, as a sync.
 
 An answer whose ``total_count`` exceeds the keys asked for means the store ignored the filter:
 the pass stops there (the run fails) rather than walk the whole catalog. Watermarks and
@@ -53,15 +58,15 @@ from sync.db.retry import Transactions, after_commit
 from sync.db.schema import products
 from sync.db.state import update_run
 from sync.engine import Lister, ResourcePass
-from sync.errors import InvalidResponse
-from sync.keys import Keys
+from sync.errors import EndpointMissing, InvalidResponse, OrgRejected, PermissionDenied
+from sync.keys import EventKeys, Keys
 from sync.observe import Observer, PageReport
 from sync.passtools import PassTools, ProductTools
 from sync.redact import escape_control
-from sync.resources import GLOBAL_STORE, PRODUCTS, SOURCE_ITEMS
+from sync.resources import CATEGORIES, GLOBAL_STORE, PRODUCTS, SOURCE_ITEMS, Resource, refused_line
 from sync.stats import ResourceStats, RunStats, StoreStats
 
-__all__ = ["KEYS_PER_REQUEST", "KeysTools", "refetch"]
+__all__ = ["KEYS_PER_REQUEST", "KeysTools", "refetch", "refetch_events"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,8 @@ class KeysTools:
     #: mirrored).
     source_items: PassTools | None = None
     lister: Lister | None = None
+    #: The categories' tools (None when categories are not mirrored).
+    categories: PassTools | None = None
 
     @property
     def db(self) -> Transactions:
@@ -108,14 +115,48 @@ def refetch(
         unknown = found.unknown if unknown is None else [k for k in unknown if k in found.unknown]
     if PRODUCTS.name not in resources and keys.ids:
         skus.update(dict.fromkeys(context.db.read(lambda conn: _mirrored_skus(conn, keys.ids))))
-    stats.unknown_keys = unknown or []
-    for key in stats.unknown_keys:
+    stats.unknown_keys += unknown or []
+    for key in unknown or []:
         log.warning("%s: neither ACCS nor the mirror has this product", escape_control(key))
     skipped = [r for r in resources if r not in (PRODUCTS.name, SOURCE_ITEMS.name)]
     if skipped:
         log.debug("%s: a pass over given keys covers products and source items", ", ".join(skipped))
     if SOURCE_ITEMS.name in resources and skus and store_codes:
-        _source_items(context, sorted(skus), store_codes[0], stats, run_id)
+        first = store_codes[0]
+        _refusable(
+            SOURCE_ITEMS, stats, lambda: _source_items(context, sorted(skus), first, stats, run_id)
+        )
+
+
+def refetch_events(
+    context: KeysTools,
+    keys: EventKeys,
+    store_codes: Sequence[str],
+    resources: Sequence[str],
+    stats: RunStats,
+    run_id: int,
+) -> None:
+    """What a batch of events names (:class:`~sync.keys.EventKeys`), each part only when its
+    resource is in ``resources``: products alone, stock events' source items, categories."""
+    if keys.products and PRODUCTS.name in resources:
+        refetch(context, keys.products, store_codes, (PRODUCTS.name,), stats, run_id)
+    if keys.stock and SOURCE_ITEMS.name in resources and context.source_items is not None:
+        refetch(context, keys.stock, store_codes, (SOURCE_ITEMS.name,), stats, run_id)
+    if keys.categories and CATEGORIES.name in resources and context.categories is not None:
+        ids = sorted(set(keys.categories))
+        _refusable(CATEGORIES, stats, lambda: _categories(context, ids, store_codes, stats, run_id))
+
+
+def _refusable(resource: Resource, stats: RunStats, work: Callable[[], None]) -> None:
+    """``work()``; a 403 or 404 skips ``resource`` with one line naming the ACL (``partial``)."""
+    try:
+        work()
+    except OrgRejected:
+        raise
+    except (EndpointMissing, PermissionDenied) as exc:
+        line = refused_line(resource, exc if isinstance(exc, PermissionDenied) else None)
+        stats.denied.append(line)
+        log.error("%s", line)
 
 
 def _chunk_size(context: KeysTools) -> int:
@@ -280,46 +321,98 @@ def _source_items(
 ) -> None:
     """The source items of ``skus``: written through the resource engine, and the mirrored
     ones of those skus that the complete answer did not carry tombstoned."""
-    assert context.lister is not None and context.source_items is not None
-    rstats = ResourceStats(SOURCE_ITEMS.name, GLOBAL_STORE, mode="refetch")
+    assert context.source_items is not None
+    table = SOURCE_ITEMS.table
+    live = _live(table, (table.c.source_code, table.c.sku), table.c.sku, skus)
+    if not _engine_keys(
+        context, SOURCE_ITEMS, context.source_items, "sku", skus, GLOBAL_STORE, request_store,
+        live, stats, run_id,
+    ):  # fmt: skip
+        log.warning(
+            "source_items: an item without a source_code and sku came back; the source items "
+            "ACCS no longer has stay until the next source-items pass"
+        )
+
+
+def _categories(
+    context: KeysTools, ids: list[int], store_codes: Sequence[str], stats: RunStats, run_id: int
+) -> None:
+    """The categories of ``ids`` in each store view, through the resource engine; the
+    mirrored ones a complete answer did not carry are tombstoned (ACCS says they are gone)."""
+    assert context.categories is not None
+    table, asked = CATEGORIES.table, [str(i) for i in ids]
+    for code in store_codes:
+        live = _live(table, (table.c.id,), table.c.id, ids, code)
+        _engine_keys(
+            context, CATEGORIES, context.categories, "entity_id", asked, code, code, live,
+            stats, run_id,
+        )  # fmt: skip
+
+
+def _engine_keys(
+    context: KeysTools,
+    resource: Resource,
+    tools: PassTools,
+    field: str,
+    values: list[str],
+    store_code: str,
+    request_store: str,
+    live: Callable[[Connection], list[tuple[Any, ...]]],
+    stats: RunStats,
+    run_id: int,
+) -> bool:
+    """Write every item of ``resource`` whose ``field`` is in ``values`` through the resource
+    engine, then tombstone the live rows ``live`` lists that the complete answer did not
+    carry. Returns False (nothing tombstoned) when an item without a key came back."""
+    assert context.lister is not None
+    rstats = ResourceStats(resource.name, store_code, mode="refetch")
     stats.resources.append(rstats)
-    context.observer.store_started(GLOBAL_STORE, "refetch", SOURCE_ITEMS.name)
+    context.observer.store_started(store_code, "refetch", resource.name)
     engine_pass = ResourcePass(
-        SOURCE_ITEMS,
-        context.source_items,
+        resource,
+        tools,
         context.lister,
-        store_code=GLOBAL_STORE,
+        store_code=store_code,
         request_store=request_store,
         run_id=run_id,
         stats=rstats,
     )
     seen: set[tuple[Any, ...]] = set()
     keyed = True
-    for groups, _ in _in_filters("sku", skus, functools.partial(_chunk_size, context)):
+    for groups, _ in _in_filters(field, values, functools.partial(_chunk_size, context)):
         keyed &= engine_pass.write_matching(groups, seen)
     if not keyed:
-        log.warning(
-            "source_items: an item without a source_code and sku came back; the source items "
-            "ACCS no longer has stay until the next source-items pass"
-        )
-        return
-    table = SOURCE_ITEMS.table
-
-    def live(conn: Connection) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = []
-        for part in chunks(skus):
-            query = sa.select(table.c.source_code, table.c.sku).where(
-                table.c.sku.in_(part), table.c.deleted_at.is_(None)
-            )
-            out.extend(tuple(row) for row in conn.execute(query))
-        return out
-
+        return False
     engine_pass.sweep_within(seen, live)
     log.info(
-        "source_items: refetch wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
+        "%s %s: refetch wrote %d rows (%d unchanged, %d deleted, %d rejected) in %d pages",
+        resource.name,
+        store_code,
         rstats.written,
         rstats.unchanged,
         rstats.deleted,
         rstats.rejected,
         rstats.pages,
     )
+    return True
+
+
+def _live(
+    table: sa.Table,
+    columns: tuple[sa.ColumnElement[Any], ...],
+    column: sa.ColumnElement[Any],
+    values: Sequence[Any],
+    store_code: str | None = None,
+) -> Callable[[Connection], list[tuple[Any, ...]]]:
+    """The live rows (``columns``) whose ``column`` is in ``values`` (in ``store_code``)."""
+
+    def live(conn: Connection) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        for part in chunks(list(values)):
+            query = sa.select(*columns).where(column.in_(part), table.c.deleted_at.is_(None))
+            if store_code is not None:
+                query = query.where(table.c.store_code == store_code)
+            out.extend(tuple(row) for row in conn.execute(query))
+        return out
+
+    return live

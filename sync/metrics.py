@@ -74,7 +74,7 @@ __all__ = [
     "status_class",
 ]
 
-KINDS = ("sync", "backfill", "reconcile")
+KINDS = ("sync", "backfill", "reconcile", "refetch")
 OUTCOMES = ("success", "partial", "failed", "interrupted")
 OPERATIONS = ("insert", "update", "revive", "delete")
 #: What happened to a row read, in ``accs_sync_resource_rows_total``: written, or not.

@@ -37,6 +37,7 @@ from sync.db.schema import (
     products,
 )
 from sync.db.state import BACKFILL_CHECKPOINT, WATERMARK
+from sync.errors import PermissionDenied
 from sync.models import parse_item
 from sync.names import PRODUCTS_NAME, PRODUCTS_PATH
 from sync.parsers import (
@@ -67,6 +68,7 @@ __all__ = [
     "parse_attribute",
     "product_attribute_rows",
     "product_category_rows",
+    "refused_line",
     "resource_names",
 ]
 
@@ -311,3 +313,20 @@ RESOURCES: dict[str, Resource] = {
 def resource_names() -> tuple[str, ...]:
     """Every name ``SYNC_RESOURCES`` accepts, products first."""
     return tuple(RESOURCES)
+
+
+def refused_line(resource: Resource, exc: PermissionDenied | None) -> str:
+    """One line naming the resource and what to do: grant the ACL it needs (as ACCS named
+    it, if it did), or (``exc`` None: a 404) leave out a resource this instance does not
+    have."""
+    name = resource.name
+    if exc is None:
+        return (
+            f"{name}: ACCS has no {resource.path} on this instance (404); leave {name} out of "
+            "SYNC_RESOURCES"
+        )
+    return (
+        f"{name}: ACCS refused access ({exc.status or 403}); the API credential's "
+        f"integration needs the ACL resource {exc.acl or resource.acl} (or leave {name} out "
+        "of SYNC_RESOURCES)"
+    )

@@ -28,6 +28,7 @@ Layers call down: the run hands each pass small records of values and callables
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -46,13 +47,14 @@ from sync.db.state import FinishedStatus, mark_stale_runs, record_outcome, start
 from sync.drive import LISTING_PAGE_SIZE, Catalog, Driver
 from sync.engine import Lister
 from sync.errors import AccsSyncError, Interrupted
-from sync.keys import Keys
-from sync.keyspass import KeysTools, refetch
+from sync.keys import EventKeys, Keys
+from sync.keyspass import KeysTools, refetch, refetch_events
 from sync.logcontext import log_context
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.observe import Observer
+from sync.passtools import PassTools
 from sync.product_pass import save_checkpoint
-from sync.resources import PRODUCTS, RESOURCES, SOURCE_ITEMS
+from sync.resources import CATEGORIES, PRODUCTS, RESOURCES, SOURCE_ITEMS, Resource
 from sync.stats import RunStats
 from sync.window import RunKind, Window
 
@@ -124,7 +126,8 @@ class Pipeline:
         kind: RunKind = "sync",
         window: Window | None = None,
         resources: Sequence[str] | None = None,
-        keys: Keys | None = None,
+        keys: Keys | EventKeys | None = None,
+        commit: Callable[[Connection], None] | None = None,
     ) -> RunStats:
         """Run once over every store view.
 
@@ -133,8 +136,15 @@ class Pipeline:
         ``updated_at`` range, for the resources with an incremental field; the others are
         skipped; a windowed pass never tombstones nor moves the watermark), ``reconcile`` (a
         full content pass; its pages tombstone what is gone) or ``refetch`` (a pass over the
-        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; a resource ACCS refuses
-        fails it). :func:`sync.planner.plan` decides each pass but a refetch.
+        given ``keys`` only, :mod:`sync.keyspass`; no watermark moves; products ACCS refuses
+        fail it, refused source items or categories end it ``partial``).
+        :func:`sync.planner.plan` decides each pass but a refetch. ``keys`` may be an event
+        batch's :class:`~sync.keys.EventKeys` (:func:`sync.keyspass.refetch_events`).
+
+        ``commit``: with a refetch, every row, change log and tombstone the refetch writes is
+        written in ONE transaction, with what ``commit(conn)`` writes (the event journal's
+        position), committed together after the last answer was read; on any error nothing
+        of it is (the next attempt reads the same events again).
 
         ``resources``: what to mirror, in order (default: the pipeline's ``resources``). A
         resource ACCS refuses (403) is skipped with one error line naming the ACL it needs,
@@ -152,6 +162,8 @@ class Pipeline:
             raise ValueError("only a backfill takes an updated_at window")
         if (kind == "refetch") != bool(keys):
             raise ValueError("a refetch run, and only one, takes keys")
+        if commit is not None and kind != "refetch":
+            raise ValueError("only a refetch commits in one transaction")
         chosen = self._check_resources(resources) if resources is not None else self.resources
         try:
             with instance_lock(
@@ -164,7 +176,7 @@ class Pipeline:
                 mark_stale_runs(self.engine, self.now())
                 self.db.guard = lock.ensure
                 try:
-                    return self._run_locked(kind, window, chosen, keys)
+                    return self._run_locked(kind, window, chosen, keys, commit)
                 finally:
                     self.db.guard = None
         except SQLAlchemyError as exc:  # before the run was recorded: nothing was written
@@ -183,13 +195,18 @@ class Pipeline:
         return chosen
 
     def _run_locked(
-        self, kind: RunKind, window: Window, resources: tuple[str, ...], keys: Keys | None = None
+        self,
+        kind: RunKind,
+        window: Window,
+        resources: tuple[str, ...],
+        keys: Keys | EventKeys | None = None,
+        commit: Callable[[Connection], None] | None = None,
     ) -> RunStats:
         started = self.clock.monotonic()
         self.driver.stamps.start_run()
         run_id = start_run(self.engine, kind, self.store_codes, self.now())
         with log_context(run_id=run_id, kind=kind):
-            return self._run_started(kind, window, run_id, started, resources, keys)
+            return self._run_started(kind, window, run_id, started, resources, keys, commit)
 
     def _run_started(
         self,
@@ -198,21 +215,22 @@ class Pipeline:
         run_id: int,
         started: float,
         resources: tuple[str, ...],
-        keys: Keys | None = None,
+        keys: Keys | EventKeys | None = None,
+        commit: Callable[[Connection], None] | None = None,
     ) -> RunStats:
         stats = RunStats(run_id=run_id, kind=kind)
         self.observer.run_started(run_id, kind)
         outcome: FinishedStatus
         unknown: set[str] = set()  # store view codes ACCS said it does not know
         try:
-            if keys:  # a pass over given keys instead of the passes below
-                tools = KeysTools(
-                    products=self.driver.product_tools(),
-                    observer=self.observer,
-                    source_items=self.driver.pass_tools(SOURCE_ITEMS) if self.lister else None,
-                    lister=self.lister,
-                )
-                refetch(tools, keys, self.store_codes, resources, stats, run_id)
+            if keys and commit is None:  # a pass over given keys instead of the passes below
+                self._refetch(self.db, keys, resources, stats, run_id)
+                resources = ()
+            elif keys and commit is not None:  # ... in one transaction with commit's writes
+                with self.db.held() as held:
+                    self._refetch(held, keys, resources, stats, run_id)
+                    commit(held.conn)
+                    held.commit()
                 resources = ()
             for resource in [r for r in RESOURCES.values() if r.name in resources]:
                 # In the declared order, products first, whatever order they were named in.
@@ -248,6 +266,32 @@ class Pipeline:
             self._prune_rejects()
         log.info("%s", stats.finished_line())  # what every resource did
         return stats
+
+    def _refetch(
+        self,
+        db: Transactions,
+        keys: Keys | EventKeys,
+        resources: tuple[str, ...],
+        stats: RunStats,
+        run_id: int,
+    ) -> None:
+        """The pass over given keys (:mod:`sync.keyspass`), its database work through ``db``."""
+        tools = KeysTools(
+            products=dataclasses.replace(self.driver.product_tools(), db=db),
+            observer=self.observer,
+            source_items=self._tools(SOURCE_ITEMS, db),
+            lister=self.lister,
+            categories=self._tools(CATEGORIES, db),
+        )
+        if isinstance(keys, EventKeys):
+            refetch_events(tools, keys, self.store_codes, resources, stats, run_id)
+        else:
+            refetch(tools, keys, self.store_codes, resources, stats, run_id)
+
+    def _tools(self, resource: Resource, db: Transactions) -> PassTools | None:
+        if self.lister is None:
+            return None
+        return dataclasses.replace(self.driver.pass_tools(resource), db=db)
 
     def _finish(self, run_id: int, outcome: FinishedStatus, stats: RunStats) -> bool:
         """Record the run's outcome, waiting for the database as long as a page would (the

@@ -38,6 +38,7 @@ from pydantic_settings import (
 from sync import settings_checks as checks
 from sync import settings_secrets as credentials
 from sync.errors import ConfigError
+from sync.events.config import EventSettings, extra_scopes
 from sync.models import DEFAULT_MAX_ITEM_BYTES
 from sync.resources import resource_names
 from sync.setting_names import check_toml_names, typo_hint
@@ -116,7 +117,7 @@ class DatabaseSettings(BaseSettings):
         return (init_settings, env_settings, dotenv_settings, file_secret_settings, toml)
 
 
-class Settings(DatabaseSettings):
+class Settings(DatabaseSettings, EventSettings):
     """Everything a sync needs. Field names are the lower-case setting names."""
 
     # Adobe IMS / ACCS, named as in Adobe's guide.
@@ -165,8 +166,7 @@ class Settings(DatabaseSettings):
     #: The store views to mirror, or ``all``: those ACCS lists at the start of each run.
     sync_store_codes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
     sync_lookback_seconds: int = Field(default=300, ge=0, le=86400)
-    #: What a run mirrors, in this order (sync.resources): products, categories, source_items,
-    #: attributes.
+    #: What a run mirrors, in order (sync.resources): products, categories, source items, ...
     sync_resources: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(resource_names())
     )
@@ -343,7 +343,7 @@ class Settings(DatabaseSettings):
 
     @property
     def scopes(self) -> list[str]:
-        return self.ims_scopes.split(",")
+        return extra_scopes(self.ims_scopes.split(","), self.io_events_scopes)
 
     #: How long a run that finds another run holding the database's run lock waits for it
     #: before exiting 3 (0: not at all). Covers a sync meeting another short run; a sync that

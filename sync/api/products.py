@@ -78,7 +78,11 @@ class ProductsClient:
         )
 
     def _send(
-        self, path: str, params: list[tuple[str, str]] | None, headers: dict[str, str]
+        self,
+        path: str,
+        params: list[tuple[str, str]] | None,
+        headers: dict[str, str],
+        body: Any = None,
     ) -> tuple[Any, datetime | None, bool]:
         """One attempt at ``path``, sent when the shared gate allows it; the gate learns how
         it went. The decoded answer, ACCS's ``Date``, and whether the answer was decoded by
@@ -88,7 +92,10 @@ class ProductsClient:
             self.requests += 1
             sent = time.monotonic()
             try:
-                response = self._session.get(url, params=params, headers=headers)
+                if body is None:
+                    response = self._session.get(url, params=params, headers=headers)
+                else:  # a POST of a JSON body (eventing subscriptions)
+                    response = self._session.post(url, json=body, headers=headers)
             except requests.RequestException as exc:
                 self._observer.request(None, time.monotonic() - sent)
                 raise raise_for_network(
@@ -113,6 +120,12 @@ class ProductsClient:
         default store view: ``/V1/store/storeViews``), through the same gate, retries and
         observers as the lists. Raises the classified error when it gives up."""
         return self._retry.call(lambda: self._send(path, None, {})[0])
+
+    def post(self, path: str, body: Any) -> Any:
+        """The decoded answer of a ``POST`` of ``body`` (JSON) under API_ENDPOINT, through the
+        same gate, retries and observers (for idempotent calls only: a retried subscription
+        that the first attempt made answers "already exists")."""
+        return self._retry.call(lambda: self._send(path, None, {}, body)[0])
 
     def search(self, criteria: SearchCriteria, store_code: str) -> Page:
         """One page, retried per the policy. Raises the classified error when it gives up."""

@@ -26,10 +26,10 @@ import functools
 import logging
 import random
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -37,7 +37,7 @@ from sync.clock import Clock
 from sync.db.faults import DatabaseUnavailable, Fault, classify, describe
 from sync.errors import Interrupted
 
-__all__ = ["Transactions", "after_commit"]
+__all__ = ["Held", "Transactions", "after_commit"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,6 +160,52 @@ class Transactions:
                     fault.what,
                 )
             return result
+
+    @contextmanager
+    def held(self) -> Iterator[Held]:
+        """Units of work on one connection in ONE transaction, committed only by
+        :meth:`Held.commit` (rolled back otherwise, on any error): what a batch of events
+        writes and the journal position after it commit together or not at all. Nothing is
+        retried inside (the caller does the batch again); :func:`after_commit` effects wait
+        for the commit. Reads see the transaction's own writes."""
+        effects: list[Callable[[], None]] = []
+        token = _pending.set(effects)
+        try:
+            with self.engine.connect() as conn:
+                transaction = conn.begin()
+                held = Held(self, conn, transaction)
+                try:
+                    yield held
+                finally:
+                    if transaction.is_active:
+                        transaction.rollback()
+        finally:
+            _pending.reset(token)
+        if held.committed:
+            for effect in effects:
+                effect()
+
+
+class Held(Transactions):
+    """:meth:`Transactions.held`: ``write`` and ``read`` run on the held connection."""
+
+    def __init__(self, base: Transactions, conn: Connection, transaction: Any) -> None:
+        super().__init__(
+            base.engine, base.clock, base.stop_event, base.retry_seconds, base.scrub, base.jitter
+        )
+        self.conn = conn
+        self._transaction = transaction
+        self.committed = False
+
+    def write(self, work: Callable[[Connection], T], *, within: float | None = None) -> T:
+        return work(self.conn)
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        return work(self.conn)
+
+    def commit(self) -> None:
+        self._transaction.commit()
+        self.committed = True
 
 
 def _gave_up(fault: Fault, since: object, bound: float, detail: str) -> str:

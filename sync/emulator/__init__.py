@@ -23,6 +23,11 @@ Another process (a benchmark, a user's test) reads ``GET /_emulator/stats``, set
 ``POST /_emulator/faults`` (see :mod:`.admin`) and changes products, categories and stock
 through ``/_emulator/products``, ``/_emulator/categories`` and ``/_emulator/source-items`` (see
 :mod:`.admin_catalog`).
+
+It also publishes Commerce catalog events to an Adobe I/O Events journal (issue 16): clients
+subscribe with ``POST /<tenant>/V1/eventing/eventSubscribe`` (or ``emu.events.subscribe(...)``),
+catalog changes publish the subscribed events, and ``emu.journal_url`` serves them with the
+Journaling API's paging, 204s and 410s (see :mod:`.events` and :mod:`.journal`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from sync.emulator.app import EmulatorApp, Response
     from sync.emulator.catalog import Catalog, Snapshot
     from sync.emulator.categories import Category
+    from sync.emulator.events import EventHub
     from sync.emulator.faults import RESOURCES, Faults, RequestRecord, Stats
     from sync.emulator.ims import REQUIRED_SCOPES
     from sync.emulator.inventory import SOURCES, SourceItem
@@ -56,6 +62,7 @@ _HOMES = {
     "Catalog": "catalog",
     "Snapshot": "catalog",
     "Category": "categories",
+    "EventHub": "events",
     "RESOURCES": "faults",
     "Faults": "faults",
     "RequestRecord": "faults",
@@ -102,6 +109,7 @@ __all__ = [
     "Category",
     "EmulatorApp",
     "EmulatorServer",
+    "EventHub",
     "Faults",
     "Product",
     "RequestRecord",

@@ -11,6 +11,9 @@ Outside any tenant path, and only on the loopback emulator, so they need no cred
     /_emulator/stores...:
                                    change products, categories, stock and store views
                                    (see :mod:`.admin_catalog`)
+    /_emulator/events..., /_emulator/mass-update:
+                                   published events, the journal, a mass update without
+                                   events (see :mod:`.admin_events`)
 
 They are not requests to IMS or ACCS: no latency, no faults, not counted in the stats.
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 import json
 
 from sync.emulator.admin_catalog import catalog_response, is_catalog_route
+from sync.emulator.admin_events import events_admin_response, is_events_route
 from sync.emulator.catalog import Catalog
+from sync.emulator.events import EventHub
 from sync.emulator.faults import Faults, Stats
 from sync.emulator.response import Response, json_response
 
@@ -34,12 +39,20 @@ def is_admin_path(path: str) -> bool:
 
 
 def admin_response(
-    method: str, path: str, body: bytes, faults: Faults, stats: Stats, catalog: Catalog
+    method: str,
+    path: str,
+    body: bytes,
+    faults: Faults,
+    stats: Stats,
+    catalog: Catalog,
+    events: EventHub | None = None,
 ) -> Response:
     """Answer one request to an :func:`is_admin_path` path."""
     route = path[len(ADMIN_PREFIX) :].rstrip("/")
     if is_catalog_route(route):
         return catalog_response(method, route, body, catalog)
+    if events is not None and is_events_route(route):
+        return events_admin_response(method, route, body, events, catalog)
     allowed = {
         "/stats": "GET",
         "/stats/reset": "POST",

@@ -22,15 +22,17 @@ from sync.emulator.admin import admin_response, is_admin_path
 from sync.emulator.catalog import Catalog
 from sync.emulator.console import CONSOLE_PATH, SecretsConsole
 from sync.emulator.criteria import Criteria, MagentoError, internal_error, parse_criteria
-from sync.emulator.faults import ACCS_KINDS, RESOURCES, Faults, RequestRecord, Stats
+from sync.emulator.events import EventHub
+from sync.emulator.faults import ACCS_KINDS, EVENT_KINDS, RESOURCES, Faults, RequestRecord, Stats
 from sync.emulator.fields import FieldTree, apply_fields_filter, parse_fields
 from sync.emulator.ims import REQUIRED_SCOPES, Grants, TokenStore
+from sync.emulator.journal import event_kind, events_response
 from sync.emulator.listings import LISTINGS
 from sync.emulator.oauth import AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, ImsEndpoints
-from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache
+from sync.emulator.pages import DEFAULT_CACHE_BYTES, RenderCache, list_payload, product_page_payload
 from sync.emulator.ratelimit import TokenBucket, retry_after_seconds
-from sync.emulator.records import TOP_FIELDS, Product, render, render_top
-from sync.emulator.response import JSON_HEADERS, Response, encode_json
+from sync.emulator.records import Product, render
+from sync.emulator.response import JSON_HEADERS, Response, encode_json, too_many_requests
 from sync.emulator.response import json_response as _json
 from sync.emulator.search import Result, Table, product_table, run
 
@@ -67,10 +69,6 @@ def _not_authorized(status: int, resource: str) -> Response:
         "parameters": {"resources": RESOURCES[resource]},
     }
     return _json(status, body)
-
-
-def _too_many_requests(retry_after: int) -> Response:
-    return _json(429, {"message": "Too many requests"}, (("Retry-After", str(retry_after)),))
 
 
 class EmulatorApp(ImsEndpoints):
@@ -113,6 +111,9 @@ class EmulatorApp(ImsEndpoints):
         self._clock = clock
         self.tokens = TokenStore(self._now)
         self.grants = Grants(self._now)
+        #: Subscriptions and the journal (see .events); every catalog change is offered to it.
+        self.events = EventHub(self._precise_now, self.faults)
+        catalog.listeners.append(self.events.publish)
         self.console = SecretsConsole(
             self.client_secrets,
             self._precise_now,
@@ -163,7 +164,9 @@ class EmulatorApp(ImsEndpoints):
         """Answer one request. ``path`` is raw (still percent-encoded); ``query`` is the raw
         query string."""
         if is_admin_path(path):  # the emulator's own controls: not IMS or ACCS, not counted
-            return admin_response(method, path, body, self.faults, self.stats, self.catalog)
+            return admin_response(
+                method, path, body, self.faults, self.stats, self.catalog, self.events
+            )
         started = time.perf_counter()
         lowered = {k.lower(): v for k, v in headers.items()}
         params = tuple(parse_qsl(query, keep_blank_values=True))
@@ -177,6 +180,7 @@ class EmulatorApp(ImsEndpoints):
             found = pattern.match(path)
             if found and found.group("tenant") == self.tenant:
                 kind, match = name, found
+        kind = event_kind(path, self.tenant) or kind
         console = CONSOLE_PATH.match(path)
         if console is not None:
             kind, match = "console", console
@@ -222,6 +226,8 @@ class EmulatorApp(ImsEndpoints):
                 return self._revoke(method, headers, body)
             if kind == "authorize" and method == "GET":
                 return self._authorize(dict(params))
+            if kind in EVENT_KINDS:
+                return events_response(self, kind, method, path, headers, params, body, seq)
             if kind == "console" and match is not None:
                 return self.console.answer(method, match, headers)
             if kind in ACCS_KINDS and method == "GET" and match is not None:
@@ -233,16 +239,16 @@ class EmulatorApp(ImsEndpoints):
             return _json(exc.status, exc.body)
         except Exception:  # a bug or a failing test hook must still answer like Magento
             log.exception("emulator failed to answer %s %s", method, path)
-            return self._server_error(500)
+            return self.server_error(500)
 
     # -- ACCS ---------------------------------------------------------------------------------
 
-    def _server_error(self, status: int) -> Response:
+    def server_error(self, status: int) -> Response:
         if status == 500:
             return _json(500, internal_error().body)
         return _json(status, {"message": _REASONS.get(status, "Server Error")})
 
-    def _gateway(self, headers: Mapping[str, str], seq: int, resource: str) -> Response | None:
+    def gateway(self, headers: Mapping[str, str], seq: int, resource: str) -> Response | None:
         if headers.get("x-api-key") != self.client_id:
             return _json(403, {"error_code": "403003", "message": "Api Key is invalid"})
         org = headers.get("x-gw-ims-org-id")
@@ -255,10 +261,9 @@ class EmulatorApp(ImsEndpoints):
                 },
             )
         if self.faults.take("rate_limit_next") or self.faults.every("rate_limit_every", seq):
-            return _too_many_requests(self.faults.retry_after)
-        bucket = self._rate_limiter()
-        if bucket is not None and (wait := bucket.take()) > 0:
-            return _too_many_requests(retry_after_seconds(wait))
+            return too_many_requests(self.faults.retry_after)
+        if (limited := self.rate_limited()) is not None:
+            return limited
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or self.tokens.check(token.strip()) != "valid":
@@ -268,7 +273,14 @@ class EmulatorApp(ImsEndpoints):
         if resource in self.faults.forbidden:
             return _not_authorized(self.faults.forbidden_status, resource)
         if self.faults.take("error_5xx_next") or self.faults.every("error_5xx_every", seq):
-            return self._server_error(self.faults.error_5xx_status)
+            return self.server_error(self.faults.error_5xx_status)
+        return None
+
+    def rate_limited(self) -> Response | None:
+        """A 429 when the ``rate_limit_rps`` bucket is empty, else ``None``."""
+        bucket = self._rate_limiter()
+        if bucket is not None and (wait := bucket.take()) > 0:
+            return too_many_requests(retry_after_seconds(wait))
         return None
 
     def _rate_limiter(self) -> TokenBucket | None:
@@ -291,7 +303,7 @@ class EmulatorApp(ImsEndpoints):
         record: RequestRecord,
         seq: int,
     ) -> Response:
-        refused = self._gateway(headers, seq, _RESOURCE_OF.get(kind, kind))
+        refused = self.gateway(headers, seq, _RESOURCE_OF.get(kind, kind))
         if refused is not None:
             return refused
         if self.faults.take("disconnect_next"):
@@ -322,7 +334,7 @@ class EmulatorApp(ImsEndpoints):
             if renders is not None:
                 body = renders.page(result.items, store, criteria.echo(), result.total_count)
             else:
-                payload = _page_payload(criteria, result, store, tree)
+                payload = product_page_payload(criteria, result, store, tree)
                 body = encode_json(apply_fields_filter(payload, tree))
         if self.faults.take("invalid_json_next"):
             return Response(200, body[: len(body) // 2], JSON_HEADERS)
@@ -380,29 +392,5 @@ class EmulatorApp(ImsEndpoints):
         listing = LISTINGS[kind]
         version, stores = self.catalog.version, self.catalog.stores
         criteria, result = self._run(listing.table(self.catalog, store), params, seq, version)
-        payload = _payload(criteria, result, store, lambda r, s: listing.draw(r, s, stores))
+        payload = list_payload(criteria, result, store, lambda r, s: listing.draw(r, s, stores))
         return encode_json(apply_fields_filter(payload, tree))
-
-
-def _payload(
-    criteria: Criteria,
-    result: Result[Any],
-    store: str,
-    draw: Callable[[Any, str], Mapping[str, Any]],
-) -> dict[str, Any]:
-    """A list answer as dicts: ``{items, search_criteria, total_count}``."""
-    return {
-        "items": [draw(r, store) for r in result.items],
-        "search_criteria": criteria.echo(),
-        "total_count": result.total_count,
-    }
-
-
-def _page_payload(
-    criteria: Criteria, result: Result[Product], store: str, tree: FieldTree | None
-) -> dict[str, Any]:
-    """A product list answer as dicts. A listing that wants only top-level fields (the id
-    listing) skips the full render."""
-    wanted = None if tree is None else tree.get("items", False)
-    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
-    return _payload(criteria, result, store, render_top if cheap else render)

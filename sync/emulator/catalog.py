@@ -25,6 +25,7 @@ from typing import Any
 from sync.emulator.attributes import luma_attributes
 from sync.emulator.catalog_resources import ResourceMutations
 from sync.emulator.categories import CategoryTree
+from sync.emulator.changes import Change, product_deleted, product_saved, stock_saved
 from sync.emulator.inventory import SourceItem, StockKey
 from sync.emulator.records import (
     Product,
@@ -92,6 +93,8 @@ class Catalog(ResourceMutations):
         self._stock_changes: dict[StockKey, SourceItem | None] = {}
         self._source_cache: tuple[int, list[SourceItem]] | None = None
         self._attributes = {a.code: a for a in luma_attributes()}
+        #: Called with each :class:`.changes.Change` a mutation fires (see :mod:`.changes`).
+        self.listeners: list[Callable[[Change], object]] = []
         loaded = list(products)
         stamp = self._install_stamp(loaded)
         self._categories = categories or CategoryTree.luma(stamp)
@@ -290,7 +293,9 @@ class Catalog(ResourceMutations):
             product = apply_fields(self._get(key), fields, store)
             if "updated_at" not in fields:
                 product = replace(product, updated_at=format_time(self.now()))
-            return render(self._store(product), store or "default")
+            self._store(product)
+            self._announce(product_saved(product, store or "default", self._scope(store)))
+            return render(product, store or "default")
 
     def create(self, sku: str, *, id: int | None = None, **fields: Any) -> dict[str, Any]:
         """Add a new product; ``created_at``/``updated_at`` default to the clock's now and the
@@ -311,6 +316,7 @@ class Catalog(ResourceMutations):
             )
             product = apply_fields(base, fields)
             self._insert(product)
+            self._announce(product_saved(product))
             return render(product)
 
     def add(self, product: Product | Mapping[str, Any]) -> dict[str, Any]:
@@ -327,6 +333,7 @@ class Catalog(ResourceMutations):
                     record = replace(record, created_at=stamp)
                 product = record
             self._insert(product)
+            self._announce(product_saved(product))
             return render(product)
 
     def delete(self, key: Key) -> None:
@@ -339,13 +346,15 @@ class Catalog(ResourceMutations):
             index = bisect.bisect_left(self._ids, product.id)
             del self._ids[index]
             self._version += 1
+            self._announce(product_deleted(product))
 
     def set_stock(self, key: Key, qty: float, is_in_stock: bool | None = None) -> None:
         """Change ``extension_attributes.stock_item``; ``updated_at`` does NOT move."""
         with self._lock:
             product = self._get(key)
             in_stock = qty > 0 if is_in_stock is None else is_in_stock
-            self._store(replace(product, qty=float(qty), is_in_stock=bool(in_stock)))
+            saved = self._store(replace(product, qty=float(qty), is_in_stock=bool(in_stock)))
+            self._announce(stock_saved(saved))
 
     def set_images(self, key: Key, files: Sequence[str | tuple[str, Sequence[str]]]) -> None:
         """Replace ``media_gallery_entries`` (first file is the main image unless types are
@@ -360,5 +369,15 @@ class Catalog(ResourceMutations):
         with self._lock:
             stamp = format_time(_naive_utc(at) if isinstance(at, datetime) else at or self.now())
             for key in keys:
-                self._store(replace(self._get(key), updated_at=stamp))
+                saved = self._store(replace(self._get(key), updated_at=stamp))
+                self._announce(product_saved(saved))
             return stamp
+
+    def mass_update(self, keys: Iterable[Key], **fields: Any) -> int:
+        """The Admin's mass attribute update: set ``fields`` (e.g. ``price``) on every product
+        in ``keys`` with no save event and no ``updated_at`` move. Returns how many changed."""
+        with self._lock:
+            changed = [apply_fields(self._get(key), fields) for key in keys]
+            for product in changed:
+                self._store(product)
+            return len(changed)

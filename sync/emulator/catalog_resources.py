@@ -18,12 +18,13 @@ in) so each stays small. What each change does to ``updated_at`` follows Magento
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sync.emulator.attributes import Attribute, without_option
 from sync.emulator.categories import STORE_ROOT_ID, Category, CategoryTree, render_category
+from sync.emulator.changes import Change, Scope, category_deleted, category_saved
 from sync.emulator.inventory import (
     DEFAULT_SOURCE,
     SOURCES,
@@ -32,6 +33,7 @@ from sync.emulator.inventory import (
     build_source_items,
 )
 from sync.emulator.records import Product, format_time
+from sync.emulator.storeviews import StoreViews
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -64,6 +66,8 @@ class ResourceMutations:
     _stock_changes: dict[StockKey, SourceItem | None]
     _source_cache: tuple[int, list[SourceItem]] | None
     _attributes: dict[str, Attribute]
+    listeners: list[Callable[[Change], object]]
+    store_views: StoreViews
 
     if TYPE_CHECKING:
 
@@ -78,6 +82,13 @@ class ResourceMutations:
 
     def _stamp(self) -> str:
         return format_time(self.now())
+
+    def _announce(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            listener(change)
+
+    def _scope(self, store: str | None) -> Scope:
+        return self.store_views.scope(store or "default")
 
     # -- categories ---------------------------------------------------------------------------
 
@@ -100,6 +111,7 @@ class ResourceMutations:
         with self._lock:
             made = self._categories.create(name, parent_id, stamp=self._stamp(), **attributes)
             self._version += 1
+            self._announce(category_saved(made))
             return render_category(made)
 
     def update_category(
@@ -114,6 +126,7 @@ class ResourceMutations:
             stamp = self._stamp() if stamp is None else format_time(stamp)
             changed = self._categories.update(cid, stamp=stamp, store=store, **fields)
             self._version += 1
+            self._announce(category_saved(changed, store or "default", self._scope(store)))
             return render_category(changed, store or "default")
 
     def move_category(
@@ -129,12 +142,15 @@ class ResourceMutations:
         """Delete a category and its subtree; returns the deleted ids. Products linked to them
         lose those links without their ``updated_at`` moving (a foreign-key cascade)."""
         with self._lock:
+            top = self._categories.get(cid)
             removed = set(self._categories.delete(cid, stamp=self._stamp()))
             for product in list(self._by_id.values()):
                 if removed.intersection(product.category_ids):
                     kept = tuple(c for c in product.category_ids if c not in removed)
                     self._store(replace(product, category_ids=kept))
             self._version += 1
+            if top is not None:  # one event: Magento deletes the subtree with one statement
+                self._announce(category_deleted(top))
             return sorted(removed)
 
     # -- source items -------------------------------------------------------------------------

@@ -77,6 +77,20 @@ _LIMITS: tuple[tuple[str, Callable[[str], Any], float | None, str, str], ...] = 
     ),
     ("--error-5xx-every", _at_least(0), 0, "N", "every Nth ACCS request answers 503 (0: never)"),
     (
+        "--events-standard-delay",
+        _at_least(0, float),
+        5.0,
+        "SECONDS",
+        "before a standard (not priority) event reaches the journal (default 5; ACCS: up to 59)",
+    ),
+    (
+        "--events-delay",
+        _at_least(0, float),
+        0.0,
+        "SECONDS",
+        "a delivery delay added to every event (default 0)",
+    ),
+    (
         "--render-cache-mb",
         _at_least(0),
         256,
@@ -138,6 +152,8 @@ def emulator_faults(args: argparse.Namespace) -> Faults:
         rate_limit_rps=args.rate_limit_rps,
         rate_limit_burst=args.rate_limit_burst,
         error_5xx_every=args.error_5xx_every,
+        events_standard_delay=args.events_standard_delay,
+        events_delay=args.events_delay,
     )
 
 

@@ -16,11 +16,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ACCS_KINDS", "RESOURCES", "Faults", "RequestHook", "RequestRecord", "Stats"]
+__all__ = [
+    "ACCS_KINDS",
+    "EVENT_KINDS",
+    "RESOURCES",
+    "Faults",
+    "RequestHook",
+    "RequestRecord",
+    "Stats",
+]
 
 #: Request kinds that are ACCS calls (the rest are IMS or unknown routes): a product list, one
 #: product, a category list, a source-item list, a product-attribute list, the store views.
 ACCS_KINDS = frozenset({"list", "item", "categories", "source_items", "attributes", "store_views"})
+#: Request kinds of Commerce eventing (``/V1/eventing/...``) and the I/O Events journal: the
+#: gateway faults (429, 5xx, a reset connection, latency) hit them like ACCS requests.
+EVENT_KINDS = frozenset({"eventing", "journal"})
+_COUNTED = ACCS_KINDS | EVENT_KINDS  # numbered for the ``*_every`` faults, and in flight
 #: What the ``forbidden`` fault can refuse, and the ACL resource Magento names in its answer.
 RESOURCES: dict[str, str] = {
     "products": "Magento_Catalog::products",
@@ -28,6 +40,7 @@ RESOURCES: dict[str, str] = {
     "source_items": "Magento_InventoryApi::source",
     "attributes": "Magento_Catalog::attributes_attributes",
     "store_views": "Magento_Backend::store",
+    "eventing": "Magento_AdobeCommerceEventsClient::event_subscribe",
 }
 
 
@@ -105,6 +118,13 @@ class Faults:
     # Resources whose endpoints this instance lacks (e.g. no inventory API): 404 with Magento's
     # "Request does not match any route."
     missing: set[str] = field(default_factory=set)
+    # Events (see .events). Seconds a standard (not priority) event waits before the journal
+    # has it, as Commerce's cron sends them (up to ~59 s on ACCS); priority ones go at once.
+    events_standard_delay: float = 5.0
+    events_delay: float = 0.0  # a delivery delay for every event published while set
+    events_duplicate_every: int = 0  # every Nth delivered event is journaled twice (same id)
+    events_reorder: bool = False  # events delivered together are journaled newest first
+    events_retention: float = 7 * 86400.0  # seconds kept; a position before them answers 410
     # Called before each ACCS request is answered, e.g. to change the catalog between pages.
     on_request: list[RequestHook] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -266,7 +286,7 @@ class Stats:
         with self._lock:
             self._seq += 1
             accs = 0
-            if kind in ACCS_KINDS:
+            if kind in _COUNTED:
                 self._accs_seq += 1
                 accs = self._accs_seq
                 self.in_flight += 1
@@ -282,7 +302,7 @@ class Stats:
             record.status = status
             record.answered = answered
             self.statuses[status] += 1
-            if record.kind in ACCS_KINDS:
+            if record.kind in _COUNTED:
                 self.in_flight -= 1
 
     def token_issued(self, grant: str = "client_credentials") -> None:

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sync.emulator.records import Product, render
+from sync.emulator.criteria import Criteria
+from sync.emulator.fields import FieldTree
+from sync.emulator.records import TOP_FIELDS, Product, render, render_top
 from sync.emulator.response import encode_json
+from sync.emulator.search import Result
 
-__all__ = ["DEFAULT_CACHE_BYTES", "RenderCache"]
+__all__ = ["DEFAULT_CACHE_BYTES", "RenderCache", "list_payload", "product_page_payload"]
 
 #: Enough for ~115,000 generated products (one encodes to ~2 KB); see :class:`RenderCache`.
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
@@ -101,3 +104,27 @@ class RenderCache:
                 b"}",
             )
         )
+
+
+def list_payload(
+    criteria: Criteria,
+    result: Result[Any],
+    store: str,
+    draw: Callable[[Any, str], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A list answer as dicts: ``{items, search_criteria, total_count}``."""
+    return {
+        "items": [draw(r, store) for r in result.items],
+        "search_criteria": criteria.echo(),
+        "total_count": result.total_count,
+    }
+
+
+def product_page_payload(
+    criteria: Criteria, result: Result[Product], store: str, tree: FieldTree | None
+) -> dict[str, Any]:
+    """A product list answer as dicts. A listing that wants only top-level fields (the id
+    listing) skips the full render."""
+    wanted = None if tree is None else tree.get("items", False)
+    cheap = isinstance(wanted, dict) and wanted.keys() <= TOP_FIELDS
+    return list_payload(criteria, result, store, render_top if cheap else render)

@@ -6,7 +6,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JSON_HEADERS", "RawJSON", "Response", "encode_json", "json_response"]
+__all__ = [
+    "JSON_HEADERS",
+    "RawJSON",
+    "Response",
+    "encode_json",
+    "json_response",
+    "too_many_requests",
+]
 
 JSON_HEADERS = (("Content-Type", "application/json; charset=utf-8"),)
 
@@ -51,3 +58,9 @@ def encode_json(payload: Any) -> bytes:
 
 def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     return Response(status, encode_json(payload), JSON_HEADERS + headers)
+
+
+def too_many_requests(retry_after: int) -> Response:
+    """The gateway's 429 with its ``Retry-After`` (whole seconds)."""
+    headers = (("Retry-After", str(retry_after)),)
+    return json_response(429, {"message": "Too many requests"}, headers)

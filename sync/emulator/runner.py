@@ -114,6 +114,9 @@ def serve_forever(
         if not server.reached_over_loopback:  # e.g. http://emulator:8080 in docker compose
             # accs-sync refuses plain http to another host unless told this is a test server.
             print_fn("export SYNC_ALLOW_INSECURE_HTTP=true")
+        # Commented out: the events consumer is opt-in (subscribe first: accs-sync events setup).
+        print_fn("To consume its events too (after `accs-sync events setup`):")
+        print_fn(f"# export IO_EVENTS_JOURNAL_URL={shlex.quote(server.journal_url)}")
         print_fn("Press Ctrl-C to stop.")
         if on_ready is not None:
             on_ready(server)

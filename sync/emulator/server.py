@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 
 from sync.emulator.app import AUTHORIZE_PATH, TOKEN_PATH, EmulatorApp, Response
 from sync.emulator.catalog import Catalog
+from sync.emulator.events import EventHub
 from sync.emulator.faults import Faults, Stats
+from sync.emulator.journal import JOURNAL_PATH
 from sync.emulator.pages import DEFAULT_CACHE_BYTES
 
 __all__ = [
@@ -309,6 +311,17 @@ class EmulatorServer:
     @property
     def token_url(self) -> str:
         return self.base_url + TOKEN_PATH
+
+    @property
+    def journal_url(self) -> str:
+        """The I/O Events journal of the emulator's event registration (what users put in
+        ``IO_EVENTS_JOURNAL_URL``). Not in :attr:`credentials`: the consumer is opt-in."""
+        return self.base_url + JOURNAL_PATH
+
+    @property
+    def events(self) -> EventHub:
+        """Subscriptions, published events and the journal (see :mod:`.events`)."""
+        return self.app.events
 
     @property
     def credentials(self) -> dict[str, str]:

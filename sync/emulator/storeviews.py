@@ -89,6 +89,13 @@ class StoreViews:
                 raise KeyError(f"no store view {code!r}")
             del self._views[code]
 
+    def scope(self, code: str) -> tuple[int, int, int]:
+        """(store id, website id, store group id) of store view ``code`` (the default's when
+        unknown: events name the scope they were fired in)."""
+        with self._lock:
+            view = self._views.get(code) or self._views["default"]
+            return (view.id, view.website_id, view.store_group_id)
+
     def codes(self) -> tuple[str, ...]:
         """The codes that answer catalog requests: active, not ``admin``, ``default`` first."""
         with self._lock:

@@ -19,7 +19,7 @@ from sync.api.paging import Page
 from sync.api.products import Newest
 from sync.clock import FakeClock
 from sync.db.schema import inventory_source_items, products
-from sync.errors import FatalApiError
+from sync.errors import EndpointMissing, FatalApiError, PermissionDenied
 from sync.keys import Keys
 from sync.pipeline import Pipeline
 from tests.unit.test_pipeline import item
@@ -45,6 +45,7 @@ class ScriptedAccs:
         self.extra_stock: list[dict[str, Any]] = []  # ... and source-items answer
         self.ignore_filter = False
         self.fail_after: int | None = None  # requests answered before every one fails
+        self.refuse_stock: Exception | None = None  # raised by every source-items request
 
     # -- the Catalog the pipeline uses ---------------------------------------------------------
 
@@ -52,6 +53,8 @@ class ScriptedAccs:
         return self._answer("/V1/products", criteria, [*self.items], self.extra)
 
     def list(self, path: str, criteria: SearchCriteria, store_code: str) -> Page:
+        if self.refuse_stock is not None and path == "/V1/inventory/source-items":
+            raise self.refuse_stock
         return self._answer(path, criteria, [*self.stock], self.extra_stock)
 
     def list_ids(self, criteria: SearchCriteria, store_code: str) -> Page:
@@ -195,3 +198,23 @@ def test_a_sku_with_a_comma_is_asked_alone_with_eq(engine: Engine, accs: Scripte
     assert stats.status == "success" and 11 in live_products(engine)
     asked = [[(f.field, f.condition, f.value) for (f,) in c.groups] for _, c in accs.requests]
     assert asked == [[("sku", "in", "SKU-1")], [("sku", "eq", "A,B")]]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        PermissionDenied("ACCS denied access (403: no)", status=403, acl=None),
+        EndpointMissing("ACCS has no such API (404)", status=404),
+    ],
+)
+def test_refused_source_items_make_the_refetch_partial_not_failed(
+    engine: Engine, accs: ScriptedAccs, refusal: Exception
+) -> None:
+    accs.items = [dict(i, name="renamed") if i["id"] == 4 else i for i in accs.items]
+    accs.refuse_stock = refusal
+    stats = pipeline(engine, accs, BOTH).run("refetch", keys=Keys(ids=(4,)))
+    assert stats.status == "partial", stats.error
+    assert any("source_items" in line and "SYNC_RESOURCES" in line for line in stats.denied)
+    with engine.connect() as conn:
+        name = conn.execute(sa.select(products.c.name).where(products.c.id == 4)).scalar_one()
+    assert name == "renamed"  # the products were written

@@ -249,3 +249,24 @@ def test_a_flood_of_requests_is_answered_busy_not_queued_for_ever() -> None:
             thread.join(10)
         health.close()
     assert answers == [(200, "ok: scheduler alive\n")] * 2
+
+
+def test_readyz_adds_the_event_consumers_check_after_the_database() -> None:
+    from sync.cli_run import all_ready as _all_ready
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.answer = (True, "event consumer advancing")
+
+        def ready(self) -> tuple[bool, str]:
+            return self.answer
+
+    database = [(True, "ready")]
+    consumer = Consumer()
+    check = _all_ready(lambda: database[0], consumer)
+    assert check() == (True, "event consumer advancing")
+    consumer.answer = (False, "the event consumer has not advanced for 400s")
+    assert check() == (False, "the event consumer has not advanced for 400s")
+    database[0] = (False, "the last run failed")
+    assert check() == (False, "the last run failed")
+    assert _all_ready(lambda: database[0], None)() == (False, "the last run failed")

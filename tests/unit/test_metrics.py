@@ -39,6 +39,8 @@ def key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 def test_series_exist_at_zero_before_anything_happens() -> None:
     found = scrape(Metrics(stores=["default", "fr"]))
     assert found[key("accs_sync_runs_total", kind="reconcile", outcome="failed")] == 0
+    # A pass over given keys (--sku, the event consumer) is a run kind of its own.
+    assert found[key("accs_sync_runs_total", kind="refetch", outcome="partial")] == 0
     assert found[key("accs_sync_products_written_total", store="fr", operation="delete")] == 0
     assert found[key("accs_sync_api_requests_total", status_class="network")] == 0
     assert found[key("accs_sync_retries_total", reason="rate_limited")] == 0

@@ -12,6 +12,10 @@ SYNC = Path(__file__).resolve().parents[2] / "sync"
 
 #: Top to bottom; a module may import those on its own or a lower line only.
 LAYERS = (
+    # The event consumer (issue 16) drives runs; its journal client and coalescing are
+    # below everything (they know nothing of passes).
+    ("events.commands", "events.wiring"),
+    ("events.consumer", "events.setup"),
     ("pipeline", "run"),
     ("drive",),
     ("product_pass", "engine", "keyspass"),
@@ -27,6 +31,8 @@ LAYERS = (
         "workers",
     ),
     ("passtools", "resources", "parsers", "window", "stats", "planner", "resume"),
+    ("events.coalesce", "events.journal", "events.state", "events.metrics", "events.config"),
+    ("events.parser",),
 )
 MAX_LINES = 420
 
@@ -42,8 +48,12 @@ SPLIT = {
 TYPE_ONLY_IMPORT = {"settings_secrets"}
 
 
+def _path(module: str) -> Path:
+    return SYNC / f"{module.replace('.', '/')}.py"
+
+
 def _imports(module: str) -> set[str]:
-    tree = ast.parse((SYNC / f"{module}.py").read_text())
+    tree = ast.parse(_path(module).read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sync."):
@@ -57,7 +67,7 @@ def _imports(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module", [m for layer in LAYERS for m in layer])
 def test_engine_modules_stay_small(module: str) -> None:
-    lines = len((SYNC / f"{module}.py").read_text().splitlines())
+    lines = len(_path(module).read_text().splitlines())
     assert lines <= MAX_LINES, f"sync/{module}.py has {lines} lines"
 
 

@@ -1,0 +1,217 @@
+"""How fresh the mirror is with I/O Events, and with polling alone (issue 16).
+
+    python bench/freshness.py                          # 20,000 products, 3 minutes each mode
+    python bench/freshness.py --products 2000 --minutes 1 --mode events
+
+The bundled emulator runs in this process (priority subscriptions, delivery delay 0); the
+mirror is a SQLite file. After a first full sync, a steady stream of changes (price updates,
+creates, deletes, default-source stock moves, category renames; ``--rate`` a second) runs for
+``--minutes``; each change's row is looked for in the mirror every 50 ms, and the time from the
+emulator's mutation to the committed row is recorded. Modes:
+
+* ``events``: the consumer (as in the daemon) reads the journal and refetches;
+* ``polling``: what the daemon does without events at one-minute freshness: ``sync`` and a
+  source-items ``sync`` every minute.
+
+Prints, per mode: changes, applied, missed (not in the mirror 150 s after the stream), p50,
+p95 and max seconds from mutation to committed row, ACCS and journal requests per hour.
+Not a timed test: the figures depend on the machine; the targets are p95 <= 3 s with events,
+and at most 1/20 of polling's ACCS requests per hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync.app import build_app
+from sync.db.schema import categories, inventory_source_items, products
+from sync.emulator import Catalog, EmulatorServer
+from sync.emulator.faults import ACCS_KINDS
+from sync.events.setup import setup_events
+from sync.events.wiring import build_consumer
+from sync.settings import load_settings
+
+RESOURCES = "products,categories,source_items"
+
+
+@dataclass
+class Change:
+    what: str
+    at: float  # time.monotonic() of the mutation
+    check: sa.Select[Any]  # returns a row once the mirror has the change
+    seen: float | None = None
+
+
+def _mutations(emu: EmulatorServer, rng: random.Random) -> Callable[[], Change]:
+    catalog = emu.catalog
+    p, s, c = products.c, inventory_source_items.c, categories.c
+    made = [0]
+
+    def mutate() -> Change:
+        kind = rng.choice(("price", "price", "stock", "create", "delete", "category"))
+        ids = catalog.ids()
+        now = time.monotonic()
+        if kind == "price":
+            pid, price = rng.choice(ids), round(rng.uniform(1, 999), 2)
+            catalog.update(pid, price=price)
+            return Change(kind, now, sa.select(p.id).where(p.id == pid, p.price == price))
+        if kind == "stock":  # a product with a stock item of its own (not grouped/configurable)
+            item = catalog.item(rng.choice(ids)) or {}
+            while item.get("type_id") not in ("simple", "virtual"):
+                item = catalog.item(rng.choice(ids)) or {}
+            sku, qty = item["sku"], rng.randint(1000, 9999)
+            catalog.set_stock(sku, qty)
+            where = (s.sku == sku, s.source_code == "default", s.quantity == qty)
+            return Change(kind, now, sa.select(s.sku).where(*where))
+        if kind == "create":
+            made[0] += 1
+            sku = f"BENCH-{made[0]}"
+            catalog.create(sku, name=sku, price=10.0)
+            return Change(kind, now, sa.select(p.id).where(p.sku == sku, p.deleted_at.is_(None)))
+        if kind == "delete":
+            pid = rng.choice(ids)
+            catalog.delete(pid)
+            return Change(kind, now, sa.select(p.id).where(p.id == pid, p.deleted_at.isnot(None)))
+        cid = rng.choice([x.id for x in catalog.categories() if x.level >= 2])
+        name = f"Renamed {rng.random():.6f}"
+        catalog.update_category(cid, name=name)
+        return Change(kind, now, sa.select(c.id).where(c.id == cid, c.name == name))
+
+    return mutate
+
+
+def _watch(
+    engine: sa.Engine, pending: list[Change], lock: threading.Lock, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        with lock:
+            open_ = [ch for ch in pending if ch.seen is None]
+        with engine.connect() as conn:
+            for change in open_:
+                if conn.execute(change.check).first() is not None:
+                    change.seen = time.monotonic()
+        stop.wait(0.05)
+
+
+def run(
+    mode: str, products_n: int, seconds: float, rate: float, workdir: Path, idle: float | None
+) -> dict[str, float]:
+    with EmulatorServer(Catalog.generate(products_n, seed=16)) as emu:
+        for name in list(os.environ):
+            if name.startswith(("IMS_", "SYNC_", "API_", "DATABASE_", "ACCS_SYNC", "IO_")):
+                del os.environ[name]
+        os.environ.update(emu.credentials)
+        os.environ.update(
+            DATABASE_URL=f"sqlite:///{workdir / mode}.db",
+            SYNC_TOKEN_CACHE="none",  # noqa: S106 - a setting, not a password
+            SYNC_RESOURCES=RESOURCES,
+            SYNC_LOG_LEVEL="WARNING",
+            SYNC_PROGRESS_SECONDS="0",
+        )
+        if mode == "events":
+            os.environ["IO_EVENTS_JOURNAL_URL"] = emu.journal_url
+            if idle is not None:
+                os.environ["SYNC_EVENTS_IDLE_SECONDS"] = str(idle)
+        with build_app(load_settings()) as app:
+            if mode == "events":
+                setup_events(app.client.get, app.client.post, priority=True)
+            assert app.run("sync").status == "success"
+            emu.stats.reset()
+            started = time.monotonic()
+            stop, lock = threading.Event(), threading.Lock()
+            pending: list[Change] = []
+            if mode == "events":
+                worker = threading.Thread(target=build_consumer(app).run, daemon=True)
+            else:
+                worker = threading.Thread(target=_poll, args=(app, stop), daemon=True)
+            worker.start()
+            watcher = threading.Thread(target=_watch, args=(app.engine, pending, lock, stop))
+            watcher.start()
+            mutate = _mutations(emu, random.Random(16))
+            for n in range(int(seconds * rate)):
+                time.sleep(max(0.0, started + n / rate - time.monotonic()))
+                change = mutate()
+                with lock:
+                    pending.append(change)
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline and any(ch.seen is None for ch in pending):
+                time.sleep(0.2)
+            elapsed = time.monotonic() - started
+            stop.set()
+            app.stop_event.set()
+            watcher.join()
+            worker.join(timeout=120)
+            requests = emu.stats.requests
+            accs = sum(requests[k] for k in ACCS_KINDS)
+            journal = requests["journal"]
+    ages = sorted(ch.seen - ch.at for ch in pending if ch.seen is not None)
+    for change in pending:
+        if change.seen is None:  # a later change of the same key can hide an earlier one
+            print(f"{mode}: not seen: {change.what} ({change.check.compile().params})")
+    return {
+        "changes": len(pending),
+        "applied": len(ages),
+        "missed": len(pending) - len(ages),
+        "p50": statistics.median(ages) if ages else float("nan"),
+        "p95": ages[int(0.95 * (len(ages) - 1))] if ages else float("nan"),
+        "max": ages[-1] if ages else float("nan"),
+        "accs_per_hour": accs / elapsed * 3600,
+        "journal_per_hour": journal / elapsed * 3600,
+    }
+
+
+def _poll(app: object, stop: threading.Event) -> None:
+    """The daemon's jobs at one-minute freshness: sync, then source items, every minute."""
+    while not stop.is_set():
+        begun = time.monotonic()
+        app.run("sync", resources=["products", "categories"])  # type: ignore[attr-defined]
+        app.run("sync", resources=["source_items"])  # type: ignore[attr-defined]
+        stop.wait(max(0.0, 60 - (time.monotonic() - begun)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--rate", type=float, default=1.0, help="changes a second")
+    parser.add_argument("--mode", choices=("both", "events", "polling"), default="both")
+    parser.add_argument(
+        "--idle", type=float, default=None, help="SYNC_EVENTS_IDLE_SECONDS (default: unset)"
+    )
+    args = parser.parse_args()
+    modes = ("events", "polling") if args.mode == "both" else (args.mode,)
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="accs-sync-freshness-") as tmp:
+        for mode in modes:
+            rows[mode] = run(
+                mode, args.products, args.minutes * 60, args.rate, Path(tmp), args.idle
+            )
+    print(
+        f"{'mode':<8} {'changes':>7} {'applied':>7} {'missed':>6} {'p50 s':>7} {'p95 s':>7} "
+        f"{'max s':>7} {'ACCS/h':>9} {'journal/h':>9}"
+    )
+    for mode, r in rows.items():
+        print(
+            f"{mode:<8} {r['changes']:>7.0f} {r['applied']:>7.0f} {r['missed']:>6.0f} "
+            f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['max']:>7.2f} {r['accs_per_hour']:>9.0f} "
+            f"{r['journal_per_hour']:>9.0f}"
+        )
+    if len(rows) == 2 and rows["polling"]["accs_per_hour"]:
+        ratio = rows["events"]["accs_per_hour"] / rows["polling"]["accs_per_hour"]
+        print(f"ACCS requests per hour, events / polling: {ratio:.3f} (target <= 0.05)")
+
+
+if __name__ == "__main__":
+    main()
