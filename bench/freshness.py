@@ -9,14 +9,20 @@ creates, deletes, default-source stock moves, category renames; ``--rate`` a sec
 ``--minutes``; each change's row is looked for in the mirror every 50 ms, and the time from the
 emulator's mutation to the committed row is recorded. Modes:
 
-* ``events``: the consumer (as in the daemon) reads the journal and refetches;
+* ``events``: the consumer (as in the daemon) reads the journal and refetches, at once;
+* ``events-60s``: the same with ``SYNC_EVENTS_WINDOW_SECONDS=60``: polling's freshness budget
+  (a minute), so a minute's changes are refetched together;
 * ``polling``: what the daemon does without events at one-minute freshness: ``sync`` and a
-  source-items ``sync`` every minute.
+  source-items ``sync`` every minute;
+* ``events-kill``: ``events`` with the consumer in its own ``accs-sync events consume``
+  process, killed with SIGKILL ``--kills`` times (5) at random moments of the stream and
+  started again: no change may be missed (no backstop pass runs).
 
 Prints, per mode: changes, applied, missed (not in the mirror 150 s after the stream), p50,
 p95 and max seconds from mutation to committed row, ACCS and journal requests per hour.
 Not a timed test: the figures depend on the machine; the targets are p95 <= 3 s with events,
-and at most 1/20 of polling's ACCS requests per hour.
+and, for the same freshness budget (``events-60s`` against ``polling``), at most 1/20 of
+polling's ACCS requests per hour.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,6 +52,7 @@ from sync.events.wiring import build_consumer
 from sync.settings import load_settings
 
 RESOURCES = "products,categories,source_items"
+MODES = ("events", "events-60s", "polling", "events-kill")
 
 
 @dataclass
@@ -106,7 +115,13 @@ def _watch(
 
 
 def run(
-    mode: str, products_n: int, seconds: float, rate: float, workdir: Path, idle: float | None
+    mode: str,
+    products_n: int,
+    seconds: float,
+    rate: float,
+    workdir: Path,
+    idle: float | None,
+    kills: int = 5,
 ) -> dict[str, float]:
     with EmulatorServer(Catalog.generate(products_n, seed=16)) as emu:
         for name in list(os.environ):
@@ -120,19 +135,26 @@ def run(
             SYNC_LOG_LEVEL="WARNING",
             SYNC_PROGRESS_SECONDS="0",
         )
-        if mode == "events":
+        events = mode.startswith("events")
+        if events:
             os.environ["IO_EVENTS_JOURNAL_URL"] = emu.journal_url
             if idle is not None:
                 os.environ["SYNC_EVENTS_IDLE_SECONDS"] = str(idle)
+            if mode == "events-60s":
+                os.environ["SYNC_EVENTS_WINDOW_SECONDS"] = "60"
         with build_app(load_settings()) as app:
-            if mode == "events":
+            if events:
                 setup_events(app.client.get, app.client.post, priority=True)
             assert app.run("sync").status == "success"
             emu.stats.reset()
             started = time.monotonic()
             stop, lock = threading.Event(), threading.Lock()
             pending: list[Change] = []
-            if mode == "events":
+            if mode == "events-kill":
+                worker = threading.Thread(
+                    target=_killed_consumer, args=(stop, started, seconds, kills), daemon=True
+                )
+            elif events:
                 worker = threading.Thread(target=build_consumer(app).run, daemon=True)
             else:
                 worker = threading.Thread(target=_poll, args=(app, stop), daemon=True)
@@ -172,6 +194,31 @@ def run(
     }
 
 
+def _killed_consumer(stop: threading.Event, started: float, seconds: float, kills: int) -> None:
+    """``accs-sync events consume`` in a process of its own, killed with SIGKILL ``kills``
+    times at random moments of the stream and started again each time."""
+    rng = random.Random(5)
+    moments = sorted(rng.uniform(2, seconds - 1) for _ in range(kills))
+    command = [sys.executable, "-m", "sync", "events", "consume"]
+    proc = subprocess.Popen(command, env=dict(os.environ))
+    try:
+        for moment in moments:
+            if stop.wait(max(0.0, started + moment - time.monotonic())):
+                return
+            proc.kill()  # SIGKILL: no clean-up of any kind
+            proc.wait()
+            KILLED.append(moment)
+            proc = subprocess.Popen(command, env=dict(os.environ))
+        stop.wait()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+#: When the events-kill mode's consumer was killed (seconds into the stream).
+KILLED: list[float] = []
+
+
 def _poll(app: object, stop: threading.Event) -> None:
     """The daemon's jobs at one-minute freshness: sync, then source items, every minute."""
     while not stop.is_set():
@@ -186,31 +233,41 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=1.0, help="changes a second")
-    parser.add_argument("--mode", choices=("both", "events", "polling"), default="both")
+    parser.add_argument("--mode", choices=("all", *MODES), default="all")
     parser.add_argument(
         "--idle", type=float, default=None, help="SYNC_EVENTS_IDLE_SECONDS (default: unset)"
     )
+    parser.add_argument("--kills", type=int, default=5, help="SIGKILLs in events-kill mode")
     args = parser.parse_args()
-    modes = ("events", "polling") if args.mode == "both" else (args.mode,)
+    modes = MODES if args.mode == "all" else (args.mode,)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="accs-sync-freshness-") as tmp:
         for mode in modes:
             rows[mode] = run(
-                mode, args.products, args.minutes * 60, args.rate, Path(tmp), args.idle
+                mode, args.products, args.minutes * 60, args.rate, Path(tmp), args.idle, args.kills
             )
     print(
-        f"{'mode':<8} {'changes':>7} {'applied':>7} {'missed':>6} {'p50 s':>7} {'p95 s':>7} "
+        f"{'mode':<10} {'changes':>7} {'applied':>7} {'missed':>6} {'p50 s':>7} {'p95 s':>7} "
         f"{'max s':>7} {'ACCS/h':>9} {'journal/h':>9}"
     )
     for mode, r in rows.items():
         print(
-            f"{mode:<8} {r['changes']:>7.0f} {r['applied']:>7.0f} {r['missed']:>6.0f} "
+            f"{mode:<10} {r['changes']:>7.0f} {r['applied']:>7.0f} {r['missed']:>6.0f} "
             f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['max']:>7.2f} {r['accs_per_hour']:>9.0f} "
             f"{r['journal_per_hour']:>9.0f}"
         )
-    if len(rows) == 2 and rows["polling"]["accs_per_hour"]:
-        ratio = rows["events"]["accs_per_hour"] / rows["polling"]["accs_per_hour"]
-        print(f"ACCS requests per hour, events / polling: {ratio:.3f} (target <= 0.05)")
+    if "events-kill" in rows:
+        missed = rows["events-kill"]["missed"]
+        print(
+            f"events-kill: consumer killed with SIGKILL {len(KILLED)} times at "
+            f"{', '.join(f'{k:.0f}s' for k in KILLED)}; missed {missed:.0f} (target 0)"
+        )
+    polling = rows.get("polling", {}).get("accs_per_hour")
+    if polling:
+        for mode, target in (("events", ""), ("events-60s", " (same budget; target <= 0.05)")):
+            if mode in rows:
+                ratio = rows[mode]["accs_per_hour"] / polling
+                print(f"ACCS requests per hour, {mode} / polling: {ratio:.3f}{target}")
 
 
 if __name__ == "__main__":

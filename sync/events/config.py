@@ -43,7 +43,8 @@ class EventSettings(BaseModel):
     """The event consumer's settings, a part of :class:`sync.settings.Settings` (docs/events.md):
     the registration's journal (turns the consumer on), scopes added to the token's, events per
     journal request, priority subscriptions, /readyz's staleness limit, the cap on an empty
-    journal's retry-after (unset: all of it, 10 s on Adobe's journal)."""
+    journal's retry-after (unset: all of it, 10 s on Adobe's journal), and the batch window (once
+    caught up, the least time between two journal reads)."""
 
     io_events_journal_url: str | None = None
     io_events_scopes: str | None = None
@@ -51,6 +52,7 @@ class EventSettings(BaseModel):
     sync_events_priority: bool = True
     sync_events_stale_seconds: float = Field(default=300.0, gt=0, le=86400)
     sync_events_idle_seconds: float | None = Field(default=None, ge=0.2, le=60)
+    sync_events_window_seconds: float = Field(default=0.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _journal(self) -> Self:

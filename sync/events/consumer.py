@@ -88,6 +88,7 @@ class Consumer:
         metrics: EventMetrics | None = None,
         stale_seconds: float = 300.0,
         idle_seconds: float | None = None,
+        window_seconds: float = 0.0,
         scrub: Callable[[str], str] = str,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -102,6 +103,10 @@ class Consumer:
         #: SYNC_EVENTS_IDLE_SECONDS: the most an empty journal's retry-after is waited (None:
         #: all of it). Adobe asks for 10 s; an event published meanwhile waits that long.
         self.idle_seconds = idle_seconds
+        #: SYNC_EVENTS_WINDOW_SECONDS: once caught up, the least time from one journal read to
+        #: the next, so a window's changes are refetched together (a few requests for many
+        #: keys) at the cost of that much freshness; 0: read again at once.
+        self.window_seconds = window_seconds
         self.scrub = scrub
         self.stop_event = stop_event or threading.Event()
         self.db = Transactions(engine, clock, self.stop_event, scrub=scrub)
@@ -130,6 +135,7 @@ class Consumer:
     def step(self) -> Step:
         """Read one batch and apply it; raises what failed (nothing then moved)."""
         state = self.state
+        started = self.clock.monotonic()
         try:
             page = self.journal.read(state.position, self.batch)
         except JournalGap as gap:
@@ -145,11 +151,19 @@ class Consumer:
             if page.position is not None and page.position != state.position:
                 self._save(dataclasses.replace(state, position=page.position))
             wait = page.retry_after or DEFAULT_IDLE_WAIT
-            return Step(wait=wait if self.idle_seconds is None else min(wait, self.idle_seconds))
+            if self.idle_seconds is not None:
+                wait = min(wait, self.idle_seconds)
+            return Step(wait=max(wait, self._window_left(started)))
         self._behind = True
         work = coalesce(page.events, self._recent)
         self._apply(state, page, work)
-        return Step(applied=work.applied, duplicates=work.duplicates)
+        caught_up = len(page.events) + page.skipped < self.batch
+        wait = self._window_left(started) if caught_up else 0.0
+        return Step(applied=work.applied, duplicates=work.duplicates, wait=wait or None)
+
+    def _window_left(self, started: float) -> float:
+        """What is left of the batch window begun by the read at ``started``."""
+        return max(0.0, self.window_seconds - (self.clock.monotonic() - started))
 
     def _apply(self, state: JournalState, page: JournalPage, work: Work) -> None:
         now = self.clock.now()

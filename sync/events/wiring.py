@@ -70,6 +70,7 @@ def build_consumer(app: App) -> Consumer:
         metrics=metrics,
         stale_seconds=settings.sync_events_stale_seconds,
         idle_seconds=settings.sync_events_idle_seconds,
+        window_seconds=settings.sync_events_window_seconds,
         scrub=app.secrets.scrub,
         stop_event=app.stop_event,
     )

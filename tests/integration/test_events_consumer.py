@@ -297,3 +297,40 @@ def test_an_empty_journal_waits_its_retry_after_at_most_the_idle_cap(
     run, _ = consumer(engine, accs, Journal())
     run.idle_seconds = cap
     assert run.step().wait == wait
+
+
+@SQLITE
+def test_a_batch_window_gathers_changes_once_caught_up_and_reads_on_while_behind(
+    engine: Engine, accs: Accs
+) -> None:
+    clock = FakeClock()
+    journal = Journal()
+    for n in range(1, 4):
+        journal.add(f"e{n}", SAVE, {"entity_id": str(n), "sku": f"SKU-{n}"})
+    run, _ = consumer(engine, accs, journal, clock=clock)
+    run.batch, run.window_seconds = 2, 60.0
+    full = run.step()  # 2 of 3 events: the journal has more, read on at once
+    assert (full.applied, full.wait) == (2, None)
+    caught_up = run.step()  # the last one: wait out the window, gathering what comes
+    assert (caught_up.applied, caught_up.wait) == (1, 60.0)
+    assert run.step().wait == 60.0  # an empty journal: the window, not only its retry-after
+    run.window_seconds = 0.0
+    journal.add("e4", SAVE, {"entity_id": "4", "sku": "SKU-4"})
+    assert run.step().wait is None  # no window: read on at once, as before
+    assert run.step().wait == 10.0
+
+
+@SQLITE
+def test_the_window_counts_from_the_read_not_from_the_commit(engine: Engine, accs: Accs) -> None:
+    clock = FakeClock()
+    journal = Journal()
+    journal.add("e1", SAVE, {"entity_id": "1", "sku": "SKU-1"})
+    run, _ = consumer(engine, accs, journal, clock=clock)
+    apply = run.apply
+
+    def slow_apply(keys: EventKeys, commit: Any) -> RunStats:
+        clock.advance(15)  # the refetch took 15 s
+        return apply(keys, commit)
+
+    run.apply, run.window_seconds = slow_apply, 60.0
+    assert run.step().wait == 45.0

@@ -37,6 +37,7 @@ def test_off_by_default_with_safe_defaults() -> None:
     assert 1 <= s.sync_events_batch <= 1000
     assert s.sync_events_stale_seconds > 0
     assert s.sync_events_idle_seconds is None  # the journal's retry-after, whole
+    assert s.sync_events_window_seconds == 0  # read on at once: the freshest
     assert "adobeio_api" not in s.scopes
 
 
@@ -85,6 +86,18 @@ def test_the_idle_cap_is_bounded(monkeypatch: pytest.MonkeyPatch, idle: str) -> 
     monkeypatch.setenv("SYNC_EVENTS_IDLE_SECONDS", idle)
     with pytest.raises(ConfigError, match="SYNC_EVENTS_IDLE_SECONDS"):
         load_settings()
+
+
+@pytest.mark.parametrize("window", ["-1", "3601", "nan", "soon"])
+def test_the_batch_window_is_bounded(monkeypatch: pytest.MonkeyPatch, window: str) -> None:
+    monkeypatch.setenv("SYNC_EVENTS_WINDOW_SECONDS", window)
+    with pytest.raises(ConfigError, match="SYNC_EVENTS_WINDOW_SECONDS"):
+        load_settings()
+
+
+def test_the_batch_window_is_read_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_EVENTS_WINDOW_SECONDS", "60")
+    assert load_settings().sync_events_window_seconds == 60.0
 
 
 def test_plain_http_to_another_host_only_with_the_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
