@@ -30,6 +30,10 @@ from tests.unit.test_pipeline import item
 
 pytestmark = pytest.mark.integration
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+#: What the mirror ends holding (upserts, tombstones, revivals, the position) on each database.
+EVERY_DATABASE = pytest.mark.parametrize(
+    "db_url", ["sqlite", "postgresql", "mariadb"], indirect=True
+)
 SAVE = "observer.catalog_product_save_commit_after"
 DELETE = "observer.catalog_product_delete_commit_after"
 STOCK = "observer.cataloginventory_stock_item_save_commit_after"
@@ -143,7 +147,7 @@ def accs(engine: Engine) -> Accs:
     return scripted
 
 
-@SQLITE
+@EVERY_DATABASE
 def test_duplicated_and_reordered_events_apply_once_and_end_equal(
     engine: Engine, accs: Accs, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -184,7 +188,7 @@ def test_duplicated_and_reordered_events_apply_once_and_end_equal(
     assert run.step().wait is not None
 
 
-@SQLITE
+@EVERY_DATABASE
 @pytest.mark.parametrize("order", ["delete first", "create first"])
 def test_a_delete_then_a_recreate_of_the_same_sku_ends_live(
     engine: Engine, accs: Accs, order: str
@@ -202,7 +206,7 @@ def test_a_delete_then_a_recreate_of_the_same_sku_ends_live(
     assert live(engine)[33][0] == "SKU-3" and 3 not in live(engine)
 
 
-@SQLITE
+@EVERY_DATABASE
 def test_a_gap_reconciles_and_resumes_at_the_end(engine: Engine, accs: Accs) -> None:
     journal = Journal()
     journal.add("a", SAVE, {"entity_id": "1"})
@@ -226,7 +230,7 @@ def test_a_gap_reconciles_and_resumes_at_the_end(engine: Engine, accs: Accs) -> 
     assert state.gap["lost_since"] is not None and kinds[-1] == "reconcile"
 
 
-@SQLITE
+@EVERY_DATABASE
 def test_category_events_refetch_categories_by_id(engine: Engine, accs: Accs) -> None:
     accs.categories = [{"id": 3, "name": "Renamed", "parent_id": 2}]  # 4 deleted
     journal = Journal()
