@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CLI", "clean_env", "run_cli", "terminate"]
+__all__ = ["CLI", "clean_env", "daemon_process", "run_cli", "terminate"]
 
 CLI = [sys.executable, "-m", "sync"]
 
@@ -45,3 +47,23 @@ def terminate(proc: subprocess.Popen[str], timeout: float = 15) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+@contextmanager
+def daemon_process(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``accs-sync daemon`` in a process of its own, its log in ``cwd/daemon.log``; on the way
+    out it gets SIGTERM, and SIGKILL if it has not stopped within a minute (its
+    ``returncode`` tells which)."""
+    with open(cwd / "daemon.log", "w") as log:
+        process = subprocess.Popen(
+            [*CLI, "daemon"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

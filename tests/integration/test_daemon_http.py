@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from sync.db.engine import normalize_url
 from sync.emulator import EmulatorServer
-from tests.integration.processes import CLI, clean_env
+from tests.integration.processes import clean_env, daemon_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -60,20 +60,9 @@ def daemon(
         SYNC_MAX_ATTEMPTS="1",
         SYNC_HTTP_PORT=str(port),
     )
-    with open(tmp_path / "daemon.log", "w") as log:
-        process = subprocess.Popen(
-            [*CLI, "daemon"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
-        )
-        try:
-            wait_for(lambda: _answers(port), "the daemon's HTTP port")
-            yield port, process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with daemon_process(env, tmp_path) as process:
+        wait_for(lambda: _answers(port), "the daemon's HTTP port")
+        yield port, process
 
 
 def _answers(port: int) -> bool:

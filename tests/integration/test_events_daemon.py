@@ -4,7 +4,6 @@ show the events; a journal that does not answer never stops the scheduled pollin
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -18,7 +17,7 @@ from sync.cli import main
 from sync.db.engine import normalize_url
 from sync.db.schema import products, sync_runs
 from sync.emulator import EmulatorServer
-from tests.integration.processes import CLI, clean_env
+from tests.integration.processes import clean_env, daemon_process
 from tests.integration.test_daemon_http import free_port, get, wait_for
 
 pytestmark = [
@@ -51,20 +50,9 @@ def start(emulator: EmulatorServer, db_url: str, tmp_path: Path, **extra: str) -
         SYNC_TOKEN_CACHE="none",
         **extra,
     )
-    with open(tmp_path / "daemon.log", "w") as log:
-        process = subprocess.Popen(
-            [*CLI, "daemon"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
-        )
-        try:
-            yield port
-        finally:
-            process.terminate()
-            try:
-                assert process.wait(timeout=60) == 0
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+    with daemon_process(env, tmp_path) as process:
+        yield port
+    assert process.returncode == 0  # a graceful stop
 
 
 def first_sync_done(db_url: str) -> bool:

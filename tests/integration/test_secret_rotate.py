@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from sync.emulator import Catalog, EmulatorServer
 from sync.errors import ConfigError
 from sync.redact import SecretFilter
 from sync.settings import load_settings
-from tests.integration.processes import CLI, clean_env
+from tests.integration.processes import clean_env, daemon_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -305,11 +304,7 @@ def test_a_running_daemon_keeps_minting_through_a_rotation_without_a_restart(
         SYNC_MAX_ATTEMPTS="1",
         SYNC_HTTP_PORT=str(port),
     )
-    with open(tmp_path / "daemon.log", "w") as log:
-        daemon = subprocess.Popen(
-            [*CLI, "daemon"], env=daemon_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
-        )
-    try:
+    with daemon_process(daemon_env, tmp_path) as daemon:
         _wait(lambda: _metric(port, "accs_sync_token_mints_total") >= 2, "the daemon's mints")
         code, out, err = rotate(capsys)
         assert code == 0, out + err
@@ -323,13 +318,6 @@ def test_a_running_daemon_keeps_minting_through_a_rotation_without_a_restart(
         assert _metric(port, "accs_sync_runs_total", outcome="success") >= 2
         assert _metric(port, "accs_sync_runs_total", outcome="failed") == 0
         assert _metric(port, "accs_sync_token_mint_failures_total") == 0
-    finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
     logged = (tmp_path / "daemon.log").read_text()
     assert_nothing_secret(emulator, logged)
 
