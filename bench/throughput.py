@@ -6,7 +6,7 @@
 
 Scenarios (1-4 use ``--products``, default 20,000; 5-6 use ``--large-products``, default 200,000):
 
-1. no added latency; 2. 50 ms added to every ACCS request; 3. 500 ms;
+1. no added latency; 2. every ACCS request answered in 50 ms; 3. in 500 ms;
 4. 50 ms, every 20th ACCS request a 503 and a 10 requests/s rate limit (429 + Retry-After);
 5. ``accs-sync sync`` (incremental) over the unchanged catalog after an untimed backfill;
 6. a full backfill of the large catalog.
