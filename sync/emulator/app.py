@@ -217,9 +217,28 @@ class EmulatorApp(ImsEndpoints):
         record: RequestRecord,
         seq: int,
     ) -> Response:
+        response = self._answer(method, path, kind, match, headers, params, body, record, seq)
+        # ``latency`` is the time to answer, counted from arrival: the emulator's own work on
+        # the request is inside it (a remote server's page takes its time whatever the client's
+        # machine does), and an answer that took longer than the latency is not delayed more.
+        left = self.faults.latency - (self._monotonic() - record.arrived)
+        if left > 0:
+            self._sleep(left)
+        return response
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        match: re.Match[str] | None,
+        headers: Mapping[str, str],
+        params: tuple[tuple[str, str], ...],
+        body: bytes,
+        record: RequestRecord,
+        seq: int,
+    ) -> Response:
         try:
-            if self.faults.latency > 0:
-                self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
             if kind == "revoke":

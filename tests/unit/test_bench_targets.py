@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from _harness import ChildResult
-from _scenarios import DEFAULT, REFERENCE, Client, Row, targets
+from _scenarios import CACHED, DEFAULT, REFERENCE, Client, Row, targets
 
 
 def row(client: Client, seconds: float, cpu: float, products: int = 20_000) -> Row:
@@ -30,9 +30,15 @@ def verdict(lines: list[tuple[bool | None, str]], words: str) -> tuple[bool | No
 def test_the_500_ms_goal_is_a_share_of_concurrency_times_page_over_latency(
     seconds: float, passed: bool, share: str
 ) -> None:
-    rows = {(3, DEFAULT): row(DEFAULT, seconds, 3.0), (3, REFERENCE): row(REFERENCE, 37.0, 1.1)}
+    """Judged on the run that finds its token cached; the run that mints it first is shown."""
+    rows = {
+        (3, CACHED): row(CACHED, seconds, 3.0),
+        (3, DEFAULT): row(DEFAULT, 10.4, 3.0),
+        (3, REFERENCE): row(REFERENCE, 37.0, 1.1),
+    }
     ok, text = verdict(targets(rows, None), "of 4 x 300 / 0.5 s")
-    assert ok is passed and share in text
+    assert ok is passed and f"{share} (" in text
+    assert "80% minting it first" in text
 
 
 @pytest.mark.parametrize(("cpu", "passed"), [(2.7, True), (3.0, False)])
