@@ -21,6 +21,8 @@ CONCURRENCY = int(Settings.model_fields["sync_concurrency"].default)
 #: reference client's.
 IN_FLIGHT_SHARE = 0.85
 CPU_RATIO = 2.5
+#: Issue 15's memory goal: a 200,000-product backfill's peak RSS under this many MB (10**6 bytes).
+RSS_MB = 100.0
 FIXED_REQUESTS = 5  # a backfill's requests besides its pages (counts, checks) allowed by target
 
 
@@ -191,6 +193,13 @@ def targets(
     else:
         missing(name, inc)
     large, small = row(6, DEFAULT), row(1, DEFAULT)
+    if large:
+        name = f"a {large.products:,}-product backfill's peak RSS under {RSS_MB:g} MB"
+        mb = large.run.peak_rss_kib * 1024 / 1e6
+        text = f"{name}: {mb:.1f} MB ({large.run.peak_rss_mib:.1f} MiB)"
+        out.append((mb < RSS_MB, text))
+    else:
+        out.append((None, f"the large backfill's peak RSS under {RSS_MB:g} MB: not measured"))
     name = "large backfill peak RSS < 150 MiB and <= 1.2x the small one"
     if large and small:
         ratio = large.run.peak_rss_mib / small.run.peak_rss_mib

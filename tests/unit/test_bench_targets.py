@@ -54,3 +54,13 @@ def test_unmeasured_goals_say_so() -> None:
     lines = targets({}, None)
     assert verdict(lines, "of 4 x 300 / 0.5 s")[0] is None
     assert verdict(lines, "CPU")[0] is None
+
+
+@pytest.mark.parametrize(("mib", "passed"), [(95.0, True), (97.6, False)])
+def test_the_large_backfill_stays_under_100_megabytes(mib: float, passed: bool) -> None:
+    """Issue 15: under 100 MB (10**6 bytes; the harness measures MiB: 95.4 MiB is 100 MB)."""
+    run = ChildResult(DEFAULT.label, 0, 40.0, 30.0, round(mib * 1024), "", "")
+    large = Row(DEFAULT, 200_000, run, None, None, 200_000)
+    rows = {(6, DEFAULT): large, (1, DEFAULT): row(DEFAULT, 4.0, 3.0)}
+    ok, text = verdict(targets(rows, None), "under 100 MB")
+    assert ok is passed and f"{mib * 1.048576:.1f} MB" in text
