@@ -193,6 +193,12 @@ class EmulatorApp(ImsEndpoints):
         status = 0
         try:
             response = self._route(method, path, kind, match, lowered, params, body, record, seq)
+            # ``latency`` is the time to answer, counted from arrival: the emulator's own work
+            # on the request is inside it (a remote server's page takes its time whatever the
+            # client's machine does); an answer that took longer is not delayed more.
+            left = self.faults.latency - (self._monotonic() - record.arrived)
+            if left > 0:
+                self._sleep(left)
             status = response.status
         finally:  # even a KeyboardInterrupt must not leave the request counted as in flight
             self.stats.finish(record, status, answered=self._monotonic())
@@ -206,27 +212,6 @@ class EmulatorApp(ImsEndpoints):
         return response
 
     def _route(
-        self,
-        method: str,
-        path: str,
-        kind: str,
-        match: re.Match[str] | None,
-        headers: Mapping[str, str],
-        params: tuple[tuple[str, str], ...],
-        body: bytes,
-        record: RequestRecord,
-        seq: int,
-    ) -> Response:
-        response = self._answer(method, path, kind, match, headers, params, body, record, seq)
-        # ``latency`` is the time to answer, counted from arrival: the emulator's own work on
-        # the request is inside it (a remote server's page takes its time whatever the client's
-        # machine does), and an answer that took longer than the latency is not delayed more.
-        left = self.faults.latency - (self._monotonic() - record.arrived)
-        if left > 0:
-            self._sleep(left)
-        return response
-
-    def _answer(
         self,
         method: str,
         path: str,
