@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from sync.db.dialect import upsert_statement
 from sync.db.schema import sync_run_resources
+from sync.names import PRODUCTS_NAME
 
 __all__ = ["COUNTS", "PassRow", "count_deleted", "count_page", "run_resources", "start_pass"]
 
@@ -113,5 +114,5 @@ def run_resources(conn: Connection, run_ids: Iterable[int]) -> dict[int, list[Pa
     for row in conn.execute(query.where(t.run_id.in_(wanted))):
         found.setdefault(int(row.run_id), []).append(PassRow(*row[1:]))
     for passes in found.values():
-        passes.sort(key=lambda p: (p.resource != "products", p.resource, p.store_code))
+        passes.sort(key=lambda p: (p.resource != PRODUCTS_NAME, p.resource, p.store_code))
     return found
