@@ -30,10 +30,13 @@ One pass over one resource (and store view, for per-store resources):
 
 A walk in key order may not raise the watermark per page, as the products' walk by
 (``updated_at``, id) does: its first page can hold the newest change and a later page an older
-one. So an incremental pass keeps the newest usable ``updated_at`` it wrote in memory and stores
-it (raising the watermark, never lowering it) only once the walk has read every page, capped at
-ACCS's clock when the walk began; an interrupted pass leaves the watermark where it was
-(``docs/engine.md``, "When the watermark moves"). The watermark's rules are the products'
+one. So an incremental pass keeps the newest usable ``updated_at`` it wrote and stores it
+(raising the watermark, never lowering it) only once the walk has read every page, capped at
+ACCS's clock when the walk began (``docs/engine.md``, "When the watermark moves"). Each page
+commits with the walk's checkpoint (``state.incremental_checkpoint``: its position, lower bound,
+clock and newest ``updated_at`` written, :class:`~sync.resume.Progress`): an interrupted pass
+leaves the watermark where it was, and the next ``sync`` goes on after the last committed page
+with the same lower bound. The watermark's rules are the products'
 (:mod:`sync.resource_watermark`, :mod:`sync.watermark`).
 
 A resource without an incremental field (source items) runs a full pass every time: reading is
@@ -57,15 +60,16 @@ from sync.api.criteria import Filter, SearchCriteria
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
 from sync.db.runlog import start_pass
-from sync.db.state import delete_state, get_raw_state
+from sync.db.state import delete_state
 from sync.observe import PartTotals
 from sync.partitions import Partition, first_key_values, id_ranges, partition, whole_walk
 from sync.passtools import PassTools
-from sync.planner import NO_WINDOW, Kind, Plan, Stored, Window, describe, full, plan, shape_of
+from sync.planner import NO_WINDOW, Kind, Plan, Window, describe, full, plan, shape_of
 from sync.resource_page import Key, ResourcePageWriter, Step
+from sync.resource_state import read_stored
 from sync.resource_watermark import ResourceWatermark
 from sync.resources import GLOBAL_STORE, Resource
-from sync.resume import CheckpointError, Resume, load
+from sync.resume import Progress, Resume
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted
 from sync.window import window_filters
@@ -109,6 +113,8 @@ class ResourcePass:
         #: Where a full pass keeps its checkpoint (:mod:`sync.resume`): the engine always does.
         self._checkpoint = resource.state.checkpoint or ""
         assert self._checkpoint, f"{resource.name} declares no checkpoint key"
+        #: Where an interrupted incremental walk keeps its checkpoint ("": none is kept).
+        self._progress = resource.state.incremental_checkpoint or ""
         #: The resource's watermark in this store view: H0, set, raised.
         self._watermark = ResourceWatermark(resource, context, self.store_code)
         self.writer = ResourcePageWriter(
@@ -146,24 +152,33 @@ class ResourcePass:
         )
 
     def _run(self, kind: Kind, window: Window) -> Plan:
-        chosen = plan(shape_of(self.resource), kind, window, self._stored_state(kind))
+        stored = read_stored(self.resource, self.context, self.store_code, kind)
+        chosen = plan(shape_of(self.resource), kind, window, stored)
         if chosen.mode == "skip":
             log.info("%s", chosen.reason)
             return chosen
-        if chosen.discard:
+        if chosen.discard or stored.progress_problem is not None:
             log.warning("%s: %s", self._what(), chosen.reason)
-            self.context.db.write(
-                lambda conn: delete_state(conn, self.store_code, self._checkpoint)
-            )
         elif chosen.mode != "resumed":  # a resumed pass says so when it starts
             log.debug("%s: %s", self._what(), chosen.reason)
-        if chosen.mode != "incremental":
+        dropped = [
+            key
+            for key, drop in (
+                (self._checkpoint, chosen.discard),
+                (self._progress, chosen.drop_progress),
+            )
+            if drop and key
+        ]
+        if dropped:
+            self.context.db.write(lambda conn: self._delete(conn, dropped))
+        if chosen.mode not in ("incremental", "resumed_incremental"):
             self._full(chosen)
             return chosen
-        self.stats.mode = "incremental"
+        resumed = chosen.start if chosen.mode == "resumed_incremental" else None
+        self.stats.mode = "incremental" if resumed is None else "incremental (resumed)"
         self._started()
         try:
-            self._incremental(chosen.start)
+            self._incremental(stored.watermark, resumed)
         except Distrusted:
             self._full(full(shape_of(self.resource), NO_WINDOW, "the watermark is distrusted"))
             return chosen
@@ -176,31 +191,6 @@ class ResourcePass:
             again = full(shape_of(self.resource), NO_WINDOW, "counts differ")
             self._full(again, mode="incremental + full")
         return chosen
-
-    def _stored_state(self, kind: Kind) -> Stored:
-        """What ``sync_state`` holds for this pass, judged: the checkpoint parsed (or what is
-        wrong with it), the watermark judged when an incremental pass could use it."""
-        key = self._checkpoint
-        raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-        resume, problem = None, None
-        if raw is not None:
-            try:
-                resume = load(raw, self.resource.keys)
-            except CheckpointError as exc:
-                problem = str(exc)
-        watermark, unusable = None, False
-        if kind == "sync" and self.resource.incremental is not None and resume is None:
-            key = self.resource.state.watermark
-            stored = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-            watermark = self.context.stamps.stored(self._what(), stored)
-            unusable = stored is not None and watermark is None
-        return Stored(
-            watermark=watermark,
-            watermark_unusable=unusable,
-            checkpoint=resume,
-            checkpoint_window=None if resume is None else resume.window,
-            checkpoint_problem=problem,
-        )
 
     def _started(self) -> None:
         self._totals = PartTotals(self._told_total)
@@ -269,7 +259,13 @@ class ResourcePass:
         swept = None if resume is None or None in whole else whole
 
         def complete(conn: Connection) -> int:
-            delete_state(conn, self.store_code, self._checkpoint)
+            # Setting the watermark supersedes an interrupted incremental walk.
+            self._delete(
+                conn,
+                [self._checkpoint, self._progress]
+                if chosen.moves_watermark
+                else [self._checkpoint],
+            )
             deleted = 0
             if seen is not None and keyed:
                 deleted = writer.tombstones.sweep(conn, seen, swept)
@@ -282,30 +278,38 @@ class ResourcePass:
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
 
-    def _incremental(self, watermark: dict[str, Any]) -> None:
-        stored = str(watermark["updated_at"])
-        start = parse_accs_time(stored) - timedelta(seconds=self.context.lookback_seconds)
+    def _delete(self, conn: Connection, keys: list[str]) -> None:
+        for key in keys:
+            if key:
+                delete_state(conn, self.store_code, key)
+
+    def _incremental(self, watermark: dict[str, Any], resumed: Progress | None) -> None:
+        """The walk from ``watermark`` less the lookback, or on from ``resumed`` (its lower bound,
+        position, clock and what it wrote); each page commits with the walk's checkpoint, and
+        once complete the checkpoint goes and the watermark is raised, in one transaction."""
         field = self.resource.incremental
         assert field is not None
-        walk = whole_walk(self.resource, ((Filter(field, format_accs_time(start), "gteq"),),))
-        began: list[str] = []
+        if resumed is None:
+            lookback = timedelta(seconds=self.context.lookback_seconds)
+            since = format_accs_time(parse_accs_time(str(watermark["updated_at"])) - lookback)
+            progress = Progress(KeyPosition(), since)
+        else:
+            progress = resumed
+            log.info(
+                "%s: resuming the incremental pass after %s", self._what(), progress.position.after
+            )
+        walk = whole_walk(self.resource, ((Filter(field, progress.since, "gteq"),),))
 
         def trusted(page: Page) -> None:
-            """The stored watermark, judged against ACCS's clock on the first page."""
-            limit = self.context.stamps.limit(page.server_time)
-            problem = self.context.stamps.problem(watermark, limit)
-            if problem is not None:
-                self.context.stamps.report(self._what(), watermark["updated_at"], problem)
-                raise Distrusted
-            began.append(format_accs_time(limit - self.context.stamps.skew))
+            self._watermark.trust(watermark, progress, page.server_time)
 
-        self.writer.written_high = None
-        self._walk_pages(walk, None, trusted)
+        self.writer.progress = progress
+        try:
+            self._walk_pages(walk, None, trusted, start=progress.position)
+        finally:
+            self.writer.progress = None
         # Complete: every change stamped before the walk began has been read.
-        high = self.writer.written_high
-        if high is not None:
-            candidate = min(high, began[0])
-            self.context.db.write(lambda conn: self._watermark.raise_to(conn, candidate))
+        self.context.db.write(lambda conn: self._watermark.walked(conn, progress))
 
     def _walk_pages(
         self,

@@ -9,12 +9,14 @@ key in one page: the last one wins. An item without a usable key is rejected and
 untrustworthy (it could be any key), so the writer says whether every item had one. In a full
 pass the same transaction tombstones the page's key interval (``interval`` deletions,
 :mod:`sync.tombstones`) and saves the checkpoint as it stands once the page is in
-(:mod:`sync.resume`). The counts reach the run's stats and the observer once the page is
-committed (a retried page counts once).
+(:mod:`sync.resume`); in an incremental pass the walk's own checkpoint (its position, lower
+bound, clock and newest ``updated_at`` written). The counts reach the run's stats and the
+observer once the page is committed (a retried page counts once).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ from sync.passtools import PassTools
 from sync.planner import NO_WINDOW, Window
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
-from sync.resume import Walked, save
+from sync.resume import Progress, Walked, save, save_progress
 from sync.stats import ResourceStats
 from sync.tombstones import Key, Tombstones
 
@@ -83,9 +85,10 @@ class ResourcePageWriter:
         self.run_id = run_id
         self.stats = stats
         self.tombstones = Tombstones(resource, context, store_code=self.store_code, run_id=run_id)
-        #: The newest usable ``updated_at`` written by the committed pages of an incremental
-        #: pass (``stats.mode``): its watermark once the walk is complete (:mod:`sync.engine`).
-        self.written_high: str | None = None
+        #: An incremental walk's checkpoint, saved with each page (None: not an incremental
+        #: pass); its ``written_high`` is the newest usable ``updated_at`` committed so far, the
+        #: watermark once the walk is complete (:mod:`sync.engine`).
+        self.progress: Progress | None = None
         #: A full pass's committed position per partition, in the order they are
         #: checkpointed; None while no checkpoint is kept (incremental passes).
         self.positions: dict[Any, KeyPosition] | None = None
@@ -194,6 +197,8 @@ class ResourcePageWriter:
             report["deleted"] = self._tombstone_interval(conn, step, present)
         if self.positions is not None:
             self._save_checkpoint(conn, step)
+        elif self.progress is not None:
+            self._save_progress(conn, step, None if high is None else format_accs_time(high))
         count_page(
             conn,
             self.run_id,
@@ -205,7 +210,7 @@ class ResourcePageWriter:
             deleted=report.get("deleted", 0),
             rejected=len(rejects),
         )
-        if high is not None and self.stats.mode == "incremental":
+        if high is not None and self.progress is not None:
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
@@ -224,6 +229,19 @@ class ResourcePageWriter:
         value = save(walks, *self.covers, ranges=self.resource.deletions == "interval")
         set_state(conn, self.store_code, key, value, self.context.now())
 
+    def _save_progress(self, conn: Connection, step: Step, high: str | None) -> None:
+        """The incremental walk's checkpoint once the page of ``step`` is committed: where the
+        walk goes on (a last page: where it was fetched, so a resumed walk reads it again and
+        completes) and the newest usable ``updated_at`` written, this page's included."""
+        key, progress = self.resource.state.incremental_checkpoint, self.progress
+        assert key is not None and progress is not None  # the declaration checks it
+        newest = progress.written_high
+        if high is not None and (newest is None or high > newest):
+            newest = high
+        position = step.before if step.following is None else step.following
+        value = save_progress(dataclasses.replace(progress, written_high=newest), position)
+        set_state(conn, self.store_code, key, value, self.context.now())
+
     def _tombstone_interval(self, conn: Connection, step: Step, present: set[Key] | None) -> int:
         """The page's interval: after the key it was fetched after (its id range's start for a
         first page), up to the key its walk goes on after (its range's end, or the end, for a
@@ -240,8 +258,11 @@ class ResourcePageWriter:
 
     def _wrote_stamp(self, stamp: str) -> None:
         """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
-        if self.written_high is None or stamp > self.written_high:
-            self.written_high = stamp
+        progress = self.progress
+        if progress is not None and (
+            progress.written_high is None or stamp > progress.written_high
+        ):
+            progress.written_high = stamp
 
     def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
         """A committed page in the run's counters and metrics (once, a retried page too)."""

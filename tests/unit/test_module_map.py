@@ -27,6 +27,7 @@ LAYERS = (
         "partitions",
         "tombstones",
         "resource_watermark",
+        "resource_state",
         "keyranges",
         "workers",
     ),
