@@ -43,13 +43,15 @@ from sync.models import cleaned as _cleaned
 from sync.observe import PageReport
 from sync.passtools import PassTools
 from sync.planner import NO_WINDOW, Window
+from sync.ranges import IdRange, RangeSet
+from sync.ranges import Step as RangeStep
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
 from sync.resume import Progress, Walked, save, save_progress
 from sync.stats import ResourceStats
 from sync.tombstones import Key, Tombstones
 
-__all__ = ["Key", "ResourcePageWriter", "Step"]
+__all__ = ["Key", "Ranged", "ResourcePageWriter", "Step"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,15 @@ class Step:
     partition: Any
     before: KeyPosition
     following: KeyPosition | None
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """A page of an id range that splits (:mod:`sync.ranges`, ``id_ranges`` partitions): its
+    range and what the range set made of the page (its id interval, where the range goes on)."""
+
+    rng: IdRange
+    step: RangeStep
 
 
 class ResourcePageWriter:
@@ -98,20 +109,24 @@ class ResourcePageWriter:
         self.covers: tuple[str | None, Window] = (None, NO_WINDOW)
         #: Each page tombstones what its key interval no longer holds (numeric keys).
         self.intervals = False
+        #: A full pass over id ranges that split: the checkpoint is theirs (None: not one).
+        self.ranges: RangeSet | None = None
 
-    def commit(self, page: Page, seen: set[Key] | None, step: Step) -> bool:
+    def commit(self, page: Page, seen: set[Key] | None, step: Step | Ranged) -> bool:
         """Write ``page`` (fetched at ``step``) in a transaction of its own (retried whole, the
         same page, after a lost connection or a deadlock). Returns whether every item had a
         key."""
         keyed: bool = self.context.db.write(lambda conn: self.write_page(conn, page, seen, step))
-        if self.positions is not None:  # committed: the partition's next page starts here
+        if self.positions is not None and isinstance(step, Step):  # committed: it goes on here
             if step.following is None:
                 self.positions.pop(step.partition, None)
             else:
                 self.positions[step.partition] = step.following
         return keyed
 
-    def write_page(self, conn: Connection, page: Page, seen: set[Key] | None, step: Step) -> bool:
+    def write_page(
+        self, conn: Connection, page: Page, seen: set[Key] | None, step: Step | Ranged
+    ) -> bool:
         """Validate ``page`` and write what changed, in ``conn``'s transaction, with what a
         full pass keeps in it: the tombstones of the page's key interval (numeric keys) and
         the checkpoint as it stands once the page is in. Returns whether every item had a
@@ -195,9 +210,9 @@ class ResourcePageWriter:
         if self.intervals:
             present = {*hashed, *unhashable} if keyed else None
             report["deleted"] = self._tombstone_interval(conn, step, present)
-        if self.positions is not None:
+        if self.positions is not None or self.ranges is not None:
             self._save_checkpoint(conn, step)
-        elif self.progress is not None:
+        elif self.progress is not None and isinstance(step, Step):
             self._save_progress(conn, step, None if high is None else format_accs_time(high))
         count_page(
             conn,
@@ -215,11 +230,26 @@ class ResourcePageWriter:
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
 
-    def _save_checkpoint(self, conn: Connection, step: Step) -> None:
+    def _save_checkpoint(self, conn: Connection, step: Step | Ranged) -> None:
         """The checkpoint as it will be once the page of ``step`` is committed (its partition
         moved on, or gone when finished), in ``conn``'s transaction."""
         key = self.resource.state.checkpoint
-        assert self.positions is not None and key is not None  # the engine checks it
+        assert key is not None  # the engine checks it
+        if isinstance(step, Ranged):
+            assert self.ranges is not None
+            left = self.ranges.checkpoint(after=(step.rng, step.step))
+            walks = [
+                Walked(
+                    r["upto"],
+                    KeyPosition((r["after"],)) if r["after"] else KeyPosition(),
+                    r["after"],
+                )
+                for r in left
+            ]
+            value = save(walks, *self.covers, ranges=True)
+            set_state(conn, self.store_code, key, value, self.context.now())
+            return
+        assert self.positions is not None
         positions = dict(self.positions)
         if step.following is None:
             positions.pop(step.partition, None)
@@ -242,10 +272,15 @@ class ResourcePageWriter:
         value = save_progress(dataclasses.replace(progress, written_high=newest), position)
         set_state(conn, self.store_code, key, value, self.context.now())
 
-    def _tombstone_interval(self, conn: Connection, step: Step, present: set[Key] | None) -> int:
+    def _tombstone_interval(
+        self, conn: Connection, step: Step | Ranged, present: set[Key] | None
+    ) -> int:
         """The page's interval: after the key it was fetched after (its id range's start for a
         first page), up to the key its walk goes on after (its range's end, or the end, for a
         last page). Returns how many rows it tombstoned."""
+        if isinstance(step, Ranged):
+            start, end = step.step.interval
+            return self.tombstones.interval(conn, start or None, end, present)
         lower = step.before.after[0] if step.before.after is not None else None
         if lower is None:
             lower = self.lower.get(step.partition) or None

@@ -1,6 +1,7 @@
 """What ``sync_state`` holds for one pass over a declared resource and store view, read and
 judged for the pass planner (:func:`sync.planner.plan`): the full pass's checkpoint, the
-interrupted incremental walk's checkpoint and the watermark.
+interrupted incremental walk's checkpoint and the watermark; and the live rows an incremental
+pass counts.
 
 Every value is read back as hostile (:mod:`sync.resume`): a checkpoint that cannot be resumed
 comes back as a one-line problem, which the planner reports and discards. An incremental
@@ -13,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
 from sync.db.state import get_raw_state
 from sync.passtools import PassTools
 from sync.planner import Kind, Stored
 from sync.resources import Resource
 from sync.resume import CheckpointError, load, load_progress
 
-__all__ = ["read_stored"]
+__all__ = ["live_rows", "read_stored"]
 
 T = TypeVar("T")
 
@@ -67,3 +70,13 @@ def _judged(
         return reader(value, resource.keys), None
     except CheckpointError as exc:
         return None, str(exc)
+
+
+def live_rows(resource: Resource, context: PassTools, store_code: str) -> int:
+    """How many rows of ``resource`` the mirror holds live in ``store_code`` (an incremental
+    pass compares it with ACCS's ``total_count`` to find deletions)."""
+    table = resource.table
+    query = sa.select(sa.func.count()).select_from(table).where(table.c.deleted_at.is_(None))
+    if resource.per_store:
+        query = query.where(table.c.store_code == store_code)
+    return int(context.db.read(lambda conn: conn.execute(query).scalar_one()))
