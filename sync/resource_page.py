@@ -224,6 +224,7 @@ class ResourcePageWriter:
             unchanged=report["unchanged"],
             deleted=report.get("deleted", 0),
             rejected=len(rejects),
+            revived=report["revived"],
         )
         if high is not None and self.progress is not None:
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
@@ -304,6 +305,7 @@ class ResourcePageWriter:
         self.stats.pages += 1
         self.stats.deleted += report.get("deleted", 0)
         self.stats.written += report["inserted"] + report["updated"] + report["revived"]
+        self.stats.revived += report["revived"]
         self.stats.unchanged += report["unchanged"]
         self.stats.rejected += rejected
         self.context.observer.page_written(
