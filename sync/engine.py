@@ -212,7 +212,7 @@ class ResourcePass:
         try:
             concurrency = self.context.concurrency
             if concurrency > 1 and self.resource.partitions == "id_ranges":
-                keyed = self._walk_ranges(resume, groups)
+                keyed = self._walk_ranges(resume, groups, seen)
             else:
                 walks = None if resume is None else resume.walks
                 parts = full_parts(self.resource, self._probe, concurrency, groups, walks)
@@ -250,10 +250,10 @@ class ResourcePass:
 
         self.stats.deleted += self.context.db.write(complete)
 
-    def _walk_ranges(self, resume: Resume | None, groups: Groups) -> bool:
-        """A full pass over id ranges that split when a worker goes idle (``id_ranges``
-        partitions with ``SYNC_CONCURRENCY`` > 1): the products' ranges (:mod:`sync.ranges`),
-        each page committed here with the ranges' checkpoint and its id interval."""
+    def _walk_ranges(self, resume: Resume | None, groups: Groups, seen: set[Key] | None) -> bool:
+        """A full pass over the products' id ranges (:mod:`sync.ranges`: they split when a
+        worker goes idle), each page committed here with their checkpoint and its id interval.
+        Returns whether every item had a key."""
         walks, workers = None if resume is None else resume.walks, self.context.concurrency
         size = self.context.page_size()
         ranges, total = id_range_set(self.resource, self._probe, workers, size, walks)
@@ -274,14 +274,17 @@ class ResourcePass:
                 self._totals.add(page.total_count)
             return page
 
+        keyed = True
+
         def write(rng: IdRange, step: RangeStep) -> None:
-            self.writer.commit(step.page, None, Ranged(rng, step))
+            nonlocal keyed
+            keyed &= self.writer.commit(step.page, seen, Ranged(rng, step))
 
         name, stop = self.resource.name, self.context.stop_event
         walk_id_ranges(
             name, ranges, request, write, groups=groups, workers=workers, stop_event=stop
         )
-        return True
+        return keyed
 
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
@@ -302,10 +305,8 @@ class ResourcePass:
             since = format_accs_time(parse_accs_time(str(watermark["updated_at"])) - lookback)
             progress = Progress(KeyPosition(), since)
         else:
-            progress = resumed
-            log.info(
-                "%s: resuming the incremental pass after %s", self._what(), progress.position.after
-            )
+            progress, after = resumed, resumed.position.after
+            log.info("%s: resuming the incremental pass after %s", self._what(), after)
         walk = whole_walk(self.resource, ((Filter(field, progress.since, "gteq"),),))
 
         def trusted(page: Page) -> None:
