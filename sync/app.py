@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.api.auth import AuthAudit, BearerAuth, ImsClientCredentials
-from sync.api.limiter import RequestGate
+from sync.accs_side import AccsSide, build_accs_session, start_accs
+from sync.api.auth import AuthAudit, ImsClientCredentials
 from sync.api.products import ProductsClient
-from sync.api.retry import RetryPolicy
-from sync.api.session import TimeoutSession, build_session
+from sync.api.session import TimeoutSession
 from sync.api.token_store import FileTokenStore
 from sync.clock import Clock, SystemClock
 from sync.db.auth_events import record_auth_events
@@ -202,6 +201,7 @@ def build_app(
     migrate: bool = True,
     warm_up: bool = False,
     tokens: Tokens | None = None,
+    accs: AccsSide | None = None,
 ) -> App:
     """Wire engine, session, token provider, client and pipeline from ``settings``.
 
@@ -209,7 +209,9 @@ def build_app(
     ``tokens``: the IMS side, started already by :func:`sync.tokens.start_tokens` with this
     ``clock`` and ``secrets`` (a run starts it before importing this module); else it is
     started here, and with ``warm_up`` its token is asked for on a thread of its own while the
-    database is checked, so the first request finds it.
+    database is checked, so the first request finds it. ``accs``: the ACCS side, started
+    already by :func:`sync.accs_side.start_accs` over ``tokens`` (a backfill's probes may be on
+    the wire); else it is built here.
     """
     bound_malloc()  # before any worker thread starts: see sync.memory
     stop_event = stop_event or threading.Event()
@@ -228,29 +230,12 @@ def build_app(
     try:
         if migrate:
             ensure_schema(engine)
-        retry = RetryPolicy.for_workers(
-            settings.sync_concurrency,
-            max_attempts=settings.sync_max_attempts,
-            max_total_wait=settings.sync_max_retry_seconds,
-            max_retry_after=settings.sync_max_retry_after,
-            clock=clock,
-            stop_event=stop_event,
-            observer=observers,
-        )
-        # Every worker and the incremental read-ahead keep a connection alive.
-        session = build_accs_session(settings, pool_size=max(8, settings.sync_concurrency + 2))
-        session.auth = BearerAuth(provider, origin=settings.api_endpoint, audit=audit)
-        gate = RequestGate(
-            max_concurrency=settings.sync_concurrency,
-            max_rps=settings.sync_max_rps,
-            clock=clock,
-            stop_event=stop_event,
-            max_pause=settings.sync_max_retry_after,
-        )
-        client = ProductsClient(session, settings.api_endpoint, retry, gate, observer=observers)
+        accs = accs or start_accs(settings, started, clock, stop_event)
+        accs.relay.attach(observers)  # and what it did already (a backfill's early probes)
+        session, client = accs.session, accs.client
         pipeline = Pipeline(
             engine=engine,
-            catalog=client,
+            catalog=accs.catalog,
             clock=clock,
             store_codes=stores,
             page_size=settings.sync_page_size,
@@ -285,19 +270,6 @@ def build_app(
         metrics=metrics,
         warming=started.warming,
         audit_start=started.audit_start,
-    )
-
-
-def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
-    """The session for ACCS: the settings' timeouts and body cap, and the gateway's identifying
-    headers (the caller attaches the bearer auth). A redirect is an error naming API_ENDPOINT."""
-    return build_session(
-        connect_timeout=settings.sync_connect_timeout,
-        read_timeout=settings.sync_http_timeout,
-        headers={"x-api-key": settings.ims_client_id, "x-gw-ims-org-id": settings.ims_org_id},
-        pool_size=pool_size,
-        setting="API_ENDPOINT",
-        max_response_bytes=settings.sync_max_response_bytes,
     )
 
 

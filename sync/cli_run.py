@@ -19,10 +19,12 @@ from sync.cli_common import (
     setup_command_logging,
 )
 from sync.errors import ConfigError
+from sync.names import PRODUCTS_NAME
 from sync.redact import SecretFilter
 
 if TYPE_CHECKING:
     from sync.pipeline import RunKind
+    from sync.settings import Settings
     from sync.stats import RunStats
 
 __all__ = ["cmd_daemon", "cmd_run"]
@@ -40,6 +42,11 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     # The IMS token is asked for now, while the engine is imported and the schema checked.
     tokens = start_tokens(settings, clock, secrets)
     try:
+        from sync.accs_side import start_accs
+
+        # A backfill's probes go now too, on the token's heels (see sync.accs_side).
+        probe_store = probe_ahead_store(args, settings)
+        accs = start_accs(settings, tokens, clock, stop_event, probe_store=probe_store)
         from sync.app import build_app
         from sync.pipeline import Window
         from sync.progress import make_progress
@@ -51,7 +58,12 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
         window = Window(getattr(args, "since", None), getattr(args, "until", None))
         install_stop_signals(stop_event)
         app = build_app(
-            settings, stop_event=stop_event, clock=clock, secrets=secrets, tokens=tokens
+            settings,
+            stop_event=stop_event,
+            clock=clock,
+            secrets=secrets,
+            tokens=tokens,
+            accs=accs,
         )
     except BaseException:
         tokens.close()
@@ -101,6 +113,18 @@ def _write_metrics(path: Path, app: Any) -> None:
         write_metrics_file(path, app.metrics.registry)
     except (OSError, ConfigError) as exc:  # ConfigError: its lock file is a symbolic link
         log.warning("cannot write SYNC_METRICS_FILE %s: %s", path, exc)
+
+
+def probe_ahead_store(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The store view whose products' probes a run may send before its app is built: a
+    backfill's (always a full pass) of products, over store views named in the settings (the
+    first one); None for anything else (see :mod:`sync.accs_side`)."""
+    if args.command != "backfill" or getattr(args, "keys", None) or settings.discover_stores:
+        return None
+    resources = args.resource or settings.sync_resources
+    if PRODUCTS_NAME not in resources or not settings.sync_store_codes:
+        return None
+    return settings.sync_store_codes[0]
 
 
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:

@@ -30,7 +30,15 @@ from typing import Literal
 
 from sync.names import PRODUCTS_NAME
 
-__all__ = ["Observer", "Observers", "PageReport", "PartTotals", "RetryReason", "retry_reason"]
+__all__ = [
+    "Observer",
+    "Observers",
+    "PageReport",
+    "PartTotals",
+    "Relay",
+    "RetryReason",
+    "retry_reason",
+]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,38 @@ class Observers(Observer):
 
     def run_finished(self, run_id: int, kind: str, status: str, seconds: float) -> None:
         self._each("run_finished", run_id, kind, status, seconds)
+
+
+class Relay(Observer):
+    """The observer of the ACCS side (the client's ``request``, the retry policy's ``retry``),
+    which may work before anyone listens (a backfill's probes, sent while the engine is
+    imported: :mod:`sync.accs_side`): it holds those events until :meth:`attach` names the
+    listener, then hands them on, and every later one as it comes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[tuple[str, tuple[object, ...]]] = []
+        self._target: Observer | None = None
+
+    def attach(self, target: Observer) -> None:
+        with self._lock:
+            held, self._held, self._target = self._held, [], target
+        for name, args in held:
+            getattr(target, name)(*args)
+
+    def _pass(self, name: str, *args: object) -> None:
+        with self._lock:
+            target = self._target
+            if target is None:
+                self._held.append((name, args))
+                return
+        getattr(target, name)(*args)
+
+    def request(self, status: int | None, seconds: float) -> None:
+        self._pass("request", status, seconds)
+
+    def retry(self, reason: RetryReason) -> None:
+        self._pass("retry", reason)
 
 
 class PartTotals:

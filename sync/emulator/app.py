@@ -193,6 +193,12 @@ class EmulatorApp(ImsEndpoints):
         status = 0
         try:
             response = self._route(method, path, kind, match, lowered, params, body, record, seq)
+            # ``latency`` is the time to answer, counted from arrival: the emulator's own work
+            # on the request is inside it (a remote server's page takes its time whatever the
+            # client's machine does); an answer that took longer is not delayed more.
+            left = self.faults.latency - (self._monotonic() - record.arrived)
+            if left > 0:
+                self._sleep(left)
             status = response.status
         finally:  # even a KeyboardInterrupt must not leave the request counted as in flight
             self.stats.finish(record, status, answered=self._monotonic())
@@ -218,8 +224,6 @@ class EmulatorApp(ImsEndpoints):
         seq: int,
     ) -> Response:
         try:
-            if self.faults.latency > 0:
-                self._sleep(self.faults.latency)
             if kind == "token":
                 return self._token(method, headers, body, params)
             if kind == "revoke":

@@ -59,7 +59,8 @@ _LIMITS: tuple[tuple[str, Callable[[str], Any], float | None, str, str], ...] = 
         _at_least(0, float),
         0.0,
         "SECONDS",
-        "added to every request (ACCS, and IMS token requests too)",
+        "each request (ACCS, and IMS token requests too) takes this long to answer, from its "
+        "arrival, the emulator's own work included",
     ),
     (
         "--rate-limit-rps",

@@ -74,7 +74,7 @@ RequestHook = Callable[[RequestRecord], None]
 class Faults:
     """Faults and switches. Defaults behave like a healthy ACCS 2.4 instance."""
 
-    latency: float = 0.0  # seconds added to every request
+    latency: float = 0.0  # seconds each request takes to answer, counted from its arrival
     rate_limit_every: int = 0  # every Nth ACCS request answers 429
     rate_limit_next: int = 0  # the next K ACCS requests answer 429
     retry_after: int = 1  # Retry-After seconds sent with a 429

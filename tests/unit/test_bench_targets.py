@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from _harness import ChildResult
-from _scenarios import DEFAULT, REFERENCE, Client, Row, targets
+from _scenarios import CACHED, DEFAULT, REFERENCE, Client, Row, targets
 
 
 def row(client: Client, seconds: float, cpu: float, products: int = 20_000) -> Row:
@@ -30,9 +30,15 @@ def verdict(lines: list[tuple[bool | None, str]], words: str) -> tuple[bool | No
 def test_the_500_ms_goal_is_a_share_of_concurrency_times_page_over_latency(
     seconds: float, passed: bool, share: str
 ) -> None:
-    rows = {(3, DEFAULT): row(DEFAULT, seconds, 3.0), (3, REFERENCE): row(REFERENCE, 37.0, 1.1)}
+    """Judged on the run that finds its token cached; the run that mints it first is shown."""
+    rows = {
+        (3, CACHED): row(CACHED, seconds, 3.0),
+        (3, DEFAULT): row(DEFAULT, 10.4, 3.0),
+        (3, REFERENCE): row(REFERENCE, 37.0, 1.1),
+    }
     ok, text = verdict(targets(rows, None), "of 4 x 300 / 0.5 s")
-    assert ok is passed and share in text
+    assert ok is passed and f"{share} (" in text
+    assert "80% minting it first" in text
 
 
 @pytest.mark.parametrize(("cpu", "passed"), [(2.7, True), (3.0, False)])
@@ -48,3 +54,13 @@ def test_unmeasured_goals_say_so() -> None:
     lines = targets({}, None)
     assert verdict(lines, "of 4 x 300 / 0.5 s")[0] is None
     assert verdict(lines, "CPU")[0] is None
+
+
+@pytest.mark.parametrize(("mib", "passed"), [(95.0, True), (97.6, False)])
+def test_the_large_backfill_stays_under_100_megabytes(mib: float, passed: bool) -> None:
+    """Issue 15: under 100 MB (10**6 bytes; the harness measures MiB: 95.4 MiB is 100 MB)."""
+    run = ChildResult(DEFAULT.label, 0, 40.0, 30.0, round(mib * 1024), "", "")
+    large = Row(DEFAULT, 200_000, run, None, None, 200_000)
+    rows = {(6, DEFAULT): large, (1, DEFAULT): row(DEFAULT, 4.0, 3.0)}
+    ok, text = verdict(targets(rows, None), "under 100 MB")
+    assert ok is passed and f"{mib * 1.048576:.1f} MB" in text

@@ -62,6 +62,12 @@ def test_a_run_starts_its_token_request_before_importing_the_engine() -> None:
     assert set(loaded_after("import sync.tokens")) <= {"requests", "pydantic"}
 
 
+def test_a_backfill_sends_its_probes_before_importing_the_engine() -> None:
+    """``sync.accs_side`` (what a backfill starts right after the token: its products' probes)
+    needs the API layer, not the engine's database toolkit or the metrics."""
+    assert set(loaded_after("import sync.accs_side")) <= {"requests", "pydantic"}
+
+
 def test_the_settings_load_without_the_database_toolkit() -> None:
     """A run loads its settings first, then starts its token request (:mod:`sync.tokens`),
     then imports SQLAlchemy and the engine: the settings name the resources without

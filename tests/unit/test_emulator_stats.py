@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
+import pytest
 import requests
 
 from sync.clock import FakeClock
@@ -57,6 +58,32 @@ def test_a_request_is_in_flight_during_its_latency_and_stamped_on_arrival_and_an
     assert record.arrived == start
     assert record.answered == start + 0.5
     assert app.stats.in_flight == 0 and app.stats.max_in_flight == 1
+
+
+def test_latency_is_the_time_to_answer_with_the_emulators_own_work_inside_it() -> None:
+    """``latency`` models a remote server's answer time: the emulator's own work on the
+    request (building and encoding a page, which on a small machine it shares with the
+    client) is inside it, not added to it, so a benchmark at 500 ms per request sees 500 ms."""
+    clock = FakeClock()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.sleep(seconds)
+
+    app = _app(clock, Faults(latency=0.5), sleep)
+    app.faults.on_request.append(lambda record: clock.sleep(0.2))  # the emulator's own work
+    start = clock.monotonic()
+    assert app.handle("GET", "/t1/V1/products", _headers(app), LIST_QUERY).status == 200
+    assert slept == [pytest.approx(0.3)]
+    assert app.stats.list_requests()[-1].answered == pytest.approx(start + 0.5)
+
+    slept.clear()
+    app.faults.on_request[-1] = lambda record: clock.sleep(0.7)  # slower than the latency
+    start = clock.monotonic()
+    assert app.handle("GET", "/t1/V1/products", _headers(app), LIST_QUERY).status == 200
+    assert slept == []  # never answered later than the work itself needs
+    assert app.stats.list_requests()[-1].answered == pytest.approx(start + 0.7)
 
 
 def test_token_requests_are_not_counted_in_flight() -> None:
