@@ -1,45 +1,27 @@
 """The engine that mirrors any ``searchCriteria`` list resource described in
-:mod:`sync.resources` (categories, inventory source items, ...) into its table.
+:mod:`sync.resources` (categories, inventory source items, ...) into its table; which pass runs
+is :func:`sync.planner.plan`'s decision (``docs/engine.md`` tells the whole story).
 
-One pass over one resource (and store view, for per-store resources):
-
-* **full**: every item by keyset on the resource's key (:class:`~sync.api.keyset.KeysetWalk`),
-  each page compared with the mirror by content hash, only new, changed or revived rows written
-  (their child rows replaced, :class:`~sync.resources.ChildTable`), each write logged in
-  ``catalog_changes``, all in the page's own transaction together with the
-  pass's checkpoint (:mod:`sync.resume`: id ranges for a key of one number, as the products'
-  full pass keeps, else each unfinished walk's last committed key), so a killed pass resumes
-  where its data stops; the checkpoint is deleted when the pass completes.
-  Deletions: a key of one number (categories) is tombstoned page by page, the live rows of the
-  page's key interval (after the key the page was fetched after, up to the key its walk goes on
-  after, or to the end) that the page did not carry (``deleted_at`` and a ``delete`` in the
-  change log; a rejected item counts as present). A text key (source items) is ordered by the
-  store's collation, so keys seen are remembered instead and, once a complete walk is over, live
-  rows whose key was not seen are tombstoned; a resumed pass did not see the keys committed
-  before it, so it sweeps only the walks it read from their start (a source not begun). A
-  resource with an incremental field sets its watermark to the newest usable ``updated_at``
-  read *before* paging (H0, kept in the checkpoint), lowering it if need be, so a change made
-  while the pass ran is picked up by the next incremental run.
-  A windowed backfill (``--since/--until`` on the incremental field) neither tombstones nor
-  moves the watermark. Which pass runs is :func:`sync.planner.plan`'s decision.
+* **full**: every item by keyset on the resource's key, each page written by
+  :class:`~sync.resource_page.ResourcePageWriter` (only new, changed or revived rows) in its own
+  transaction with the pass's checkpoint (:mod:`sync.resume`), so a killed pass resumes where
+  its data stops. ``id_ranges`` partitions (categories) with ``SYNC_CONCURRENCY`` > 1 walk the
+  products' id ranges (:mod:`sync.ranges`: a running range splits when a worker goes idle);
+  ``first_key`` ones (source items) a walk per value of the key's first field. A numeric key is
+  tombstoned page by page in each page's key interval; a text key is swept once a complete walk
+  is over (a resumed pass: only the walks it read from their start). The watermark becomes the
+  newest usable ``updated_at`` read *before* paging (H0). A windowed backfill neither
+  tombstones nor moves the watermark.
 * **incremental** (resources with an ``updated_at``): items with ``updated_at >=`` the
-  watermark less the lookback, by keyset on the key; the watermark moves once, when the walk is
-  complete, never page by page (see below). A deletion leaves no ``updated_at``, so the pass
-  ends by comparing ACCS's ``total_count`` with the live rows (one tiny request) and runs a full
-  pass when they differ.
-
-A walk in key order may not raise the watermark per page, as the products' walk by
-(``updated_at``, id) does: its first page can hold the newest change and a later page an older
-one. So an incremental pass keeps the newest usable ``updated_at`` it wrote in memory and stores
-it (raising the watermark, never lowering it) only once the walk has read every page, capped at
-ACCS's clock when the walk began; an interrupted pass leaves the watermark where it was
-(``docs/engine.md``, "When the watermark moves"). The watermark's rules are the products'
-(:mod:`sync.resource_watermark`, :mod:`sync.watermark`).
-
-A resource without an incremental field (source items) runs a full pass every time: reading is
-the cost, writing is only what changed. With ``SYNC_CONCURRENCY`` > 1 a key of two fields is read
-one value of its first field per worker (source items: a worker per source), written by one
-writer; each of these partitions keeps its own position in the checkpoint.
+  watermark less the lookback, by keyset on the key. A walk in key order may not raise the
+  watermark per page (its first page can hold the newest change, a later page an older one),
+  so it keeps the newest usable ``updated_at`` it wrote and raises the watermark once the walk
+  has read every page, capped at ACCS's clock when the walk began. Each page commits with the
+  walk's checkpoint (``state.incremental_checkpoint``, :class:`~sync.resume.Progress`): an
+  interrupted pass leaves the watermark where it was, and the next ``sync`` goes on after the
+  last committed page with the same lower bound. A deletion leaves no ``updated_at``: the pass
+  ends by comparing ACCS's ``total_count`` with the live rows and runs a full pass when they
+  differ.
 """
 
 from __future__ import annotations
@@ -49,7 +31,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from sync.accs_time import format_accs_time, parse_accs_time
@@ -57,15 +38,25 @@ from sync.api.criteria import Filter, SearchCriteria
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
 from sync.db.runlog import start_pass
-from sync.db.state import delete_state, get_raw_state
+from sync.db.state import delete_state
+from sync.keyranges import walk_id_ranges
 from sync.observe import PartTotals
-from sync.partitions import Partition, first_key_values, id_ranges, partition, whole_walk
+from sync.partitions import (
+    Groups,
+    Partition,
+    full_parts,
+    id_range_set,
+    whole_walk,
+)
 from sync.passtools import PassTools
-from sync.planner import NO_WINDOW, Kind, Plan, Stored, Window, describe, full, plan, shape_of
-from sync.resource_page import Key, ResourcePageWriter, Step
+from sync.planner import NO_WINDOW, Kind, Plan, Window, describe, full, plan, shape_of
+from sync.ranges import IdRange
+from sync.ranges import Step as RangeStep
+from sync.resource_page import Key, Ranged, ResourcePageWriter, Step
+from sync.resource_state import live_rows, read_stored
 from sync.resource_watermark import ResourceWatermark
 from sync.resources import GLOBAL_STORE, Resource
-from sync.resume import CheckpointError, Resume, load
+from sync.resume import Progress, Resume
 from sync.stats import ResourceStats
 from sync.watermark import Distrusted
 from sync.window import window_filters
@@ -104,13 +95,14 @@ class ResourcePass:
         self.request_store = request_store
         self.run_id = run_id
         self.stats = stats
-        #: Writes its pages with the checkpoint and the interval tombstones; knows the newest
-        #: ``updated_at`` an incremental pass wrote (the watermark once the walk is complete).
         #: Where a full pass keeps its checkpoint (:mod:`sync.resume`): the engine always does.
         self._checkpoint = resource.state.checkpoint or ""
         assert self._checkpoint, f"{resource.name} declares no checkpoint key"
+        #: Where an interrupted incremental walk keeps its checkpoint ("": none is kept).
+        self._progress = resource.state.incremental_checkpoint or ""
         #: The resource's watermark in this store view: H0, set, raised.
         self._watermark = ResourceWatermark(resource, context, self.store_code)
+        #: Writes its pages with the checkpoints and the interval tombstones.
         self.writer = ResourcePageWriter(
             resource, context, store_code=store_code, run_id=run_id, stats=stats
         )
@@ -146,24 +138,33 @@ class ResourcePass:
         )
 
     def _run(self, kind: Kind, window: Window) -> Plan:
-        chosen = plan(shape_of(self.resource), kind, window, self._stored_state(kind))
+        stored = read_stored(self.resource, self.context, self.store_code, kind)
+        chosen = plan(shape_of(self.resource), kind, window, stored)
         if chosen.mode == "skip":
             log.info("%s", chosen.reason)
             return chosen
-        if chosen.discard:
+        if chosen.discard or stored.progress_problem is not None:
             log.warning("%s: %s", self._what(), chosen.reason)
-            self.context.db.write(
-                lambda conn: delete_state(conn, self.store_code, self._checkpoint)
-            )
         elif chosen.mode != "resumed":  # a resumed pass says so when it starts
             log.debug("%s: %s", self._what(), chosen.reason)
-        if chosen.mode != "incremental":
+        dropped = [
+            key
+            for key, drop in (
+                (self._checkpoint, chosen.discard),
+                (self._progress, chosen.drop_progress),
+            )
+            if drop and key
+        ]
+        if dropped:
+            self.context.db.write(lambda conn: self._delete(conn, dropped))
+        if chosen.mode not in ("incremental", "resumed_incremental"):
             self._full(chosen)
             return chosen
-        self.stats.mode = "incremental"
+        resumed = chosen.start if chosen.mode == "resumed_incremental" else None
+        self.stats.mode = "incremental" if resumed is None else "incremental (resumed)"
         self._started()
         try:
-            self._incremental(chosen.start)
+            self._incremental(stored.watermark, resumed)
         except Distrusted:
             self._full(full(shape_of(self.resource), NO_WINDOW, "the watermark is distrusted"))
             return chosen
@@ -176,31 +177,6 @@ class ResourcePass:
             again = full(shape_of(self.resource), NO_WINDOW, "counts differ")
             self._full(again, mode="incremental + full")
         return chosen
-
-    def _stored_state(self, kind: Kind) -> Stored:
-        """What ``sync_state`` holds for this pass, judged: the checkpoint parsed (or what is
-        wrong with it), the watermark judged when an incremental pass could use it."""
-        key = self._checkpoint
-        raw = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-        resume, problem = None, None
-        if raw is not None:
-            try:
-                resume = load(raw, self.resource.keys)
-            except CheckpointError as exc:
-                problem = str(exc)
-        watermark, unusable = None, False
-        if kind == "sync" and self.resource.incremental is not None and resume is None:
-            key = self.resource.state.watermark
-            stored = self.context.db.read(lambda conn: get_raw_state(conn, self.store_code, key))
-            watermark = self.context.stamps.stored(self._what(), stored)
-            unusable = stored is not None and watermark is None
-        return Stored(
-            watermark=watermark,
-            watermark_unusable=unusable,
-            checkpoint=resume,
-            checkpoint_window=None if resume is None else resume.window,
-            checkpoint_problem=problem,
-        )
 
     def _started(self) -> None:
         self._totals = PartTotals(self._told_total)
@@ -225,37 +201,31 @@ class ResourcePass:
         groups = window_filters(self.resource.incremental, window)
         if resume is not None:
             high_water = resume.high_water
-            parts = [
-                partition(self.resource, w.partition, groups, w.position, w.lower)
-                for w in resume.walks
-            ]
-            log.info("%s: %s (%d walks left)", self._what(), chosen.reason, len(parts))
+            log.info("%s: %s (%d walks left)", self._what(), chosen.reason, len(resume.walks))
         else:
             high_water = self._watermark.newest(self._probe) if chosen.moves_watermark else None
-            concurrency, declared = self.context.concurrency, self.resource.partitions
-            if concurrency > 1 and declared == "id_ranges":
-                parts, total = id_ranges(self.resource, self._probe, concurrency, groups)
-                self._totals.add(total)  # the bounds probe's unfiltered count: the whole pass
-            else:
-                values = None
-                if concurrency > 1 and declared == "first_key":
-                    values = first_key_values(self.resource, self._probe)
-                parts = [partition(self.resource, value, groups) for value in values or [None]]
-                self._totals.expect(len(parts))  # each part's first page tells its own
         writer = self.writer
-        writer.positions = {part.value: part.start for part in parts}
-        writer.lower = {part.value: part.lower for part in parts}
         writer.covers = (high_water, window)
         writer.intervals = chosen.tombstones == "interval"
         seen: set[Key] | None = set() if chosen.tombstones == "sweep" else None
+        parts: list[Partition] = []
         try:
-            if len(parts) == 1:
-                only = parts[0]
-                keyed = self._walk_pages(only.walk, seen, start=only.start, unit=only.value)
+            concurrency = self.context.concurrency
+            if concurrency > 1 and self.resource.partitions == "id_ranges":
+                keyed = self._walk_ranges(resume, groups, seen)
             else:
-                keyed = self._walk_partitions(parts, seen)
+                walks = None if resume is None else resume.walks
+                parts = full_parts(self.resource, self._probe, concurrency, groups, walks)
+                self._totals.expect(len(parts))  # each part's first page tells its own
+                writer.positions = {part.value: part.start for part in parts}
+                writer.lower = {part.value: part.lower for part in parts}
+                if len(parts) == 1:
+                    only = parts[0]
+                    keyed = self._walk_pages(only.walk, seen, start=only.start, unit=only.value)
+                else:
+                    keyed = self._walk_partitions(parts, seen)
         finally:
-            writer.positions, writer.intervals = None, False
+            writer.positions, writer.ranges, writer.intervals = None, None, False
         if seen is not None and not keyed:
             log.warning(
                 "%s %s: a rejected item has no key; deletions wait for the next full pass",
@@ -269,7 +239,8 @@ class ResourcePass:
         swept = None if resume is None or None in whole else whole
 
         def complete(conn: Connection) -> int:
-            delete_state(conn, self.store_code, self._checkpoint)
+            # Setting the watermark supersedes an interrupted incremental walk.
+            self._delete(conn, [self._checkpoint, self._progress if chosen.moves_watermark else ""])
             deleted = 0
             if seen is not None and keyed:
                 deleted = writer.tombstones.sweep(conn, seen, swept)
@@ -279,33 +250,75 @@ class ResourcePass:
 
         self.stats.deleted += self.context.db.write(complete)
 
+    def _walk_ranges(self, resume: Resume | None, groups: Groups, seen: set[Key] | None) -> bool:
+        """A full pass over the products' id ranges (:mod:`sync.ranges`: they split when a
+        worker goes idle), each page committed here with their checkpoint and its id interval.
+        Returns whether every item had a key."""
+        walks, workers = None if resume is None else resume.walks, self.context.concurrency
+        size = self.context.page_size()
+        ranges, total = id_range_set(self.resource, self._probe, workers, size, walks)
+        if resume is None:
+            self._totals.add(total)  # the bounds probe's unfiltered count: the whole pass
+        else:  # what is left: each resumed range's first page tells its own
+            self._totals.expect(len(ranges))
+        self.writer.ranges, first = ranges, {(w.lower, w.partition) for w in walks or ()}
+        path, store = self.resource.path, self.request_store
+
+        def request(rng: IdRange, criteria: Callable[[int], SearchCriteria]) -> Page:
+            at = (rng.cursor, rng.end)
+            page = self.context.fetch_with(
+                lambda size: self.lister.list(path, criteria(size), store)
+            )
+            if at in first:
+                first.discard(at)
+                self._totals.add(page.total_count)
+            return page
+
+        keyed = True
+
+        def write(rng: IdRange, step: RangeStep) -> None:
+            nonlocal keyed
+            keyed &= self.writer.commit(step.page, seen, Ranged(rng, step))
+
+        name, stop = self.resource.name, self.context.stop_event
+        walk_id_ranges(
+            name, ranges, request, write, groups=groups, workers=workers, stop_event=stop
+        )
+        return keyed
+
     def _what(self) -> str:
         return f"{self.resource.name} {self.store_code}"
 
-    def _incremental(self, watermark: dict[str, Any]) -> None:
-        stored = str(watermark["updated_at"])
-        start = parse_accs_time(stored) - timedelta(seconds=self.context.lookback_seconds)
+    def _delete(self, conn: Connection, keys: list[str]) -> None:
+        for key in keys:
+            if key:
+                delete_state(conn, self.store_code, key)
+
+    def _incremental(self, watermark: dict[str, Any], resumed: Progress | None) -> None:
+        """The walk from ``watermark`` less the lookback, or on from ``resumed`` (its lower bound,
+        position, clock and what it wrote); each page commits with the walk's checkpoint, and
+        once complete the checkpoint goes and the watermark is raised, in one transaction."""
         field = self.resource.incremental
         assert field is not None
-        walk = whole_walk(self.resource, ((Filter(field, format_accs_time(start), "gteq"),),))
-        began: list[str] = []
+        if resumed is None:
+            lookback = timedelta(seconds=self.context.lookback_seconds)
+            since = format_accs_time(parse_accs_time(str(watermark["updated_at"])) - lookback)
+            progress = Progress(KeyPosition(), since)
+        else:
+            progress, after = resumed, resumed.position.after
+            log.info("%s: resuming the incremental pass after %s", self._what(), after)
+        walk = whole_walk(self.resource, ((Filter(field, progress.since, "gteq"),),))
 
         def trusted(page: Page) -> None:
-            """The stored watermark, judged against ACCS's clock on the first page."""
-            limit = self.context.stamps.limit(page.server_time)
-            problem = self.context.stamps.problem(watermark, limit)
-            if problem is not None:
-                self.context.stamps.report(self._what(), watermark["updated_at"], problem)
-                raise Distrusted
-            began.append(format_accs_time(limit - self.context.stamps.skew))
+            self._watermark.trust(watermark, progress, page.server_time)
 
-        self.writer.written_high = None
-        self._walk_pages(walk, None, trusted)
+        self.writer.progress = progress
+        try:
+            self._walk_pages(walk, None, trusted, start=progress.position)
+        finally:
+            self.writer.progress = None
         # Complete: every change stamped before the walk began has been read.
-        high = self.writer.written_high
-        if high is not None:
-            candidate = min(high, began[0])
-            self.context.db.write(lambda conn: self._watermark.raise_to(conn, candidate))
+        self.context.db.write(lambda conn: self._watermark.walked(conn, progress))
 
     def _walk_pages(
         self,
@@ -317,8 +330,8 @@ class ResourcePass:
     ) -> bool:
         """Fetch and write every page of ``walk`` after ``start`` (the beginning by default),
         the next page fetched while one is written by the pool's one worker (``first`` sees
-        the first page before
-        anything is written, and may raise); ``unit``: the walk's :attr:`Partition.value`.
+        the first page before anything is written, and may raise); ``unit``: the walk's
+        :attr:`Partition.value`.
         Returns whether every item had a key, so a sweep can trust ``seen``."""
         only = Partition(unit, walk, start or KeyPosition())
         return self._pool([only], 1, seen, first, read_ahead=True)
@@ -385,12 +398,7 @@ class ResourcePass:
 
     def _counts_differ(self) -> bool:
         page = self._probe(SearchCriteria(page_size=1))
-        table = self.resource.table
-        query = sa.select(sa.func.count()).select_from(table).where(table.c.deleted_at.is_(None))
-        if self.resource.per_store:
-            query = query.where(table.c.store_code == self.store_code)
-        live = int(self.context.db.read(lambda conn: conn.execute(query).scalar_one()))
-        return live != page.total_count
+        return live_rows(self.resource, self.context, self.store_code) != page.total_count
 
     # -- a pass over given keys (sync.keyspass) ---------------------------------------------------
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+from sync.api.criteria import Filter, SearchCriteria
 from sync.api.paging import Page
 from sync.ranges import IdRange, RangeSet, Step
 from sync.workers import Fetched, run_pool
 
-__all__ = ["walk_ranges"]
+__all__ = ["walk_id_ranges", "walk_ranges"]
 
 
 def walk_ranges(
@@ -58,3 +60,30 @@ def walk_ranges(
         read_ahead=read_ahead,
         stop_event=stop_event,
     )
+
+
+def walk_id_ranges(
+    name: str,
+    ranges: RangeSet,
+    request: Callable[[IdRange, Callable[[int], SearchCriteria]], Page],
+    write: Callable[[IdRange, Step], None],
+    *,
+    groups: tuple[tuple[Filter, ...], ...] = (),
+    workers: int,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """:func:`walk_ranges` for a resource keyed by ``entity_id`` other than products
+    (categories, :mod:`sync.engine`): ``request(range, criteria)`` sends the range's next
+    request (``criteria(page_size)``: the range's keyset position with ``groups``, a window,
+    ANDed), with one page read ahead per worker, as the products' full pass does."""
+
+    def fetch(rng: IdRange) -> Page:
+        walk, position = ranges.criteria_position(rng)
+
+        def criteria(size: int) -> SearchCriteria:
+            base = walk.criteria(position, size)
+            return replace(base, groups=base.groups + groups)
+
+        return request(rng, criteria)
+
+    walk_ranges(name, ranges, fetch, write, workers=workers, read_ahead=True, stop_event=stop_event)

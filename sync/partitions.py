@@ -6,7 +6,9 @@ says (:data:`sync.resources.Partitions`), found with one-item probes.
   one-item requests sorted by the first field, each asking for a value past the previous one.
 * ``id_ranges``: the lowest and highest id upstream (two one-item requests) bound the id space,
   cut evenly into ``SYNC_CONCURRENCY`` ranges (the last one open-ended: an entity created
-  during the pass lands there), each checkpointed as the products' ranges are.
+  during the pass lands there): the products' :class:`~sync.ranges.RangeSet`, whose running
+  ranges split when a worker goes idle, walked by :func:`sync.keyranges.walk_id_ranges` and
+  checkpointed as the products' ranges are.
 * ``none``: the key walked as a whole.
 
 A :class:`Partition` is a walk and where it starts (a resumed pass: its checkpoint's). Pure
@@ -16,22 +18,24 @@ pass, a database or a network.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.keyset import KeyPosition, KeysetWalk
 from sync.api.paging import Page
-from sync.ranges import even_ranges
+from sync.ranges import IdRange, RangeSet, even_ranges
 from sync.resources import Resource
+from sync.resume import Walked
 
 __all__ = [
     "MAX_PARTITIONS",
     "Partition",
     "first_key_values",
+    "full_parts",
     "id_bounds",
-    "id_ranges",
+    "id_range_set",
     "partition",
     "whole_walk",
 ]
@@ -139,14 +143,45 @@ def id_bounds(resource: Resource, probe: Probe) -> tuple[int | None, int | None,
     return bounds[0], bounds[1], total
 
 
-def id_ranges(
-    resource: Resource, probe: Probe, concurrency: int, groups: Groups
-) -> tuple[list[Partition], int]:
-    """The id space cut evenly into ``concurrency`` ranges, one partition each, and ACCS's
-    total count of the resource (from the bounds probe)."""
+def full_parts(
+    resource: Resource,
+    probe: Probe,
+    concurrency: int,
+    groups: Groups,
+    resumed: Iterable[Walked] | None = None,
+) -> list[Partition]:
+    """The walks of a full pass not cut into splitting id ranges: a checkpoint's (``resumed``),
+    else one per value of the key's first field (``first_key`` partitions with ``concurrency``
+    > 1) or the key as a whole."""
+    if resumed is not None:
+        return [partition(resource, w.partition, groups, w.position, w.lower) for w in resumed]
+    values = None
+    if concurrency > 1 and resource.partitions == "first_key":
+        values = first_key_values(resource, probe)
+    return [partition(resource, value, groups) for value in values or [None]]
+
+
+def id_range_set(
+    resource: Resource,
+    probe: Probe,
+    concurrency: int,
+    page_size: int,
+    resumed: Iterable[Walked] | None = None,
+) -> tuple[RangeSet, int]:
+    """The id ranges of a full pass over ``resource``'s one numeric key, as the products' full
+    pass keeps them (:class:`~sync.ranges.RangeSet`: an idle worker splits the running range
+    with the most left): ``resumed``, a checkpoint's ranges, else the id space between the
+    lowest and highest id upstream cut evenly into ``concurrency`` ranges. Returns them and
+    ACCS's total count of the resource from the bounds probe (which also bounds the last,
+    open-ended range for splitting)."""
     lowest, highest, total = id_bounds(resource, probe)
-    parts = []
-    for rng in even_ranges(lowest, highest, concurrency):
-        start = KeyPosition((rng.committed,), "next") if rng.committed else KeyPosition()
-        parts.append(partition(resource, rng.end, groups, start, rng.committed))
-    return parts, total
+    if resumed is None:
+        ranges = even_ranges(lowest, highest, concurrency)
+    else:
+        ranges = [IdRange(committed=w.lower, end=_end(w.partition)) for w in resumed]
+    return RangeSet(ranges, page_size, highest), total
+
+
+def _end(upto: Any) -> int | None:
+    """A checkpointed id range's end (``upto``: a whole number, or None for no end)."""
+    return upto if isinstance(upto, int) else None

@@ -13,7 +13,13 @@ a table (``tests/unit/test_planner.py``):
 * A usable checkpoint is resumed by ``sync`` (over the window it was written for) and by a
   ``backfill`` or ``reconcile`` over the same window; one over another window discards it. A
   malformed checkpoint is reported and discarded: a full pass from the start.
-* ``sync`` with a usable watermark, and no checkpoint, is incremental. Everything else is full.
+* ``sync`` with a usable watermark, and no checkpoint, is incremental: it resumes the
+  interrupted incremental walk whose checkpoint is stored (after its last committed key, from
+  the same lower bound), else starts one from the watermark. Everything else is full.
+* An interrupted incremental walk's checkpoint (resources walked in key order, which raise the
+  watermark only once the walk is complete) is dropped when malformed (reported) and when a
+  pass that sets the watermark supersedes it (a full pass over everything); a windowed backfill
+  or a skipped pass leaves it for the next ``sync``.
 * Deletions: a full pass over numeric keys tombstones, page by page, what each page's key
   interval no longer holds (a resumed pass too: intervals do not depend on what came before).
   Text keys are ordered by the store's collation, which the mirror cannot compare, so their
@@ -28,7 +34,7 @@ a table (``tests/unit/test_planner.py``):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -49,7 +55,7 @@ __all__ = [
 ]
 
 Kind = Literal["sync", "backfill", "reconcile"]
-Mode = Literal["full", "incremental", "resumed", "skip"]
+Mode = Literal["full", "incremental", "resumed", "resumed_incremental", "skip"]
 #: How a pass finds deletions: in each page's key interval, by a sweep once complete, or not.
 Deletions = Literal["interval", "sweep", "none"]
 #: A window as stored in checkpoints: ``since <= updated_at < until`` (either None: open).
@@ -93,6 +99,10 @@ class Stored:
     checkpoint_window: Window | None = None
     #: What is wrong with a stored checkpoint that could not be parsed (None: nothing).
     checkpoint_problem: str | None = None
+    #: An interrupted incremental walk's checkpoint, parsed (None: none usable).
+    progress: Any = None
+    #: What is wrong with a stored incremental walk's checkpoint (None: nothing).
+    progress_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,8 @@ class Plan:
     mode: Mode
     #: The window the pass covers (a resumed pass: its checkpoint's).
     window: Window
-    #: Where it starts: the checkpoint's positions (resumed), the watermark (incremental), or
-    #: None (the beginning).
+    #: Where it starts: the checkpoint's positions (resumed), the watermark (incremental), the
+    #: incremental walk's checkpoint (resumed_incremental), or None (the beginning).
     start: Any
     tombstones: Deletions
     moves_watermark: bool
@@ -111,6 +121,8 @@ class Plan:
     discard: bool
     #: Why, for the log.
     reason: str
+    #: The stored incremental walk's checkpoint is dropped (malformed, or superseded).
+    drop_progress: bool = False
 
     @property
     def windowed(self) -> bool:
@@ -140,6 +152,17 @@ def full(shape: Shape, window: Window, reason: str, *, discard: bool = False) ->
 
 def plan(shape: Shape, kind: Kind, window: Window, stored: Stored) -> Plan:
     """The pass to run (see the module docstring for the rules)."""
+    chosen = _plan(shape, kind, window, stored)
+    if chosen.mode == "skip" or chosen.mode == "resumed_incremental":
+        return chosen
+    if stored.progress_problem is not None:
+        return replace(chosen, drop_progress=True)
+    if stored.progress is not None and chosen.moves_watermark:
+        return replace(chosen, drop_progress=True)
+    return chosen
+
+
+def _plan(shape: Shape, kind: Kind, window: Window, stored: Stored) -> Plan:
     windowed = _windowed(window)
     if windowed and kind != "backfill":
         raise ValueError(f"only a backfill takes an updated_at window, not {kind}")
@@ -167,15 +190,27 @@ def plan(shape: Shape, kind: Kind, window: Window, stored: Stored) -> Plan:
             f"discarding the checkpoint of an unfinished pass over {describe(covers)}; "
             f"starting a pass over {describe(window)}"
         )
+    if stored.progress_problem is not None:
+        notes.append(
+            f"the stored incremental checkpoint {stored.progress_problem}; it is discarded"
+        )
     if kind == "sync" and shape.incremental and stored.watermark is not None:
+        resumes = stored.progress is not None
         return Plan(
-            mode="incremental",
+            mode="resumed_incremental" if resumes else "incremental",
             window=NO_WINDOW,
-            start=stored.watermark,
+            start=stored.progress if resumes else stored.watermark,
             tombstones="none",
             moves_watermark=True,
             discard=discard,
-            reason="; ".join([*notes, "changes since the watermark"]),
+            reason="; ".join(
+                [
+                    *notes,
+                    "resuming the interrupted incremental pass after its last committed page"
+                    if resumes
+                    else "changes since the watermark",
+                ]
+            ),
         )
     if kind != "sync":
         why = f"a {kind} reads {describe(window)}"

@@ -157,6 +157,7 @@ class ProductPageWriter:
             unchanged=outcome.unchanged,
             deleted=deleted,
             rejected=len(rejects),
+            revived=outcome.revived,
         )
         report = PageReport(
             items=len(page.items),

@@ -9,12 +9,14 @@ key in one page: the last one wins. An item without a usable key is rejected and
 untrustworthy (it could be any key), so the writer says whether every item had one. In a full
 pass the same transaction tombstones the page's key interval (``interval`` deletions,
 :mod:`sync.tombstones`) and saves the checkpoint as it stands once the page is in
-(:mod:`sync.resume`). The counts reach the run's stats and the observer once the page is
-committed (a retried page counts once).
+(:mod:`sync.resume`); in an incremental pass the walk's own checkpoint (its position, lower
+bound, clock and newest ``updated_at`` written). The counts reach the run's stats and the
+observer once the page is committed (a retried page counts once).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -41,13 +43,15 @@ from sync.models import cleaned as _cleaned
 from sync.observe import PageReport
 from sync.passtools import PassTools
 from sync.planner import NO_WINDOW, Window
+from sync.ranges import IdRange, RangeSet
+from sync.ranges import Step as RangeStep
 from sync.redact import escape_control
 from sync.resources import GLOBAL_STORE, Resource
-from sync.resume import Walked, save
+from sync.resume import Progress, Walked, save, save_progress
 from sync.stats import ResourceStats
 from sync.tombstones import Key, Tombstones
 
-__all__ = ["Key", "ResourcePageWriter", "Step"]
+__all__ = ["Key", "Ranged", "ResourcePageWriter", "Step"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,15 @@ class Step:
     partition: Any
     before: KeyPosition
     following: KeyPosition | None
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """A page of an id range that splits (:mod:`sync.ranges`, ``id_ranges`` partitions): its
+    range and what the range set made of the page (its id interval, where the range goes on)."""
+
+    rng: IdRange
+    step: RangeStep
 
 
 class ResourcePageWriter:
@@ -83,9 +96,10 @@ class ResourcePageWriter:
         self.run_id = run_id
         self.stats = stats
         self.tombstones = Tombstones(resource, context, store_code=self.store_code, run_id=run_id)
-        #: The newest usable ``updated_at`` written by the committed pages of an incremental
-        #: pass (``stats.mode``): its watermark once the walk is complete (:mod:`sync.engine`).
-        self.written_high: str | None = None
+        #: An incremental walk's checkpoint, saved with each page (None: not an incremental
+        #: pass); its ``written_high`` is the newest usable ``updated_at`` committed so far, the
+        #: watermark once the walk is complete (:mod:`sync.engine`).
+        self.progress: Progress | None = None
         #: A full pass's committed position per partition, in the order they are
         #: checkpointed; None while no checkpoint is kept (incremental passes).
         self.positions: dict[Any, KeyPosition] | None = None
@@ -95,20 +109,24 @@ class ResourcePageWriter:
         self.covers: tuple[str | None, Window] = (None, NO_WINDOW)
         #: Each page tombstones what its key interval no longer holds (numeric keys).
         self.intervals = False
+        #: A full pass over id ranges that split: the checkpoint is theirs (None: not one).
+        self.ranges: RangeSet | None = None
 
-    def commit(self, page: Page, seen: set[Key] | None, step: Step) -> bool:
+    def commit(self, page: Page, seen: set[Key] | None, step: Step | Ranged) -> bool:
         """Write ``page`` (fetched at ``step``) in a transaction of its own (retried whole, the
         same page, after a lost connection or a deadlock). Returns whether every item had a
         key."""
         keyed: bool = self.context.db.write(lambda conn: self.write_page(conn, page, seen, step))
-        if self.positions is not None:  # committed: the partition's next page starts here
+        if self.positions is not None and isinstance(step, Step):  # committed: it goes on here
             if step.following is None:
                 self.positions.pop(step.partition, None)
             else:
                 self.positions[step.partition] = step.following
         return keyed
 
-    def write_page(self, conn: Connection, page: Page, seen: set[Key] | None, step: Step) -> bool:
+    def write_page(
+        self, conn: Connection, page: Page, seen: set[Key] | None, step: Step | Ranged
+    ) -> bool:
         """Validate ``page`` and write what changed, in ``conn``'s transaction, with what a
         full pass keeps in it: the tombstones of the page's key interval (numeric keys) and
         the checkpoint as it stands once the page is in. Returns whether every item had a
@@ -192,8 +210,10 @@ class ResourcePageWriter:
         if self.intervals:
             present = {*hashed, *unhashable} if keyed else None
             report["deleted"] = self._tombstone_interval(conn, step, present)
-        if self.positions is not None:
+        if self.positions is not None or self.ranges is not None:
             self._save_checkpoint(conn, step)
+        elif self.progress is not None and isinstance(step, Step):
+            self._save_progress(conn, step, None if high is None else format_accs_time(high))
         count_page(
             conn,
             self.run_id,
@@ -204,17 +224,33 @@ class ResourcePageWriter:
             unchanged=report["unchanged"],
             deleted=report.get("deleted", 0),
             rejected=len(rejects),
+            revived=report["revived"],
         )
-        if high is not None and self.stats.mode == "incremental":
+        if high is not None and self.progress is not None:
             after_commit(functools.partial(self._wrote_stamp, format_accs_time(high)))
         after_commit(functools.partial(self._counted, len(page.items), len(rejects), report))
         return keyed
 
-    def _save_checkpoint(self, conn: Connection, step: Step) -> None:
+    def _save_checkpoint(self, conn: Connection, step: Step | Ranged) -> None:
         """The checkpoint as it will be once the page of ``step`` is committed (its partition
         moved on, or gone when finished), in ``conn``'s transaction."""
         key = self.resource.state.checkpoint
-        assert self.positions is not None and key is not None  # the engine checks it
+        assert key is not None  # the engine checks it
+        if isinstance(step, Ranged):
+            assert self.ranges is not None
+            left = self.ranges.checkpoint(after=(step.rng, step.step))
+            walks = [
+                Walked(
+                    r["upto"],
+                    KeyPosition((r["after"],)) if r["after"] else KeyPosition(),
+                    r["after"],
+                )
+                for r in left
+            ]
+            value = save(walks, *self.covers, ranges=True)
+            set_state(conn, self.store_code, key, value, self.context.now())
+            return
+        assert self.positions is not None
         positions = dict(self.positions)
         if step.following is None:
             positions.pop(step.partition, None)
@@ -224,10 +260,28 @@ class ResourcePageWriter:
         value = save(walks, *self.covers, ranges=self.resource.deletions == "interval")
         set_state(conn, self.store_code, key, value, self.context.now())
 
-    def _tombstone_interval(self, conn: Connection, step: Step, present: set[Key] | None) -> int:
+    def _save_progress(self, conn: Connection, step: Step, high: str | None) -> None:
+        """The incremental walk's checkpoint once the page of ``step`` is committed: where the
+        walk goes on (a last page: where it was fetched, so a resumed walk reads it again and
+        completes) and the newest usable ``updated_at`` written, this page's included."""
+        key, progress = self.resource.state.incremental_checkpoint, self.progress
+        assert key is not None and progress is not None  # the declaration checks it
+        newest = progress.written_high
+        if high is not None and (newest is None or high > newest):
+            newest = high
+        position = step.before if step.following is None else step.following
+        value = save_progress(dataclasses.replace(progress, written_high=newest), position)
+        set_state(conn, self.store_code, key, value, self.context.now())
+
+    def _tombstone_interval(
+        self, conn: Connection, step: Step | Ranged, present: set[Key] | None
+    ) -> int:
         """The page's interval: after the key it was fetched after (its id range's start for a
         first page), up to the key its walk goes on after (its range's end, or the end, for a
         last page). Returns how many rows it tombstoned."""
+        if isinstance(step, Ranged):
+            start, end = step.step.interval
+            return self.tombstones.interval(conn, start or None, end, present)
         lower = step.before.after[0] if step.before.after is not None else None
         if lower is None:
             lower = self.lower.get(step.partition) or None
@@ -240,14 +294,18 @@ class ResourcePageWriter:
 
     def _wrote_stamp(self, stamp: str) -> None:
         """A committed incremental page wrote rows up to ``stamp`` (a usable ``updated_at``)."""
-        if self.written_high is None or stamp > self.written_high:
-            self.written_high = stamp
+        progress = self.progress
+        if progress is not None and (
+            progress.written_high is None or stamp > progress.written_high
+        ):
+            progress.written_high = stamp
 
     def _counted(self, items: int, rejected: int, report: dict[str, int]) -> None:
         """A committed page in the run's counters and metrics (once, a retried page too)."""
         self.stats.pages += 1
         self.stats.deleted += report.get("deleted", 0)
         self.stats.written += report["inserted"] + report["updated"] + report["revived"]
+        self.stats.revived += report["revived"]
         self.stats.unchanged += report["unchanged"]
         self.stats.rejected += rejected
         self.context.observer.page_written(

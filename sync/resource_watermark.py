@@ -6,21 +6,26 @@ Watermarks follow the products' rules (:mod:`sync.watermark`): only an ``updated
 exact format and no later than ACCS's ``Date`` plus five minutes becomes one; H0 skips unusable
 values with a second, filtered probe. A full pass sets the watermark to its H0 even when that
 lowers it (a value from the future stored before must not outlive the pass); an incremental
-walk in key order only raises it, once complete (see :mod:`sync.engine`).
+walk in key order only raises it, once complete (see :mod:`sync.engine`), and judges the stored
+watermark (and a resumed walk's clock) on its first page.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection
 
+from sync.accs_time import format_accs_time
 from sync.api.criteria import Filter, SearchCriteria, Sort
 from sync.api.paging import Page
 from sync.db.state import delete_state, get_state, set_state
 from sync.passtools import PassTools
 from sync.resources import Resource
+from sync.resume import Progress
+from sync.watermark import Distrusted
 
 __all__ = ["ResourceWatermark"]
 
@@ -74,6 +79,38 @@ class ResourceWatermark:
         else:
             value = {"updated_at": high_water}
             set_state(conn, self.store_code, self.key, value, self.context.now())
+
+    def trust(self, watermark: dict[str, Any], progress: Progress, server_time: Any) -> None:
+        """An incremental walk's first page: the stored ``watermark`` (and a resumed walk's
+        clock) judged against ACCS's clock (``server_time``, the page's ``Date``); raises
+        :class:`~sync.watermark.Distrusted` (a full pass replaces them) when either is later.
+        A new walk takes ACCS's clock now as the cap of the watermark it will set."""
+        stamps, what = self.context.stamps, f"{self.resource.name} {self.store_code}"
+        limit = stamps.limit(server_time)
+        problem = stamps.problem(watermark, limit)
+        if problem is not None:
+            stamps.report(what, watermark["updated_at"], problem)
+            raise Distrusted
+        if progress.began is None:
+            progress.began = format_accs_time(limit - stamps.skew)
+        elif stamps.problem({"updated_at": progress.began}, limit) is not None:
+            log.warning(
+                "%s: the incremental checkpoint's clock %s is later than ACCS's; a full pass "
+                "replaces it",
+                what,
+                progress.began,
+            )
+            raise Distrusted
+
+    def walked(self, conn: Connection, progress: Progress) -> None:
+        """A complete incremental walk: its checkpoint goes and the watermark is raised to the
+        newest usable ``updated_at`` it wrote, no later than ACCS's clock when it began."""
+        key = self.resource.state.incremental_checkpoint
+        if key is not None:
+            delete_state(conn, self.store_code, key)
+        high, began = progress.written_high, progress.began
+        if high is not None and began is not None:
+            self.raise_to(conn, min(high, began))
 
     def raise_to(self, conn: Connection, candidate: str) -> None:
         """A complete incremental walk: the watermark moves to ``candidate``, forward only."""

@@ -145,6 +145,10 @@ class StateKeys:
     watermark: str
     #: An interrupted full pass's checkpoint; None when the resource keeps none.
     checkpoint: str | None = None
+    #: An interrupted incremental walk's checkpoint (:class:`sync.resume.Progress`): a walk in
+    #: key order raises the watermark only once complete, so it resumes from here. None: none
+    #: (products raise theirs page by page; a resource without an incremental field).
+    incremental_checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,15 @@ class Resource:
             "the resource engine resumes every full pass: declare checkpoints"
             if self.runs == "resource" and not self.checkpoints
             else "",
+            "the resource engine resumes every incremental pass: declare "
+            "state.incremental_checkpoint"
+            if self.runs == "resource"
+            and self.incremental
+            and not self.state.incremental_checkpoint
+            else "",
+            "an incremental checkpoint needs an incremental field"
+            if self.state.incremental_checkpoint and not self.incremental
+            else "",
         ]
         wrong = [p for p in problems if p]
         if wrong:
@@ -267,7 +280,11 @@ CATEGORIES = Resource(
     incremental="updated_at",
     per_store=True,
     parse=parse_category,
-    state=StateKeys(watermark="categories:watermark", checkpoint="categories:checkpoint"),
+    state=StateKeys(
+        watermark="categories:watermark",
+        checkpoint="categories:checkpoint",
+        incremental_checkpoint="categories:incremental",
+    ),
     partitions="id_ranges",
     deletions="interval",
     checkpoints=True,

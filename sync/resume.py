@@ -24,6 +24,19 @@ partition, else the whole key, ``[source, null]`` once a source is done; null: n
 ``phase`` the keyset phase (:class:`~sync.api.keyset.KeyPosition`). ``high_water`` is the
 watermark the pass sets once complete, ``window`` a backfill's ``--since/--until``.
 
+An incremental pass over a resource walked in key order (categories) keeps its own
+checkpoint under ``<resource>:incremental`` (``state.incremental_checkpoint``), written with each
+committed page and deleted, with the watermark raised, once the walk is complete::
+
+    {"after": [41] | null, "phase": "next", "since": "YYYY-MM-DD HH:MM:SS",
+     "began": "YYYY-MM-DD HH:MM:SS", "written_high": "YYYY-MM-DD HH:MM:SS" | null}
+
+``after``/``phase``: the walk's position after its last committed page (a walk's last page
+leaves the position it was fetched at: read again, it completes the walk); ``since``: the
+``updated_at`` lower bound the walk filters on; ``began``: ACCS's clock when the walk began,
+the cap of the watermark it sets; ``written_high``: the newest usable ``updated_at`` written so
+far (:class:`Progress`, :func:`save_progress`, :func:`load_progress`).
+
 The value is read back as hostile (edited by hand, or by another program): :func:`load`
 accepts exactly what :func:`save` writes, and raises :class:`CheckpointError` with a one-line
 reason for anything else; the engine reports it and runs a full pass from the beginning.
@@ -43,11 +56,14 @@ __all__ = [
     "MAX_RANGES",
     "MAX_WALKS",
     "CheckpointError",
+    "Progress",
     "Resume",
     "Walked",
     "load",
+    "load_progress",
     "ranges_problem",
     "save",
+    "save_progress",
 ]
 
 #: The most walks a checkpoint holds (one per partition; :data:`sync.engine.MAX_PARTITIONS`).
@@ -79,6 +95,44 @@ class Resume:
     walks: tuple[Walked, ...]
     high_water: str | None
     window: Mapping[str, str | None]
+
+
+@dataclass
+class Progress:
+    """An incremental walk in key order, as far as it has committed: its position, its
+    ``updated_at`` lower bound, ACCS's clock when it began (None until its first page) and the
+    newest usable ``updated_at`` written so far."""
+
+    position: KeyPosition
+    since: str
+    began: str | None = None
+    written_high: str | None = None
+
+
+def save_progress(progress: Progress, position: KeyPosition) -> dict[str, Any]:
+    """The incremental checkpoint's JSON value, the walk standing at ``position``."""
+    return {
+        "after": None if position.after is None else list(position.after),
+        "phase": position.phase,
+        "since": progress.since,
+        "began": progress.began,
+        "written_high": progress.written_high,
+    }
+
+
+def load_progress(value: Any, keys: tuple[KeyField, ...]) -> Progress:
+    """The incremental checkpoint ``value`` of a resource keyed by ``keys``; raises
+    :class:`CheckpointError` for anything :func:`save_progress` would not have written."""
+    if not isinstance(value, dict):
+        raise CheckpointError("is not a JSON object")
+    walked = _walk(
+        {"partition": None, "after": value.get("after"), "phase": value.get("phase")}, keys
+    )
+    stamps = {name: value.get(name) for name in ("since", "began", "written_high")}
+    for name, stamp in stamps.items():
+        if (stamp is not None or name != "written_high") and accs_time(stamp) is None:
+            raise CheckpointError(f"has a {name} that is not YYYY-MM-DD HH:MM:SS")
+    return Progress(walked.position, str(stamps["since"]), stamps["began"], stamps["written_high"])
 
 
 def save(

@@ -27,6 +27,7 @@ class ResourceTotal:
     written: int = 0  # inserted, updated or revived rows
     unchanged: int = 0
     deleted: int = 0
+    revived: int = 0  # part of written
     rejected: int = 0
 
 
@@ -42,6 +43,7 @@ class ResourceStats:
     unchanged: int = 0
     deleted: int = 0
     rejected: int = 0
+    revived: int = 0  # part of written
     error: str | None = None
 
 
@@ -107,6 +109,7 @@ class RunStats:
                 written=self.products,
                 unchanged=sum(s.unchanged for s in self.stores),
                 deleted=self.deleted,
+                revived=sum(s.revived for s in self.stores),
                 rejected=self.rejected,
             )
         for r in self.resources:
@@ -115,6 +118,7 @@ class RunStats:
             total.written += r.written
             total.unchanged += r.unchanged
             total.deleted += r.deleted
+            total.revived += r.revived
             total.rejected += r.rejected
         return list(totals.values())
 

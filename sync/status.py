@@ -59,7 +59,7 @@ def pass_line(done: PassRow) -> str:
     from the database escaped: a hand-edited row cannot drive the terminal)."""
     where = escape_control(f"{done.resource} {done.store_code}: {done.mode or '-'}")
     return f"{where}, {done.written} rows written in {done.pages} pages" + counts_suffix(
-        unchanged=done.unchanged, revived=0, deleted=done.deleted, rejected=done.rejected
+        unchanged=done.unchanged, revived=done.revived, deleted=done.deleted, rejected=done.rejected
     )
 
 

@@ -43,7 +43,7 @@ def summary_lines(stats: RunStats) -> list[str]:
         lines.append(
             f"  {r.resource}{where}: {r.mode}, {r.written} rows written in {r.pages} pages"
             + counts_suffix(
-                unchanged=r.unchanged, revived=0, deleted=r.deleted, rejected=r.rejected
+                unchanged=r.unchanged, revived=r.revived, deleted=r.deleted, rejected=r.rejected
             )
         )
     if stats.unknown_keys:

@@ -27,18 +27,20 @@ from sqlalchemy.engine import Connection
 
 from sync.db.dialect import upsert_statement
 from sync.db.schema import sync_run_resources
+from sync.names import PRODUCTS_NAME
 
 __all__ = ["COUNTS", "PassRow", "count_deleted", "count_page", "run_resources", "start_pass"]
 
 #: The counters of a row, in column order.
-COUNTS = ("pages", "written", "unchanged", "deleted", "rejected")
+COUNTS = ("pages", "written", "unchanged", "deleted", "rejected", "revived")
 #: ``mode``'s column width (a windowed backfill's mode names its window).
 _MODE_MAX = 64
 
 
 class PassRow(NamedTuple):
     """One row of ``sync_run_resources`` (without its run id). ``written`` = inserted +
-    updated + revived rows; ``mode`` is None when no pass start was recorded."""
+    updated + revived rows, ``revived`` those brought back from a tombstone (0 in a database
+    before revision 0009); ``mode`` is None when no pass start was recorded."""
 
     resource: str
     store_code: str
@@ -48,6 +50,7 @@ class PassRow(NamedTuple):
     unchanged: int
     deleted: int
     rejected: int
+    revived: int = 0
 
 
 def _mode(mode: str) -> str:
@@ -87,9 +90,11 @@ def count_page(
     unchanged: int = 0,
     deleted: int = 0,
     rejected: int = 0,
+    revived: int = 0,
 ) -> None:
-    """Add one committed page, in its transaction (``conn``); ``mode`` is the pass's now."""
-    counts = {"written": written, "unchanged": unchanged, "deleted": deleted}
+    """Add one committed page, in its transaction (``conn``); ``mode`` is the pass's now.
+    ``revived`` rows are part of ``written``."""
+    counts = {"written": written, "unchanged": unchanged, "deleted": deleted, "revived": revived}
     _add(conn, (run_id, resource, store_code), mode, pages=1, rejected=rejected, **counts)
 
 
@@ -108,10 +113,13 @@ def run_resources(conn: Connection, run_ids: Iterable[int]) -> dict[int, list[Pa
     if not wanted:
         return {}
     t = sync_run_resources.c
-    query = sa.select(t.run_id, t.resource, t.store_code, t.mode, *(t[n] for n in COUNTS))
+    # ``status`` may read a database not yet upgraded: a count added since reads 0.
+    have = {c["name"] for c in sa.inspect(conn).get_columns(sync_run_resources.name)}
+    counts = (t[n] if n in have else sa.literal(0).label(n) for n in COUNTS)
+    query = sa.select(t.run_id, t.resource, t.store_code, t.mode, *counts)
     found: dict[int, list[PassRow]] = {}
     for row in conn.execute(query.where(t.run_id.in_(wanted))):
         found.setdefault(int(row.run_id), []).append(PassRow(*row[1:]))
     for passes in found.values():
-        passes.sort(key=lambda p: (p.resource != "products", p.resource, p.store_code))
+        passes.sort(key=lambda p: (p.resource != PRODUCTS_NAME, p.resource, p.store_code))
     return found

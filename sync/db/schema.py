@@ -330,6 +330,8 @@ sync_run_resources = sa.Table(
     sa.Column("unchanged", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("deleted", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("rejected", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    # Tombstoned rows brought back (part of ``written``; revision 0009).
+    sa.Column("revived", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.PrimaryKeyConstraint("run_id", "resource", "store_code"),
     sa.Index(None, "resource"),
     mysql_engine="InnoDB",

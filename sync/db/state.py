@@ -72,6 +72,10 @@ BACKFILL_CHECKPOINT = "backfill_checkpoint"
 #:             "phase": "next" | "same"}, ...],    #   the last key committed, keyset phase
 #:  "high_water": ..., "window": ...}             # as above
 #: Finished ranges and walks leave the list; the checkpoint is deleted when the pass completes.
+#: An incremental pass walked in key order (categories) keeps its own under
+#: "<resource>:incremental" (sync.resume.Progress), deleted with the watermark raised once the
+#: walk is complete: {"after": [key] | None, "phase": "next", "since": str, "began": str,
+#: "written_high": str | None}.
 
 RUNNING = "running"
 #: A run left "running" by a process that died; set by :func:`mark_stale_runs`.

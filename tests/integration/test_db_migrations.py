@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from sync.db.engine import make_engine
 from sync.db.migrate import alembic_config, current_revision, ensure_schema, head_revision, upgrade
+from sync.db.runlog import PassRow, run_resources
 from sync.db.schema import metadata
 from sync.errors import SchemaError
 
@@ -153,6 +154,7 @@ CONTRACT: dict[str, dict[str, bool]] = {
         "unchanged": False,
         "deleted": False,
         "rejected": False,
+        "revived": False,  # since 0009
     },
     "product_attribute_metadata": {
         "store_code": False,
@@ -454,3 +456,34 @@ def test_upgrading_from_0003_keeps_every_row_and_links_products_to_categories(
     ]
     assert tuple(reject) == ("products", None)
     assert current_revision(empty_engine) == head_revision()
+
+
+def test_upgrading_from_0008_counts_revived_from_zero_and_downgrades(
+    empty_engine: Engine,
+) -> None:
+    """0009 adds ``sync_run_resources.revived``: a run logged before reads 0, and a downgrade
+    to 0008 drops the column and keeps the rows."""
+    with empty_engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0008")
+        conn.commit()
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO sync_run_resources (run_id, resource, store_code, mode, pages, "
+                "written) VALUES (1, 'categories', 'default', 'full', 2, 40)"
+            )
+        )
+    ensure_schema(empty_engine)
+    with empty_engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT written, revived FROM sync_run_resources")).one()
+    assert tuple(row) == (40, 0)
+    with empty_engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "0008")
+        conn.commit()
+    columns = {c["name"] for c in sa.inspect(empty_engine).get_columns("sync_run_resources")}
+    assert "revived" not in columns and "rejected" in columns
+    with empty_engine.connect() as conn:
+        # What status reads of a database not upgraded yet: the rows, revived as 0.
+        assert run_resources(conn, [1]) == {
+            1: [PassRow("categories", "default", "full", 2, 40, 0, 0, 0)]
+        }

@@ -39,7 +39,7 @@ def test_a_pass_row_adds_pages_and_a_sweep_in_their_transactions(engine: Engine)
             conn, run, "categories", "default", "incremental + full", unchanged=4, rejected=1
         )
         count_deleted(conn, run, "categories", "default", 2)
-        count_page(conn, run, "source_items", "*", "full", written=7, deleted=1)
+        count_page(conn, run, "source_items", "*", "full", written=7, deleted=1, revived=2)
     with engine.begin() as conn:
         # No row yet (a pass whose start was not recorded): the page still counts.
         count_page(conn, other, "products", "fr", "full", written=1)
@@ -48,7 +48,7 @@ def test_a_pass_row_adds_pages_and_a_sweep_in_their_transactions(engine: Engine)
     assert found == {
         run: [
             PassRow("categories", "default", "incremental + full", 2, 3, 6, 2, 1),
-            PassRow("source_items", "*", "full", 1, 7, 0, 1, 0),
+            PassRow("source_items", "*", "full", 1, 7, 0, 1, 0, revived=2),
         ],
         other: [PassRow("products", "fr", "full", 1, 1, 0, 0, 0)],
     }

@@ -11,17 +11,21 @@ guards them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from sync.accs_time import format_accs_time, parse_accs_time
 from sync.cli import main
 from sync.db.engine import make_engine
 from sync.db.schema import categories, products, sync_runs
 from sync.emulator import Catalog, EmulatorServer, RequestRecord
 from sync.emulator.criteria import MagentoError
+from tests.integration.test_resource_resume import put_state, state
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +186,129 @@ def test_a_category_renamed_behind_a_running_pass_is_read_next_time(
     assert names(db_url, categories)[ahead] == "Renamed ahead of the walk"
     assert sync() == 0
     assert names(db_url, categories)[behind] == "Renamed behind the walk"
+
+
+def filters(params: dict[str, str]) -> set[tuple[str, str, str]]:
+    """The (field, value, condition) filters of a ``searchCriteria`` request's ``params``."""
+    found = set()
+    for name, field in params.items():
+        if name.startswith("searchCriteria[filterGroups]") and name.endswith("[field]"):
+            stem = name.removesuffix("[field]")
+            found.add((field, params[f"{stem}[value]"], params.get(f"{stem}[conditionType]", "eq")))
+    return found
+
+
+def test_an_interrupted_incremental_categories_pass_resumes_after_its_page(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's scenario again, looked at closely: the interrupted pass leaves where its walk
+    stands (after the first page's last id), its lower bound and what it wrote; the next sync
+    asks for the ids after that page only, with the same lower bound, and raises the watermark
+    once it has read the rest: to the newest rename it wrote, which the first page carried."""
+    monkeypatch.setenv("SYNC_RESOURCES", "categories")
+    monkeypatch.setenv("SYNC_PAGE_SIZE", "5")
+    assert sync() == 0
+    watermark = state(db_url, "default", "categories:watermark")
+    ids = Categories(emulator.catalog).ids()
+    low, high = ids[:6], ids[-6:]
+    t1 = emulator.catalog.now() - timedelta(hours=2)
+    for key in high:
+        emulator.catalog.update_category(key, name=f"T1 {key}", updated_at=t1)
+    late = t1 + timedelta(hours=1)
+    for key in low:
+        emulator.catalog.update_category(key, name=f"T1+1h {key}", updated_at=late)
+
+    emulator.faults.on_request.append(refuse_incremental_pages_after_the_first("categories"))
+    assert sync() == 1
+    emulator.faults.on_request.clear()
+    since = format_accs_time(parse_accs_time(watermark["updated_at"]) - timedelta(seconds=300))
+    # What the walk reads: the renamed ones and any other stamped within the lookback, by id.
+    walked = sorted(
+        c.id
+        for c in emulator.catalog.categories()
+        if (emulator.catalog.category(c.id) or {}).get("updated_at", "") >= since
+    )
+    assert set(low) | set(high) <= set(walked) and walked[:5] != walked[-5:]
+    checkpoint = state(db_url, "default", "categories:incremental")
+    assert checkpoint is not None
+    assert (checkpoint["after"], checkpoint["phase"]) == ([walked[4]], "next")
+    assert (checkpoint["since"], checkpoint["written_high"]) == (since, format_accs_time(late))
+    assert (
+        state(db_url, "default", "categories:watermark") == watermark
+    )  # not raised: the walk is unfinished
+
+    asked: list[RequestRecord] = []
+    emulator.faults.on_request.append(
+        lambda r: (
+            asked.append(r)
+            if r.kind == "categories" and r.params().get("searchCriteria[pageSize]") == "5"
+            else None
+        )
+    )
+    assert sync() == 0
+    # After the committed page, never from the start, and the same lower bound: one request
+    # after each page of five (a short page is the last).
+    assert [filters(r.params()) for r in asked] == [
+        {("updated_at", since, "gteq"), ("entity_id", str(walked[k]), "gt")}
+        for k in range(4, len(walked) - 1, 5)
+    ]
+    mirrored = names(db_url, categories)
+    assert {key: mirrored[key] for key in high} == {key: f"T1 {key}" for key in high}
+    assert {key: mirrored[key] for key in low} == {key: f"T1+1h {key}" for key in low}
+    assert state(db_url, "default", "categories:incremental") is None
+    assert state(db_url, "default", "categories:watermark") == {
+        "updated_at": format_accs_time(late)
+    }
+
+
+FUTURE = "2999-01-01 00:00:00"
+HOSTILE = [
+    ("text", "not a checkpoint", "is not a JSON object"),
+    ("after", {"after": ["7; DROP"], "phase": "next"}, "not a usable key value"),
+    ("since", {"since": FUTURE}, "since after the stored watermark"),
+    ("began", {"began": FUTURE}, "clock 2999-01-01 00:00:00 is later than ACCS's"),
+]
+
+
+@pytest.mark.parametrize(
+    ("hostile", "reason"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_a_hostile_incremental_checkpoint_is_reported_and_ignored(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    hostile: Any,
+    reason: str,
+) -> None:
+    """Edited by hand or by another program: reported in one warning, never steering the walk
+    (no id filter, no lower bound after the watermark, no cap later than ACCS's clock); the
+    pass reads from the watermark (or, for a cap in the future, a full pass replaces it)."""
+    monkeypatch.setenv("SYNC_RESOURCES", "categories")
+    monkeypatch.setenv("SYNC_PAGE_SIZE", "5")
+    assert sync() == 0
+    watermark = state(db_url, "default", "categories:watermark")
+    since = format_accs_time(parse_accs_time(watermark["updated_at"]) - timedelta(seconds=300))
+    good = {"after": [5], "phase": "next", "since": since, "began": watermark["updated_at"]}
+    value = {**good, "written_high": None, **hostile} if isinstance(hostile, dict) else hostile
+    put_state(db_url, "default", "categories:incremental", value)
+    asked: list[RequestRecord] = []
+    emulator.faults.on_request.append(lambda r: asked.append(r) if r.kind == "categories" else None)
+    with caplog.at_level(logging.WARNING):
+        assert sync() == 0
+    reports = [r.getMessage() for r in caplog.records if "incremental checkpoint" in r.getMessage()]
+    assert len(reports) == 1 and reason in reports[0], reports
+    assert "DROP" not in reports[0]
+    pages = [
+        filters(r.params()) for r in asked if r.params().get("searchCriteria[pageSize]") == "5"
+    ]
+    if "began" not in hostile:  # read from the watermark, from the first id
+        assert pages[0] == {("updated_at", since, "gteq")}
+    else:  # judged on the resumed walk's first page: a full pass replaces it
+        assert pages[0] == {("updated_at", since, "gteq"), ("entity_id", "5", "gt")}
+        assert any(all(f[0] != "updated_at" for f in page) for page in pages[1:])
+    assert state(db_url, "default", "categories:incremental") is None

@@ -1,5 +1,5 @@
-"""A categories pass and a source-items pass killed with SIGKILL resume from their checkpoint
-(issue 15). Real ``accs-sync sync`` processes on SQLite (the slow scenario; the data behaviour
+"""A categories pass (full and incremental) and a source-items pass killed with SIGKILL resume
+from their checkpoint (issue 15). Real ``accs-sync sync`` processes on SQLite (the slow scenario; the data behaviour
 is checked on every database in test_resource_resume.py).
 
 The emulator's request hook kills the process when it asks for its Nth page (pages before it
@@ -23,6 +23,7 @@ from sync.emulator import Catalog, EmulatorServer, RequestRecord
 from sync.emulator.inventory import render_source_item
 from tests.integration.processes import CLI, clean_env
 from tests.integration.test_backfill_kill import wait_for_run_lock
+from tests.integration.test_interrupted_incremental import filters
 from tests.integration.test_resource_resume import state
 from tests.integration.test_resources_e2e import rows
 
@@ -136,3 +137,42 @@ def test_a_killed_source_items_pass_resumes_from_its_checkpoint(
         shown = [render_source_item(item) for item in emulator.catalog.source_items()]
         assert mirrored == {(item["source_code"], item["sku"]) for item in shown}
     assert state(db_url, "*", "source_items:checkpoint") is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_killed_incremental_categories_pass_resumes_from_its_checkpoint(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Every category renamed after a first sync; the incremental pass (one walk by id, every
+    category changed) is killed at its fifth page. The restart goes on after the committed page
+    with the same lower bound, and raises the watermark only once it has read the rest."""
+    with EmulatorServer(Catalog.generate(40, seed=3)) as emulator:
+        killer, env = watched(emulator, db_url, "categories", 5, SYNC_CONCURRENCY="1")
+        sync_process(env, tmp_path, "first", killer, at=None)
+        watermark = state(db_url, "default", "categories:watermark")
+        ids = sorted(c.id for c in emulator.catalog.categories())
+        for key in ids:
+            emulator.catalog.update_category(key, name=f"Renamed {key}")
+        sync_process(env, tmp_path, "killed", killer, at=5)
+        wait_for_run_lock(db_url)
+        checkpoint = state(db_url, "default", "categories:incremental")
+        assert checkpoint["after"] in ([ids[14]], [ids[19]])  # the page being written, or not
+        assert state(db_url, "default", "categories:watermark") == watermark
+        since = checkpoint["since"]
+        sync_process(env, tmp_path, "resumed", killer, at=None)
+        first = filters(killer.answered[0])
+        assert first == {
+            ("updated_at", since, "gteq"),
+            ("entity_id", str(checkpoint["after"][0]), "gt"),
+        }
+        later = ids.index(checkpoint["after"][0]) + 1
+        assert len(killer.answered) == -(-(len(ids) - later) // 5)  # nothing committed read again
+        t = categories.c
+        query = sa.select(t.id, t.name).where(t.deleted_at.is_(None))
+        mirrored = {r.id: r.name for r in rows(db_url, query)}
+        assert mirrored == {key: f"Renamed {key}" for key in ids}
+    assert state(db_url, "default", "categories:incremental") is None
+    raised = state(db_url, "default", "categories:watermark")
+    assert raised["updated_at"] > watermark["updated_at"]
+    runs = rows(db_url, sa.select(sync_runs.c.status).order_by(sync_runs.c.id))
+    assert [r.status for r in runs] == ["success", "abandoned", "success"]

@@ -228,3 +228,33 @@ def test_progress_gets_each_resources_total_from_accs(
         ("categories", "default"): (categories, categories, True),
         ("source_items", "*"): (stock, stock, True),
     }
+
+
+def test_a_revived_row_is_counted_in_the_run_log_status_and_summary(
+    sync_env: dict[str, str],
+    emulator: EmulatorServer,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A source item unassigned upstream is tombstoned; assigned again, the next pass writes it
+    back: one revived row in ``sync_run_resources.revived`` (part of ``written``), the run's
+    summary, ``status`` and ``status --json``."""
+    monkeypatch.setenv("SYNC_RESOURCES", "source_items")
+    sync_json(capsys)
+    (source, sku), *_ = sorted(s for s in upstream_stock(emulator) if s[0] != "default")
+    emulator.catalog.remove_source_item(sku, source)
+    gone = sync_json(capsys)
+    assert run_rows(db_url, gone["run_id"])[("source_items", "*")]["deleted"] == 1
+    emulator.catalog.set_source_item(sku, source, 5)
+    back = sync_json(capsys)
+    row = run_rows(db_url, back["run_id"])[("source_items", "*")]
+    assert (row["revived"], row["written"]) == (1, 1)
+    [summary] = back["resources"]
+    assert summary["revived"] == 1
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)["runs"][0]["resources"]
+    assert (listed["revived"], listed["written"]) == (1, 1)
+    assert main(["status"]) == 0
+    assert "    source_items *: full, 1 rows written in " in capsys.readouterr().out

@@ -27,6 +27,7 @@ LAYERS = (
         "partitions",
         "tombstones",
         "resource_watermark",
+        "resource_state",
         "keyranges",
         "workers",
     ),
@@ -116,3 +117,31 @@ def test_the_api_db_and_model_layer_imports_no_engine_layer(module: str) -> None
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sync.")
     }
     assert not imported & engine, f"sync/{module} imports {sorted(imported & engine)}"
+
+
+#: Modules below the declarations that once spelled products' name as a literal; they say it
+#: through :data:`sync.names.PRODUCTS_NAME` (issue 15: no code asks "is this products?" in words).
+NAMED_THROUGH_NAMES = ("db.runlog",)
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring constants of ``tree`` (module, classes, functions)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+@pytest.mark.parametrize("module", NAMED_THROUGH_NAMES)
+def test_products_name_comes_from_sync_names(module: str) -> None:
+    tree = ast.parse(_path(module).read_text())
+    docs = _docstrings(tree)
+    spelled = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value == "products" and id(node) not in docs
+    ]
+    assert not spelled, f"sync/{module}.py spells 'products' on lines {spelled}"

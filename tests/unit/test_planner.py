@@ -1,7 +1,8 @@
 """The pass planner as a table: (resource, kind, window, stored state) -> plan.
 
 Every combination of kind (sync / backfill / reconcile), window or not, watermark (none /
-usable / unusable), checkpoint (none / same window / other window / malformed) and resource
+usable / unusable), checkpoint (none / same window / other window / malformed), an interrupted
+incremental walk's checkpoint (none / usable / malformed) and resource
 (with or without an incremental field, numeric key or text key) has one expected plan; the
 rules the table spells out are written once, in :func:`expected`, and the few cases that stand
 for a rule on their own are checked literally below it.
@@ -27,12 +28,16 @@ WINDOW = {"since": "2026-01-01 00:00:00", "until": None}
 OTHER = {"since": None, "until": "2025-06-01 00:00:00"}
 WATERMARK = {"updated_at": "2026-02-01 00:00:00"}
 POSITIONS = {"walks": ["where the pass stopped"]}
+PROGRESS = {"after": ["where the incremental walk stopped"]}
 WATERMARKS = ["none", "usable", "unusable"]
 CHECKPOINTS = ["none", "same", "other", "malformed"]
 KINDS = ["sync", "backfill", "reconcile"]
+PROGRESSES = ["none", "usable", "malformed"]
 
 
-def stored(watermark: str, checkpoint: str, window: dict[str, Any]) -> Stored:
+def stored(
+    watermark: str, checkpoint: str, window: dict[str, Any], progress: str = "none"
+) -> Stored:
     return Stored(
         watermark=WATERMARK if watermark == "usable" else None,
         watermark_unusable=watermark == "unusable",
@@ -41,13 +46,31 @@ def stored(watermark: str, checkpoint: str, window: dict[str, Any]) -> Stored:
             window if checkpoint == "same" else OTHER if checkpoint == "other" else None
         ),
         checkpoint_problem="is not a JSON object" if checkpoint == "malformed" else None,
+        progress=PROGRESS if progress == "usable" else None,
+        progress_problem="has a since that is not YYYY-MM-DD HH:MM:SS"
+        if progress == "malformed"
+        else None,
     )
 
 
 def expected(
-    shape: Shape, kind: str, windowed: bool, watermark: str, checkpoint: str
+    shape: Shape, kind: str, windowed: bool, watermark: str, checkpoint: str, progress: str
 ) -> dict[str, Any] | type[Exception]:
     """The table's rules, one line each."""
+    want = _expected(shape, kind, windowed, watermark, checkpoint, progress)
+    if isinstance(want, dict):
+        # An incremental walk's checkpoint is dropped when malformed, or when a pass that sets
+        # the watermark (a full pass over everything) supersedes it; a windowed one keeps it,
+        # and a skipped pass touches nothing.
+        superseded = want["moves_watermark"] and want["mode"] != "resumed_incremental"
+        dropped = progress == "malformed" or (progress == "usable" and superseded)
+        want["drop_progress"] = dropped and want["mode"] != "skip"
+    return want
+
+
+def _expected(
+    shape: Shape, kind: str, windowed: bool, watermark: str, checkpoint: str, progress: str
+) -> dict[str, Any] | type[Exception]:
     window = WINDOW if windowed else NO_WINDOW
     if windowed and kind != "backfill":
         return ValueError  # only a backfill takes a window
@@ -66,6 +89,16 @@ def expected(
             "tombstones": ("interval" if shape.numeric_key else "sweep") if wide else "none",
             "moves_watermark": shape.incremental and wide,
             "discard": False,
+        }
+    if kind == "sync" and shape.incremental and watermark == "usable" and progress == "usable":
+        # an interrupted incremental walk goes on after its committed key, same lower bound
+        return {
+            "mode": "resumed_incremental",
+            "window": NO_WINDOW,
+            "start": PROGRESS,
+            "tombstones": "none",
+            "moves_watermark": True,
+            "discard": discard,
         }
     if kind == "sync" and shape.incremental and watermark == "usable":
         return {
@@ -87,24 +120,25 @@ def expected(
     }
 
 
-CASES = list(itertools.product(SHAPES, KINDS, [False, True], WATERMARKS, CHECKPOINTS))
+CASES = list(itertools.product(SHAPES, KINDS, [False, True], WATERMARKS, CHECKPOINTS, PROGRESSES))
 
 
 @pytest.mark.parametrize(
-    ("shape", "kind", "windowed", "watermark", "checkpoint"),
+    ("shape", "kind", "windowed", "watermark", "checkpoint", "progress"),
     CASES,
     ids=["-".join(str(part) for part in case) for case in CASES],
 )
 def test_the_plan_of_every_combination(
-    shape: str, kind: str, windowed: bool, watermark: str, checkpoint: str
+    shape: str, kind: str, windowed: bool, watermark: str, checkpoint: str, progress: str
 ) -> None:
     window = WINDOW if windowed else NO_WINDOW
-    want = expected(SHAPES[shape], kind, windowed, watermark, checkpoint)
+    want = expected(SHAPES[shape], kind, windowed, watermark, checkpoint, progress)
+    state = stored(watermark, checkpoint, window, progress)
     if isinstance(want, type):
         with pytest.raises(want, match="only a backfill"):
-            plan(SHAPES[shape], kind, window, stored(watermark, checkpoint, window))  # type: ignore[arg-type]
+            plan(SHAPES[shape], kind, window, state)  # type: ignore[arg-type]
         return
-    got = plan(SHAPES[shape], kind, window, stored(watermark, checkpoint, window))  # type: ignore[arg-type]
+    got = plan(SHAPES[shape], kind, window, state)  # type: ignore[arg-type]
     assert {name: getattr(got, name) for name in want} == want
     assert got.reason  # every plan says why, for the log
 
@@ -128,6 +162,12 @@ def test_the_reasons_name_what_decided() -> None:
     discarded = why(categories, "backfill", WINDOW, other)
     assert "discarding" in discarded and "2025-06-01 00:00:00" in discarded
     assert "2026-01-01 00:00:00" in discarded
+    walked = Stored(watermark=WATERMARK, progress=PROGRESS)
+    assert "resuming the interrupted incremental pass" in why(categories, "sync", NO_WINDOW, walked)
+    bad = Stored(watermark=WATERMARK, progress_problem="has an after that is not a key")
+    assert "incremental checkpoint has an after that is not a key" in why(
+        categories, "sync", NO_WINDOW, bad
+    )
 
 
 def test_a_plan_is_a_plain_value() -> None:
@@ -145,21 +185,29 @@ USABLE = Stored(watermark=WATERMARK)
 RESUMABLE = Stored(watermark=WATERMARK, checkpoint=POSITIONS, checkpoint_window=NO_WINDOW)
 WINDOWED_CHECKPOINT = Stored(checkpoint=POSITIONS, checkpoint_window=WINDOW)
 MALFORMED = Stored(watermark=WATERMARK, checkpoint_problem="is not a JSON object")
+WALKED = Stored(watermark=WATERMARK, progress=PROGRESS)
+WALKED_NO_WATERMARK = Stored(progress=PROGRESS)
+WALKED_BAD = Stored(watermark=WATERMARK, progress_problem="is not a JSON object")
 
 #: The rows a reader checks first, written out: (shape, kind, window, stored) ->
-#: (mode, window, start, tombstones, moves watermark, discard).
+#: (mode, window, start, tombstones, moves watermark, discard, drops the incremental checkpoint).
 LITERAL = [
-    ("categories", "sync", NO_WINDOW, USABLE, ("incremental", NO_WINDOW, WATERMARK, "none", True, False)),
-    ("categories", "sync", NO_WINDOW, Stored(), ("full", NO_WINDOW, None, "interval", True, False)),
-    ("categories", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False)),
-    ("categories", "sync", NO_WINDOW, MALFORMED, ("incremental", NO_WINDOW, WATERMARK, "none", True, True)),
-    ("categories", "backfill", WINDOW, USABLE, ("full", WINDOW, None, "none", False, False)),
-    ("categories", "backfill", NO_WINDOW, WINDOWED_CHECKPOINT, ("full", NO_WINDOW, None, "interval", True, True)),
-    ("products", "sync", NO_WINDOW, WINDOWED_CHECKPOINT, ("resumed", WINDOW, POSITIONS, "none", False, False)),
-    ("products", "reconcile", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False)),
-    ("source_items", "sync", NO_WINDOW, USABLE, ("full", NO_WINDOW, None, "sweep", False, False)),
-    ("source_items", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "sweep", False, False)),
-    ("source_items", "backfill", WINDOW, Stored(), ("skip", WINDOW, None, "none", False, False)),
+    ("categories", "sync", NO_WINDOW, USABLE, ("incremental", NO_WINDOW, WATERMARK, "none", True, False, False)),
+    ("categories", "sync", NO_WINDOW, Stored(), ("full", NO_WINDOW, None, "interval", True, False, False)),
+    ("categories", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False, False)),
+    ("categories", "sync", NO_WINDOW, MALFORMED, ("incremental", NO_WINDOW, WATERMARK, "none", True, True, False)),
+    ("categories", "backfill", WINDOW, USABLE, ("full", WINDOW, None, "none", False, False, False)),
+    ("categories", "backfill", NO_WINDOW, WINDOWED_CHECKPOINT, ("full", NO_WINDOW, None, "interval", True, True, False)),
+    ("products", "sync", NO_WINDOW, WINDOWED_CHECKPOINT, ("resumed", WINDOW, POSITIONS, "none", False, False, False)),
+    ("products", "reconcile", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "interval", True, False, False)),
+    ("source_items", "sync", NO_WINDOW, USABLE, ("full", NO_WINDOW, None, "sweep", False, False, False)),
+    ("source_items", "sync", NO_WINDOW, RESUMABLE, ("resumed", NO_WINDOW, POSITIONS, "sweep", False, False, False)),
+    ("source_items", "backfill", WINDOW, Stored(), ("skip", WINDOW, None, "none", False, False, False)),
+    ("categories", "sync", NO_WINDOW, WALKED, ("resumed_incremental", NO_WINDOW, PROGRESS, "none", True, False, False)),
+    ("categories", "sync", NO_WINDOW, WALKED_NO_WATERMARK, ("full", NO_WINDOW, None, "interval", True, False, True)),
+    ("categories", "sync", NO_WINDOW, WALKED_BAD, ("incremental", NO_WINDOW, WATERMARK, "none", True, False, True)),
+    ("categories", "reconcile", NO_WINDOW, WALKED, ("full", NO_WINDOW, None, "interval", True, False, True)),
+    ("categories", "backfill", WINDOW, WALKED, ("full", WINDOW, None, "none", False, False, False)),
 ]  # fmt: skip
 
 
@@ -175,4 +223,5 @@ def test_the_literal_rows(
         got.tombstones,
         got.moves_watermark,
         got.discard,
+        got.drop_progress,
     ) == want

@@ -72,6 +72,11 @@ def test_state_keys_are_the_ones_earlier_releases_wrote() -> None:
         "categories:checkpoint",
     )
     assert SOURCE_ITEMS.state.checkpoint == "source_items:checkpoint"
+    # New keys: an interrupted incremental walk in key order resumes (categories only; products
+    # raise their watermark page by page, source items have no incremental field).
+    assert CATEGORIES.state.incremental_checkpoint == "categories:incremental"
+    assert PRODUCTS.state.incremental_checkpoint is None
+    assert SOURCE_ITEMS.state.incremental_checkpoint is None
 
 
 def test_the_other_resources_declare_how_they_are_partitioned() -> None:
@@ -102,6 +107,14 @@ TEXT_KEY = (KeyField("sku", "sku", "sku"),)
         (
             {"state": StateKeys("categories:watermark"), "checkpoints": False},
             "the resource engine resumes every full pass",
+        ),
+        (
+            {"state": StateKeys("categories:watermark", "categories:checkpoint")},
+            "the resource engine resumes every incremental pass",
+        ),
+        (
+            {"incremental": None},
+            "an incremental checkpoint needs an incremental field",
         ),
     ],
 )

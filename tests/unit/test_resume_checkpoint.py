@@ -10,7 +10,16 @@ import pytest
 
 from sync.api.keyset import KeyPosition
 from sync.resources import CATEGORIES, SOURCE_ITEMS
-from sync.resume import CheckpointError, Resume, Walked, load, save
+from sync.resume import (
+    CheckpointError,
+    Progress,
+    Resume,
+    Walked,
+    load,
+    load_progress,
+    save,
+    save_progress,
+)
 
 WINDOW = {"since": "2026-01-01 00:00:00", "until": None}
 
@@ -123,3 +132,46 @@ def test_the_same_partition_twice_is_refused() -> None:
     walk = {"partition": "eu", "after": None, "phase": "next"}
     with pytest.raises(CheckpointError, match="twice"):
         load({"walks": [walk, walk], "high_water": None}, SOURCE_ITEMS.keys)
+
+
+# -- an interrupted incremental walk's checkpoint (categories:incremental) ----------------------
+
+STAMP = "2026-03-01 10:00:00"
+PROGRESS = {
+    "after": [41],
+    "phase": "next",
+    "since": "2026-03-01 09:55:00",
+    "began": STAMP,
+    "written_high": "2026-03-01 09:59:00",
+}
+
+
+def test_an_incremental_checkpoint_reads_back_the_same() -> None:
+    progress = load_progress(PROGRESS, CATEGORIES.keys)
+    assert progress == Progress(
+        KeyPosition((41,), "next"), "2026-03-01 09:55:00", STAMP, PROGRESS["written_high"]
+    )
+    assert save_progress(progress, progress.position) == PROGRESS
+    fresh = {**PROGRESS, "after": None, "written_high": None}
+    assert load_progress(fresh, CATEGORIES.keys).position == KeyPosition()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"after": ["41"]}, "not a usable key value"),
+        ({"after": [-3]}, "not a usable key value"),
+        ({"after": [41, 42]}, "not a key of 1 field"),
+        ({"phase": "same"}, "phase 'same'"),
+        ({"phase": None}, "neither 'next' nor 'same'"),
+        ({"since": None}, "since that is not"),
+        ({"since": "2026-03-01T09:55:00"}, "since that is not"),
+        ({"began": 12}, "began that is not"),
+        ({"written_high": "9999-99-99 99:99:99"}, "written_high that is not"),
+    ],
+)
+def test_a_hostile_incremental_checkpoint_is_refused(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises(CheckpointError, match=reason):
+        load_progress({**PROGRESS, **change}, CATEGORIES.keys)
+    with pytest.raises(CheckpointError, match="not a JSON object"):
+        load_progress([PROGRESS], CATEGORIES.keys)

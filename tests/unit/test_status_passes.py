@@ -13,6 +13,8 @@ def test_a_pass_line_says_mode_rows_and_pages() -> None:
         "source_items *: full, 0 rows written in 6 pages, 522 unchanged, 2 deleted upstream, "
         "1 rejected"
     )
+    revived = PassRow("source_items", "*", "full", 1, 3, 0, 0, 0, revived=2)
+    assert pass_line(revived) == "source_items *: full, 3 rows written in 1 pages, 2 revived"
     assert pass_line(PassRow("products", "fr", None, 0, 0, 0, 0, 0)) == (
         "products fr: -, 0 rows written in 0 pages"
     )

@@ -10,7 +10,9 @@ from sync.summary import summary_json, summary_lines
 def source_items_run() -> RunStats:
     stats = RunStats(run_id=1, kind="sync", status="success", seconds=1.04)
     stats.resources.append(
-        ResourceStats("source_items", "*", "full", pages=4, written=344, unchanged=6, deleted=2)
+        ResourceStats(
+            "source_items", "*", "full", pages=4, written=344, unchanged=6, deleted=2, revived=3
+        )
     )
     return stats
 
@@ -31,8 +33,11 @@ def test_a_source_items_run_is_not_an_empty_sync() -> None:
     lines = summary_lines(source_items_run())
     assert lines[0] == "run 1 success: 344 source items, 4 pages (6 unchanged), 1.0s"
     assert lines[1:] == [
-        "  source_items: full, 344 rows written in 4 pages, 6 unchanged, 2 deleted upstream"
+        "  source_items: full, 344 rows written in 4 pages, 6 unchanged, 3 revived, "
+        "2 deleted upstream"
     ]
+    [resource] = summary_json(source_items_run(), 0)["resources"]
+    assert resource["revived"] == 3
 
 
 def test_the_headline_names_every_resource_products_first() -> None:
@@ -55,6 +60,7 @@ def test_the_json_adds_each_resource_summed_over_store_views() -> None:
             "written": 752,
             "unchanged": 5,
             "deleted": 0,
+            "revived": 0,
             "rejected": 1,
         },
         {
@@ -63,6 +69,7 @@ def test_the_json_adds_each_resource_summed_over_store_views() -> None:
             "written": 80,
             "unchanged": 0,
             "deleted": 0,
+            "revived": 0,
             "rejected": 0,
         },
         {
@@ -71,6 +78,7 @@ def test_the_json_adds_each_resource_summed_over_store_views() -> None:
             "written": 344,
             "unchanged": 0,
             "deleted": 0,
+            "revived": 0,
             "rejected": 1,
         },
     ]

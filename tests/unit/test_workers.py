@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from sync import workers
+from sync.api.criteria import Filter, SearchCriteria
+from sync.api.paging import Page
 from sync.errors import FatalApiError, Interrupted
+from sync.keyranges import walk_id_ranges
+from sync.partitions import id_range_set
+from sync.ranges import IdRange, Step
+from sync.resources import CATEGORIES
 from sync.workers import Fetched, FixedUnits, run_pool
 
 
@@ -279,3 +285,76 @@ def test_log_context_reaches_the_workers() -> None:
     with log_context(run_id=7):
         run_pool("test", FixedUnits("ab"), walk, lambda f: None, workers=2)
     assert len(seen) == 2 and all(c.get("run_id") == 7 for c in seen)
+
+
+# -- a categories full pass over id ranges that split (issue 15) --------------------------------
+
+
+class FakeCategories:
+    """A categories list answering ``searchCriteria`` (``entity_id`` filters, ``updated_at``
+    window), each request taking ``delay`` seconds; records every request's criteria."""
+
+    def __init__(self, ids: list[int], delay: float = 0.0) -> None:
+        self.items = [{"id": i, "name": f"C{i}", "updated_at": "2026-01-01 00:00:00"} for i in ids]
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.asked: list[SearchCriteria] = []
+
+    def probe(self, criteria: SearchCriteria) -> Page:
+        return self.request(criteria)
+
+    def request(self, criteria: SearchCriteria) -> Page:
+        with self.lock:
+            self.asked.append(criteria)
+        time.sleep(self.delay)
+        found = [
+            item
+            for item in self.items
+            if all(any(_match(item, f) for f in g) for g in criteria.groups)
+        ]
+        descending = criteria.sorts and criteria.sorts[0].direction == "DESC"
+        found.sort(key=lambda item: item["id"], reverse=bool(descending))
+        return Page(found[: criteria.page_size], len(found), criteria.page_size)
+
+
+def _match(item: dict[str, Any], flt: Filter) -> bool:
+    value = item["id"] if flt.field == "entity_id" else item[flt.field]
+    wanted = int(flt.value) if flt.field == "entity_id" else flt.value
+    return {"gt": value > wanted, "lteq": value <= wanted, "gteq": value >= wanted}[flt.condition]
+
+
+def test_an_idle_worker_splits_a_running_categories_range() -> None:
+    """Two workers over the categories' id space, cut evenly by the bounds probes: ids 1-5 and
+    1000-1399, so the first range (1-699) is done after one page while the second still has
+    most of its 400 ids ahead; the idle worker splits it and walks the upper part. Every
+    category is committed once, each range's pages in id order, with the windowed filter."""
+    ids = [*range(1, 6), *range(1000, 1400)]
+    upstream = FakeCategories(ids, delay=0.01)
+    ranges, total = id_range_set(CATEGORIES, upstream.probe, concurrency=2, page_size=10)
+    assert total == len(ids)
+    window = ((Filter("updated_at", "2025-01-01 00:00:00", "gteq"),),)
+    committed: list[tuple[IdRange, list[int]]] = []  # the ranges held: their ids stay unique
+
+    def request(rng: IdRange, criteria: Callable[[int], SearchCriteria]) -> Page:
+        return upstream.request(criteria(10))
+
+    def write(rng: IdRange, step: Step) -> None:
+        committed.append((rng, [item["id"] for item in step.page.items]))
+
+    walk_id_ranges("test", ranges, request, write, groups=window, workers=2)
+    assert ranges.splits >= 1
+    written = [i for _, page_ids in committed for i in page_ids]
+    assert sorted(written) == ids  # once each
+    for unit in {id(unit) for unit, _ in committed}:
+        mine = [i for u, page_ids in committed if id(u) == unit for i in page_ids]
+        assert mine == sorted(mine)
+    pages = [c for c in upstream.asked if c.page_size == 10]
+    assert all(window[0] in c.groups for c in pages)
+    # The even cut is at 699; a split cuts the running range again: its lower part's requests
+    # end at the new cut, where the upper part's first request starts.
+    bounds = {int(f.value) for c in pages for g in c.groups for f in g if f.condition == "lteq"}
+    starts = {int(f.value) for c in pages for g in c.groups for f in g if f.condition == "gt"}
+    cuts = bounds - {699}
+    assert cuts and cuts <= starts
+    assert all(1009 < cut < 1399 for cut in cuts)
+    assert ranges.finished
