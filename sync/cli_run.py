@@ -18,6 +18,7 @@ from sync.cli_common import (
     print_json,
     setup_command_logging,
 )
+from sync.collector import fewer_collections
 from sync.errors import ConfigError
 from sync.names import PRODUCTS_NAME
 from sync.redact import SecretFilter
@@ -31,6 +32,11 @@ __all__ = ["cmd_daemon", "cmd_run"]
 
 
 def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    with fewer_collections():  # a decoded page is thousands of objects (sync/collector.py)
+        return _run(args, secrets)
+
+
+def _run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from sync.clock import SystemClock
     from sync.settings import load_settings
     from sync.tokens import start_tokens
@@ -128,6 +134,11 @@ def probe_ahead_store(args: argparse.Namespace, settings: Settings) -> str | Non
 
 
 def cmd_daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
+    with fewer_collections():
+        return _daemon(args, secrets)
+
+
+def _daemon(args: argparse.Namespace, secrets: SecretFilter) -> int:
     from prometheus_client import ProcessCollector
 
     from sync.app import build_app, make_daemon

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import Null
 
 from sync import jsontext
 
@@ -46,9 +47,39 @@ def upsert_statement(
     columns to SQL expressions (e.g. ``sa.null()``); they must not be bound parameters, because
     PyMySQL batches an executemany only when the ON DUPLICATE clause has no parameters.
     Execute it with a list of parameter dicts to write a whole batch in one statement.
+
+    Statements are immutable: one built for the same table, columns and dialect is reused
+    (pages build the same few again and again), unless ``literal_updates`` holds anything but
+    NULL, which is then built anew rather than compared.
     """
-    extra = dict(literal_updates or {})
     name = dialect_name(conn)
+    extra = dict(literal_updates or {})
+    key = None
+    if all(isinstance(value, Null) for value in extra.values()):
+        key = (name, table, tuple(update_columns), tuple(sorted(extra)), tuple(added_columns))
+        found = _UPSERTS.get(key)
+        if found is not None:
+            return found
+    statement = _upsert(name, conn, table, update_columns, extra, added_columns)
+    if key is not None:
+        if len(_UPSERTS) >= 64:
+            _UPSERTS.clear()
+        _UPSERTS[key] = statement
+    return statement
+
+
+#: Upserts already built, by dialect, table and columns (see :func:`upsert_statement`).
+_UPSERTS: dict[tuple[Any, ...], Insert] = {}
+
+
+def _upsert(
+    name: str,
+    conn: Connection,
+    table: sa.Table,
+    update_columns: Sequence[str],
+    extra: dict[str, Any],
+    added_columns: Sequence[str],
+) -> Insert:
     if name == "postgresql":
         pg = postgresql.insert(table)
         pg_set = {c: pg.excluded[c] for c in update_columns} | extra

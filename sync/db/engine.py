@@ -5,7 +5,8 @@ backend (psycopg 3, PyMySQL, the stdlib sqlite3) so upserts and locking behave a
 turn a bad URL or a missing driver into a :class:`~sync.errors.ConfigError` that says what to
 do instead of an ``ImportError`` traceback.
 
-SQLite gets WAL (readers never block the writer), a busy timeout (a second process waits
+SQLite gets 16 KiB pages in a new file (:data:`SQLITE_PAGE_SIZE`), WAL (readers never block
+the writer), a busy timeout (a second process waits
 instead of failing with "database is locked"), foreign keys, and ``BEGIN IMMEDIATE``: SQLite
 allows one writer, and taking the write lock when the transaction starts makes a second writer
 wait for it, where upgrading a read transaction later would fail at once.
@@ -32,6 +33,7 @@ from sync.errors import ConfigError
 __all__ = [
     "SERVER_CONNECT_TIMEOUT",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "SQLITE_PAGE_SIZE",
     "make_engine",
     "normalize_url",
     "redacted_url",
@@ -42,6 +44,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Page size of a new SQLite file (SQLite's default is 4 KiB). A product row is a ~2 KB JSON
+#: document plus its columns, so 4 KiB pages mostly held one row each and a page's commit wrote
+#: (to the WAL, then back by the checkpoint) far more pages: 16 KiB pages made a 20,000-product
+#: backfill's file a quarter smaller and ~0.1 CPU-s cheaper. An existing file keeps its size:
+#: SQLite changes it only before the first table, and never in WAL mode.
+SQLITE_PAGE_SIZE = 16384
 #: Seconds a connection to a server may take unless the URL says otherwise (``connect_timeout``
 #: in its query): a server that vanished without a word (a failover moving its address) must fail
 #: a connect in time for the run's retries (SYNC_DB_RETRY_SECONDS), not after the system's minutes.
@@ -279,6 +287,7 @@ def _configure_sqlite(engine: Engine, read_only_uri: str | None, *, read_only: b
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if file_backed:
+                cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")  # a new file only
                 _enable_wal(cursor)
                 # NORMAL is durable against application crashes in WAL mode, and much faster.
                 cursor.execute("PRAGMA synchronous = NORMAL")

@@ -274,13 +274,14 @@ sync_rejects = sa.Table(
     sa.Column("store_code", sa.String(64), nullable=False),
     sa.Column("product_id", sa.BigInteger(), nullable=True, autoincrement=False),
     sa.Column("sku", sa.String(255), nullable=True),
-    # Which resource the item came from (revision 0004; older rows are products).
-    sa.Column("resource", sa.String(32), nullable=False, server_default=sa.text("'products'")),
-    # A rejected item's key as text when it has one (categories, source items).
-    sa.Column("entity_key", sa.String(320), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("payload", PAYLOAD_TEXT, nullable=False),
     sa.Column("rejected_at", UTC_DATETIME, nullable=False),
+    # The two columns revision 0004 added, last as in every migrated database.
+    # Which resource the item came from (older rows are products).
+    sa.Column("resource", sa.String(32), nullable=False, server_default=sa.text("'products'")),
+    # A rejected item's key as text when it has one (categories, source items).
+    sa.Column("entity_key", sa.String(320), nullable=True),
     sa.Index(None, "store_code", "product_id"),
     sa.Index(None, "store_code", "sku"),
     sa.Index(None, "run_id"),
