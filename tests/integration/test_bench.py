@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench._harness import ChildFailed, Emulator, EmulatorStats, child_env, run_child
+from bench._harness import (
+    ChildFailed,
+    Emulator,
+    EmulatorStats,
+    child_env,
+    compile_package,
+    run_child,
+)
 from sync.emulator import Catalog, EmulatorServer
 from sync.settings import DEFAULT_SCOPES
 
@@ -98,3 +105,18 @@ def test_the_startup_bench_prints_each_command_as_a_ratio_to_a_bare_python(
     for line in lines[1:]:
         assert "x python -c pass" in line and "CPU-s" in line
     assert "target < 0.3s" in lines[1] and "target < 0.5s" in lines[2]
+
+
+def test_the_children_run_the_package_from_its_bytecode_as_an_installed_one_does(
+    tmp_path: Path,
+) -> None:
+    """With PYTHONDONTWRITEBYTECODE=1 (CI, this machine) nothing writes the package's bytecode,
+    and every child would compile it again; an installed accs-sync has it (pip compiles)."""
+    import importlib.util
+
+    for name in ("sync", "migrations"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mod.py").write_text("VALUE = 1\n")
+    compile_package(tmp_path)
+    for name in ("sync", "migrations"):
+        assert Path(importlib.util.cache_from_source(str(tmp_path / name / "mod.py"))).is_file()
