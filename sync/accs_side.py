@@ -11,9 +11,10 @@ threads of their own, while the engine is imported, the schema checked and the r
 answers (:class:`ProbedCatalog`) instead of asking again. At 500 ms a request, that is the
 imports and schema work (a third of a second) off the time before paging starts.
 
-Only a backfill probes ahead: it always runs a full pass, which needs the id bounds (and the
-newest, unless it resumes a checkpoint: then that one request is spent for nothing); a ``sync``
-may be incremental and need no probe at all. Asking earlier is safe: a newest ``updated_at``
+Only a concurrent backfill probes ahead: it always runs a full pass, which needs the id bounds
+(and the newest, unless it resumes a checkpoint: then that one request is spent for nothing); a
+sequential one asks no bounds, and resumed asks nothing before its next page; a ``sync`` may be
+incremental and need no probe at all. Asking earlier is safe: a newest ``updated_at``
 read earlier is older or equal (the next incremental run reads more, never less), and a product
 created after the bounds were read lands in the last id range, which has no end. The probes are
 the pass's: their requests and retries reach the run's metrics once they listen (the
@@ -113,7 +114,7 @@ def start_accs(
     client = ProductsClient(session, settings.api_endpoint, retry, gate, observer=relay)
     side = AccsSide(session, client, relay)
     if probe_store is not None:
-        side.catalog = ProbedCatalog.start(client, probe_store, settings.sync_concurrency > 1)
+        side.catalog = ProbedCatalog.start(client, probe_store)
     return side
 
 
@@ -137,14 +138,12 @@ class ProbedCatalog:
         }
 
     @classmethod
-    def start(cls, client: ProductsClient, store_code: str, bounds: bool) -> ProbedCatalog:
-        """Send the probes of ``store_code`` now: the newest, and with ``bounds`` the id bounds
-        (what a full pass asks at its start; a sequential one asks no bounds)."""
+    def start(cls, client: ProductsClient, store_code: str) -> ProbedCatalog:
+        """Send the probes of ``store_code`` now: the newest and the id bounds (what a
+        concurrent full pass asks at its start)."""
         newest = _spawn(client.newest, store_code, name="accs-sync-probe-newest")
-        ahead = (
-            _spawn(client.id_bounds, store_code, name="accs-sync-probe-bounds") if bounds else None
-        )
-        return cls(client, store_code, newest, ahead)
+        bounds = _spawn(client.id_bounds, store_code, name="accs-sync-probe-bounds")
+        return cls(client, store_code, newest, bounds)
 
     def _take(self, name: str, store_code: str) -> Future[T] | None:
         if store_code != self.store_code:

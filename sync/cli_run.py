@@ -123,9 +123,13 @@ def _write_metrics(path: Path, app: Any) -> None:
 
 def probe_ahead_store(args: argparse.Namespace, settings: Settings) -> str | None:
     """The store view whose products' probes a run may send before its app is built: a
-    backfill's (always a full pass) of products, over store views named in the settings (the
-    first one); None for anything else (see :mod:`sync.accs_side`)."""
+    concurrent backfill's (always a full pass, which asks the id bounds even when it resumes)
+    of products, over store views named in the settings (the first one); None for anything
+    else, a sequential backfill included: resumed, it asks ACCS nothing before its next page
+    (see :mod:`sync.accs_side`)."""
     if args.command != "backfill" or getattr(args, "keys", None) or settings.discover_stores:
+        return None
+    if settings.sync_concurrency <= 1:
         return None
     resources = args.resource or settings.sync_resources
     if PRODUCTS_NAME not in resources or not settings.sync_store_codes:

@@ -78,18 +78,26 @@ def test_a_backfill_has_its_probes_on_the_wire_before_the_engine_is_built(
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
-    "argv",
-    [["sync"], ["backfill", "--resource", "categories"], ["sync", "--sku", "SKU-1"]],
-    ids=["sync", "backfill-categories", "sync-keys"],
+    ("argv", "concurrency"),
+    [
+        (["sync"], "4"),
+        (["backfill", "--resource", "categories"], "4"),
+        (["sync", "--sku", "SKU-1"], "4"),
+        (["backfill"], "1"),
+    ],
+    ids=["sync", "backfill-categories", "sync-keys", "sequential-backfill"],
 )
-def test_only_a_backfill_of_products_probes_ahead(
+def test_only_a_concurrent_backfill_of_products_probes_ahead(
     sync_env: dict[str, str],
     emulator: EmulatorServer,
     monkeypatch: pytest.MonkeyPatch,
     argv: list[str],
+    concurrency: str,
 ) -> None:
     """A sync may not need the probes at all (an incremental pass), a backfill of another
-    resource or of given keys never does: nothing is sent before the app is built."""
+    resource or of given keys never does, and a sequential backfill asks nothing when it
+    resumes (``test_backfill_kill.py``): nothing is sent before the app is built."""
+    monkeypatch.setenv("SYNC_CONCURRENCY", concurrency)
     monkeypatch.setattr("tests.integration.test_probes_ahead.WAIT", 0.3)
     seen = watch_build_app(monkeypatch, emulator)
     main(argv)

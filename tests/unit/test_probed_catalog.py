@@ -69,7 +69,7 @@ def test_another_store_view_and_other_calls_are_the_clients() -> None:
 
 
 def test_without_bounds_sent_ahead_the_client_is_asked() -> None:
-    """A sequential backfill asks no bounds; should it ask, the client answers."""
+    """Bounds not sent ahead: the client answers."""
     client = Client()
     probed = catalog(client, None)
     assert probed.id_bounds("default") == (1, 5)
@@ -99,7 +99,7 @@ def test_start_sends_the_probes_on_threads_of_their_own() -> None:
             return super().id_bounds(store_code)
 
     client = Together()
-    probed = ProbedCatalog.start(cast(ProductsClient, client), "default", bounds=True)
+    probed = ProbedCatalog.start(cast(ProductsClient, client), "default")
     assert probed.newest("default").total_count == 5
     assert probed.id_bounds("default") == (1, 5)
     assert sorted(client.asked) == [("id_bounds", "default"), ("newest", "default")]
