@@ -30,7 +30,7 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from sync.api.auth import BearerAuth
@@ -62,10 +62,7 @@ class AccsSide:
     client: ProductsClient
     relay: Relay
     #: The client, or the client answering the probes sent ahead (:class:`ProbedCatalog`).
-    catalog: ProductsClient | ProbedCatalog = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.catalog = self.client
+    catalog: ProductsClient | ProbedCatalog
 
 
 def build_accs_session(settings: Settings, pool_size: int = 8) -> TimeoutSession:
@@ -112,10 +109,9 @@ def start_accs(
         max_pause=settings.sync_max_retry_after,
     )
     client = ProductsClient(session, settings.api_endpoint, retry, gate, observer=relay)
-    side = AccsSide(session, client, relay)
-    if probe_store is not None:
-        side.catalog = ProbedCatalog.start(client, probe_store)
-    return side
+    if probe_store is None:
+        return AccsSide(session, client, relay, client)
+    return AccsSide(session, client, relay, ProbedCatalog.start(client, probe_store))
 
 
 class ProbedCatalog:
