@@ -10,6 +10,12 @@ the writer), a busy timeout (a second process waits
 instead of failing with "database is locked"), foreign keys, and ``BEGIN IMMEDIATE``: SQLite
 allows one writer, and taking the write lock when the transaction starts makes a second writer
 wait for it, where upgrading a read transaction later would fail at once.
+
+A file's connections keep temporary data in memory (``temp_store = MEMORY``): every multi-row
+INSERT or upsert in a page's transaction keeps a statement journal of the pages it changes, and
+by default SQLite moves one past 64 KiB (four pages) into a temporary file, which a
+20,000-product backfill opened once a page and wrote 700 MB into. A migration, whose sorts can
+be large, sorts on disk instead (:func:`sync.db.migrate.upgrade`).
 """
 
 from __future__ import annotations
@@ -291,6 +297,8 @@ def _configure_sqlite(engine: Engine, read_only_uri: str | None, *, read_only: b
                 _enable_wal(cursor)
                 # NORMAL is durable against application crashes in WAL mode, and much faster.
                 cursor.execute("PRAGMA synchronous = NORMAL")
+                # Statement journals in memory (see the module doc).
+                cursor.execute("PRAGMA temp_store = MEMORY")
         finally:
             cursor.close()
 

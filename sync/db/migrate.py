@@ -185,7 +185,7 @@ def _usable_revision(conn: Connection, head: str) -> str | None:
 
 def _migrate(engine: Engine, *, quiet: bool) -> None:
     head = head_revision()
-    with engine.connect() as conn, _migration_lock(conn):
+    with engine.connect() as conn, _sorts_on_disk(conn), _migration_lock(conn):
         # Read only now, under the lock: another process may have just migrated.
         current = _usable_revision(conn, head)
         if current is None:
@@ -207,6 +207,27 @@ def _migrate(engine: Engine, *, quiet: bool) -> None:
         command.upgrade(alembic_config(conn), "head")
         conn.commit()
         logger.info("database schema is at revision %s", head)
+
+
+@contextmanager
+def _sorts_on_disk(conn: Connection) -> Iterator[None]:
+    """A SQLite connection's temporary data on disk while it migrates: an index built over a
+    large table sorts all of its rows, which ``temp_store = MEMORY`` (what the engine sets for
+    statement journals) would hold in memory at once. SQLite changes the setting only outside
+    a transaction, so ``conn`` must not be in one."""
+    if dialect_name(conn) != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    assert raw is not None and not conn.in_transaction()
+    before = int(raw.execute("PRAGMA temp_store").fetchone()[0])
+    raw.execute("PRAGMA temp_store = FILE")
+    try:
+        yield
+    finally:
+        if conn.in_transaction():  # a failed migration: what the caller's exit would do
+            conn.rollback()
+        raw.execute(f"PRAGMA temp_store = {before}")
 
 
 #: Alembic's version table, as Alembic creates it.
