@@ -354,3 +354,28 @@ def test_parse_item_refuses_the_fingerprint_of_another_item() -> None:
     fp = fingerprint({"id": 1, "sku": "A"})
     with pytest.raises(ValueError, match="another item"):
         parse_item({"id": 1, "sku": "A"}, "default", fingerprint=fp)
+
+
+def test_parse_item_builds_the_record_its_dataclass_init_builds() -> None:
+    """parse_item sets the record's slots itself (sync.models._record_constructor): the result
+    must be the record ``ProductRecord(...)`` gives for the same arguments, ``plain`` included,
+    and stay frozen."""
+    import dataclasses
+
+    from sync.models import ProductRecord
+
+    for item in Catalog.generate(40, seed=9).items("default"):
+        for decoded in (True, False):
+            fp = fingerprint(item, decoded=decoded)
+            assert fp is not None
+            record = parse_item(item, "default", fp)
+            arguments = {
+                f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.init
+            }
+            built = ProductRecord(**arguments, plain=fp.plain)
+            assert record == built
+            assert record._plain == built._plain == fp.plain
+            assert record.data_json() == built.data_json()
+            assert dataclasses.asdict(record) == dataclasses.asdict(built)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                record.sku = "changed"  # type: ignore[misc]
