@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync import __version__, names
 from sync.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from sync.collector import leave_to_exit
+from sync.collector import leave_to_exit, process_entry
 from sync.emulator.cli_args import add_arguments as add_emulator_arguments
 from sync.errors import AccsSyncError, ConfigError
 from sync.events.parser import add_events_parser
@@ -362,6 +362,7 @@ def _is_database_error(exc: BaseException) -> bool:
 def entry(argv: Sequence[str] | None = None) -> int:
     """The ``accs-sync`` process (the console script and ``python -m sync``): :func:`main`,
     then what is alive is left to the process's exit (:func:`sync.collector.leave_to_exit`)."""
+    process_entry()
     try:
         return main(argv)
     finally:

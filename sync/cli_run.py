@@ -18,12 +18,13 @@ from sync.cli_common import (
     print_json,
     setup_command_logging,
 )
-from sync.collector import fewer_collections
+from sync.collector import fewer_collections, setting_up
 from sync.errors import ConfigError
 from sync.names import PRODUCTS_NAME
 from sync.redact import SecretFilter
 
 if TYPE_CHECKING:
+    from sync.app import App
     from sync.pipeline import RunKind
     from sync.settings import Settings
     from sync.stats import RunStats
@@ -37,43 +38,16 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def _run(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.clock import SystemClock
-    from sync.settings import load_settings
-    from sync.tokens import start_tokens
+    from sync.progress import make_progress
+    from sync.summary import summary_json, summary_lines
 
-    settings = load_settings(args.config, **overrides(args))
-    level = setup_command_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
-    stop_event = threading.Event()
-    clock = SystemClock(stop_event)
-    # The IMS token is asked for now, while the engine is imported and the schema checked.
-    tokens = start_tokens(settings, clock, secrets)
-    try:
-        from sync.accs_side import start_accs
+    with setting_up():  # imports and objects that live as long as the process (collector.py)
+        settings, level, app = _set_up(args, secrets)
+    from sync.pipeline import Window
 
-        # A backfill's probes go now too, on the token's heels (see sync.accs_side).
-        probe_store = probe_ahead_store(args, settings)
-        accs = start_accs(settings, tokens, clock, stop_event, probe_store=probe_store)
-        from sync.app import build_app
-        from sync.pipeline import Window
-        from sync.progress import make_progress
-        from sync.scheduler import install_stop_signals
-        from sync.summary import summary_json, summary_lines
-
-        keys = getattr(args, "keys", None)
-        kind: RunKind = "refetch" if keys else args.command
-        window = Window(getattr(args, "since", None), getattr(args, "until", None))
-        install_stop_signals(stop_event)
-        app = build_app(
-            settings,
-            stop_event=stop_event,
-            clock=clock,
-            secrets=secrets,
-            tokens=tokens,
-            accs=accs,
-        )
-    except BaseException:
-        tokens.close()
-        raise
+    keys = getattr(args, "keys", None)
+    kind: RunKind = "refetch" if keys else args.command
+    window = Window(getattr(args, "since", None), getattr(args, "until", None))
     with app:
         progress = make_progress(
             quiet=args.quiet or not chatty(level),
@@ -95,6 +69,42 @@ def _run(args: argparse.Namespace, secrets: SecretFilter) -> int:
     if args.json:
         print_json(summary_json(stats, code), secrets)
     return code
+
+
+def _set_up(args: argparse.Namespace, secrets: SecretFilter) -> tuple[Settings, str, App]:
+    """The run's settings, its log level and its app, built."""
+    from sync.clock import SystemClock
+    from sync.settings import load_settings
+    from sync.tokens import start_tokens
+
+    settings = load_settings(args.config, **overrides(args))
+    level = setup_command_logging(args, secrets, settings.sync_log_level, settings.sync_log_format)
+    stop_event = threading.Event()
+    clock = SystemClock(stop_event)
+    # The IMS token is asked for now, while the engine is imported and the schema checked.
+    tokens = start_tokens(settings, clock, secrets)
+    try:
+        from sync.accs_side import start_accs
+
+        # A backfill's probes go now too, on the token's heels (see sync.accs_side).
+        probe_store = probe_ahead_store(args, settings)
+        accs = start_accs(settings, tokens, clock, stop_event, probe_store=probe_store)
+        from sync.app import build_app
+        from sync.scheduler import install_stop_signals
+
+        install_stop_signals(stop_event)
+        app = build_app(
+            settings,
+            stop_event=stop_event,
+            clock=clock,
+            secrets=secrets,
+            tokens=tokens,
+            accs=accs,
+        )
+    except BaseException:
+        tokens.close()
+        raise
+    return settings, level, app
 
 
 def _run_outcome(stats: RunStats) -> int:
