@@ -8,12 +8,12 @@ other field is optional here; we refuse only what would corrupt the mirror: no `
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sync import item_fields as fields
 from sync import jsontext
@@ -79,26 +79,34 @@ class ProductRecord:
         return jsontext.plain_compact(self.data) if self._plain else jsontext.compact(self.data)
 
 
-def _record_constructor() -> Callable[..., ProductRecord]:
-    """A function taking :class:`ProductRecord`'s arguments (as keywords) that builds the same
-    record as its ``__init__``, written out as ``dataclasses`` writes that ``__init__`` but
-    setting each slot through its descriptor: a frozen dataclass's ``__init__`` sets every
-    field through ``object.__setattr__`` by name, which made building a record (20,000 in a
-    backfill) cost more than reading most of its fields. Only :func:`parse_item` uses it;
-    ``tests/unit/test_models.py`` checks that both build equal records."""
-    names = [f.name for f in dataclass_fields(ProductRecord) if f.init]
-    env: dict[str, Any] = {"new": object.__new__, "cls": ProductRecord}
-    lines = [f"def new_record(*, {', '.join(names)}, plain):", "    record = new(cls)"]
-    for name in [*names, "_plain"]:
-        env[f"set_{name}"] = getattr(ProductRecord, name).__set__
-        lines.append(f"    set_{name}(record, {'plain' if name == '_plain' else name})")
-    lines.append("    return record")
-    exec(compile("\n".join(lines) + "\n", "<sync.models record>", "exec"), env)  # noqa: S102
-    constructor: Callable[..., ProductRecord] = env["new_record"]
+T = TypeVar("T")
+
+
+def _slots_constructor(
+    cls: type[T], init_vars: Mapping[str, str] | None = None
+) -> Callable[..., T]:
+    """A function taking a frozen, slotted dataclass's arguments (all of them, as keywords)
+    that builds the same object as its ``__init__``, written out as ``dataclasses`` writes that
+    ``__init__`` but setting each slot through its descriptor. A frozen dataclass's ``__init__``
+    sets every field through ``object.__setattr__`` by name, which made building a
+    :class:`ProductRecord` (20,000 in a backfill) cost more than reading most of its fields.
+    ``init_vars``: each ``InitVar`` argument and the slot its ``__post_init__`` sets to it.
+    Only :func:`parse_item` and :func:`fingerprint` use these; ``tests/unit/test_models.py``
+    checks that they build what the classes' own ``__init__`` builds."""
+    init_vars = dict(init_vars or {})
+    names = [f.name for f in dataclass_fields(cls) if f.init]  # type: ignore[arg-type]
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = [f"def construct(*, {', '.join([*names, *init_vars])}):", "    made = new(cls)"]
+    for argument, slot in [*((name, name) for name in names), *init_vars.items()]:
+        env[f"set_{slot}"] = getattr(cls, slot).__set__
+        lines.append(f"    set_{slot}(made, {argument})")
+    lines.append("    return made")
+    exec(compile("\n".join(lines) + "\n", f"<{cls.__name__} slots>", "exec"), env)  # noqa: S102
+    constructor: Callable[..., T] = env["construct"]
     return constructor
 
 
-_new_record = _record_constructor()
+_new_record = _slots_constructor(ProductRecord, {"plain": "_plain"})
 
 
 def _digest(text: bytes) -> str:
@@ -155,6 +163,9 @@ class Fingerprint:
     #: Whether its canonical text alone shows it nests no deeper than :data:`MAX_ITEM_DEPTH`
     #: (:func:`sync.jsontext.few_containers`): :func:`parse_item` then skips the walk.
     shallow: bool = False
+
+
+_new_fingerprint = _slots_constructor(Fingerprint)
 
 
 def _cleaned(
@@ -253,11 +264,27 @@ def fingerprint(
         product_id = _usable_id(item)
         if product_id is None:
             return None
-        return Fingerprint(product_id, "", item, item, problem=exc.reason)
+        return _new_fingerprint(
+            id=product_id,
+            content_hash="",
+            item=item,
+            received=item,
+            plain=False,
+            problem=exc.reason,
+            shallow=False,
+        )
     product_id = _usable_id(cleaned)
     if product_id is None:
         return None
-    return Fingerprint(product_id, digest, cleaned, item, plain, shallow=shallow)
+    return _new_fingerprint(
+        id=product_id,
+        content_hash=digest,
+        item=cleaned,
+        received=item,
+        plain=plain,
+        problem=None,
+        shallow=shallow,
+    )
 
 
 def _usable_id(item: dict[str, Any]) -> int | None:

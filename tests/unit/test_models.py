@@ -357,12 +357,12 @@ def test_parse_item_refuses_the_fingerprint_of_another_item() -> None:
 
 
 def test_parse_item_builds_the_record_its_dataclass_init_builds() -> None:
-    """parse_item sets the record's slots itself (sync.models._record_constructor): the result
-    must be the record ``ProductRecord(...)`` gives for the same arguments, ``plain`` included,
-    and stay frozen."""
+    """parse_item and fingerprint set their objects' slots themselves
+    (sync.models._slots_constructor): the results must be what ``ProductRecord(...)`` and
+    ``Fingerprint(...)`` give for the same arguments, ``plain`` included, and stay frozen."""
     import dataclasses
 
-    from sync.models import ProductRecord
+    from sync.models import Fingerprint, ProductRecord
 
     for item in Catalog.generate(40, seed=9).items("default"):
         for decoded in (True, False):
@@ -379,3 +379,10 @@ def test_parse_item_builds_the_record_its_dataclass_init_builds() -> None:
             assert dataclasses.asdict(record) == dataclasses.asdict(built)
             with pytest.raises(dataclasses.FrozenInstanceError):
                 record.sku = "changed"  # type: ignore[misc]
+            assert fp == Fingerprint(
+                **{f.name: getattr(fp, f.name) for f in dataclasses.fields(fp)}
+            )
+    too_big = fingerprint({"id": 5, "sku": "x" * 100}, max_bytes=10)
+    assert too_big is not None
+    assert too_big == Fingerprint(5, "", too_big.item, too_big.received, problem=too_big.problem)
+    assert too_big.problem is not None and too_big.item is too_big.received
