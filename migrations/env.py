@@ -21,7 +21,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from sync.db.engine import make_engine, normalize_url, redacted_url
-from sync.db.schema import metadata
+from sync.db.schema import metadata, render_item
 from sync.errors import ConfigError
 
 config = context.config
@@ -49,6 +49,8 @@ def _options(dialect_name: str) -> dict[str, Any]:
         "target_metadata": metadata,
         "include_name": _include_name,
         "compare_type": True,
+        # Draft migrations spell schema.py's late-imported dialect types as the dialects' own.
+        "render_item": render_item,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         "render_as_batch": dialect_name == "sqlite",
     }

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from sync.db.dialect import dialect_name, insert_rows
@@ -98,6 +97,8 @@ def _id_in(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """``products.id IN ids``; on PostgreSQL ``= ANY(array)``, one parameter instead of hundreds
     (psycopg's parsing of a 500-parameter statement cost more than the query)."""
     if dialect_name(conn) == "postgresql":
+        from sqlalchemy.dialects import postgresql  # here: a SQLite process never imports it
+
         array = sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger()))
         return products.c.id == sa.any_(array)
     return products.c.id.in_(ids)

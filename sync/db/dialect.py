@@ -4,6 +4,11 @@ SQLite and PostgreSQL say ``ON CONFLICT (key) DO UPDATE`` and name the proposed 
 ``excluded``; MySQL and MariaDB say ``ON DUPLICATE KEY UPDATE`` and name it ``inserted`` (SQL
 ``VALUES(col)`` or a row alias). A native upsert is one statement and one round trip per batch,
 and it is atomic, unlike select-then-insert which races with a concurrent writer.
+
+The PostgreSQL and MySQL dialect packages are imported inside the functions that build their
+statements: a SQLite process never needs them, and importing PostgreSQL's cost it 20-40 ms of
+CPU at every start (:mod:`sync.db.schema` defers its dialect types for the same reason; the
+MySQL one is still imported there, to check the tables' MySQL options).
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import Null
@@ -80,6 +84,8 @@ def _upsert(
     added_columns: Sequence[str],
 ) -> Insert:
     if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(table)
         pg_set = {c: pg.excluded[c] for c in update_columns} | extra
         pg_set |= {c: table.c[c] + pg.excluded[c] for c in added_columns}
@@ -91,6 +97,8 @@ def _upsert(
         index = [c.name for c in table.primary_key.columns]
         return lite.on_conflict_do_update(index_elements=index, set_=lite_set)
     if name == "mysql":
+        from sqlalchemy.dialects import mysql
+
         my = mysql.insert(table)
         my_set = {c: my.inserted[c] for c in update_columns} | extra
         my_set |= {c: table.c[c] + my.inserted[c] for c in added_columns}
@@ -145,6 +153,8 @@ def upsert_rows(
     if not rows:
         return
     if dialect_name(conn) == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(table).from_select(columns, _unnest(table, columns, rows))
         pg_set = {c: pg.excluded[c] for c in update_columns} | dict(literal_updates or {})
         conn.execute(pg.on_conflict_do_update(constraint=table.primary_key, set_=pg_set))
@@ -162,6 +172,8 @@ def _unnest(
     psycopg writes a text array with every ``"`` and ``\\`` escaped by a regular expression,
     which for a page of product JSON (600 KB of quotes) cost more than the rest of the write.
     """
+    from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
     columns = list(columns)
     by_column = dict(zip(columns, zip(*rows, strict=True), strict=True))
     plain = [name for name in columns if not isinstance(table.c[name].type, sa.JSON)]
@@ -169,7 +181,7 @@ def _unnest(
         raise ValueError("unnest needs at least one column that is not JSON")
     # The psycopg dialect renders each as %(p)s::TYPE[], so PostgreSQL knows the array types.
     arrays = [
-        sa.bindparam(f"p_{name}", list(by_column[name]), type_=postgresql.ARRAY(table.c[name].type))
+        sa.bindparam(f"p_{name}", list(by_column[name]), type_=ARRAY(table.c[name].type))
         for name in plain
     ]
     # WITH ORDINALITY + ORDER BY: rows go in, and take serial values, in the given order.

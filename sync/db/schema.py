@@ -12,10 +12,10 @@ and :func:`naive_utc` is applied to every value on the way in. docs/schema.md do
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 
 __all__ = [
     "ITEM_TEXT",
@@ -24,6 +24,7 @@ __all__ = [
     "NULLABLE_JSON",
     "PAYLOAD_TEXT",
     "UTC_DATETIME",
+    "DialectType",
     "catalog_changes",
     "categories",
     "inventory_source_items",
@@ -35,6 +36,7 @@ __all__ = [
     "product_categories",
     "product_changes",
     "products",
+    "render_item",
     "sync_auth_events",
     "sync_rejects",
     "sync_run_resources",
@@ -50,24 +52,124 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
+
+class DialectType(sa.types.TypeDecorator[Any]):
+    """A type of one dialect package, imported only when a database of that dialect needs it.
+
+    The variants below are PostgreSQL's and MySQL/MariaDB's own types (JSONB, DATETIME(6),
+    MEDIUMTEXT, LONGTEXT). Importing ``sqlalchemy.dialects.postgresql`` to name JSONB cost every
+    SQLite process 20-40 ms of CPU at start for a type it never uses. So each variant is one of
+    these stand-ins, which builds its type (:meth:`dialect_type`) when asked:
+
+    * the DDL compiler asks through :meth:`load_dialect_impl` (``TypeDecorator``'s hook), so
+      CREATE TABLE, and Alembic's comparisons of compiled types, read the dialect type's text;
+    * a dialect asks for the type it converts values with (``dialect_impl``), and gets the
+      dialect type itself, not a ``TypeDecorator`` wrapping it: ``_gen_dialect_impl`` (a private
+      SQLAlchemy hook) does what SQLAlchemy does for a variant that is a plain type. A wrapper
+      would convert values the same, but hide the type's bind cast (psycopg's ``%(p)s::JSONB``)
+      from the compiler.
+
+    SQLite is named by no variant and never asks: its forms are the generic types', as before.
+    tests/unit/test_dialect_imports.py checks both halves on every dialect.
+    ``cache_ok`` (never inherited) is set on every subclass.
+    """
+
+    cache_ok = True
+
+    def dialect_type(self) -> sa.types.TypeEngine[Any]:
+        """The dialect's own type (imports its dialect package)."""
+        raise NotImplementedError
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(self.dialect_type())
+
+    def _gen_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        return self.load_dialect_impl(dialect)
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Alembic's ``render_item`` (migrations/env.py): a migration drafted by autogenerate spells
+    a :class:`DialectType` as its dialect type (``mysql.DATETIME(fsp=6)``), as it did when the
+    schema used those types directly; a migration must not depend on this module's classes."""
+    if type_ == "type" and isinstance(obj, DialectType):
+        from alembic.autogenerate.render import _repr_type
+
+        return _repr_type(obj.dialect_type(), autogen_context)
+    return False
+
+
+class _MySQLDateTime6(DialectType):
+    """MySQL's ``DATETIME(6)``: a DATETIME with microseconds."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def dialect_type(self) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects import mysql
+
+        return mysql.DATETIME(fsp=6)
+
+
+class _MySQLMediumText(DialectType):
+    """MySQL's ``MEDIUMTEXT`` (up to 16 MiB)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def dialect_type(self) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects import mysql
+
+        return mysql.MEDIUMTEXT()
+
+
+class _MySQLLongText(DialectType):
+    """MySQL's ``LONGTEXT`` (up to 4 GiB)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def dialect_type(self) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects import mysql
+
+        return mysql.LONGTEXT()
+
+
+class _PostgresJSONB(DialectType):
+    """PostgreSQL's ``JSONB``, with :class:`sqlalchemy.JSON`'s ``none_as_null``."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def __init__(self, none_as_null: bool = False) -> None:
+        super().__init__(none_as_null=none_as_null)
+        self.none_as_null = none_as_null  # an __init__ argument: part of the cache key
+
+    def dialect_type(self) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return JSONB(none_as_null=self.none_as_null)
+
+
 #: Naive UTC. MySQL's plain DATETIME drops fractions of a second; ``synced_at`` needs them
 #: (it orders writes within a run), so MySQL/MariaDB get DATETIME(6).
-UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+UTC_DATETIME = sa.DateTime().with_variant(_MySQLDateTime6(), "mysql", "mariadb")
 
 #: JSONB on PostgreSQL (indexable, queryable with ->>), native JSON elsewhere (MariaDB stores it
 #: as LONGTEXT with a json_valid check; SQLite as TEXT).
-JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
+JSON_TYPE = sa.JSON().with_variant(_PostgresJSONB(), "postgresql")
 
 #: JSON_TYPE for an optional value: Python None is SQL NULL (JSON_TYPE stores JSON ``null``).
-NULLABLE_JSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+NULLABLE_JSON = sa.JSON(none_as_null=True).with_variant(
+    _PostgresJSONB(none_as_null=True), "postgresql"
+)
 
 #: Raw item text of a rejected product: MySQL/MariaDB TEXT stops at 64 KiB, so MEDIUMTEXT there.
-PAYLOAD_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+PAYLOAD_TEXT = sa.Text().with_variant(_MySQLMediumText(), "mysql", "mariadb")
 
 #: Text copied from an item (names, attribute values such as a description): MySQL/MariaDB
 #: TEXT stops at 64 KiB where Magento's own columns are MEDIUMTEXT, so LONGTEXT there (revision
 #: 0005); an item's size is bounded by SYNC_MAX_ITEM_BYTES instead.
-ITEM_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+ITEM_TEXT = sa.Text().with_variant(_MySQLLongText(), "mysql", "mariadb")
 
 #: The change log's sequence: BIGINT, except on SQLite where only an INTEGER PRIMARY KEY is the
 #: rowid (autoincrementing, 64-bit anyway).
@@ -77,6 +179,8 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 # Every table: mysql_engine InnoDB for transactions, mysql_charset utf8mb4 so product data may
 # hold any character (emoji included) whatever the database's default character set is.
+# SQLAlchemy checks such options against their dialect when a table is defined, so every
+# process imports the MySQL dialect here, whatever its database (DialectType spares PostgreSQL's).
 products = sa.Table(
     "products",
     metadata,
