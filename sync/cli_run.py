@@ -38,16 +38,15 @@ def cmd_run(args: argparse.Namespace, secrets: SecretFilter) -> int:
 
 
 def _run(args: argparse.Namespace, secrets: SecretFilter) -> int:
-    from sync.progress import make_progress
-    from sync.summary import summary_json, summary_lines
-
     with setting_up():  # imports and objects that live as long as the process (collector.py)
-        settings, level, app = _set_up(args, secrets)
-    from sync.pipeline import Window
+        from sync.window import Window  # light: the token is asked for before the heavy ones
 
-    keys = getattr(args, "keys", None)
-    kind: RunKind = "refetch" if keys else args.command
-    window = Window(getattr(args, "since", None), getattr(args, "until", None))
+        keys = getattr(args, "keys", None)
+        kind: RunKind = "refetch" if keys else args.command
+        window = Window(getattr(args, "since", None), getattr(args, "until", None))
+        settings, level, app = _set_up(args, secrets)
+        from sync.progress import make_progress
+        from sync.summary import summary_json, summary_lines
     with app:
         progress = make_progress(
             quiet=args.quiet or not chatty(level),

@@ -9,12 +9,15 @@ its 4 for garbage that never needed the collector. Within :func:`fewer_collectio
 starts after 50,000 (a few pages' worth of objects kept alive), so cyclic garbage is still
 collected, a little later.
 
-In the ``accs-sync`` process (:func:`process_entry`), a run's set-up (imports, settings, the
-engine, the app: :func:`setting_up`) starts no collection at all, and what is alive when it
-ends is frozen: excluded from every later collection. The set-up creates some 600,000 objects
-that live as long as the process; the collector's passes over them cost 25 ms of a 0.45 s
-start, and each later full pass would walk them again. What was garbage by then stays
-uncollected (a few KB of import-time cycles). In-process callers (the tests) get neither.
+In the ``accs-sync`` process (:func:`process_entry`), the set-up of a one-off run (``sync``,
+``backfill``, ``reconcile``: imports, settings, the engine, the app; :func:`setting_up`) starts
+no collection at all, and what is alive when it ends is frozen: excluded from every later
+collection. The set-up creates some 600,000 objects that live as long as the process; the
+collector's passes over them cost 25 ms of a 0.45 s start, and each later full pass would walk
+them again. Cyclic garbage made during the set-up is frozen with them and never collected:
+import-time cycles and what the token and probe threads dropped meanwhile, a few KB. A set-up
+that migrated the schema (Alembic's tables, reflection: megabytes of cycles) collects once
+before freezing. The daemon and in-process callers (the tests) get none of this.
 
 When the ``accs-sync`` process's command has ended, :func:`leave_to_exit` freezes what is
 alive: the interpreter's collections at exit would otherwise walk every object of the run (the
@@ -26,6 +29,7 @@ the command itself and the ``atexit`` handlers (Python never promises a collecti
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -67,6 +71,8 @@ def setting_up() -> Iterator[None]:
     try:
         yield
     finally:
+        if "alembic" in sys.modules:  # a migration ran: Alembic's objects are garbage now
+            gc.collect()
         gc.freeze()
         gc.enable()
 

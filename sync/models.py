@@ -90,17 +90,22 @@ def _slots_constructor(
     ``__init__`` but setting each slot through its descriptor. A frozen dataclass's ``__init__``
     sets every field through ``object.__setattr__`` by name, which made building a
     :class:`ProductRecord` (20,000 in a backfill) cost more than reading most of its fields.
-    ``init_vars``: each ``InitVar`` argument and the slot its ``__post_init__`` sets to it.
+    ``init_vars``: each ``InitVar`` argument and the slot its ``__post_init__`` sets to it
+    (all that ``ProductRecord.__post_init__`` does; ``__post_init__`` itself is not called).
     Only :func:`parse_item` and :func:`fingerprint` use these; ``tests/unit/test_models.py``
     checks that they build what the classes' own ``__init__`` builds."""
     init_vars = dict(init_vars or {})
     names = [f.name for f in dataclass_fields(cls) if f.init]  # type: ignore[arg-type]
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = [f"def construct(*, {', '.join([*names, *init_vars])}):", "    made = new(cls)"]
+    if getattr(cls, "__post_init__", None) is not None and not init_vars:
+        raise TypeError(f"{cls.__name__}.__post_init__ would not run")
+    # Double-underscore names for what is not a field: no field of ours starts with one.
+    env: dict[str, Any] = {"__new": object.__new__, "__cls": cls}
+    parameters = ", ".join([*names, *init_vars])
+    lines = [f"def construct(*, {parameters}):", "    __made = __new(__cls)"]
     for argument, slot in [*((name, name) for name in names), *init_vars.items()]:
-        env[f"set_{slot}"] = getattr(cls, slot).__set__
-        lines.append(f"    set_{slot}(made, {argument})")
-    lines.append("    return made")
+        env[f"__set_{slot}"] = getattr(cls, slot).__set__
+        lines.append(f"    __set_{slot}(__made, {argument})")
+    lines.append("    return __made")
     exec(compile("\n".join(lines) + "\n", f"<{cls.__name__} slots>", "exec"), env)  # noqa: S102
     constructor: Callable[..., T] = env["construct"]
     return constructor

@@ -6,7 +6,7 @@ SQLite and PostgreSQL say ``ON CONFLICT (key) DO UPDATE`` and name the proposed 
 and it is atomic, unlike select-then-insert which races with a concurrent writer.
 
 The PostgreSQL and MySQL dialect packages are imported inside the functions that build their
-statements: a SQLite process never needs them, and importing PostgreSQL's cost it 20-40 ms of
+statements: a SQLite process never needs them, and importing PostgreSQL's cost it about 40 ms of
 CPU at every start (:mod:`sync.db.schema` defers its dialect types for the same reason; the
 MySQL one is still imported there, to check the tables' MySQL options).
 """
@@ -318,8 +318,8 @@ def _sqlite_datetime(impl: Any, process: Callable[[Any], Any]) -> Callable[[Any]
 def _converted(prepared: _Prepared, rows: Sequence[Sequence[Any]]) -> Sequence[Any]:
     """Driver parameters for ``rows``: converted as SQLAlchemy would, in the statement's order
     (``rows`` themselves when they already are: tuples, in order, with nothing to convert)."""
-    if prepared.as_is and all(type(row) is tuple for row in rows):
-        return rows
+    if prepared.as_is and type(rows) is list and all(type(row) is tuple for row in rows):
+        return rows  # a list: a tuple of rows would be read as one row's parameters
     return list(map(prepared.row, rows))
 
 

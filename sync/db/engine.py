@@ -15,7 +15,8 @@ A file's connections keep temporary data in memory (``temp_store = MEMORY``): ev
 INSERT or upsert in a page's transaction keeps a statement journal of the pages it changes, and
 by default SQLite moves one past 64 KiB (four pages) into a temporary file, which a
 20,000-product backfill opened once a page and wrote 700 MB into. A migration, whose sorts can
-be large, sorts on disk instead (:func:`sync.db.migrate.upgrade`).
+be large, sorts on disk instead (``sync.db.migrate`` sets ``temp_store = FILE`` while the
+schema is created or upgraded).
 """
 
 from __future__ import annotations

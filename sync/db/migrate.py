@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -213,21 +213,47 @@ def _migrate(engine: Engine, *, quiet: bool) -> None:
 def _sorts_on_disk(conn: Connection) -> Iterator[None]:
     """A SQLite connection's temporary data on disk while it migrates: an index built over a
     large table sorts all of its rows, which ``temp_store = MEMORY`` (what the engine sets for
-    statement journals) would hold in memory at once. SQLite changes the setting only outside
-    a transaction, so ``conn`` must not be in one."""
+    statement journals) would hold in memory at once.
+
+    SQLite changes the setting only outside a transaction: it is set before ``conn``'s first
+    statement, and given back once the block's transaction has ended (see
+    :func:`_give_back_temp_store`)."""
     if dialect_name(conn) != "sqlite":
         yield
         return
     raw = conn.connection.dbapi_connection
-    assert raw is not None and not conn.in_transaction()
+    if raw is None or conn.in_transaction():
+        raise RuntimeError("_sorts_on_disk needs a SQLite connection outside a transaction")
     before = int(raw.execute("PRAGMA temp_store").fetchone()[0])
     raw.execute("PRAGMA temp_store = FILE")
     try:
         yield
     finally:
-        if conn.in_transaction():  # a failed migration: what the caller's exit would do
+        _give_back_temp_store(conn, raw, before)
+
+
+def _give_back_temp_store(conn: Connection, raw: Any, before: int) -> None:
+    """Set ``temp_store`` back on ``conn``; never raises, so it cannot hide what the migration
+    raised. The block's transaction is rolled back first if still open (an up-to-date schema
+    returns without committing; a failed migration left it), as the caller's exit would. A
+    connection SQLAlchemy invalidated meanwhile (a Ctrl-C, a lost database) is already closed
+    and leaves the pool; one whose setting cannot be given back is invalidated, so the pool
+    never hands out a connection that writes its statement journals to disk."""
+    try:
+        if conn.invalidated or conn.closed:
+            return
+        current: Any = conn.connection.dbapi_connection
+        if current is not raw:  # the pool replaced it: nothing of ours to give back
+            return
+        if conn.in_transaction():
             conn.rollback()
-        raw.execute(f"PRAGMA temp_store = {before}")
+        current.execute(f"PRAGMA temp_store = {int(before)}")
+    except Exception:  # see the docstring
+        logger.debug("could not give the SQLite connection its temp_store back", exc_info=True)
+        try:
+            conn.invalidate()
+        except Exception:  # nothing more to do for a broken connection
+            logger.debug("could not invalidate the SQLite connection", exc_info=True)
 
 
 #: Alembic's version table, as Alembic creates it.

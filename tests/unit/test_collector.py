@@ -141,7 +141,7 @@ def test_a_run_is_set_up_without_collections_and_its_set_up_is_frozen(
     assert gc.isenabled() and gc.get_freeze_count() == 0
     try:
         with pytest.raises(Stop):
-            cli_run.cmd_run(argparse.Namespace(), SecretFilter())
+            cli_run.cmd_run(argparse.Namespace(command="backfill"), SecretFilter())
         assert seen == [False]
         assert gc.isenabled()
         assert gc.get_freeze_count() > 0

@@ -1,4 +1,4 @@
-"""A SQLite run does not import SQLAlchemy's PostgreSQL dialect (20-30 ms of CPU at every start),
+"""A SQLite run does not import SQLAlchemy's PostgreSQL dialect (about 40 ms of CPU a start),
 and no module of :mod:`sync` imports it or the MySQL/MariaDB one when it is imported: the types,
 upserts and queries that need them import them when a database of theirs is used. Those
 databases still get exactly their own types: JSONB, DATETIME(6), MEDIUMTEXT and LONGTEXT in the

@@ -34,30 +34,33 @@ class Dialect:
 
 
 def test_parameters_equal_sqlalchemys_bind_processors_on_each_driver() -> None:
-    columns = ("store_code", "id", "sku", "price", "updated_at", "is_in_stock", "synced_at")
+    """What SQLAlchemy itself would send for the same row: its compiled statement's own bind
+    names and order (``construct_params``, ``positiontup``) and bind processors, not ours."""
+    columns = ("updated_at", "store_code", "price", "id", "is_in_stock", "sku", "synced_at")
     row = (
-        "default",
-        7,
-        "SKU-7",
-        Decimal("12.5"),
         datetime(2026, 1, 2, 3, 4, 5),
+        "default",
+        Decimal("12.5"),
+        7,
         True,
+        "SKU-7",
         datetime(2026, 1, 2, 3, 4, 6, 7),
     )
     for dialect in (sqlite.dialect(), postgresql.dialect(), mysql.dialect()):
         conn: Any = Dialect(dialect)
         prepared = _prepare(conn, sa.insert(products), products, columns)
-        expected = []
-        for name, value in zip(columns, row, strict=True):
-            process = products.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            expected.append(value if process is None else process(value))
+        compiled = sa.insert(products).compile(dialect=dialect, column_keys=list(columns))
+        raw = compiled.construct_params(dict(zip(columns, row, strict=True)))
+        processors = compiled._bind_processors
+        expected = {
+            name: processors[name](value) if name in processors else value
+            for name, value in raw.items()
+        }
         (got,) = _converted(prepared, [row])
-        if prepared.names is None:
-            assert got == tuple(expected[i] for i in prepared.order)
+        if compiled.positional:
+            assert got == tuple(expected[name] for name in compiled.positiontup or ())
         else:
-            assert got == {
-                n: expected[i] for n, i in zip(prepared.names, prepared.order, strict=True)
-            }
+            assert got == expected
 
 
 def test_rows_already_in_order_are_handed_on_as_they_are() -> None:
@@ -68,3 +71,4 @@ def test_rows_already_in_order_are_handed_on_as_they_are() -> None:
     assert _converted(prepared, rows) is rows
     lists = [list(row) for row in rows]
     assert _converted(prepared, lists) == rows  # not tuples: copied
+    assert _converted(prepared, tuple(rows)) == rows  # not a list: a list of rows

@@ -84,3 +84,36 @@ def test_alembic_revisions_sort_on_disk_and_the_connection_is_given_back_as_it_w
         engine.dispose()
     assert seen == [1]  # FILE
     assert after == 2
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+@pytest.mark.parametrize("invalidate", [False, True])
+def test_a_failed_migration_raises_its_own_error_and_leaves_no_connection_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, invalidate: bool
+) -> None:
+    """Giving temp_store back must never hide what the migration raised: a Ctrl-C makes
+    SQLAlchemy invalidate (close) the connection, and a pragma on it would then raise
+    sqlite3's "Cannot operate on a closed database" in its place."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+
+    def upgrade(config: Any, revision: str) -> None:
+        conn = config.attributes["connection"]
+        conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
+        if invalidate:
+            conn.invalidate()
+        raise error
+
+    from alembic import command
+
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    monkeypatch.setattr(migrate, "_new_sqlite_file", lambda conn: False)
+    try:
+        with pytest.raises(type(error)) as raised:
+            migrate.ensure_schema(engine)
+        assert raised.value is error
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+            tables = conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all()
+        assert "half_done" not in tables  # rolled back
+    finally:
+        engine.dispose()
