@@ -21,7 +21,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from sync.db.engine import make_engine, normalize_url, redacted_url
-from sync.db.schema import metadata, render_item
+from sync.db.schema import metadata
+from sync.db.types import render_item
 from sync.errors import ConfigError
 
 config = context.config
