@@ -1,4 +1,5 @@
-"""A ``mariadb://`` DATABASE_URL makes the same InnoDB, utf8mb4 tables as ``mysql://``.
+"""A ``mariadb://`` DATABASE_URL makes the same InnoDB, utf8mb4 tables as ``mysql://``, and
+revision 0010 repairs the latin1, non-InnoDB tables such URLs used to make.
 
 Each test gets databases of its own (``accs_maria_<random>``) on the MariaDB test server
 (``TEST_MYSQL_URL``), created latin1 as on many older servers, and its connections default to
@@ -17,11 +18,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from sync.db.engine import make_engine, normalize_url
-from sync.db.migrate import ensure_schema
+from sync.db.migrate import alembic_config, current_revision, ensure_schema, head_revision
 from sync.db.schema import metadata, products
 from sync.db.upsert import upsert_products
 from sync.models import parse_item
@@ -123,6 +127,14 @@ def _emoji_round_trip(engine: Engine, product_id: int = 1) -> None:
     assert row.data["custom_attributes"][0]["value"] == "Soft 🧵 cotton"
 
 
+def _diffs(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "target_metadata": metadata}
+        )
+        return list(compare_metadata(context, metadata))
+
+
 def test_a_mariadb_url_makes_innodb_utf8mb4_tables(new_database: Callable[[str], str]) -> None:
     url = new_database("mariadb")
     engine = make_engine(url)
@@ -146,3 +158,59 @@ def test_mariadb_and_mysql_urls_make_the_same_schema(new_database: Callable[[str
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_0010_repairs_the_tables_an_old_mariadb_url_made(
+    new_database: Callable[[str], str],
+) -> None:
+    """A mirror made through SQLAlchemy's ``mariadb`` dialect (what ``mariadb://`` used to
+    pick), at 0009 with rows in it, upgrades to InnoDB, utf8mb4 tables exactly like a new
+    mirror's, every row kept."""
+    old_url = new_database("mariadb+pymysql")
+    old = sa.create_engine(normalize_url(old_url).set(drivername="mariadb+pymysql"))
+    try:
+        assert old.dialect.name == "mariadb"
+        with old.connect() as conn:
+            command.upgrade(alembic_config(conn), "0009")
+            conn.commit()
+        with old.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO products (store_code, id, sku, name, data, synced_at) VALUES "
+                "('default', 7, 'CAFE-7', 'Café crème', '{\"name\": \"Café crème\"}', "
+                "'2026-12-01 08:00:00.000001')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO sync_auth_events (occurred_at, event) VALUES "
+                "('2026-12-01 08:00:00', 'mint')"
+            )
+    finally:
+        old.dispose()
+    engine = make_engine(old_url.replace("mariadb+pymysql://", "mariadb://", 1))
+    fresh = make_engine(new_database("mysql"))
+    try:
+        before = _tables(engine)
+        assert before["products"] == ("Aria", "latin1_swedish_ci")  # the old behaviour
+        ensure_schema(engine)
+        assert current_revision(engine) == head_revision() == "0010"
+        _assert_innodb_utf8mb4(engine)
+        ensure_schema(fresh)
+        assert _columns(engine) == _columns(fresh)
+        assert _tables(engine) == _tables(fresh)
+        assert _diffs(engine) == []
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(products.c.sku, products.c.name, products.c.data, products.c.synced_at)
+            ).one()
+            detail = conn.exec_driver_sql("SELECT detail FROM sync_auth_events").scalar_one()
+        assert tuple(row) == (
+            "CAFE-7",
+            "Café crème",
+            {"name": "Café crème"},
+            datetime(2026, 12, 1, 8, 0, 0, 1),
+        )
+        assert detail == ""  # the column's default survived the conversion
+        _emoji_round_trip(engine, product_id=8)
+        ensure_schema(engine)  # at head: nothing more to do
+    finally:
+        engine.dispose()
+        fresh.dispose()
