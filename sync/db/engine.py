@@ -65,7 +65,10 @@ SERVER_CONNECT_TIMEOUT = 10
 _SETTING = "DATABASE_URL"
 _EXAMPLES = "use sqlite:///file.db, postgresql://... or mysql://..."
 
-# drivername as written -> the drivername we use. Anything else is refused.
+# drivername as written -> the drivername we use. Anything else is refused. MariaDB gets the
+# mysql dialect, as mysql:// does (it tells a MariaDB server on connect): SQLAlchemy's mariadb
+# dialect ignores the tables' mysql_engine/mysql_charset options, so a mariadb:// mirror got
+# the database's default character set (often latin1) and the server's default storage engine.
 _DRIVERS: dict[str, str] = {
     "sqlite": "sqlite+pysqlite",
     "sqlite+pysqlite": "sqlite+pysqlite",
@@ -74,8 +77,8 @@ _DRIVERS: dict[str, str] = {
     "postgresql+psycopg": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
     "mysql+pymysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-    "mariadb+pymysql": "mariadb+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
 }
 
 _EXTRAS: dict[str, tuple[str, str]] = {

@@ -22,7 +22,10 @@ from sync.errors import ConfigError
         ("postgresql://u@db.example/accs", "postgresql+psycopg", None),
         ("postgresql+psycopg://u@db.example/accs", "postgresql+psycopg", None),
         ("mysql://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
-        ("mariadb://u@db.example/accs", "mariadb+pymysql", "utf8mb4"),
+        # The mysql dialect (it detects MariaDB on connect): the mariadb dialect ignores the
+        # tables' mysql_engine/mysql_charset options, so its tables were latin1 or not InnoDB.
+        ("mariadb://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
+        ("mariadb+pymysql://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
         ("mysql+pymysql://u@db.example/accs", "mysql+pymysql", "utf8mb4"),
         ("mysql://u@db.example/accs?charset=utf8mb4&ssl_disabled=true", "mysql+pymysql", "utf8mb4"),
         ("sqlite://", "sqlite+pysqlite", None),

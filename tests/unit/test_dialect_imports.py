@@ -117,7 +117,8 @@ def test_a_sqlite_mirror_is_created_written_and_read_without_other_dialects(
 
 def server_dialects() -> list[Any]:
     """The dialects (with the drivers) :func:`sync.db.engine.make_engine` picks for servers."""
-    urls = ("postgresql+psycopg://", "mysql+pymysql://", "mariadb+pymysql://")
+    # mariadb:// gets mysql+pymysql too: the mariadb dialect ignores mysql_engine/mysql_charset.
+    urls = ("postgresql+psycopg://", "mysql+pymysql://")
     return [sa.make_url(url).get_dialect()() for url in urls]
 
 
@@ -145,6 +146,7 @@ def test_server_databases_keep_their_own_types(dialect: Any) -> None:
         from sqlalchemy.dialects import mysql
 
         assert "data JSON NOT NULL" in ddl and "store_labels JSON" in options
+        assert ddl.rstrip().endswith("ENGINE=InnoDB CHARSET=utf8mb4"), ddl
         assert "synced_at DATETIME(6) NOT NULL" in ddl
         assert "name LONGTEXT" in ddl and "payload MEDIUMTEXT NOT NULL" in rejects
         assert type(synced) is mysql.DATETIME and synced.fsp == 6
